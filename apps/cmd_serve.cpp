@@ -1,0 +1,143 @@
+// `iomux serve`: run one model's server in the foreground until SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "commands.hpp"
+#include "iomux/models.hpp"
+#include "iomux/server.hpp"
+#include "iomux/socket.hpp"
+
+namespace iomux::cli {
+namespace {
+
+struct ServeArgs {
+  std::string model = "epoll";
+  std::string host = "0.0.0.0";
+  int port = 7890;
+  std::string protocol = "ack";
+  std::string reply{kDefaultReply};
+  std::size_t max_line = kDefaultMaxLine;
+  int threads = 1;
+  int backlog = 4096;
+  std::size_t max_connections = 0;
+  double poll_interval_ms = 1;
+  std::size_t max_pending = 1024 * 1024;
+  double idle_timeout_s = 0;
+  double drain_timeout_s = 5;
+  double stats_interval_s = 0;
+  bool verbose = false;
+  bool quiet = false;
+};
+
+std::chrono::milliseconds seconds_to_ms(double s) {
+  return std::chrono::milliseconds(static_cast<long long>(s * 1000));
+}
+
+// Signals are taken synchronously by one thread (sigtimedwait), never by a handler, so the
+// server's own code needs no async-signal safety. First signal: graceful stop; second: now.
+void watch_signals(std::stop_token stop, Server& server, Logger& log) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int received = 0;
+  const timespec tick{0, 100'000'000};
+  while (!stop.stop_requested()) {
+    int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig < 0) continue;
+    if (++received == 1) {
+      log.info("{}: stopping; flushing owed replies (a second signal stops at once)", sigabbrev_np(sig));
+      server.stop(StopMode::graceful);
+    } else {
+      log.info("{}: stopping now", sigabbrev_np(sig));
+      server.stop(StopMode::immediate);
+    }
+  }
+}
+
+int serve(const ServeArgs& a) {
+  auto logger = std::make_shared<Logger>(a.quiet ? LogLevel::error : a.verbose ? LogLevel::debug : LogLevel::info);
+  ServerOptions opts;
+  opts.model = a.model;
+  auto mode = parse_protocol_mode(a.protocol);
+  if (!mode) {
+    logger->error("unknown protocol '{}': use ack, line or echo", a.protocol);
+    return 2;
+  }
+  opts.protocol = {*mode, a.reply, a.max_line};
+  opts.threads = a.threads;
+  opts.backlog = a.backlog;
+  opts.max_connections = a.max_connections;
+  opts.poll_interval = std::chrono::milliseconds(static_cast<long long>(a.poll_interval_ms));
+  opts.max_pending = a.max_pending;
+  opts.idle_timeout = seconds_to_ms(a.idle_timeout_s);
+  opts.drain_timeout = seconds_to_ms(a.drain_timeout_s);
+  opts.stats_interval = seconds_to_ms(a.stats_interval_s);
+  opts.logger = logger;
+
+  // Block the stop signals before any server thread exists, so all threads inherit the mask
+  // and only the watcher takes them. SIGPIPE is ignored: a peer that vanished is an error code.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  std::unique_ptr<Server> server;
+  try {
+    opts.listen = resolve_one(a.host, static_cast<std::uint16_t>(a.port));
+    server = make_server(std::move(opts));
+  } catch (const std::exception& e) {
+    logger->error("{}", e.what());
+    return 1;
+  }
+  std::jthread watcher([&](std::stop_token st) { watch_signals(st, *server, *logger); });
+  try {
+    server->run();
+  } catch (const std::exception& e) {
+    logger->error("server failed: {}", e.what());
+    return 1;
+  }
+  watcher.request_stop();
+  watcher.join();
+  // The summary is the one line -q still prints: it is the run's result.
+  logger->write(LogLevel::info,
+                "stopped: " + server->stats().summary());
+  return 0;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ServeArgs>();
+  auto* cmd = app.add_subcommand("serve", "Run a server with the chosen IO model until SIGINT/SIGTERM");
+  std::vector<std::string> names;
+  for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
+  cmd->add_option("-m,--model", args->model, "IO model (see `iomux models`)")
+      ->check(CLI::IsMember(names))
+      ->capture_default_str();
+  cmd->add_option("--host", args->host, "Address or host name to listen on")->capture_default_str();
+  cmd->add_option("-p,--port", args->port, "TCP port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
+  cmd->add_option("--protocol", args->protocol, "ack: reply per chunk; line: reply per line; echo")
+      ->check(CLI::IsMember({"ack", "line", "echo"}))
+      ->capture_default_str();
+  cmd->add_option("--reply", args->reply, "Reply text")->capture_default_str();
+  cmd->add_option("--max-line", args->max_line, "Longest line in line mode (bytes)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Event loops, one per thread (epoll, epoll-et, uring)")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--backlog", args->backlog, "listen(2) backlog")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--max-connections", args->max_connections, "Open connections at most (0: fd limit); caps threads for `threaded`")->capture_default_str();
+  cmd->add_option("--poll-interval", args->poll_interval_ms, "nonblocking: idle back-off; timeout: SO_RCVTIMEO per visit (ms)")->check(CLI::Range(1.0, 10000.0))->capture_default_str();
+  cmd->add_option("--max-pending", args->max_pending, "Pending output per connection before reading pauses (bytes)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("-v,--verbose", args->verbose, "Also log every request (escaped)");
+  cmd->add_flag("-q,--quiet", args->quiet, "Log only errors and the final summary");
+  cmd->callback([args, &exit_code] { exit_code = serve(*args); });
+}
+
+}  // namespace iomux::cli

@@ -1,0 +1,86 @@
+// The one server API every IO model implements.
+//
+//   iomux::ServerOptions opts;
+//   opts.model = "epoll";
+//   opts.listen = iomux::resolve_one("127.0.0.1:0");
+//   auto server = iomux::make_server(opts);      // binds now; throws ServerError with the reason
+//   std::jthread t([&] { server->run(); });      // serves until stopped
+//   ... server->local_endpoint() ...             // the real port when 0 was asked for
+//   server->stop(iomux::StopMode::graceful);     // from any thread
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "iomux/endpoint.hpp"
+#include "iomux/log.hpp"
+#include "iomux/protocol.hpp"
+#include "iomux/stats.hpp"
+
+namespace iomux {
+
+struct ServerOptions {
+  std::string model = "epoll";
+  Endpoint listen = Endpoint::loopback_v4(0);
+  ProtocolConfig protocol;
+  int backlog = 4096;
+  // epoll, epoll-et, uring: event loops, one per thread, each with its own SO_REUSEPORT listener.
+  int threads = 1;
+  // Open connections at most; 0 = as many as the fd limit allows. For `threaded` it is also the
+  // cap on threads.
+  std::size_t max_connections = 0;
+  // nonblocking: the back-off after a pass that made no progress; timeout: SO_RCVTIMEO per visit.
+  std::chrono::milliseconds poll_interval{1};
+  // Pending output per connection above which the server stops reading from it (back-pressure);
+  // reading resumes below half of it.
+  std::size_t max_pending = 1024 * 1024;
+  // Close a connection that sent nothing for this long; zero = never.
+  std::chrono::milliseconds idle_timeout{0};
+  // Graceful stop: how long to wait for owed replies to drain before closing anyway.
+  std::chrono::milliseconds drain_timeout{5000};
+  // Log a stats line this often; zero = never.
+  std::chrono::milliseconds stats_interval{0};
+  // Where logs go; null = a Logger at info level on stderr.
+  LoggerPtr logger;
+};
+
+enum class StopMode {
+  graceful,   // stop accepting, flush owed replies (up to drain_timeout), close, return from run()
+  immediate,  // close everything now and return from run()
+};
+
+class ServerError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Server {
+ public:
+  virtual ~Server() = default;
+
+  // Serves until stop() is called. Call once, from one thread; returns when the server is done.
+  virtual void run() = 0;
+
+  // Safe from any thread, any number of times (a second graceful stop, or an immediate one,
+  // cuts a graceful drain short). Never blocks.
+  virtual void stop(StopMode mode = StopMode::graceful) noexcept = 0;
+
+  // Where the server listens (the real port when port 0 was asked for). Safe from any thread.
+  [[nodiscard]] virtual Endpoint local_endpoint() const = 0;
+
+  // Counters summed over the server's threads. Safe from any thread.
+  [[nodiscard]] virtual StatsSnapshot stats() const = 0;
+
+  [[nodiscard]] virtual std::string_view model() const noexcept = 0;
+};
+
+// Creates the server for options.model and binds its listener(s). Throws ServerError with a
+// message fit for a user: unknown model, model unavailable on this kernel (with the reason),
+// bind/listen failure, invalid options.
+std::unique_ptr<Server> make_server(ServerOptions options);
+
+}  // namespace iomux

@@ -1,0 +1,160 @@
+#include "iomux/endpoint.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+
+namespace iomux {
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+std::optional<HostPort> parse_host_port(std::string_view text, std::string* why) {
+  auto fail = [&](const char* reason) -> std::optional<HostPort> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return fail("missing ']' after IPv6 address");
+    host = text.substr(1, close - 1);
+    auto rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return fail("expected ':PORT' after ']'");
+    port = rest.substr(1);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return fail("expected HOST:PORT");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos)
+      return fail("IPv6 addresses need brackets: [ADDR]:PORT");
+  }
+  if (host.empty()) return fail("empty host");
+  auto p = parse_port(port);
+  if (!p) return fail("port must be a number from 0 to 65535");
+  return HostPort{std::string(host), *p};
+}
+
+Endpoint::Endpoint() noexcept { std::memset(&addr_, 0, sizeof addr_); }
+
+std::optional<Endpoint> Endpoint::from_numeric(std::string_view host, std::uint16_t port) {
+  std::string h(host);
+  Endpoint ep;
+  if (inet_pton(AF_INET, h.c_str(), &ep.addr_.v4.sin_addr) == 1) {
+    ep.addr_.v4.sin_family = AF_INET;
+  } else if (inet_pton(AF_INET6, h.c_str(), &ep.addr_.v6.sin6_addr) == 1) {
+    ep.addr_.v6.sin6_family = AF_INET6;
+  } else {
+    return std::nullopt;
+  }
+  ep.set_port(port);
+  return ep;
+}
+
+Endpoint Endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
+  Endpoint ep;
+  if (sa && len <= sizeof ep.addr_ && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+    std::memcpy(&ep.addr_, sa, len);
+  return ep;
+}
+
+Endpoint Endpoint::loopback_v4(std::uint16_t port) noexcept {
+  Endpoint ep;
+  ep.addr_.v4.sin_family = AF_INET;
+  ep.addr_.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ep.set_port(port);
+  return ep;
+}
+
+std::uint16_t Endpoint::port() const noexcept {
+  if (family() == AF_INET) return ntohs(addr_.v4.sin_port);
+  if (family() == AF_INET6) return ntohs(addr_.v6.sin6_port);
+  return 0;
+}
+
+void Endpoint::set_port(std::uint16_t port) noexcept {
+  if (family() == AF_INET) addr_.v4.sin_port = htons(port);
+  if (family() == AF_INET6) addr_.v6.sin6_port = htons(port);
+}
+
+socklen_t Endpoint::sockaddr_len() const noexcept {
+  return family() == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+std::string Endpoint::host_string() const {
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (family() == AF_INET) inet_ntop(AF_INET, &addr_.v4.sin_addr, text, sizeof text);
+  if (family() == AF_INET6) inet_ntop(AF_INET6, &addr_.v6.sin6_addr, text, sizeof text);
+  return text;
+}
+
+std::string Endpoint::to_string() const {
+  if (family() == AF_INET6) return "[" + host_string() + "]:" + std::to_string(port());
+  if (family() == AF_INET) return host_string() + ":" + std::to_string(port());
+  return "(unspecified)";
+}
+
+bool operator==(const Endpoint& a, const Endpoint& b) noexcept {
+  if (a.family() != b.family()) return false;
+  if (a.family() == AF_INET)
+    return a.addr_.v4.sin_port == b.addr_.v4.sin_port &&
+           a.addr_.v4.sin_addr.s_addr == b.addr_.v4.sin_addr.s_addr;
+  if (a.family() == AF_INET6)
+    return a.addr_.v6.sin6_port == b.addr_.v6.sin6_port &&
+           std::memcmp(&a.addr_.v6.sin6_addr, &b.addr_.v6.sin6_addr, sizeof(in6_addr)) == 0;
+  return true;
+}
+
+std::vector<Endpoint> resolve(const HostPort& hp, std::error_code& ec) {
+  ec.clear();
+  if (auto numeric = Endpoint::from_numeric(hp.host, hp.port)) return {*numeric};
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &list);
+  if (rc != 0) {
+    ec = std::make_error_code(std::errc::host_unreachable);
+    return {};
+  }
+  std::vector<Endpoint> v4;
+  std::vector<Endpoint> v6;
+  for (auto* ai = list; ai; ai = ai->ai_next) {
+    Endpoint ep = Endpoint::from_sockaddr(ai->ai_addr, ai->ai_addrlen);
+    ep.set_port(hp.port);
+    auto& bucket = ep.family() == AF_INET ? v4 : v6;
+    if (ep.family() != AF_UNSPEC && std::find(bucket.begin(), bucket.end(), ep) == bucket.end())
+      bucket.push_back(ep);
+  }
+  freeaddrinfo(list);
+  v4.insert(v4.end(), v6.begin(), v6.end());
+  if (v4.empty()) ec = std::make_error_code(std::errc::host_unreachable);
+  return v4;
+}
+
+Endpoint resolve_one(std::string_view host, std::uint16_t port) {
+  std::error_code ec;
+  auto all = resolve(HostPort{std::string(host), port}, ec);
+  if (all.empty()) throw std::runtime_error("cannot resolve host '" + std::string(host) + "'");
+  return all.front();
+}
+
+Endpoint resolve_one(std::string_view text) {
+  std::string why;
+  auto hp = parse_host_port(text, &why);
+  if (!hp) throw std::runtime_error("invalid address '" + std::string(text) + "': " + why);
+  return resolve_one(hp->host, hp->port);
+}
+
+}  // namespace iomux

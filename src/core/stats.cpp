@@ -1,0 +1,57 @@
+#include "iomux/stats.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace iomux {
+namespace {
+
+std::string human_bytes(std::uint64_t n) {
+  if (n < 1024) return fmt::format("{} B", n);
+  if (n < 1024 * 1024) return fmt::format("{:.1f} KiB", n / 1024.0);
+  if (n < 1024ull * 1024 * 1024) return fmt::format("{:.1f} MiB", n / (1024.0 * 1024));
+  return fmt::format("{:.2f} GiB", n / (1024.0 * 1024 * 1024));
+}
+
+}  // namespace
+
+StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
+  connections_open += o.connections_open;
+  connections_accepted += o.connections_accepted;
+  connections_refused += o.connections_refused;
+  connections_timed_out += o.connections_timed_out;
+  requests += o.requests;
+  bytes_in += o.bytes_in;
+  bytes_out += o.bytes_out;
+  bytes_pending += o.bytes_pending;
+  peak_pending_per_connection = std::max(peak_pending_per_connection, o.peak_pending_per_connection);
+  connections_paused += o.connections_paused;
+  return *this;
+}
+
+std::string StatsSnapshot::summary() const {
+  return fmt::format(
+      "connections {} open (accepted {}, refused {}, timed out {}), requests {}, bytes in {}, "
+      "bytes out {}, pending {} (peak per connection {}), paused {}",
+      connections_open, connections_accepted, connections_refused, connections_timed_out, requests,
+      human_bytes(bytes_in), human_bytes(bytes_out), human_bytes(bytes_pending),
+      human_bytes(peak_pending_per_connection), connections_paused);
+}
+
+StatsSnapshot ThreadStats::snapshot() const noexcept {
+  StatsSnapshot s;
+  s.connections_open = connections_open.get();
+  s.connections_accepted = connections_accepted.get();
+  s.connections_refused = connections_refused.get();
+  s.connections_timed_out = connections_timed_out.get();
+  s.requests = requests.get();
+  s.bytes_in = bytes_in.get();
+  s.bytes_out = bytes_out.get();
+  s.bytes_pending = bytes_pending.get();
+  s.peak_pending_per_connection = peak_pending_per_connection.get();
+  s.connections_paused = connections_paused.get();
+  return s;
+}
+
+}  // namespace iomux

@@ -1,0 +1,92 @@
+#include "reactor/acceptor.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "iomux/socket.hpp"
+#include "reactor/reactor_thread.hpp"
+
+namespace iomux::detail {
+namespace {
+
+UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+// How many connections one readiness event may accept: enough to keep up with a burst, few
+// enough that the clients already connected are not starved by a connection storm.
+constexpr int kAcceptBurst = 64;
+
+}  // namespace
+
+Acceptor::Acceptor(ReactorThread& owner, UniqueFd listener)
+    : owner_(owner), listener_(std::move(listener)), spare_(open_spare()) {}
+
+void Acceptor::start() {
+  if (auto ec = owner_.loop().watch(listener_.get(), kReadable, this))
+    throw ServerError("cannot watch the listener: " + ec.message());
+}
+
+void Acceptor::close() {
+  if (!listener_) return;
+  owner_.loop().unwatch(listener_.get());
+  listener_.reset();
+}
+
+void Acceptor::handle_events(std::uint32_t) {
+  ServerContext& ctx = owner_.context();
+  const int fd_limit = owner_.loop().poller().fd_limit();
+  // Edge-triggered pollers report a queue of pending connections once, so accept until the
+  // queue is empty; level-triggered ones report it again, so a bounded burst is fairer.
+  const bool edge = owner_.loop().poller().edge_triggered();
+  for (int i = 0; edge || i < kAcceptBurst; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      if (err == EMFILE || err == ENFILE) {
+        shed_one();
+        ctx.accept_failed(err);
+        owner_.stats().connections_refused.add();
+        // The queue may hold more. Level-triggered pollers report the listener again; an
+        // edge-triggered one will not, so come back next iteration (if the reserve fd could
+        // be taken back: otherwise shedding cannot make progress and the next connection's
+        // edge will bring us back).
+        if (edge && spare_) owner_.loop().inject(listener_.get(), kReadable);
+        return;
+      }
+      ctx.accept_failed(err);  // ENOBUFS, ENOMEM: transient; try again on the next event
+      return;
+    }
+    UniqueFd conn(fd);
+    Endpoint peer = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (fd >= fd_limit) {
+      ctx.refuse(owner_.stats(), "fd " + std::to_string(fd) + " of " + peer.to_string() +
+                                     " is at or above FD_SETSIZE (" + std::to_string(fd_limit) +
+                                     "), which " + std::string(owner_.loop().poller().name()) +
+                                     " cannot watch");
+      continue;
+    }
+    if (!ctx.admit(owner_.stats(), peer)) continue;
+    owner_.adopt(std::move(conn), peer);
+  }
+}
+
+// Out of fds, the pending connection can be neither served nor refused: accept() fails before
+// creating a socket, so it stays in the queue and a level-triggered poller reports the listener
+// again at once — a busy loop. The way out is to keep one fd in reserve: give it up, accept the
+// connection, close it (the client sees a clean close instead of hanging), and take the reserve
+// back.
+void Acceptor::shed_one() {
+  spare_.reset();
+  UniqueFd doomed(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  doomed.reset();
+  spare_ = open_spare();
+}
+
+}  // namespace iomux::detail
