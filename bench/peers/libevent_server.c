@@ -1,0 +1,337 @@
+/*
+ * libevent_server.c - libevent 2.1 peer.
+ *
+ * Written the way the libevent book suggests: one event_base, an
+ * evconnlistener for accepting, and one socket bufferevent per connection.
+ * The read callback answers straight from the input evbuffer: ack drains it
+ * and queues the reply with bufferevent_write(); echo moves the input chain
+ * into the output evbuffer (no copy).  libevent then flushes the output when
+ * the socket is writable.  If a peer stops reading and the output grows past
+ * a high-water mark, reading is paused until the output has drained.
+ *
+ * Usage: peer_libevent --port P [--host H] [--protocol ack|echo]
+ *                      [--reply TEXT]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#define LISTEN_BACKLOG 4096
+#define OUTPUT_HIGH_WATER (1024 * 1024)
+
+/* ---------------------------------------------------------------- options */
+
+struct options {
+    const char *host;
+    int port;
+    int echo; /* 0 = ack, 1 = echo */
+    const char *reply;
+};
+
+static void usage(FILE *out, const char *prog)
+{
+    fprintf(out,
+            "usage: %s --port P [--host H] [--protocol ack|echo] [--reply TEXT]\n"
+            "  --port P          TCP port to listen on (0 = pick a free one)\n"
+            "  --host H          address to bind (default 127.0.0.1)\n"
+            "  --protocol ack    answer every chunk read with the reply text (default)\n"
+            "  --protocol echo   send received bytes back unchanged\n"
+            "  --reply TEXT      reply text for ack (default ----ok----Request accepted)\n",
+            prog);
+}
+
+_Noreturn static void bad_usage(const char *prog, const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s '%s'\n", prog, what, arg);
+    usage(stderr, prog);
+    exit(2);
+}
+
+/* Accepts "--flag value" and "--flag=value".  Any problem: usage, exit 2. */
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    o->host = "127.0.0.1";
+    o->port = -1;
+    o->echo = 0;
+    o->reply = "----ok----Request accepted";
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout, argv[0]);
+            exit(0);
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            bad_usage(argv[0], "unexpected argument", arg);
+        char name[16];
+        const char *value = NULL;
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (name_len >= sizeof name)
+            bad_usage(argv[0], "unknown option", arg);
+        memcpy(name, arg, name_len);
+        name[name_len] = '\0';
+        if (strcmp(name, "--port") != 0 && strcmp(name, "--host") != 0 &&
+            strcmp(name, "--protocol") != 0 && strcmp(name, "--reply") != 0)
+            bad_usage(argv[0], "unknown option", arg);
+        if (eq)
+            value = eq + 1;
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else
+            bad_usage(argv[0], "missing value for", arg);
+
+        if (strcmp(name, "--port") == 0) {
+            char *end = NULL;
+            errno = 0;
+            long p = strtol(value, &end, 10);
+            if (errno || end == value || *end != '\0' || p < 0 || p > 65535)
+                bad_usage(argv[0], "bad port", value);
+            o->port = (int)p;
+        } else if (strcmp(name, "--host") == 0) {
+            if (*value == '\0')
+                bad_usage(argv[0], "bad host", value);
+            o->host = value;
+        } else if (strcmp(name, "--protocol") == 0) {
+            if (strcmp(value, "ack") == 0)
+                o->echo = 0;
+            else if (strcmp(value, "echo") == 0)
+                o->echo = 1;
+            else
+                bad_usage(argv[0], "bad protocol", value);
+        } else {
+            if (*value == '\0')
+                bad_usage(argv[0], "reply must not be empty:", value);
+            o->reply = value;
+        }
+    }
+    if (o->port < 0)
+        bad_usage(argv[0], "missing required option", "--port");
+}
+
+/* ------------------------------------------------------------- utilities */
+
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            perror("setrlimit(RLIMIT_NOFILE)");
+    }
+}
+
+static void print_listening(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof addr);
+            port = ntohs(s6->sin6_port);
+            printf("listening on [%s]:%d\n", addr, port);
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof addr);
+            port = ntohs(s4->sin_port);
+            printf("listening on %s:%d\n", addr, port);
+        }
+    }
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------ the server */
+
+static struct event_base *base;
+static const char *reply;
+static size_t reply_len;
+static int echo;
+
+static void read_cb(struct bufferevent *bev, void *ctx);
+static void event_cb(struct bufferevent *bev, short events, void *ctx);
+
+/* Output drained below the low-water mark (0): start reading again. */
+static void resume_cb(struct bufferevent *bev, void *ctx)
+{
+    bufferevent_setcb(bev, read_cb, NULL, event_cb, ctx);
+    bufferevent_enable(bev, EV_READ);
+}
+
+static void read_cb(struct bufferevent *bev, void *ctx)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (echo) {
+        evbuffer_add_buffer(out, in);
+    } else {
+        evbuffer_drain(in, evbuffer_get_length(in));
+        bufferevent_write(bev, reply, reply_len);
+    }
+    if (evbuffer_get_length(out) > OUTPUT_HIGH_WATER) {
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_setcb(bev, read_cb, resume_cb, event_cb, ctx);
+    }
+}
+
+/* Output fully flushed after the peer's EOF: now close. */
+static void close_when_flushed_cb(struct bufferevent *bev, void *ctx)
+{
+    (void)ctx;
+    bufferevent_free(bev);
+}
+
+static void event_cb(struct bufferevent *bev, short events, void *ctx)
+{
+    if ((events & BEV_EVENT_EOF) && !(events & BEV_EVENT_ERROR) &&
+        evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+        /* The peer half-closed with replies still queued: deliver them,
+         * then close. */
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_setcb(bev, NULL, close_when_flushed_cb, event_cb, ctx);
+        return;
+    }
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        bufferevent_free(bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
+}
+
+static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd,
+                      struct sockaddr *addr, int socklen, void *ctx)
+{
+    (void)listener;
+    (void)addr;
+    (void)socklen;
+    (void)ctx;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return;
+    }
+    bufferevent_setcb(bev, read_cb, NULL, event_cb, NULL);
+    bufferevent_enable(bev, EV_READ);
+}
+
+static struct event *accept_retry;
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    evconnlistener_enable((struct evconnlistener *)ctx);
+}
+
+/* accept() failed (typically EMFILE): back off for a moment instead of
+ * spinning on a listener that stays readable. */
+static void accept_error_cb(struct evconnlistener *listener, void *ctx)
+{
+    (void)ctx;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        struct timeval tv = {0, 100 * 1000};
+        evconnlistener_disable(listener);
+        evtimer_add(accept_retry, &tv);
+    }
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *ctx)
+{
+    (void)sig;
+    (void)what;
+    event_base_loopbreak((struct event_base *)ctx);
+}
+
+static struct evconnlistener *open_listener(const char *host, int port)
+{
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc));
+        return NULL;
+    }
+    struct evconnlistener *l = NULL;
+    for (struct addrinfo *ai = res; ai && !l; ai = ai->ai_next) {
+        /* LEV_OPT_REUSEABLE sets SO_REUSEADDR; accepted sockets are made
+         * non-blocking by libevent. */
+        l = evconnlistener_new_bind(base, accept_cb, NULL,
+                                    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+                                        LEV_OPT_CLOSE_ON_EXEC,
+                                    LISTEN_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+        if (!l)
+            perror("bind/listen");
+    }
+    freeaddrinfo(res);
+    return l;
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt;
+    parse_options(argc, argv, &opt);
+
+    raise_nofile_limit();
+    signal(SIGPIPE, SIG_IGN);
+
+    reply = opt.reply;
+    reply_len = strlen(reply);
+    echo = opt.echo;
+
+    base = event_base_new();
+    if (!base) {
+        fprintf(stderr, "event_base_new failed\n");
+        return 1;
+    }
+    struct evconnlistener *listener = open_listener(opt.host, opt.port);
+    if (!listener) {
+        fprintf(stderr, "cannot listen on %s:%d\n", opt.host, opt.port);
+        return 1;
+    }
+    evconnlistener_set_error_cb(listener, accept_error_cb);
+    accept_retry = evtimer_new(base, accept_retry_cb, listener);
+
+    struct event *sigint = evsignal_new(base, SIGINT, signal_cb, base);
+    struct event *sigterm = evsignal_new(base, SIGTERM, signal_cb, base);
+    if (!accept_retry || !sigint || !sigterm || event_add(sigint, NULL) != 0 ||
+        event_add(sigterm, NULL) != 0) {
+        fprintf(stderr, "cannot set up events\n");
+        return 1;
+    }
+
+    print_listening(evconnlistener_get_fd(listener));
+
+    if (event_base_dispatch(base) < 0) {
+        fprintf(stderr, "event_base_dispatch failed\n");
+        return 1;
+    }
+
+    /* Open connections are simply left to process exit. */
+    event_free(sigint);
+    event_free(sigterm);
+    event_free(accept_retry);
+    evconnlistener_free(listener);
+    return 0;
+}
