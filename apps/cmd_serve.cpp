@@ -95,6 +95,11 @@ int serve(const ServeArgs& a) {
     logger->error("{}", e.what());
     return 1;
   }
+  // Where it listens is part of the result, like the summary: -q still prints it (tools such as
+  // `iomux bench --spawn` read it to find the port).
+  if (a.quiet)
+    logger->write(LogLevel::info, fmt::format("listening on {} (model {})", server->local_endpoint().to_string(),
+                                              server->model()));
   std::jthread watcher([&](std::stop_token st) { watch_signals(st, *server, *logger); });
   try {
     server->run();

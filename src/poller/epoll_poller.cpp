@@ -39,6 +39,7 @@ class EpollPoller final : public Poller {
       std::uint32_t e = events_[i].events;
       std::uint32_t events = 0;
       if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP)) events |= kReadable;
+      if (e & EPOLLRDHUP) events |= kPeerShutdown;
       if (e & EPOLLOUT) events |= kWritable;
       if (e & EPOLLHUP) events |= kHangup;
       if (e & EPOLLERR) events |= kError;

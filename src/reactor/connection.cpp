@@ -53,10 +53,10 @@ void Connection::handle_events(std::uint32_t events) {
     on_writable();
     if (state_ == State::closed) return;
   }
-  if (events & (kReadable | kHangup)) on_readable();
+  if (events & (kReadable | kHangup)) on_readable(events);
 }
 
-void Connection::on_readable() {
+void Connection::on_readable(std::uint32_t events) {
   EventLoop& loop = owner_.loop();
   const bool edge = loop.poller().edge_triggered();
   if (state_ == State::lingering) {
@@ -93,10 +93,12 @@ void Connection::on_readable() {
       if (state_ != State::open || paused_) return;
       // Level-triggered: one read per event; the poller reports the socket again if more is
       // waiting, which keeps every connection's turn short. Edge-triggered: drain, but a short
-      // read already proves the socket empty (epoll(7)), which saves the EAGAIN round trip.
-      if (!edge || static_cast<std::size_t>(n) < asked) return;
+      // read already proves the socket empty (epoll(7)), which saves the EAGAIN round trip —
+      // unless the peer's FIN is already queued: then read on to the EOF.
+      if (!edge) return;
+      if (static_cast<std::size_t>(n) < asked && !(events & kPeerShutdown)) return;
       if (round == kMaxReadsPerEvent) {
-        loop.inject(fd_.get(), kReadable);
+        loop.inject(fd_.get(), kReadable | (events & kPeerShutdown));
         return;
       }
       continue;

@@ -39,7 +39,7 @@ class Connection final : public IoHandler {
   int fd() const noexcept { return fd_.get(); }
 
  private:
-  void on_readable();
+  void on_readable(std::uint32_t events);
   void on_writable();
   // Runs bytes through the protocol and sends the replies. False when the connection closed.
   bool process(std::string_view input, bool from_scratch);

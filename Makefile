@@ -1,0 +1,40 @@
+# The two commands of the README, and a few more.
+#   make run     install what is missing, build (release), serve the tutorial's epoll server on :7890
+#   make test    install what is missing, build, run the whole test suite through CTest
+#   make bench   install the peers too, build, run the shootout and write the report
+#   make check   the tests under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS (60)
+#   make fuzz    build the fuzzers (clang) and run each for FUZZ_SECONDS (600)
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: deps build run test bench check fuzz clean install
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/iomux serve --model epoll --host 0.0.0.0 --port 7890
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+bench:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory build
+	$(BUILD_DIR)/iomux shootout --out results
+
+check: FUZZ_SECONDS ?= 60
+check: deps
+	JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/check.sh
+
+fuzz: FUZZ_SECONDS ?= 600
+fuzz: deps
+	JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/check.sh fuzz
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,229 @@
+// The suite every model must pass: real servers on 127.0.0.1:0, real TCP, every reply byte
+// checked. `blocking` serves one client at a time by design, so its concurrency cases run
+// their clients one after another.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iomux/models.hpp"
+#include "support/test_net.hpp"
+
+namespace iomux::test {
+namespace {
+
+const std::string kReply(kDefaultReply);
+
+class EveryModel : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    raise_fd_limit();
+    Availability a = probe_model(GetParam());
+    if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
+  }
+  bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
+  ServerOptions opts(ProtocolMode mode = ProtocolMode::ack) const {
+    ServerOptions o = options_for(GetParam());
+    o.protocol.mode = mode;
+    return o;
+  }
+};
+
+TEST_P(EveryModel, AnswersEachRequestWithTheTutorialsReply) {
+  RunningServer s(opts());
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(send_text(c.get(), "hello " + std::to_string(i)));
+    EXPECT_EQ(recv_exact(c.get(), kReply.size()), kReply);
+  }
+}
+
+TEST_P(EveryModel, LineModeAnswersPipelinedAndSplitLinesInOrder) {
+  RunningServer s(opts(ProtocolMode::line));
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  const std::string line_reply = kReply + "\r\n";
+  ASSERT_TRUE(send_text(c.get(), "one\ntwo\r\nthr"));
+  EXPECT_EQ(recv_exact(c.get(), 2 * line_reply.size()), line_reply + line_reply);
+  ASSERT_TRUE(send_text(c.get(), "ee\n"));
+  EXPECT_EQ(recv_exact(c.get(), line_reply.size()), line_reply);
+}
+
+TEST_P(EveryModel, EchoReturnsLargeBinaryPayloadIntact) {
+  RunningServer s(opts(ProtocolMode::echo));
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  std::string payload(64 * 1024, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 + i / 256);
+  ASSERT_TRUE(send_text(c.get(), payload));
+  EXPECT_EQ(recv_exact(c.get(), payload.size()), payload);
+}
+
+TEST_P(EveryModel, OverlongLineGetsAnErrorAndTheServerKeepsServing) {
+  ServerOptions o = opts(ProtocolMode::line);
+  o.protocol.max_line = 16;
+  RunningServer s(std::move(o));
+  UniqueFd bad = connect_to(s.endpoint());
+  ASSERT_TRUE(bad);
+  ASSERT_TRUE(send_text(bad.get(), std::string(100, 'x')));
+  std::string err = "ERROR line too long (max 16 bytes)\r\n";
+  EXPECT_EQ(recv_exact(bad.get(), err.size()), err);
+  EXPECT_TRUE(wait_closed(bad.get()));
+  UniqueFd good = connect_to(s.endpoint());
+  ASSERT_TRUE(send_text(good.get(), "fine\n"));
+  EXPECT_EQ(recv_exact(good.get(), kReply.size() + 2), kReply + "\r\n");
+}
+
+TEST_P(EveryModel, ManyClientsEachGetEveryReplyByte) {
+  RunningServer s(opts(ProtocolMode::line));
+  const int clients = concurrent() ? 200 : 20;
+  const int requests = 10;
+  const std::string line_reply = kReply + "\r\n";
+  std::atomic<int> good{0};
+  auto client = [&](int id) {
+    UniqueFd c = connect_to(s.endpoint());
+    if (!c) return;
+    int ok = 0;
+    for (int r = 0; r < requests; ++r) {
+      if (!send_text(c.get(), "client " + std::to_string(id) + " request " + std::to_string(r) + "\n")) break;
+      if (recv_exact(c.get(), line_reply.size()) != line_reply) break;
+      ++ok;
+    }
+    if (ok == requests) ++good;
+  };
+  if (concurrent()) {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < clients; ++i) threads.emplace_back(client, i);
+    for (auto& t : threads) t.join();
+  } else {
+    for (int i = 0; i < clients; ++i) client(i);
+  }
+  EXPECT_EQ(good.load(), clients);
+  EXPECT_TRUE(wait_until([&] { return s.server().stats().requests == std::uint64_t(clients * requests); }));
+  EXPECT_EQ(s.server().stats().connections_accepted, std::uint64_t(clients));
+}
+
+TEST_P(EveryModel, ClientsThatVanishMidRequestDoNotHurtOthers) {
+  RunningServer s(opts(ProtocolMode::line));
+  for (int i = 0; i < 20; ++i) {
+    UniqueFd c = connect_to(s.endpoint());
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(send_text(c.get(), "half a requ"));
+    if (i % 2) set_linger_reset(c.get());  // half of them reset instead of closing cleanly
+  }
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "whole\n"));
+  EXPECT_EQ(recv_exact(c.get(), kReply.size() + 2), kReply + "\r\n");
+  EXPECT_TRUE(wait_until([&] { return s.server().stats().connections_open <= 1; }));
+}
+
+TEST_P(EveryModel, StalledClientDoesNotStopTheOthers) {
+  if (!concurrent()) GTEST_SKIP() << "blocking serves one client at a time by design";
+  RunningServer s(opts(ProtocolMode::line));
+  UniqueFd stalled = connect_to(s.endpoint());
+  ASSERT_TRUE(send_text(stalled.get(), "never finished"));
+  for (int i = 0; i < 3; ++i) {
+    UniqueFd c = connect_to(s.endpoint());
+    ASSERT_TRUE(send_text(c.get(), "quick\n"));
+    EXPECT_EQ(recv_exact(c.get(), kReply.size() + 2), kReply + "\r\n");
+  }
+}
+
+TEST_P(EveryModel, GracefulStopWithClientsConnectedEndsCleanly) {
+  ServerOptions o = opts();
+  o.drain_timeout = std::chrono::milliseconds(2000);
+  RunningServer s(std::move(o));
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < (concurrent() ? 5 : 1); ++i) {
+    clients.push_back(connect_to(s.endpoint()));
+    ASSERT_TRUE(send_text(clients.back().get(), "hi"));
+    EXPECT_EQ(recv_exact(clients.back().get(), kReply.size()), kReply);
+  }
+  EXPECT_TRUE(s.stop_and_join(StopMode::graceful, std::chrono::seconds(8)));
+  EXPECT_TRUE(s.error().empty()) << s.error();
+  for (auto& c : clients) EXPECT_TRUE(wait_closed(c.get()));
+  StatsSnapshot st = s.server().stats();
+  EXPECT_EQ(st.requests, clients.size());
+  EXPECT_EQ(st.connections_open, 0u);
+}
+
+TEST_P(EveryModel, ImmediateStopReturnsPromptly) {
+  RunningServer s(opts(ProtocolMode::line));
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(send_text(c.get(), "in the middle of"));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(s.stop_and_join(StopMode::immediate, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+}
+
+TEST_P(EveryModel, StopBeforeRunStillReturns) {
+  ServerOptions o = opts();
+  o.listen = Endpoint::loopback_v4(0);
+  o.logger = std::make_shared<Logger>(LogLevel::error);
+  auto server = make_server(std::move(o));
+  server->stop(StopMode::graceful);
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    server->run();
+    done = true;
+  });
+  EXPECT_TRUE(wait_until([&] { return done.load(); }, std::chrono::seconds(5)));
+  if (!done) server->stop(StopMode::immediate);
+  t.join();
+}
+
+TEST_P(EveryModel, LogsThePeersAddressNotItsOwn) {
+  RunningServer s(opts());
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(send_text(c.get(), "x"));
+  ASSERT_EQ(recv_exact(c.get(), kReply.size()), kReply);
+  std::string peer = local_endpoint(c.get()).to_string();
+  c.reset();
+  EXPECT_TRUE(wait_until([&] { return s.log().contains("disconnect " + peer); }));
+  EXPECT_TRUE(s.log().contains("connect " + peer));
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, EveryModel, ::testing::ValuesIn(model_names()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+// select(2) cannot watch fds >= FD_SETSIZE: the server must refuse those connections cleanly
+// and keep serving the ones it has.
+TEST(SelectModel, BeyondFdSetSizeRefusesCleanlyAndKeepsServing) {
+  ASSERT_GT(raise_fd_limit(), 2 * FD_SETSIZE + 200);
+  RunningServer s(options_for("select"), LogLevel::warn);
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < FD_SETSIZE + 100; ++i) {
+    UniqueFd c = connect_to(s.endpoint());
+    ASSERT_TRUE(c) << "connect " << i;
+    clients.push_back(std::move(c));
+  }
+  EXPECT_TRUE(wait_until([&] { return s.server().stats().connections_refused > 0; }));
+  EXPECT_TRUE(s.log().contains("FD_SETSIZE"));
+  // The first client was accepted with a low fd and must still be served.
+  ASSERT_TRUE(send_text(clients.front().get(), "still there?"));
+  EXPECT_EQ(recv_exact(clients.front().get(), kReply.size()), kReply);
+  // The last ones were refused: closed by the server.
+  EXPECT_TRUE(wait_closed(clients.back().get()));
+  StatsSnapshot st = s.server().stats();
+  EXPECT_GT(st.connections_open, 400u);  // the test's own client fds share the range
+  EXPECT_LT(st.connections_open, static_cast<std::uint64_t>(FD_SETSIZE));
+}
+
+}  // namespace
+}  // namespace iomux::test

@@ -1,0 +1,155 @@
+// Helpers for integration tests: a server running on its own thread on 127.0.0.1:0, and
+// blocking client sockets with timeouts, so no test can hang.
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iomux/endpoint.hpp"
+#include "iomux/fd.hpp"
+#include "iomux/server.hpp"
+#include "iomux/socket.hpp"
+
+namespace iomux::test {
+
+using namespace std::chrono_literals;
+
+// Log lines captured from a server, for assertions on what it logged.
+class LogCapture {
+ public:
+  LoggerPtr logger(LogLevel level = LogLevel::info) {
+    return std::make_shared<Logger>(level, [this](LogLevel, std::string_view line) {
+      std::lock_guard lock(mutex_);
+      if (lines_.size() < 100000) lines_.emplace_back(line);
+    });
+  }
+  std::vector<std::string> lines() const {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+  bool contains(std::string_view needle) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& l : lines_)
+      if (l.find(needle) != std::string::npos) return true;
+    return false;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+// Runs a server of opts.model on a thread. The destructor stops it (immediately) and joins.
+class RunningServer {
+ public:
+  explicit RunningServer(ServerOptions opts, LogLevel level = LogLevel::info) {
+    opts.listen = Endpoint::loopback_v4(0);
+    if (!opts.logger) opts.logger = log_.logger(level);
+    server_ = make_server(std::move(opts));
+    thread_ = std::thread([this] {
+      try {
+        server_->run();
+      } catch (const std::exception& e) {
+        error_ = e.what();
+      }
+      done_ = true;
+    });
+  }
+  ~RunningServer() {
+    if (thread_.joinable()) {
+      server_->stop(StopMode::immediate);
+      thread_.join();
+    }
+  }
+  Endpoint endpoint() const { return server_->local_endpoint(); }
+  Server& server() { return *server_; }
+  const LogCapture& log() const { return log_; }
+  // Stops and waits up to `timeout` for run() to return; true if it did.
+  bool stop_and_join(StopMode mode, std::chrono::milliseconds timeout = 10s) {
+    server_->stop(mode);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done_ && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    if (!done_) return false;
+    thread_.join();
+    return true;
+  }
+  bool finished() const { return done_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  LogCapture log_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::string error_;
+};
+
+// A blocking client socket with 5 s send/receive timeouts.
+inline UniqueFd connect_to(const Endpoint& ep, std::chrono::milliseconds timeout = 5s) {
+  std::error_code ec;
+  UniqueFd fd = connect_tcp(ep, timeout, ec);
+  if (fd) {
+    set_recv_timeout(fd.get(), timeout);
+    set_send_timeout(fd.get(), timeout);
+    set_no_delay(fd.get());
+  }
+  return fd;
+}
+
+inline bool send_text(int fd, std::string_view text) {
+  return !send_all(fd, text.data(), text.size());
+}
+
+// Reads until `n` bytes arrived, EOF, an error, or the socket's receive timeout.
+inline std::string recv_exact(int fd, std::size_t n) {
+  std::string out;
+  char buf[65536];
+  while (out.size() < n) {
+    std::size_t want = std::min(sizeof buf, n - out.size());
+    ssize_t got = ::recv(fd, buf, want, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    out.append(buf, static_cast<std::size_t>(got));
+  }
+  return out;
+}
+
+// True when the peer closed (recv returns 0 or an error) within the socket's timeout.
+inline bool wait_closed(int fd) {
+  char buf[4096];
+  for (;;) {
+    ssize_t got = ::recv(fd, buf, sizeof buf, 0);
+    if (got > 0) continue;
+    if (got < 0 && errno == EINTR) continue;
+    if (got == 0) return true;
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
+
+inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+// Options for a quiet server of `model` with the default ack protocol.
+inline ServerOptions options_for(std::string model) {
+  ServerOptions o;
+  o.model = std::move(model);
+  return o;
+}
+
+}  // namespace iomux::test
