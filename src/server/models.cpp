@@ -1,6 +1,6 @@
 #include "iomux/models.hpp"
 
-#include <liburing.h>
+#include "uring/ring.hpp"
 
 #include <array>
 #include <cstring>
@@ -31,20 +31,15 @@ constexpr std::array<ModelInfo, 10> kModels{{
      "2 (asynchronous IO)", true, true},
 }};
 
+// The uring engine's own check: it runs a multishot recv into a provided buffer ring, so a
+// kernel that has io_uring but not the features the engine uses is reported too.
 Availability probe_uring() {
-  io_uring ring;
-  int rc = io_uring_queue_init(4, &ring, 0);
-  if (rc < 0)
-    return {false, std::string("io_uring_queue_init: ") + std::strerror(-rc) +
-                       " (kernel without io_uring, or refused by the sandbox / io_uring_disabled)"};
-  io_uring_probe* probe = io_uring_get_probe_ring(&ring);
-  bool ok = probe && io_uring_opcode_supported(probe, IORING_OP_ACCEPT) &&
-            io_uring_opcode_supported(probe, IORING_OP_RECV) &&
-            io_uring_opcode_supported(probe, IORING_OP_SEND);
-  if (probe) io_uring_free_probe(probe);
-  io_uring_queue_exit(&ring);
-  if (!ok) return {false, "io_uring lacks accept/recv/send (kernel older than 5.6)"};
-  return {};
+  try {
+    detail::uring::check_kernel_support();
+    return {};
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  }
 }
 
 }  // namespace

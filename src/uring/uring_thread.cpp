@@ -1,0 +1,340 @@
+// The completion loop: submit-and-wait, a batch of CQEs, bookkeeping; plus what is not a
+// connection's own business — the listener's multishot accept, the stop() wake-up, the
+// graceful drain and the coarse timers. Per-connection IO is in uring_io.cpp.
+#include "uring/uring_thread.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "iomux/socket.hpp"
+
+namespace iomux::detail::uring {
+namespace {
+
+constexpr unsigned kSqEntries = 2048;  // SQEs one batch may queue before an early submit
+constexpr unsigned kCqEntries = 8192;  // completions one wait may bring; overflow is not lost
+// How long teardown waits for the final CQEs of cancelled requests.
+constexpr std::chrono::milliseconds kTeardownLimit{2000};
+// stop(): graceful adds 1, immediate adds 2, so "two or more" means immediate.
+constexpr unsigned kGraceful = 1;
+constexpr unsigned kImmediate = 2;
+
+UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+__kernel_timespec to_timespec(Clock::duration d) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(d, Clock::duration::zero()));
+  return {static_cast<long long>(ns.count() / 1'000'000'000), static_cast<long long>(ns.count() % 1'000'000'000)};
+}
+
+}  // namespace
+
+UringThread::UringThread(ServerContext& ctx, UniqueFd listener)
+    : ctx_(ctx),
+      ring_(kSqEntries, kCqEntries),
+      pool_(*ring_.get()),
+      listener_(std::move(listener)),
+      spare_(open_spare()),
+      // Blocking on purpose: io_uring returns EAGAIN for a read of an O_NONBLOCK file instead
+      // of waiting for it. (stop() cannot block on it: the counter never nears its limit.)
+      wake_fd_(::eventfd(0, EFD_CLOEXEC)) {
+  if (!wake_fd_) throw ServerError(std::string("eventfd: ") + std::strerror(errno));
+}
+
+// The ring goes first: until it is torn down the kernel may still use pool_'s memory.
+UringThread::~UringThread() { ring_.close(); }
+
+void UringThread::run() {
+  ring_.bind_to_this_thread();
+  now_ = Clock::now();
+  next_sweep_ = now_;
+  arm_wake();
+  arm_accept();
+  take_stop_request();  // stop() may have come before run()
+  while (!done_) {
+    wait_for_completions();
+    handle_batch();
+    after_batch();
+  }
+  teardown();
+  ring_.unbind_from_this_thread();
+}
+
+void UringThread::stop(StopMode mode) noexcept {
+  stop_requests_.fetch_add(mode == StopMode::immediate ? kImmediate : kGraceful, std::memory_order_release);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+// ---------------------------------------------------------------------------------- the loop
+
+// The one syscall of an iteration: submits everything queued and sleeps until a completion
+// (or, when a timer is due, until then).
+void UringThread::wait_for_completions() {
+  int rc;
+  if (timers_active()) {
+    Clock::time_point deadline = next_sweep_;
+    if (draining_) deadline = std::min(deadline, drain_deadline_);
+    __kernel_timespec ts = to_timespec(deadline - now_);
+    io_uring_cqe* cqe = nullptr;
+    rc = io_uring_submit_and_wait_timeout(ring_.get(), &cqe, 1, &ts, nullptr);
+  } else {
+    rc = io_uring_submit_and_wait(ring_.get(), 1);
+  }
+  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return;
+  ctx_.log().error("io_uring_enter failed: {}; this thread stops serving", std::strerror(-rc));
+  close_all("server error");
+  stop_listener();
+  done_ = true;
+}
+
+// Every completion that is ready, then one store to the CQ head for all of them.
+void UringThread::handle_batch() {
+  now_ = Clock::now();
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(ring_.get(), head, cqe) {
+    dispatch(*cqe);
+    ++seen;
+  }
+  io_uring_cq_advance(ring_.get(), seen);
+}
+
+void UringThread::dispatch(const io_uring_cqe& cqe) {
+  const Tag t = unpack(cqe.user_data);
+  switch (t.op) {
+    case Op::accept: on_accept(cqe); return;
+    case Op::wake: on_wake(cqe); return;
+    case Op::cancel: --in_flight_; return;  // the cancelled request reports for itself
+    case Op::recv:
+    case Op::send: break;
+  }
+  if (t.slot >= conns_.size() || (conns_[t.slot].generation & kGenerationMask) != t.generation) {
+    // Cannot happen while slots outlive their requests; if it does, at least the buffer goes
+    // home and the newer connection in the slot is left alone.
+    if (cqe.flags & IORING_CQE_F_BUFFER) pool_.give_back(static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+    if (!(cqe.flags & IORING_CQE_F_MORE)) --in_flight_;
+    ctx_.log().warn("uring: stale completion for slot {} ignored", t.slot);
+    return;
+  }
+  if (t.op == Op::recv) on_recv(t.slot, cqe);
+  else on_send(t.slot, cqe);
+}
+
+void UringThread::after_batch() {
+  pool_.publish();  // every buffer given back in the batch, in one store
+  if (!starved_.empty()) {
+    // Recvs that found the ring empty. The batch has just given buffers back; if the ring
+    // still ran dry, grow it (up to its cap) so the next burst fits.
+    if (pool_.grow()) {
+      pool_.publish();
+      ctx_.log().debug("uring: receive buffers grown to {}", pool_.total());
+    }
+    for (std::uint64_t t : starved_) {
+      const Tag tag = unpack(t);
+      Connection& c = conns_[tag.slot];
+      if ((c.generation & kGenerationMask) != tag.generation) continue;
+      c.starved = false;
+      if (!c.recv_armed && wants_recv(c)) arm_recv(tag.slot);
+    }
+    starved_.clear();
+  }
+  take_stop_request();
+  if (draining_ && now_ >= drain_deadline_) {
+    close_all("drain timeout");
+    done_ = true;
+  }
+  if (timers_active() && now_ >= next_sweep_) sweep_timers();
+  if (draining_ && live_ == 0) done_ = true;
+}
+
+// Closes what is left and waits (bounded) for the final CQE of every request, so no buffer
+// is freed while the kernel may still use it.
+void UringThread::teardown() {
+  done_ = true;
+  close_all("server stopped");
+  stop_listener();
+  if (wake_armed_) cancel(pack(Op::wake));
+  const Clock::time_point limit = Clock::now() + kTeardownLimit;
+  while (in_flight_ > 0 && now_ < limit) {
+    __kernel_timespec ts = to_timespec(std::chrono::milliseconds(50));
+    io_uring_cqe* cqe = nullptr;
+    int rc = io_uring_submit_and_wait_timeout(ring_.get(), &cqe, 1, &ts, nullptr);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR) break;
+    handle_batch();
+    pool_.publish();
+  }
+  if (in_flight_ > 0) ctx_.log().warn("uring: {} requests still in flight at exit", in_flight_);
+}
+
+void UringThread::cancel(std::uint64_t user_data) {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_cancel64(sqe, user_data, 0);
+  io_uring_sqe_set_data64(sqe, pack(Op::cancel));
+  ++in_flight_;
+}
+
+// ------------------------------------------------------------------------------ the listener
+
+void UringThread::arm_accept() {
+  io_uring_sqe* sqe = ring_.sqe();
+  // Multishot: one SQE, a CQE per accepted connection, until it fails or is cancelled. It
+  // gives no peer address (there is one sockaddr buffer for all of them): adopt() asks.
+  io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, pack(Op::accept));
+  accept_armed_ = true;
+  ++in_flight_;
+}
+
+void UringThread::on_accept(const io_uring_cqe& cqe) {
+  const bool accepting = !draining_ && !done_;
+  if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    accept_armed_ = false;
+    --in_flight_;
+  }
+  if (cqe.res >= 0) {
+    UniqueFd fd(cqe.res);
+    if (accepting) adopt(std::move(fd));  // else: shutting down, the fd just closes
+  } else {
+    const int err = -cqe.res;
+    switch (err) {
+      case ECANCELED:
+      case ECONNABORTED:
+      case EINTR:
+      case EAGAIN:
+        break;
+      case EMFILE:
+      case ENFILE:
+        shed_one();
+        ctx_.accept_failed(err);
+        stats_.connections_refused.add();
+        if (!spare_) accept_retry_ = true;  // cannot shed: wait for fds instead of spinning
+        break;
+      default:  // ENOBUFS, ENOMEM: transient; retry at the next timer sweep, not at once
+        ctx_.accept_failed(err);
+        accept_retry_ = true;
+        break;
+    }
+  }
+  if (accept_armed_) return;
+  if (!accepting) listener_.reset();
+  else if (!accept_retry_) arm_accept();
+}
+
+void UringThread::adopt(UniqueFd fd) {
+  const Endpoint peer = peer_endpoint(fd.get());
+  if (!ctx_.admit(stats_, peer)) return;
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(conns_.size());
+    conns_.emplace_back();
+  }
+  Connection& c = conns_[slot];
+  c.fd = std::move(fd);
+  c.peer = peer;
+  c.state = Connection::State::open;
+  c.last_activity = now_;
+  ++live_;
+  stats_.connections_accepted.add();
+  stats_.connections_open.add();
+  ctx_.log_connect(peer, c.fd.get());
+  arm_recv(slot);
+}
+
+// Stops accepting: cancels the multishot accept; its final CQE closes the listener (closing
+// it first would not stop a request that holds a reference to the socket).
+void UringThread::stop_listener() {
+  accept_retry_ = false;
+  if (accept_armed_) cancel(pack(Op::accept));
+  else listener_.reset();
+}
+
+// Out of fds, a connection can be neither served nor refused: it stays queued. Give up the
+// reserve fd, accept the connection and close it (a clean close for the client), take the
+// reserve back. The listener is non-blocking, so this never waits.
+void UringThread::shed_one() {
+  spare_.reset();
+  UniqueFd doomed(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  doomed.reset();
+  spare_ = open_spare();
+}
+
+// ----------------------------------------------------------------------- stop, drain, timers
+
+void UringThread::arm_wake() {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_read(sqe, wake_fd_.get(), &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(sqe, pack(Op::wake));
+  wake_armed_ = true;
+  ++in_flight_;
+}
+
+void UringThread::on_wake(const io_uring_cqe& cqe) {
+  wake_armed_ = false;
+  --in_flight_;
+  // The request itself is read in after_batch(); here only keep listening for the next one.
+  if (cqe.res > 0 && !done_) arm_wake();
+  else if (cqe.res < 0 && cqe.res != -ECANCELED)
+    ctx_.log().error("uring: wake-up read failed: {}", std::strerror(-cqe.res));
+}
+
+void UringThread::take_stop_request() {
+  const unsigned requests = stop_requests_.load(std::memory_order_acquire);
+  if (requests == stop_seen_) return;
+  stop_seen_ = requests;
+  if (requests >= kImmediate) {
+    close_all("server stopped");
+    stop_listener();
+    done_ = true;
+  } else {
+    begin_drain();
+  }
+}
+
+void UringThread::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  drain_deadline_ = now_ + ctx_.options().drain_timeout;
+  stop_listener();
+  for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) drain_connection(slot);
+}
+
+void UringThread::close_all(std::string_view why) {
+  for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) close(slot, why);
+}
+
+// Timers are coarse: one sweep over the connections every so often, only while something
+// needs it (--idle-timeout, a lingering connection, a drain, an accept to retry). No timer
+// work at all on the request path: activity only stores a time.
+bool UringThread::timers_active() const noexcept {
+  return ctx_.options().idle_timeout.count() > 0 || lingering_ > 0 || draining_ || accept_retry_;
+}
+
+void UringThread::sweep_timers() {
+  using namespace std::chrono_literals;
+  const auto idle = ctx_.options().idle_timeout;
+  next_sweep_ = now_ + (idle.count() > 0 ? std::clamp<Clock::duration>(idle / 4, 10ms, 1s) : 100ms);
+  if (accept_retry_ && !draining_ && !done_) {
+    accept_retry_ = false;
+    arm_accept();
+  }
+  for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
+    Connection& c = conns_[slot];
+    if (c.state == Connection::State::open && idle.count() > 0 && now_ - c.last_activity >= idle) {
+      stats_.connections_timed_out.add();
+      close(slot, fmt::format("idle for {} ms (--idle-timeout)", idle.count()));
+    } else if (c.state == Connection::State::lingering && now_ >= c.last_activity) {
+      close(slot, c.close_reason);
+    }
+  }
+}
+
+}  // namespace iomux::detail::uring

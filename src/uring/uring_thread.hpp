@@ -1,0 +1,152 @@
+// One completion loop of the uring model: a ring, its provided buffers, a listener with a
+// multishot accept, and the connections it accepted. The server runs one per thread.
+//
+// Each iteration is one io_uring_submit_and_wait: every SQE queued since the last one goes in,
+// and the thread sleeps until at least one completion is out. Then the whole batch of CQEs is
+// handled and the CQ ring advanced once. Nothing on the request path makes a syscall of its
+// own: recvs are multishot (armed once per connection), sends are SQEs in the next batch.
+//
+// Lifetime rule: a connection slot is recycled only when none of its requests is in flight
+// (recv armed, send pending), because the kernel may still write into a provided buffer or
+// read from the send buffer until the request's last CQE. Closing a connection therefore
+// cancels its requests and frees the slot when their final CQEs arrive.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string_view>
+#include <vector>
+
+#include "iomux/buffer.hpp"
+#include "iomux/endpoint.hpp"
+#include "iomux/fd.hpp"
+#include "iomux/server.hpp"
+#include "iomux/stats.hpp"
+#include "server/server_context.hpp"
+#include "uring/ring.hpp"
+#include "uring/user_data.hpp"
+
+namespace iomux::detail::uring {
+
+using Clock = std::chrono::steady_clock;
+
+struct Connection {
+  enum class State : std::uint8_t {
+    free,       // slot unused
+    open,       // reading requests
+    flushing,   // no more reading (peer half-closed, protocol error, drain): send, then close
+    lingering,  // after a protocol error: everything sent, discard input until the peer closes
+    closed,     // logged and counted as gone; waiting for its in-flight requests to finish
+  };
+
+  UniqueFd fd;
+  Endpoint peer;
+  Buffer in;       // unconsumed input: an unfinished line
+  Buffer out;      // replies queued behind the send in flight
+  Buffer sending;  // the bytes of the send in flight: untouched until its CQE
+  std::size_t scanned = 0;   // leading bytes of `in` already searched for a line end
+  std::size_t pending = 0;   // out + sending + lent bytes: what stats count as owed
+  std::uint64_t requests = 0;
+  Clock::time_point last_activity;  // lingering: the deadline instead
+  const char* close_reason = "";
+  // A provided buffer lent to the send in flight (zero-copy echo): its id (or -1) and the
+  // bytes of it being sent.
+  std::int32_t lent_bid = -1;
+  const char* lent_data = nullptr;
+  std::uint32_t lent_len = 0;
+  std::uint32_t generation = 0;
+  State state = State::free;
+  bool recv_armed = false;    // a multishot recv is in the kernel
+  bool send_inflight = false;
+  bool paused = false;        // back-pressure: recv cancelled until output drains
+  bool starved = false;       // recv ended with -ENOBUFS; re-armed after this batch
+  bool peer_closed = false;
+  bool protocol_error = false;
+
+  [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight; }
+};
+
+class UringThread {
+ public:
+  // Sets up the ring, the buffers and the wake-up eventfd. Throws ServerError.
+  UringThread(ServerContext& ctx, UniqueFd listener);
+  ~UringThread();
+
+  // Loop thread (the thread that calls it becomes the ring's only submitter). Serves until
+  // stopped.
+  void run();
+  // Any thread; never blocks. A second graceful stop, or an immediate one, cuts a drain short.
+  void stop(StopMode mode) noexcept;
+
+  const ThreadStats& stats() const noexcept { return stats_; }
+  std::string_view ring_description() const noexcept { return ring_.description(); }
+
+ private:
+  // The loop (uring_thread.cpp).
+  void wait_for_completions();
+  void handle_batch();
+  void dispatch(const io_uring_cqe& cqe);
+  void after_batch();
+  void teardown();
+  void arm_accept();
+  void on_accept(const io_uring_cqe& cqe);
+  void adopt(UniqueFd fd);
+  void stop_listener();
+  void shed_one();
+  void arm_wake();
+  void on_wake(const io_uring_cqe& cqe);
+  void take_stop_request();
+  void begin_drain();
+  void close_all(std::string_view why);
+  [[nodiscard]] bool timers_active() const noexcept;
+  void sweep_timers();
+  void cancel(std::uint64_t user_data);
+
+  // A connection's requests (uring_io.cpp).
+  std::uint64_t tag(Op op, std::uint32_t slot) const noexcept {
+    return pack(op, slot, conns_[slot].generation);
+  }
+  [[nodiscard]] bool wants_recv(const Connection& c) const noexcept;
+  void arm_recv(std::uint32_t slot);
+  void on_recv(std::uint32_t slot, const io_uring_cqe& cqe);
+  void process(std::uint32_t slot, std::uint16_t bid, std::size_t len);
+  void submit_send(std::uint32_t slot, const char* data, std::size_t len);
+  void start_send(std::uint32_t slot);
+  void on_send(std::uint32_t slot, const io_uring_cqe& cqe);
+  void update_pending(std::uint32_t slot);
+  void finish_flush(std::uint32_t slot);
+  void drain_connection(std::uint32_t slot);
+  void close(std::uint32_t slot, std::string_view why);
+  void release_if_idle(std::uint32_t slot);
+
+  ServerContext& ctx_;
+  ThreadStats stats_;
+  Ring ring_;
+  BufferPool pool_;       // after ring_: registered with it, and unmapped after it closes
+  UniqueFd listener_;
+  UniqueFd spare_;        // held in reserve for EMFILE, as the reactor's acceptor does
+  UniqueFd wake_fd_;      // eventfd: stop() writes, a pending read SQE completes
+  std::uint64_t wake_value_ = 0;  // the read's target; stable for the loop's life
+  std::atomic<unsigned> stop_requests_{0};
+  unsigned stop_seen_ = 0;
+
+  std::deque<Connection> conns_;  // indexed by slot; a deque never moves its elements
+  std::vector<std::uint32_t> free_slots_;
+  std::vector<std::uint64_t> starved_;  // tags of recvs to re-arm after the batch
+  std::size_t live_ = 0;                // connections counted as open
+  std::size_t lingering_ = 0;
+  std::size_t in_flight_ = 0;           // requests whose final CQE has not arrived
+
+  Clock::time_point now_;
+  Clock::time_point next_sweep_;
+  Clock::time_point drain_deadline_;
+  bool accept_armed_ = false;
+  bool accept_retry_ = false;  // accept failed oddly: re-arm at the next timer sweep
+  bool wake_armed_ = false;
+  bool draining_ = false;
+  bool done_ = false;
+};
+
+}  // namespace iomux::detail::uring
