@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <latch>
 #include <memory>
@@ -24,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "iomux/fd.hpp"
+#include "iomux/log.hpp"
 #include "iomux/loadgen/bench.hpp"
 #include "iomux/loadgen/procfs.hpp"
 #include "iomux/loadgen/spawn.hpp"
@@ -71,6 +74,9 @@ struct Plan {
   bool open_loop = false;
   std::int64_t timeout_ns = 0;
   std::int64_t give_up_ns = 0;
+  // Many connections to one destination: pick source ports ourselves (see connect_bound).
+  bool bind_ports = false;
+  std::size_t connect_batch = kConnectBatch;  // per worker
 };
 
 // Written by the coordinator before `go` is published.
@@ -107,6 +113,7 @@ struct WorkerShare {
   double rate = 0;           // requests/s for this worker (open loop)
   std::uint64_t budget = 0;  // measured requests for this worker (0 = unlimited)
   int cpu = -1;
+  std::uint32_t port_lo = 0, port_hi = 0;  // this worker's slice of the ephemeral port range
 };
 
 struct WorkerOut {
@@ -120,6 +127,7 @@ struct WorkerOut {
   std::int64_t finish = 0;
   bool gave_up = false;
   std::string first_connect_error;
+  std::string first_mismatch;  // what the first wrong bytes looked like
   std::string pin_error;
 };
 
@@ -159,6 +167,7 @@ class Worker {
   bool setup();
   void close_all() noexcept;
   void start_connect(std::uint32_t i, std::int64_t now);
+  UniqueFd connect_bound(std::error_code& ec);
   void connect_failed(std::uint32_t i, std::int64_t now, int err);
   void close_conn(Conn& c) noexcept;
 
@@ -212,6 +221,8 @@ class Worker {
   std::int64_t next_tick_ = 0;
   int ticks_ = 0;
 
+  std::uint32_t port_next_ = 0;
+
   // open loop
   double interval_ns_ = 0;
   std::uint64_t next_seq_ = 0;
@@ -256,11 +267,15 @@ bool Worker::setup() {
   for (std::uint32_t i = 0; i < conns_.size(); ++i)
     if (!plan_.churn || conns_[i].idle) todo.push_back(i);
 
-  const std::size_t batch = std::max<std::size_t>(64, kConnectBatch);
+  const std::size_t batch = plan_.connect_batch;
   for (std::size_t b = 0; b < todo.size() && !shared_.should_stop(); b += batch) {
     const std::size_t e = std::min(todo.size(), b + batch);
     std::int64_t now = now_ns();
     for (std::size_t k = b; k < e; ++k) start_connect(todo[k], now);
+    // The timeout runs from when the batch is out: connect() itself can be slow.
+    now = now_ns();
+    for (std::size_t k = b; k < e; ++k)
+      if (conns_[todo[k]].state == kConnecting) conns_[todo[k]].since = now;
     const std::int64_t deadline = now + plan_.timeout_ns;
     while (connecting_ > 0 && !shared_.should_stop()) {
       now = now_ns();
@@ -284,8 +299,17 @@ bool Worker::setup() {
       }
     }
     now = now_ns();
-    for (std::size_t k = b; k < e; ++k)
+    std::size_t opened = 0;
+    for (std::size_t k = b; k < e; ++k) {
       if (conns_[todo[k]].state == kConnecting) connect_failed(todo[k], now, ETIMEDOUT);
+      if (conns_[todo[k]].state == kOpen) ++opened;
+    }
+    if (opened == 0 && e < todo.size()) {
+      // A whole batch failed: the server is not accepting (backlog full, limit reached). More
+      // batches would only wait out the timeout again; count the rest as failed.
+      out.connect_failures += todo.size() - e;
+      break;
+    }
   }
   // At setup a failed connection is dropped, not retried.
   for (std::uint32_t i : down_) conns_[i].retry_listed = false;
@@ -306,7 +330,7 @@ bool Worker::setup() {
 void Worker::start_connect(std::uint32_t i, std::int64_t now) {
   Conn& c = conns_[i];
   std::error_code ec;
-  UniqueFd fd = connect_tcp_nonblocking(plan_.ep, ec);
+  UniqueFd fd = plan_.bind_ports ? connect_bound(ec) : connect_tcp_nonblocking(plan_.ep, ec);
   if (!fd || ec) {
     connect_failed(i, now, ec ? ec.value() : EIO);
     return;
@@ -323,6 +347,52 @@ void Worker::start_connect(std::uint32_t i, std::int64_t now) {
   c.state = kConnecting;
   c.since = now;
   ++connecting_;
+}
+
+// With thousands of connections to one address, connect()'s own port search gets slow (it
+// scans the ports already used for that destination; past ~half the range, every connect scans
+// thousands). Binding each socket to the next port of this worker's slice keeps it O(1). Ports
+// that are taken (EADDRINUSE) or whose 4-tuple is still in TIME_WAIT (EADDRNOTAVAIL) are skipped.
+UniqueFd Worker::connect_bound(std::error_code& ec) {
+  const std::uint32_t span = share_.port_hi - share_.port_lo + 1;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(share_.port_lo + port_next_ % span);
+    ++port_next_;
+    UniqueFd fd(::socket(plan_.ep.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+      ec = last_error();
+      return {};
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_storage src{};
+    socklen_t src_len = 0;
+    if (plan_.ep.is_v6()) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&src);
+      a->sin6_family = AF_INET6;
+      a->sin6_addr = in6addr_any;
+      a->sin6_port = htons(port);
+      src_len = sizeof(sockaddr_in6);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&src);
+      a->sin_family = AF_INET;
+      a->sin_addr.s_addr = htonl(INADDR_ANY);
+      a->sin_port = htons(port);
+      src_len = sizeof(sockaddr_in);
+    }
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&src), src_len) != 0) {
+      if (errno == EADDRINUSE || errno == EACCES) continue;
+      break;
+    }
+    if (::connect(fd.get(), plan_.ep.sockaddr_ptr(), plan_.ep.sockaddr_len()) != 0 && errno != EINPROGRESS) {
+      if (errno == EADDRNOTAVAIL || errno == EADDRINUSE) continue;
+      ec = last_error();
+      return {};
+    }
+    ec.clear();
+    return fd;
+  }
+  return connect_tcp_nonblocking(plan_.ep, ec);  // let the kernel choose after all
 }
 
 void Worker::connect_failed(std::uint32_t i, std::int64_t now, int err) {
@@ -439,6 +509,7 @@ void Worker::main_loop() {
 
 bool Worker::finished(std::int64_t now) const noexcept {
   if (share_.budget == 0 || now < tl_.measure_start) return false;
+  if (active_.empty()) return true;  // every connection of this thread failed at setup
   if (plan_.open_loop) return !sched_active_ && inflight_total_ == 0 && backlog_total_ == 0;
   return measured_issued_ >= share_.budget && inflight_total_ == 0 && connecting_ == 0;
 }
@@ -535,11 +606,23 @@ bool Worker::consume(Conn& c, std::uint32_t i, const char* p, std::size_t n, std
   std::uint64_t done_all = 0;
   while (n > 0) {
     if (c.count == 0) {  // bytes nobody asked for
+      if (out.first_mismatch.empty() && !stopping_)
+        out.first_mismatch = fmt::format("{} unexpected byte(s) with no request outstanding: \"{}\"", n,
+                                         escape_bytes(std::string_view(p, n), 48));
       fail(i, Failure::mismatch, now);
       return false;
     }
     const std::size_t m = std::min(n, rlen - c.rpos);
     if (std::memcmp(p, expected + c.rpos, m) != 0) {
+      if (out.first_mismatch.empty() && !stopping_) {
+        std::size_t at = 0;
+        while (at < m && p[at] == expected[c.rpos + at]) ++at;
+        const std::size_t show = std::min<std::size_t>(32, m - at);
+        out.first_mismatch = fmt::format(
+            "wrong bytes at offset {} of a {}-byte reply: expected \"{}\", got \"{}\"", c.rpos + at, rlen,
+            escape_bytes(std::string_view(expected + c.rpos + at, show), 48),
+            escape_bytes(std::string_view(p + at, std::min<std::size_t>(32, n - at)), 48));
+      }
       fail(i, Failure::mismatch, now);
       return false;
     }
@@ -738,6 +821,17 @@ void Worker::tick(std::int64_t now) {
 
 // ---------------------------------------------------------------------------------- coordinator
 
+// net.ipv4.ip_local_port_range, e.g. {32768, 60999}.
+std::pair<int, int> local_port_range() {
+  std::pair<int, int> r{32768, 60999};
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    int lo = 0, hi = 0;
+    if (std::fscanf(f, "%d %d", &lo, &hi) == 2 && lo > 0 && hi <= 65535 && lo <= hi) r = {lo, hi};
+    std::fclose(f);
+  }
+  return r;
+}
+
 struct CpuPlan {
   int server_cpu = -1;
   std::vector<int> load_cpus;  // one per load thread; empty = no pinning
@@ -775,7 +869,7 @@ CpuPlan plan_cpus(const BenchConfig& cfg, bool spawned, std::vector<std::string>
   return p;
 }
 
-std::vector<WorkerShare> split(const BenchConfig& cfg, const CpuPlan& cpus) {
+std::vector<WorkerShare> split(const BenchConfig& cfg, const CpuPlan& cpus, std::pair<int, int> port_range) {
   const auto t = static_cast<std::size_t>(cfg.threads);
   std::vector<WorkerShare> shares(t);
   for (std::size_t w = 0; w < t; ++w) {
@@ -785,6 +879,14 @@ std::vector<WorkerShare> split(const BenchConfig& cfg, const CpuPlan& cpus) {
     s.rate = cfg.rate * static_cast<double>(s.active) / static_cast<double>(cfg.connections);
     if (cfg.requests > 0) s.budget = cfg.requests / t + (w < cfg.requests % t ? 1 : 0);
     if (!cpus.load_cpus.empty()) s.cpu = cpus.load_cpus[w];
+  }
+  if (port_range.second > port_range.first) {
+    const std::uint32_t lo = port_range.first;
+    const std::uint32_t span = (port_range.second - port_range.first + 1) / static_cast<std::uint32_t>(t);
+    for (std::size_t w = 0; w < t; ++w) {
+      shares[w].port_lo = lo + static_cast<std::uint32_t>(w) * span;
+      shares[w].port_hi = shares[w].port_lo + span - 1;
+    }
   }
   // A worker with a zero budget would run unlimited: requests < threads is refused by validate()
   // only indirectly, so give such workers one request at least.
@@ -816,8 +918,20 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   plan.open_loop = cfg.rate > 0;
   plan.timeout_ns = seconds_to_ns(cfg.timeout_s);
   plan.give_up_ns = 2 * plan.timeout_ns + kNsPerSec;
+  plan.connect_batch = std::max<std::size_t>(64, kConnectBatch / static_cast<std::size_t>(cfg.threads));
 
-  const auto shares = split(cfg, cpus);
+  // Past a quarter of the ephemeral range the kernel's port search starts to hurt (see
+  // connect_bound); --churn keeps few sockets open and relies on the kernel (TIME_WAIT reuse).
+  const auto range = local_port_range();
+  const std::size_t long_lived = (cfg.churn ? 0 : cfg.connections) + cfg.idle;
+  const int range_size = range.second - range.first + 1;
+  plan.bind_ports = range_size > 0 && long_lived > static_cast<std::size_t>(range_size) / 4 &&
+                    range_size / cfg.threads >= 1024;
+  if (long_lived + 16 > static_cast<std::size_t>(std::max(range_size, 0)))
+    notes.push_back(fmt::format("{} connections to one address need more source ports than the {} of "
+                                "net.ipv4.ip_local_port_range: expect connect failures",
+                                long_lived, range_size));
+  const auto shares = split(cfg, cpus, plan.bind_ports ? range : std::pair<int, int>{0, 0});
   Shared shared(static_cast<std::ptrdiff_t>(shares.size()));
   shared.cancel = hooks.cancel;
   std::vector<std::unique_ptr<LiveStats>> live;
@@ -834,7 +948,9 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
       if (t.joinable()) t.join();
   };
 
+  const std::int64_t setup_begin = now_ns();
   shared.ready.wait();
+  const double connect_s = static_cast<double>(now_ns() - setup_begin) / 1e9;
   std::size_t open = 0;
   std::size_t idle_open = 0;
   std::string first_error;
@@ -856,7 +972,8 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
     notes.push_back(fmt::format("only {} of {} connections could be established ({})", open, cfg.connections,
                                 first_error));
   if (idle_open < cfg.idle)
-    notes.push_back(fmt::format("only {} of {} idle connections could be established", idle_open, cfg.idle));
+    notes.push_back(fmt::format("only {} of {} idle connections could be established ({})", idle_open, cfg.idle,
+                                first_error));
 
   // Go.
   const std::int64_t t0 = now_ns();
@@ -866,16 +983,19 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   shared.go.store(t0, std::memory_order_release);
   shared.go.notify_all();
 
-  std::optional<ProcStat> server_start;
+  // The server is sampled as a process tree (a shell wrapper, pre-forked workers).
+  std::optional<TreeStat> server_start;
   std::int64_t server_start_ns = 0;
-  std::optional<ProcStat> server_end;
+  std::optional<TreeStat> server_end;
   std::int64_t server_end_ns = 0;
+  bool server_end_sampled = false;
   std::optional<std::uint64_t> rss;
   auto sample_end = [&] {
-    if (!server_pid || server_end) return;
-    server_end = read_proc_stat(*server_pid);
+    if (!server_pid || server_end_sampled) return;
+    server_end_sampled = true;
+    server_end = read_tree_stat(*server_pid);
     server_end_ns = now_ns();
-    rss = read_vm_rss_kib(*server_pid);
+    if (server_end) rss = read_tree_rss_kib(server_end->pids);
   };
   std::int64_t next_progress = t0 + kNsPerSec;
   std::uint64_t last_all = 0;
@@ -884,8 +1004,9 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   for (;;) {
     const std::int64_t now = now_ns();
     if (server_pid && !server_start && now >= shared.tl.measure_start) {
-      server_start = read_proc_stat(*server_pid);
+      server_start = read_tree_stat(*server_pid);
       server_start_ns = now_ns();
+      if (!server_start) server_start.emplace();  // gone: sampled (as nothing) all the same
     }
     bool all_done = true;
     for (auto& l : live) all_done = all_done && l->done.load(std::memory_order_acquire);
@@ -914,7 +1035,7 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
     }
     std::int64_t wake = now + 50'000'000;
     if (server_pid && !server_start) wake = std::min(wake, shared.tl.measure_start);
-    if (server_pid && !server_end) wake = std::min(wake, shared.tl.end);
+    if (server_pid && !server_end_sampled) wake = std::min(wake, shared.tl.end);
     if (hooks.on_progress) wake = std::min(wake, next_progress);
     if (wake > now) std::this_thread::sleep_for(std::chrono::nanoseconds(wake - now));
   }
@@ -924,10 +1045,12 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   BenchResult r;
   r.target = ep.to_string();
   r.server_pid = server_pid;
+  r.connect_s = connect_s;
   r.notes = std::move(notes);
   r.cancelled = cancelled || (hooks.cancel && hooks.cancel->load());
   std::int64_t finish = 0;
   std::int64_t cpu_ns = 0;
+  std::string first_mismatch;
   for (auto& w : workers) {
     const WorkerOut& o = w->out;
     r.latency.merge(o.latency);
@@ -943,6 +1066,7 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
     r.idle_lost += o.idle_lost;
     r.gave_up = r.gave_up || o.gave_up;
     cpu_ns += o.cpu_ns;
+    if (!o.first_mismatch.empty() && first_mismatch.empty()) first_mismatch = o.first_mismatch;
     finish = std::max(finish, o.finish);
   }
   if (cfg.churn) r.connections_open = cfg.connections;
@@ -958,17 +1082,25 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
     r.client_cpu_pct = static_cast<double>(cpu_ns) * 100.0 / static_cast<double>(measured_ns);
   }
   if (server_pid) {
-    if (server_start && server_end && server_end_ns > server_start_ns) {
-      const std::uint64_t ticks =
-          server_end->cpu_ticks() >= server_start->cpu_ticks() ? server_end->cpu_ticks() - server_start->cpu_ticks() : 0;
-      const double us = ticks_to_us(ticks);
+    if (server_start && server_start->processes > 0 && server_end && server_end_ns > server_start_ns) {
+      const std::uint64_t a = server_start->total.cpu_ticks();
+      const std::uint64_t b = server_end->total.cpu_ticks();
+      const double us = ticks_to_us(b >= a ? b - a : 0);
       if (r.requests > 0) r.server_cpu_us_per_req = us / static_cast<double>(r.requests);
       r.server_cpu_pct = us * 100.0 / (static_cast<double>(server_end_ns - server_start_ns) / 1000.0);
-      r.server_threads = server_end->num_threads;
-      if (server_end->state == 'Z' || server_end->state == 'X') r.notes.push_back("the server exited during the run");
+      r.server_threads = server_end->total.num_threads;
+      if (server_end->processes > 1)
+        r.notes.push_back(fmt::format("the server was measured as {} processes (pid {} and its descendants)",
+                                      server_end->processes, *server_pid));
+      if (server_end->total.state == 'Z' || server_end->total.state == 'X')
+        r.notes.push_back("the server exited during the run");
     }
     r.server_rss_kib = rss;
   }
+  if (!first_mismatch.empty()) r.notes.push_back("first mismatch: " + first_mismatch);
+  if (cfg.protocol == ProtocolMode::ack && cfg.size > 16 * 1024)
+    r.notes.push_back("ack mode with large requests: a server that reads a request in several chunks answers "
+                      "each chunk, and the extra replies count as wrong bytes (use echo or line)");
   if (r.gave_up)
     r.notes.push_back(fmt::format("stopped early: no reply for {:g} s although requests were outstanding",
                                   static_cast<double>(plan.give_up_ns) / 1e9));
@@ -1003,9 +1135,10 @@ BenchResult run_bench(const BenchConfig& cfg, const RunHooks& hooks) {
   const CpuPlan cpus = plan_cpus(cfg, true, notes);
   SpawnSpec spec;
   try {
-    spec = cfg.model.empty()
-               ? SpawnSpec::shell(cfg.spawn_command)
-               : SpawnSpec::iomux_model(cfg.model, to_string(cfg.protocol), cfg.server_args, cfg.iomux_exe);
+    std::vector<std::string> extra = cfg.server_args;
+    if (cfg.reply != kDefaultReply) extra.insert(extra.begin(), {"--reply", cfg.reply});
+    spec = cfg.model.empty() ? SpawnSpec::shell(cfg.spawn_command)
+                             : SpawnSpec::iomux_model(cfg.model, to_string(cfg.protocol), extra, cfg.iomux_exe);
   } catch (const SpawnError& e) {
     throw BenchError(e.what());
   }

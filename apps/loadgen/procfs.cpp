@@ -1,5 +1,6 @@
 #include "iomux/loadgen/procfs.hpp"
 
+#include <dirent.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -35,7 +36,8 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line) {
   const auto close = line.rfind(')');
   if (close == std::string_view::npos || line.find('(') == std::string_view::npos) return std::nullopt;
   std::string_view rest = line.substr(close + 1);
-  // Fields after the name, 0-based: 0 state(3), ..., 11 utime(14), 12 stime(15), 17 num_threads(20).
+  // Fields after the name, 0-based: 0 state(3), 1 ppid(4), ..., 11 utime(14), 12 stime(15),
+  // 17 num_threads(20).
   std::vector<std::string_view> fields;
   std::size_t i = 0;
   while (i < rest.size() && fields.size() < 18) {
@@ -49,9 +51,11 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line) {
   auto ut = to_number<std::uint64_t>(fields[11]);
   auto st = to_number<std::uint64_t>(fields[12]);
   auto nt = to_number<long>(fields[17]);
-  if (!ut || !st || !nt) return std::nullopt;
+  auto pp = to_number<pid_t>(fields[1]);
+  if (!ut || !st || !nt || !pp) return std::nullopt;
   ProcStat s;
   s.state = fields[0][0];
+  s.ppid = *pp;
   s.utime_ticks = *ut;
   s.stime_ticks = *st;
   s.num_threads = *nt;
@@ -91,6 +95,43 @@ std::optional<std::uint64_t> read_vm_rss_kib(pid_t pid) {
   auto text = slurp("/proc/" + std::to_string(pid) + "/status");
   if (!text) return std::nullopt;
   return parse_vm_rss_kib(*text);
+}
+
+std::optional<TreeStat> read_tree_stat(pid_t root) {
+  auto root_stat = read_proc_stat(root);
+  if (!root_stat) return std::nullopt;
+  std::vector<std::pair<pid_t, ProcStat>> all;
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      auto pid = to_number<pid_t>(e->d_name);
+      if (!pid || *pid == root) continue;
+      if (auto st = read_proc_stat(*pid)) all.emplace_back(*pid, *st);
+    }
+    ::closedir(d);
+  }
+  TreeStat t;
+  t.total = *root_stat;
+  t.processes = 1;
+  t.pids.push_back(root);
+  // Breadth-first over the ppid links; bounded by the number of processes.
+  for (std::size_t next = 0; next < t.pids.size(); ++next) {
+    for (const auto& [pid, st] : all) {
+      if (st.ppid != t.pids[next]) continue;
+      t.pids.push_back(pid);
+      ++t.processes;
+      t.total.utime_ticks += st.utime_ticks;
+      t.total.stime_ticks += st.stime_ticks;
+      t.total.num_threads += st.num_threads;
+    }
+  }
+  return t;
+}
+
+std::optional<std::uint64_t> read_tree_rss_kib(const std::vector<pid_t>& pids) {
+  std::optional<std::uint64_t> sum;
+  for (pid_t p : pids)
+    if (auto kib = read_vm_rss_kib(p)) sum = sum.value_or(0) + *kib;
+  return sum;
 }
 
 long clock_ticks_per_second() noexcept {

@@ -37,9 +37,14 @@ std::string csv_opt(const std::optional<T>& v, int digits = 3) {
 
 // 1234567 -> "1,234,567"
 std::string grouped(std::uint64_t v) {
-  std::string s = std::to_string(v);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
-  return s;
+  const std::string digits = std::to_string(v);
+  std::string out;
+  out.reserve(digits.size() + digits.size() / 3);
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
 }
 
 std::string duration_us(double us) {
@@ -66,6 +71,7 @@ nlohmann::json to_json(const BenchConfig& cfg, const BenchResult& r) {
   j["threads"] = cfg.threads;
   j["warmup_s"] = cfg.warmup_s;
   j["duration_s"] = round_to(r.measured_s, 6);
+  j["connect_s"] = round_to(r.connect_s, 3);
   j["requests"] = r.requests;
   j["errors"] = r.errors;
   j["timeouts"] = r.timeouts;
@@ -141,7 +147,7 @@ std::string format_text(const BenchConfig& cfg, const BenchResult& r) {
   line(fmt::format("  errors      {} (timeouts {}, resets {}, wrong bytes {}, closed by server {}); connect "
                    "failures {}",
                    r.errors, r.timeouts, r.resets, r.mismatches, r.closed, r.connect_failures));
-  line(fmt::format("  client CPU  {:.1f} %", r.client_cpu_pct));
+  line(fmt::format("  client CPU  {:.1f} %; connections opened in {:.2f} s", r.client_cpu_pct, r.connect_s));
   if (r.server_pid) {
     std::string s = fmt::format("  server      pid {}", *r.server_pid);
     if (r.server_cpu_us_per_req) s += fmt::format(", {:.3f} us CPU/request", *r.server_cpu_us_per_req);

@@ -33,9 +33,19 @@ std::string describe_status(int status) {
 
 }  // namespace
 
+bool is_simple_command(std::string_view command) {
+  if (command.find_first_of(";&|\n()`{}") != std::string_view::npos) return false;
+  // A leading VAR=value assignment cannot follow `exec`.
+  std::size_t i = command.find_first_not_of(" \t");
+  if (i == std::string_view::npos) return false;
+  const std::size_t end = command.find_first_of(" \t", i);
+  const std::string_view first = command.substr(i, end == std::string_view::npos ? end : end - i);
+  return first.find('=') == std::string_view::npos;
+}
+
 SpawnSpec SpawnSpec::shell(std::string_view command) {
   SpawnSpec s;
-  s.argv = {"/bin/sh", "-c", "exec " + std::string(command)};
+  s.argv = {"/bin/sh", "-c", (is_simple_command(command) ? "exec " : "") + std::string(command)};
   return s;
 }
 
@@ -52,8 +62,8 @@ SpawnSpec SpawnSpec::iomux_model(std::string_view model, std::string_view protoc
 }
 
 std::string SpawnSpec::command_line() const {
-  if (argv.size() == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" && argv[2].rfind("exec ", 0) == 0)
-    return argv[2].substr(5);
+  if (argv.size() == 3 && argv[0] == "/bin/sh" && argv[1] == "-c")
+    return argv[2].rfind("exec ", 0) == 0 ? argv[2].substr(5) : argv[2];
   std::string out;
   for (const auto& a : argv) {
     if (!out.empty()) out += ' ';

@@ -107,6 +107,7 @@ struct BenchResult {
   std::uint64_t closed = 0;               // the server closed an active connection
   std::uint64_t connect_failures = 0;     // failed connects (setup and reconnects)
 
+  double connect_s = 0;                   // opening the connections, before the load started
   double measured_s = 0;
   double rps = 0;
   double mib_s = 0;                       // request + reply payload bytes, both directions

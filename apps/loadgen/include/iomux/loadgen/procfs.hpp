@@ -7,11 +7,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace iomux::loadgen {
 
 struct ProcStat {
   char state = '?';
+  pid_t ppid = 0;
   std::uint64_t utime_ticks = 0;  // all threads of the process, in clock ticks
   std::uint64_t stime_ticks = 0;
   long num_threads = 0;
@@ -25,6 +27,18 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line);
 std::optional<std::uint64_t> parse_vm_rss_kib(std::string_view status_text);
 
 std::optional<ProcStat> read_proc_stat(pid_t pid);
+
+// A process and all its descendants (found through the ppid fields of /proc/*/stat): summed CPU
+// ticks and thread counts, and the number of processes. Covers servers started through a shell
+// wrapper and pre-forking servers. nullopt when `pid` itself is gone.
+struct TreeStat {
+  ProcStat total;        // state is the root's
+  std::size_t processes = 0;
+  std::vector<pid_t> pids;
+};
+std::optional<TreeStat> read_tree_stat(pid_t pid);
+// Summed VmRSS of the given processes, in KiB (processes gone meanwhile are skipped).
+std::optional<std::uint64_t> read_tree_rss_kib(const std::vector<pid_t>& pids);
 std::optional<std::uint64_t> read_vm_rss_kib(pid_t pid);
 
 // sysconf(_SC_CLK_TCK), usually 100.

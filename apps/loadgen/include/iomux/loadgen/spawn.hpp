@@ -41,7 +41,9 @@ struct SpawnSpec {
   int cpu = -1;                   // pin the child to this CPU before exec; -1 = don't
   std::chrono::milliseconds ready_timeout{10000};
 
-  // `/bin/sh -c 'exec COMMAND'`: shell quoting works and the pid is the server's own.
+  // `/bin/sh -c 'exec COMMAND'`: shell quoting works and the pid is the server's own. A
+  // compound command (`;`, `&&`, pipes, a leading VAR=x...) runs without `exec`; the shell is
+  // then the spawned pid, which is why the server is measured as a process tree.
   static SpawnSpec shell(std::string_view command);
   // `<iomux_exe> serve --model M --host 127.0.0.1 --port 0 --protocol P -q [extra...]`;
   // an empty iomux_exe means this executable (/proc/self/exe).
@@ -50,6 +52,10 @@ struct SpawnSpec {
                                std::string iomux_exe = {});
   [[nodiscard]] std::string command_line() const;  // for messages
 };
+
+// Whether `exec COMMAND` works for this shell command (no ; & | ( ) ` { } newline, no leading
+// VAR=value).
+bool is_simple_command(std::string_view command);
 
 // Finds `listening on HOST:PORT` in one line of output. HOST may be bracketed ([::1]).
 struct ListenAddress {
