@@ -23,7 +23,8 @@ void ReactorThread::run() {
 void ReactorThread::stop(StopMode mode) noexcept {
   try {
     loop_.post([this, mode] {
-      if (mode == StopMode::immediate) {
+      // A second graceful stop during the drain cuts it short, as an immediate one does.
+      if (mode == StopMode::immediate || draining_) {
         close_all("server stopped");
         loop_.stop();
       } else {

@@ -41,7 +41,6 @@ class ReactorThread {
   void begin_drain();
   void close_all(std::string_view why);
   void maybe_finish_drain();
-  void log_stats();
 
   ServerContext& ctx_;
   EventLoop loop_;
