@@ -20,9 +20,9 @@ enum Events : std::uint32_t {
   kWritable = 1u << 1,
   kHangup = 1u << 2,  // readiness only: the peer closed (reading will return 0 or an error)
   kError = 1u << 3,   // readiness only: an error is pending on the socket
-  // Readiness only, with kReadable: the peer shut down its sending side, so after the queued
-  // bytes a read returns 0. Edge-triggered readers must then read to EOF: the FIN has already
-  // arrived, and no new edge will announce it again.
+  // Readiness only, with kReadable: the peer may have shut down its sending side, so after the
+  // queued bytes a read may return 0. Edge-triggered readers must then read on to EOF or
+  // EAGAIN: a FIN that has already arrived is announced by no new edge.
   kPeerShutdown = 1u << 4,
 };
 

@@ -188,8 +188,9 @@ void Connection::after_output_change(std::size_t old_pending) {
     stats.connections_paused.sub();
     // Bytes may have arrived while we were not reading; an edge-triggered poller will not say
     // so again, so look now.
+    // A FIN may have arrived meanwhile too, hence kPeerShutdown: read on to EOF or EAGAIN.
     if (state_ == State::open && owner_.loop().poller().edge_triggered())
-      owner_.loop().inject(fd_.get(), kReadable);
+      owner_.loop().inject(fd_.get(), kReadable | kPeerShutdown);
   }
   if (pending == 0) out_.release_if_empty();
   update_interest();
