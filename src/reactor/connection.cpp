@@ -207,11 +207,14 @@ void Connection::update_interest() {
 }
 
 void Connection::finish_or_linger() {
-  if (!protocol_error_ || peer_closed_) {
+  // Closing a socket whose input we have not read makes the kernel send RST, and a RST can
+  // destroy replies the peer has not read yet. After a protocol error or during a graceful
+  // drain the peer may well still be sending, so tell it we are done (FIN after the replies)
+  // and wait, bounded, for its close while discarding its input.
+  if (peer_closed_ || (!protocol_error_ && !owner_.draining())) {
     close(close_reason_);
     return;
   }
-  // Tell the peer we are done, then wait (bounded) for it to close, discarding its input.
   ::shutdown(fd_.get(), SHUT_WR);
   state_ = State::lingering;
   EventLoop& loop = owner_.loop();
