@@ -17,6 +17,9 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/iomuxConfigVersion.
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iomuxConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/iomuxConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/iomux)
 
+# The .pc file finds the prefix relative to itself, so the package can be installed anywhere
+# (cmake --install --prefix DIR) and still be found.
+file(RELATIVE_PATH IOMUX_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/iomux.pc.in ${CMAKE_CURRENT_BINARY_DIR}/iomux.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iomux.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 install(TARGETS iomux_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -90,6 +90,7 @@ AcceptOne::Result AcceptOne::operator()(int listener) {
   const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&ss), &len, flags_);
   if (fd >= 0) {
     r.fd.reset(fd);
+    set_no_delay(fd);  // replies are whole messages: never hold one back for Nagle
     r.peer = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     return r;
   }

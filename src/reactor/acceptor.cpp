@@ -73,6 +73,7 @@ void Acceptor::handle_events(std::uint32_t) {
       continue;
     }
     if (!ctx.admit(owner_.stats(), peer)) continue;
+    set_no_delay(fd);  // replies are whole messages: never hold one back for Nagle
     owner_.adopt(std::move(conn), peer);
   }
 }

@@ -229,6 +229,7 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
 void UringThread::adopt(UniqueFd fd) {
   const Endpoint peer = peer_endpoint(fd.get());
   if (!ctx_.admit(stats_, peer)) return;
+  set_no_delay(fd.get());  // replies are whole messages: never hold one back for Nagle
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
