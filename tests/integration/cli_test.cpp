@@ -67,19 +67,7 @@ TEST_P(CliEveryModel, TutorialClientGetsTheReply) {
   EXPECT_NE(client.out().find("----ok----Request accepted"), std::string::npos) << client.out();
 }
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> names;
-  for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, CliEveryModel, ::testing::ValuesIn(model_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (ch == '-') ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Models, CliEveryModel, ::testing::ValuesIn(all_model_names()), ModelTestName());
 
 TEST(Cli, VerboseLogsRequestsEscaped) {
   ServeProcess server("epoll", {"-v"});

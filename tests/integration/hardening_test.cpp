@@ -243,19 +243,7 @@ TEST_P(Hardening, FdExhaustionShedsNewClientsAndRecovers) {
   EXPECT_EQ(server.wait_exit(std::chrono::seconds(10)), 0) << server.err();
 }
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> names;
-  for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, Hardening, ::testing::ValuesIn(model_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (ch == '-') ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Models, Hardening, ::testing::ValuesIn(all_model_names()), ModelTestName());
 
 }  // namespace
 }  // namespace iomux::test

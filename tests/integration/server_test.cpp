@@ -188,19 +188,7 @@ TEST_P(EveryModel, LogsThePeersAddressNotItsOwn) {
   EXPECT_TRUE(s.log().contains("connect " + peer));
 }
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> names;
-  for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, EveryModel, ::testing::ValuesIn(model_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (ch == '-') ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Models, EveryModel, ::testing::ValuesIn(all_model_names()), ModelTestName());
 
 // select(2) cannot watch fds >= FD_SETSIZE: the server must refuse those connections cleanly
 // and keep serving the ones it has.

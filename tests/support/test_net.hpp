@@ -17,6 +17,7 @@
 
 #include "iomux/endpoint.hpp"
 #include "iomux/fd.hpp"
+#include "iomux/models.hpp"
 #include "iomux/server.hpp"
 #include "iomux/socket.hpp"
 
@@ -151,5 +152,21 @@ inline ServerOptions options_for(std::string model) {
   o.model = std::move(model);
   return o;
 }
+
+// Every model's name, for suites parametrized over all models, and a test-name-safe form.
+inline std::vector<std::string> all_model_names() {
+  std::vector<std::string> names;
+  for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
+  return names;
+}
+struct ModelTestName {
+  template <typename Info>
+  std::string operator()(const Info& info) const {
+    std::string n = info.param;
+    for (char& ch : n)
+      if (ch == '-') ch = '_';
+    return n;
+  }
+};
 
 }  // namespace iomux::test
