@@ -49,6 +49,8 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* why)
 Endpoint::Endpoint() noexcept { std::memset(&addr_, 0, sizeof addr_); }
 
 std::optional<Endpoint> Endpoint::from_numeric(std::string_view host, std::uint16_t port) {
+  // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass for 1.2.3.4.
+  if (host.find('\0') != std::string_view::npos) return std::nullopt;
   std::string h(host);
   Endpoint ep;
   if (inet_pton(AF_INET, h.c_str(), &ep.addr_.v4.sin_addr) == 1) {
@@ -64,7 +66,7 @@ std::optional<Endpoint> Endpoint::from_numeric(std::string_view host, std::uint1
 
 Endpoint Endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
   Endpoint ep;
-  if (sa && len <= sizeof ep.addr_ && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+  if (sa && len >= sizeof(sa_family_t) && len <= sizeof ep.addr_ && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
     std::memcpy(&ep.addr_, sa, len);
   return ep;
 }

@@ -54,6 +54,7 @@ TEST(Endpoint, NumericRoundTripsToString) {
   EXPECT_EQ(v6->to_string(), "[::1]:7890");
   EXPECT_FALSE(Endpoint::from_numeric("localhost", 1));
   EXPECT_FALSE(Endpoint::from_numeric("1.2.3.256", 1));
+  EXPECT_FALSE(Endpoint::from_numeric(std::string_view("1.2.3.4\0junk", 12), 1));  // found by the fuzzer
 }
 
 TEST(Endpoint, SetPortAndEquality) {
