@@ -96,6 +96,7 @@ void UringThread::arm_recv(std::uint32_t slot) {
   io_uring_sqe_set_data64(sqe, tag(Op::recv, slot));
   c.recv_armed = true;
   ++in_flight_;
+  mark_probe_due(c);  // a FIN or RST may race the arming as well
 }
 
 void UringThread::on_recv(std::uint32_t slot, const io_uring_cqe& cqe) {
@@ -136,6 +137,7 @@ void UringThread::on_recv(std::uint32_t slot, const io_uring_cqe& cqe) {
 void UringThread::process(std::uint32_t slot, std::uint16_t bid, std::size_t len) {
   Connection& c = conns_[slot];
   c.last_activity = now_;
+  mark_probe_due(c);
   stats_.bytes_in.add(len);
   const std::string_view chunk(pool_.data(bid), len);
   const bool may_lend = !c.send_inflight && c.out.empty() && pool_.can_lend();
@@ -304,6 +306,7 @@ void UringThread::close(std::uint32_t slot, std::string_view why) {
   if (c.state == State::free || c.state == State::closed) return;
   if (c.state == State::lingering) --lingering_;
   c.state = State::closed;
+  clear_probe_due(c);
   stats_.bytes_pending.sub(c.pending);
   c.pending = 0;
   if (c.paused) stats_.connections_paused.sub();

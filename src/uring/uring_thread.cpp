@@ -23,6 +23,10 @@ constexpr std::chrono::milliseconds kTeardownLimit{2000};
 // stop(): graceful adds 1, immediate adds 2, so "two or more" means immediate.
 constexpr unsigned kGraceful = 1;
 constexpr unsigned kImmediate = 2;
+// Stall probes (probe_stalled_recvs): how long a connection with a recv armed must have been
+// quiet before the probe looks at its socket, and how often the sweep runs for probes alone.
+constexpr std::chrono::milliseconds kStallProbeDelay{1000};
+constexpr std::chrono::milliseconds kProbeSweepPeriod{250};
 
 UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
@@ -313,16 +317,21 @@ void UringThread::close_all(std::string_view why) {
 }
 
 // Timers are coarse: one sweep over the connections every so often, only while something
-// needs it (--idle-timeout, a lingering connection, a drain, an accept to retry). No timer
-// work at all on the request path: activity only stores a time.
+// needs it (--idle-timeout, a lingering connection, a drain, an accept to retry, a stall
+// probe). No timer work at all on the request path: activity only stores a time and a flag.
 bool UringThread::timers_active() const noexcept {
-  return ctx_.options().idle_timeout.count() > 0 || lingering_ > 0 || draining_ || accept_retry_;
+  return ctx_.options().idle_timeout.count() > 0 || lingering_ > 0 || draining_ || accept_retry_ ||
+         probes_due_ > 0;
 }
 
 void UringThread::sweep_timers() {
   using namespace std::chrono_literals;
   const auto idle = ctx_.options().idle_timeout;
-  next_sweep_ = now_ + (idle.count() > 0 ? std::clamp<Clock::duration>(idle / 4, 10ms, 1s) : 100ms);
+  Clock::duration period = probes_due_ > 0 ? kProbeSweepPeriod : Clock::duration(100ms);
+  if (lingering_ > 0 || draining_ || accept_retry_) period = std::min<Clock::duration>(period, 100ms);
+  if (idle.count() > 0) period = std::min<Clock::duration>(period, std::clamp<Clock::duration>(idle / 4, 10ms, 1s));
+  next_sweep_ = now_ + period;
+  if (probes_due_ > 0) probe_stalled_recvs();
   if (accept_retry_ && !draining_ && !done_) {
     accept_retry_ = false;
     arm_accept();
@@ -335,6 +344,60 @@ void UringThread::sweep_timers() {
     } else if (c.state == Connection::State::lingering && now_ >= c.last_activity) {
       close(slot, c.close_reason);
     }
+  }
+}
+
+}  // namespace iomux::detail::uring
+
+namespace iomux::detail::uring {
+
+// ---------------------------------------------------------------------------- stall probes
+
+// A multishot recv is supposed to report everything that happens to its socket. On the
+// kernel we test (6.18, DEFER_TASKRUN ring) it sometimes does not: when a peer's last bytes
+// and its RST arrive together, the recv posts the bytes with IORING_CQE_F_MORE and then
+// nothing, though the socket polls readable with POLLERR|POLLHUP; the connection would stay
+// open until the server stops. We saw it in about 1 test run in 15 while the loop waited
+// without a timeout, and not once in 260 runs while it waited with one (a similar race was
+// fixed upstream for AF_UNIX: liburing issue #1549). Whatever the cause, the server must not
+// depend on it. So a connection that received something, or had its recv armed, is looked
+// at once it has been quiet for kStallProbeDelay: if its socket is readable (data, EOF or an
+// error) while our recv is still armed, the recv missed its wake-up. Cancelling it is enough:
+// its final CQE (-ECANCELED) re-arms a fresh recv, which reads what is there. One poll() per
+// sweep covers every connection due; a connection is probed once per quiet period, so idle
+// connections cost nothing and busy ones are never probed. A false alarm (data that arrived
+// just then) only costs a cancel and a re-arm.
+void UringThread::mark_probe_due(Connection& c) noexcept {
+  if (c.probe_due) return;
+  c.probe_due = true;
+  ++probes_due_;
+}
+
+void UringThread::clear_probe_due(Connection& c) noexcept {
+  if (!c.probe_due) return;
+  c.probe_due = false;
+  --probes_due_;
+}
+
+void UringThread::probe_stalled_recvs() {
+  probe_fds_.clear();
+  probe_slots_.clear();
+  for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
+    Connection& c = conns_[slot];
+    if (!c.probe_due || now_ - c.last_activity < kStallProbeDelay) continue;
+    clear_probe_due(c);
+    if (c.state != Connection::State::open || !c.recv_armed) continue;
+    probe_fds_.push_back({c.fd.get(), POLLIN | POLLRDHUP, 0});
+    probe_slots_.push_back(slot);
+  }
+  if (probe_fds_.empty()) return;
+  if (::poll(probe_fds_.data(), probe_fds_.size(), 0) <= 0) return;
+  for (std::size_t i = 0; i < probe_fds_.size(); ++i) {
+    if (probe_fds_[i].revents == 0) continue;
+    const std::uint32_t slot = probe_slots_[i];
+    ctx_.log().debug("uring: recv for {} missed its wake-up (socket ready, no completion); re-arming",
+                     conns_[slot].peer.to_string());
+    cancel(tag(Op::recv, slot));
   }
 }
 

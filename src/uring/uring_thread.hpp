@@ -12,6 +12,8 @@
 // cancels its requests and frees the slot when their final CQEs arrive.
 #pragma once
 
+#include <poll.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -64,6 +66,7 @@ struct Connection {
   bool starved = false;       // recv ended with -ENOBUFS; re-armed after this batch
   bool peer_closed = false;
   bool protocol_error = false;
+  bool probe_due = false;     // received since the last stall probe (see probe_stalled_recvs)
 
   [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight; }
 };
@@ -102,6 +105,9 @@ class UringThread {
   void close_all(std::string_view why);
   [[nodiscard]] bool timers_active() const noexcept;
   void sweep_timers();
+  void probe_stalled_recvs();
+  void mark_probe_due(Connection& c) noexcept;
+  void clear_probe_due(Connection& c) noexcept;
   void cancel(std::uint64_t user_data);
 
   // A connection's requests (uring_io.cpp).
@@ -138,6 +144,9 @@ class UringThread {
   std::size_t live_ = 0;                // connections counted as open
   std::size_t lingering_ = 0;
   std::size_t in_flight_ = 0;           // requests whose final CQE has not arrived
+  std::size_t probes_due_ = 0;          // connections with probe_due set
+  std::vector<pollfd> probe_fds_;       // probe_stalled_recvs' scratch
+  std::vector<std::uint32_t> probe_slots_;
 
   Clock::time_point now_;
   Clock::time_point next_sweep_;

@@ -108,9 +108,6 @@ TEST_P(EveryModel, ManyClientsEachGetEveryReplyByte) {
 }
 
 TEST_P(EveryModel, ClientsThatVanishMidRequestDoNotHurtOthers) {
-  if (GetParam() == "uring")
-    GTEST_SKIP() << "known bug (issue 3, open): about 1 run in 15, a uring connection reset mid-request "
-                    "is never closed (connections_open stays above 0)";
   RunningServer s(opts(ProtocolMode::line));
   for (int i = 0; i < 20; ++i) {
     UniqueFd c = connect_to(s.endpoint());

@@ -184,8 +184,6 @@ TEST(Uring, TwoHundredClientsTwentyRequestsEach) {
 
 TEST(Uring, DisconnectsAndResetsMidRequestLeaveTheServerServing) {
   SKIP_WITHOUT_URING();
-  GTEST_SKIP() << "known bug (issue 3, open): about 1 run in 15, a connection reset mid-request is never "
-                  "closed (connections_open stays above 0); this test reproduces it with --gtest_repeat=30";
   RunningServer server(uring_options(ProtocolMode::line));
   {
     UniqueFd c = connect_to(server.endpoint());
