@@ -22,7 +22,7 @@
 //
 // Trade-offs: the fastest model per request, but the buffers belong to the kernel while a
 // request is in flight, so the bookkeeping is stricter (nothing is freed before its last
-// completion); fixed memory per thread for the buffer ring (4 to 16 MiB); the most
+// completion); fixed memory per thread for the buffer ring (8 to 64 MiB of address space, resident as used); the most
 // kernel-version-dependent model, and io_uring is often disabled in sandboxes for security.
 //
 // With --threads N: N rings, one per thread, each with its own SO_REUSEPORT listener.
