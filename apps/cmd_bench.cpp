@@ -1,5 +1,4 @@
 // `iomux bench`: the load generator's command line. The work is in apps/loadgen (iomux_loadgen).
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,14 +10,11 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "interrupt_guard.hpp"
 #include "iomux/loadgen/bench.hpp"
 
 namespace iomux::cli {
 namespace {
-
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void on_interrupt(int) { g_interrupted.store(true); }
 
 struct BenchArgs {
   loadgen::BenchConfig cfg;
@@ -41,23 +37,10 @@ int run_bench_command(BenchArgs& a, bool duration_given) {
   }
 
   // Ctrl-C / SIGTERM end the run early; the report covers the time until then.
-  struct sigaction sa {};
-  sa.sa_handler = on_interrupt;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {}, old_term {};
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  struct RestoreSignals {
-    struct sigaction i, t;
-    ~RestoreSignals() {
-      ::sigaction(SIGINT, &i, nullptr);
-      ::sigaction(SIGTERM, &t, nullptr);
-    }
-  } restore{old_int, old_term};
-  g_interrupted.store(false);
+  InterruptGuard interrupt_guard;
 
   loadgen::RunHooks hooks;
-  hooks.cancel = &g_interrupted;
+  hooks.cancel = &InterruptGuard::flag();
   const bool live = !a.quiet && !a.json && !a.csv && ::isatty(STDERR_FILENO);
   bool printed_progress = false;
   if (live) {

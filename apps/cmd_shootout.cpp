@@ -1,7 +1,6 @@
 // `iomux shootout`: every IO model and every peer server through one benchmark matrix, written
 // up as results.json, summary.md and PNG charts. The work is in apps/shootout (iomux_shootout),
 // which drives the load generator (apps/loadgen).
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "interrupt_guard.hpp"
 #include "iomux/shootout/charts.hpp"
 #include "iomux/shootout/plan.hpp"
 #include "iomux/shootout/report.hpp"
@@ -23,10 +23,6 @@ namespace iomux::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void on_shootout_interrupt(int) { g_interrupted.store(true); }
 
 struct ShootoutArgs {
   shootout::PlanOptions plan;
@@ -88,24 +84,11 @@ int run_shootout_command(ShootoutArgs& a) {
   fmt::print(stderr, "writing to {}/ (results.json is rewritten after every run)\n", a.out);
 
   // Ctrl-C / SIGTERM: stop the current run, then write the reports for what was measured.
-  struct sigaction sa {};
-  sa.sa_handler = on_shootout_interrupt;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {}, old_term {};
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  struct RestoreSignals {
-    struct sigaction i, t;
-    ~RestoreSignals() {
-      ::sigaction(SIGINT, &i, nullptr);
-      ::sigaction(SIGTERM, &t, nullptr);
-    }
-  } restore{old_int, old_term};
-  g_interrupted.store(false);
+  InterruptGuard interrupt_guard;
 
   shootout::RunOptions ro;
   ro.pin = !a.no_pin;
-  ro.cancel = &g_interrupted;
+  ro.cancel = &InterruptGuard::flag();
   ro.on_line = [](const std::string& line) {
     fmt::print(stderr, "{}\n", line);
     std::fflush(stderr);

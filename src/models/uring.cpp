@@ -22,79 +22,37 @@
 //
 // Trade-offs: the fastest model per request, but the buffers belong to the kernel while a
 // request is in flight, so the bookkeeping is stricter (nothing is freed before its last
-// completion); fixed memory per thread for the buffer ring (8 to 64 MiB of address space, resident as used); the most
+// completion); fixed memory per thread for the buffer ring (4 to 16 MiB); the most
 // kernel-version-dependent model, and io_uring is often disabled in sandboxes for security.
 //
 // With --threads N: N rings, one per thread, each with its own SO_REUSEPORT listener.
 // The engine is in src/uring/: ring.* (setup, buffer ring), uring_thread.* (the loop),
 // uring_io.cpp (a connection's IO), user_data.hpp (what a completion is about).
-#include <thread>
-#include <vector>
-
-#include "iomux/socket.hpp"
+#include "server/loop_group_server.hpp"
 #include "server/model_factory.hpp"
-#include "server/stats_reporter.hpp"
 #include "uring/uring_thread.hpp"
 
 namespace iomux::detail {
 namespace {
 
-class UringServer final : public Server {
+class UringServer final : public LoopGroupServer<uring::UringThread> {
  public:
-  explicit UringServer(ServerOptions options) : ctx_(std::move(options)) {
-    uring::check_kernel_support();  // a clear "why not" now, rather than failing recvs later
-    const int n = ctx_.options().threads < 1 ? 1 : ctx_.options().threads;
-    UniqueFd first = ctx_.open_listener(true, n > 1);
-    local_ = iomux::local_endpoint(first.get());
-    threads_.push_back(std::make_unique<uring::UringThread>(ctx_, std::move(first)));
-    // Later listeners bind the port the first one got (port 0 means "any", once).
-    for (int i = 1; i < n; ++i)
-      threads_.push_back(std::make_unique<uring::UringThread>(ctx_, ctx_.open_listener_on(local_, true, true)));
+  explicit UringServer(ServerOptions options)
+      : LoopGroupServer(checked(std::move(options)), [](ServerContext& ctx, UniqueFd listener) {
+          return std::make_unique<uring::UringThread>(ctx, std::move(listener));
+        }) {
+    const int n = thread_count();
     ctx_.log().debug("io_uring: {} ring{} ({}), {} x {} KiB receive buffers each (up to {})", n, n > 1 ? "s" : "",
-                     threads_[0]->ring_description(), uring::BufferPool::kBuffersPerSlab,
+                     loops_[0]->ring_description(), uring::BufferPool::kBuffersPerSlab,
                      uring::BufferPool::kBufferSize / 1024, uring::BufferPool::kMaxBuffers);
-    ctx_.log().info("listening on {} (model {}, {} thread{})", local_.to_string(), ctx_.options().model, n,
-                    n > 1 ? "s" : "");
+    log_listening();
   }
-
-  void run() override {
-    StatsReporter reporter(ctx_, [this] { return stats(); });
-    std::vector<std::jthread> others;
-    for (std::size_t i = 1; i < threads_.size(); ++i)
-      others.emplace_back([this, t = threads_[i].get()] {
-        try {
-          t->run();
-        } catch (const std::exception& e) {
-          ctx_.log().error("uring thread failed: {}", e.what());
-          stop(StopMode::immediate);
-        }
-      });
-    try {
-      threads_[0]->run();
-    } catch (...) {
-      stop(StopMode::immediate);  // the other threads end before `others` joins them
-      throw;
-    }
-  }
-
-  void stop(StopMode mode) noexcept override {
-    for (auto& t : threads_) t->stop(mode);
-  }
-
-  Endpoint local_endpoint() const override { return local_; }
-
-  StatsSnapshot stats() const override {
-    StatsSnapshot total;
-    for (const auto& t : threads_) total += t->stats().snapshot();
-    return total;
-  }
-
-  std::string_view model() const noexcept override { return ctx_.options().model; }
 
  private:
-  ServerContext ctx_;
-  Endpoint local_;
-  std::vector<std::unique_ptr<uring::UringThread>> threads_;
+  static ServerOptions checked(ServerOptions options) {
+    uring::check_kernel_support();  // a clear "why not" now, rather than failing recvs later
+    return options;
+  }
 };
 
 }  // namespace

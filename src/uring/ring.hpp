@@ -64,13 +64,14 @@ class Ring {
 class BufferPool {
  public:
   static constexpr std::uint16_t kGroup = 0;              // the buffer group id recvs select from
-  // 16 KiB: a request of up to 16 KiB arrives in one completion and, in echo mode, goes back
-  // out in one send lent from its buffer. With 4 KiB buffers a 16 KiB echo took four
-  // completions, four sends and copies, and cost 1.7-2.2x the floor's CPU per request. A
-  // small request still takes a whole buffer, but only from its arrival to the end of its batch.
-  static constexpr unsigned kBufferSize = 16 * 1024;
-  static constexpr unsigned kBuffersPerSlab = 512;        // we start with one slab: 8 MiB
-  static constexpr unsigned kMaxBuffers = 4096;           // ring entries; the cap: 64 MiB
+  // 4 KiB: small enough that a multishot recv's burst (up to 32 buffers per wake-up, all
+  // taken before a back-pressure cancel can land) stays near 128 KiB. 16 KiB buffers made a
+  // 16 KiB echo one completion instead of four, but let a peer that never reads overshoot
+  // --max-pending by up to 1.4 MiB (hardening test SlowReaderCostsBoundedMemory...); a hard
+  // cap needs the kernel's byte limit for multishot recv, newer than liburing 2.3 knows.
+  static constexpr unsigned kBufferSize = 4096;
+  static constexpr unsigned kBuffersPerSlab = 1024;       // we start with one slab: 4 MiB
+  static constexpr unsigned kMaxBuffers = 4096;           // ring entries; the cap: 16 MiB
 
   // Registers the ring (size kMaxBuffers) and fills it with one slab. Throws ServerError.
   explicit BufferPool(io_uring& ring);

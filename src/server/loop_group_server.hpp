@@ -1,0 +1,85 @@
+// The shape both multi-threaded event-loop servers share (the reactor models and uring): N
+// loop threads, each with its own SO_REUSEPORT listener on one port, so the kernel spreads new
+// connections over them and no lock is shared on the request path. A model supplies its Loop
+// type (constructed from the context and a listener, with run(), stop(StopMode) and stats())
+// and a factory that builds one Loop per listener.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "iomux/server.hpp"
+#include "iomux/socket.hpp"
+#include "server/server_context.hpp"
+#include "server/stats_reporter.hpp"
+
+namespace iomux::detail {
+
+template <typename Loop>
+class LoopGroupServer : public Server {
+ public:
+  using MakeLoop = std::function<std::unique_ptr<Loop>(ServerContext&, UniqueFd listener)>;
+
+  // Opens --threads listeners (the first picks the port, the others bind the same one) and a
+  // loop for each. Throws ServerError.
+  LoopGroupServer(ServerOptions options, const MakeLoop& make_loop) : ctx_(std::move(options)) {
+    const int n = thread_count();
+    UniqueFd first = ctx_.open_listener(true, n > 1);
+    local_ = iomux::local_endpoint(first.get());
+    loops_.push_back(make_loop(ctx_, std::move(first)));
+    // Later listeners bind the port the first one got (port 0 means "any", once).
+    for (int i = 1; i < n; ++i) loops_.push_back(make_loop(ctx_, ctx_.open_listener_on(local_, true, true)));
+  }
+
+  // The calling thread runs the first loop, others run the rest. A loop that fails stops the
+  // whole server rather than leaving its share of the clients unserved.
+  void run() override {
+    StatsReporter reporter(ctx_, [this] { return stats(); });
+    std::vector<std::jthread> others;
+    for (std::size_t i = 1; i < loops_.size(); ++i)
+      others.emplace_back([this, loop = loops_[i].get()] {
+        try {
+          loop->run();
+        } catch (const std::exception& e) {
+          ctx_.log().error("{} thread failed: {}", ctx_.options().model, e.what());
+          stop(StopMode::immediate);
+        }
+      });
+    try {
+      loops_[0]->run();
+    } catch (...) {
+      stop(StopMode::immediate);  // the other threads end before `others` joins them
+      throw;
+    }
+  }
+
+  void stop(StopMode mode) noexcept override {
+    for (auto& loop : loops_) loop->stop(mode);
+  }
+
+  Endpoint local_endpoint() const override { return local_; }
+
+  StatsSnapshot stats() const override {
+    StatsSnapshot total;
+    for (const auto& loop : loops_) total += loop->stats().snapshot();
+    return total;
+  }
+
+  std::string_view model() const noexcept override { return ctx_.options().model; }
+
+ protected:
+  int thread_count() const noexcept { return ctx_.options().threads < 1 ? 1 : ctx_.options().threads; }
+  void log_listening() {
+    const int n = thread_count();
+    ctx_.log().info("listening on {} (model {}, {} thread{})", local_.to_string(), ctx_.options().model, n,
+                    n > 1 ? "s" : "");
+  }
+
+  ServerContext ctx_;
+  Endpoint local_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+};
+
+}  // namespace iomux::detail
