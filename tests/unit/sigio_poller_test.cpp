@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -165,6 +166,50 @@ TEST(SigioPoller, RemoveStopsReportsAndClearsOAsync) {
   EXPECT_FALSE(::fcntl(x.a.get(), F_GETFL) & O_ASYNC);
   ASSERT_EQ(::write(x.b.get(), "after", 5), 5);
   EXPECT_TRUE(wait_for(*p, 50).empty());  // the stale signal is ignored, no new one comes
+}
+
+// A signal names an fd *number*. One queued for a socket that was reset just before it closed
+// is still queued when a new socket gets the same number; it must not be read as an error or
+// a hangup of the new socket (a consumer would close it, resetting its unread request).
+TEST(SigioPoller, AStaleResetSignalDoesNotReportAnErrorOnTheFdsNextSocket) {
+  auto p = make_sigio_poller();
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto connect_pair = [&](UniqueFd& client, UniqueFd& server) {
+    client.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    server.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    ASSERT_TRUE(server);
+  };
+  UniqueFd old_client, old_server;
+  connect_pair(old_client, old_server);
+  const int fd = old_server.get();
+  ASSERT_FALSE(p->add(fd, kReadable));
+  consume_initial_event(*p);
+  // The old client resets: signals for `fd` are queued, and nobody collects them yet.
+  ::linger reset{1, 0};
+  ASSERT_EQ(::setsockopt(old_client.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  old_client.reset();
+  std::this_thread::sleep_for(20ms);
+  ASSERT_FALSE(p->remove(fd));
+  old_server.reset();
+  // A new connection takes the lowest free number: the old one.
+  UniqueFd new_client, new_server;
+  connect_pair(new_client, new_server);
+  if (new_server.get() != fd) GTEST_SKIP() << "the new socket did not reuse fd " << fd;
+  ASSERT_FALSE(p->add(fd, kReadable));
+  ASSERT_EQ(::send(new_client.get(), "req\n", 4, 0), 4);
+  const std::uint32_t ev = events_of(wait_for(*p, 100), fd);
+  EXPECT_TRUE(ev & kReadable);
+  EXPECT_FALSE(ev & kError) << "a stale signal reported an error on a healthy socket";
+  char buf[8];
+  EXPECT_EQ(::recv(fd, buf, sizeof buf, 0), 4);  // the new socket is fine and has its request
 }
 
 TEST(SigioPoller, RemoveOfAnAlreadyClosedFdIsFine) {
