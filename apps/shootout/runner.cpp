@@ -40,7 +40,7 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, bool pin) {
+loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, const RunOptions& opts) {
   const ServerSpec& server = plan.servers[cell.server];
   const Workload& w = workloads()[cell.workload];
   loadgen::BenchConfig cfg;
@@ -49,7 +49,8 @@ loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, bool pin) {
                                     to_string(w.protocol));
   else
     cfg.model = server.name;
-  cfg.pin = pin;
+  cfg.pin = opts.pin;
+  cfg.busy_poll = opts.busy_poll;
   cfg.server_cpu = 0;
   cfg.load_cpu = 1;
   cfg.protocol = w.protocol;
@@ -125,6 +126,7 @@ ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
   ShootoutRun out;
   out.started_at = now_iso();
   out.loadavg_start = loadavg();
+  out.load_busy_poll = opts.busy_poll;
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   auto cancelled = [&] { return opts.cancel && opts.cancel->load(); };
@@ -149,7 +151,7 @@ ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
         continue;
       }
       ++started;
-      const loadgen::BenchConfig cfg = make_config(plan, cell, opts.pin);
+      const loadgen::BenchConfig cfg = make_config(plan, cell, opts);
       RunRecord rec;
       rec.cell = i;
       rec.repeat = pass;
