@@ -103,9 +103,6 @@ void register_bench(CLI::App& app, int& exit_code) {
   sub->add_option("--server-cpu", cfg.server_cpu, "CPU for the spawned server")->capture_default_str();
   sub->add_option("--load-cpu", cfg.load_cpu, "CPU for the first load thread (others follow)")->capture_default_str();
   sub->add_flag("--no-pin", args->no_pin, "Do not pin the spawned server and the load threads to CPUs");
-  sub->add_flag("--busy-poll", cfg.busy_poll,
-                "Load threads poll without sleeping (each takes its whole core): cheaper per request, "
-                "so a fast server can be kept busy");
   sub->add_option("--spawn-timeout", cfg.spawn_timeout_s, "Seconds to wait for the spawned server's listening line")
       ->capture_default_str();
 

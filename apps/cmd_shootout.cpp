@@ -31,7 +31,6 @@ struct ShootoutArgs {
   std::string out = "results";
   std::string gp_dir;
   bool no_pin = false;
-  bool load_sleeps = false;
   bool dry_run = false;
 };
 
@@ -89,7 +88,6 @@ int run_shootout_command(ShootoutArgs& a) {
 
   shootout::RunOptions ro;
   ro.pin = !a.no_pin;
-  ro.busy_poll = !a.load_sleeps;
   ro.cancel = &InterruptGuard::flag();
   ro.on_line = [](const std::string& line) {
     fmt::print(stderr, "{}\n", line);
@@ -171,8 +169,6 @@ void register_shootout(CLI::App& app, int& exit_code) {
                   "(default 870, --quick 180; 0 = none)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--no-pin", args->no_pin, "Do not pin the servers (CPU 0) and the load generator (CPU 1)");
-  sub->add_flag("--load-sleeps", args->load_sleeps,
-                "The load generator sleeps in epoll_wait between events instead of busy-polling its core");
   sub->add_option("--gp-dir", args->gp_dir, "Where the gnuplot scripts are (default: found automatically)");
   sub->add_flag("--dry-run", args->dry_run, "Print the plan and every cell, run nothing");
   sub->callback([args, &exit_code] { exit_code = run_shootout_command(*args); });

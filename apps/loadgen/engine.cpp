@@ -72,7 +72,6 @@ struct Plan {
   std::uint32_t pipeline = 1;
   bool churn = false;
   bool open_loop = false;
-  bool busy_poll = false;
   std::int64_t timeout_ns = 0;
   std::int64_t give_up_ns = 0;
   // Many connections to one destination: pick source ports ourselves (see connect_bound).
@@ -502,7 +501,7 @@ void Worker::main_loop() {
     std::int64_t wake = std::min(next_tick_, tl_.end);
     if (!measuring_) wake = std::min(wake, tl_.measure_start);
     if (plan_.open_loop && sched_active_) wake = std::min(wake, next_time_);
-    const int n = wait(more_to_read_.empty() && !plan_.busy_poll ? wake - now : 0);
+    const int n = wait(more_to_read_.empty() ? wake - now : 0);
     for (int k = 0; k < n; ++k) on_event(static_cast<std::uint32_t>(evs_[k].data.u64), evs_[k].events);
   }
   stopping_ = true;
@@ -917,7 +916,6 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   plan.pipeline = static_cast<std::uint32_t>(cfg.pipeline);
   plan.churn = cfg.churn;
   plan.open_loop = cfg.rate > 0;
-  plan.busy_poll = cfg.busy_poll;
   plan.timeout_ns = seconds_to_ns(cfg.timeout_s);
   plan.give_up_ns = 2 * plan.timeout_ns + kNsPerSec;
   plan.connect_batch = std::max<std::size_t>(64, kConnectBatch / static_cast<std::size_t>(cfg.threads));

@@ -66,7 +66,6 @@ nlohmann::json to_json(const BenchConfig& cfg, const BenchResult& r) {
   j["idle"] = cfg.idle;
   j["size"] = cfg.size;
   j["pipeline"] = cfg.pipeline;
-  j["busy_poll"] = cfg.busy_poll;
   j["rate"] = cfg.rate;
   j["churn"] = cfg.churn;
   j["threads"] = cfg.threads;

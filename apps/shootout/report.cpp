@@ -237,7 +237,6 @@ json results_json(const Plan& plan, const ShootoutRun& run, const std::vector<Ce
   j["finished_at"] = run.finished_at;
   j["elapsed_s"] = std::round(run.elapsed_s * 10) / 10;
   j["cancelled"] = run.cancelled;
-  j["load_busy_poll"] = run.load_busy_poll;
   j["host"] = {{"kernel", kernel()},
                {"cpus", std::thread::hardware_concurrency()},
                {"loadavg_start", run.loadavg_start},
@@ -339,8 +338,7 @@ std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std
           "same run are more trustworthy than absolute values.");
   }
   add("");
-  add(std::string("Every server is spawned fresh for every run, pinned to CPU 0; the load generator runs on CPU 1") +
-      (run.load_busy_poll ? " and busy-polls it (no sleep between events)" : "") + ". Cells show "
+  add("Every server is spawned fresh for every run, pinned to CPU 0; the load generator runs on CPU 1. Cells show "
       "the **median** over the repeats of requests/s and of server CPU time per request (user + system, from "
       "/proc, 10 ms ticks). `⚠` marks a cell where some requests failed (see *Problems*).");
   add("");

@@ -40,7 +40,7 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, const RunOptions& opts) {
+loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, bool pin) {
   const ServerSpec& server = plan.servers[cell.server];
   const Workload& w = workloads()[cell.workload];
   loadgen::BenchConfig cfg;
@@ -49,8 +49,7 @@ loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, const RunOp
                                     to_string(w.protocol));
   else
     cfg.model = server.name;
-  cfg.pin = opts.pin;
-  cfg.busy_poll = opts.busy_poll;
+  cfg.pin = pin;
   cfg.server_cpu = 0;
   cfg.load_cpu = 1;
   cfg.protocol = w.protocol;
@@ -126,7 +125,6 @@ ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
   ShootoutRun out;
   out.started_at = now_iso();
   out.loadavg_start = loadavg();
-  out.load_busy_poll = opts.busy_poll;
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   auto cancelled = [&] { return opts.cancel && opts.cancel->load(); };
@@ -151,7 +149,7 @@ ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
         continue;
       }
       ++started;
-      const loadgen::BenchConfig cfg = make_config(plan, cell, opts);
+      const loadgen::BenchConfig cfg = make_config(plan, cell, opts.pin);
       RunRecord rec;
       rec.cell = i;
       rec.repeat = pass;

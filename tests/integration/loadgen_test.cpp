@@ -171,16 +171,6 @@ TEST(LoadgenIntegration, AckClosedLoop) {
   EXPECT_EQ(r.bytes_out, r.requests * 64);
 }
 
-TEST(LoadgenIntegration, BusyPollingCountsTheSameWay) {
-  TestServer s(Behaviour::ack);
-  auto c = quick(s, ProtocolMode::ack);
-  c.busy_poll = true;
-  const auto r = run_bench(c);
-  expect_clean(r);
-  EXPECT_GT(r.requests, 0u);
-  EXPECT_EQ(r.bytes_in, r.requests * iomux::kDefaultReply.size());
-}
-
 TEST(LoadgenIntegration, LineClosedLoop) {
   TestServer s(Behaviour::line);
   expect_clean(run_bench(quick(s, ProtocolMode::line)));

@@ -68,11 +68,6 @@ struct BenchConfig {
   double warmup_s = 1;
   double timeout_s = 5;                   // per request (and per connect)
   int threads = 1;
-  // Load threads never sleep: they poll their sockets (epoll_wait with a zero timeout) in a
-  // loop. Costs the load generator its whole core, which it owns when pinned, and spares it
-  // (and the server, whose replies then wake no one) a sleep and a wake-up per round trip:
-  // the load generator gets cheaper per request and can keep a fast server busy.
-  bool busy_poll = false;
 
   [[nodiscard]] bool spawns() const noexcept { return !spawn_command.empty() || !model.empty(); }
 };

@@ -28,7 +28,6 @@ struct RunRecord {
 
 struct RunOptions {
   bool pin = true;
-  bool busy_poll = true;  // the load generator polls without sleeping (iomux bench --busy-poll)
   const std::atomic<bool>* cancel = nullptr;            // set to stop after (or during) the current run
   std::function<void(const std::string&)> on_line;      // one line per run (stderr)
   std::function<void(const std::vector<RunRecord>&)> on_record;  // after each run (rewrite results.json)
@@ -39,7 +38,6 @@ struct ShootoutRun {
   std::string started_at, finished_at;  // ISO 8601, local time
   double elapsed_s = 0;
   std::string loadavg_start, loadavg_end;  // /proc/loadavg's first three fields
-  bool load_busy_poll = true;              // RunOptions::busy_poll, for the report
   int passes_started = 0;
   std::size_t skipped_for_budget = 0;      // runs of later passes left out by the time budget
   bool cancelled = false;
