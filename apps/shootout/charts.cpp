@@ -87,11 +87,14 @@ std::string find_program(const std::string& name) {
 
 // Runs argv in `cwd` with stdout+stderr appended to `log`; returns the exit status (or -1).
 int run_logged(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log) {
+  // The child changes directory first: a relative log path (`--out results`) must be resolved
+  // here, or the output lands nowhere and gnuplot looks as if it had no PNG terminal.
+  const std::string log_path = fs::absolute(log).string();
   const pid_t pid = ::fork();
   if (pid < 0) return -1;
   if (pid == 0) {
     if (::chdir(cwd.c_str()) != 0) ::_exit(127);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
