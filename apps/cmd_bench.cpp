@@ -1,7 +1,6 @@
 // `iomux bench`: the load generator's command line. The work is in apps/loadgen (iomux_loadgen).
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <memory>

@@ -3,7 +3,6 @@
 // which drives the load generator (apps/loadgen).
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
