@@ -111,7 +111,8 @@ void register_bench(CLI::App& app, int& exit_code) {
   sub->add_option("--reply", cfg.reply, "The server's reply text (line mode adds \\r\\n)")->capture_default_str();
   sub->add_option("-c,--connections", cfg.connections, "Active connections")->capture_default_str();
   sub->add_option("--idle", cfg.idle, "Extra connections that stay open and silent")->capture_default_str();
-  sub->add_option("-s,--size", cfg.size, "Request size in bytes (line mode: including the '\\n')")
+  sub->add_option("-s,--size", cfg.size, "Request size in bytes, K suffix = 1024 (line mode: including the '\\n')")
+      ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   auto* duration = sub->add_option("-d,--duration", cfg.duration_s, "Seconds to measure (after the warmup)")
                        ->capture_default_str();

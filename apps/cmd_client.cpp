@@ -112,7 +112,7 @@ void register_client(CLI::App& app, int& exit_code) {
   cmd->add_option("port", args->port, "Server port");
   cmd->add_option("message", args->message, "The message to send");
   cmd->add_flag("--line", args->line, "End the message with \\n and wait for a whole reply line");
-  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for connect and reply")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for connect and reply")->check(kPositive)->capture_default_str();
   cmd->callback([args, &exit_code] { exit_code = run_client(*args); });
 }
 

@@ -131,15 +131,16 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"ack", "line", "echo"}))
       ->capture_default_str();
   cmd->add_option("--reply", args->reply, "Reply text")->capture_default_str();
-  cmd->add_option("--max-line", args->max_line, "Longest line in line mode (bytes)")->check(CLI::PositiveNumber)->capture_default_str();
+  // Sizes take a unit: 64K, 1M, 256KiB (K = 1024 throughout, as the docs use KiB).
+  cmd->add_option("--max-line", args->max_line, "Longest line in line mode (bytes; K, M suffixes)")->transform(CLI::AsSizeValue(false))->check(kPositive)->capture_default_str();
   cmd->add_option("--threads", args->threads, "Event loops, one per thread (epoll, epoll-et, uring)")->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--backlog", args->backlog, "listen(2) backlog")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--backlog", args->backlog, "listen(2) backlog")->check(kPositive)->capture_default_str();
   cmd->add_option("--max-connections", args->max_connections, "Open connections at most (0: fd limit); caps threads for `threaded`")->capture_default_str();
   cmd->add_option("--poll-interval", args->poll_interval_ms, "nonblocking: idle back-off; timeout: SO_RCVTIMEO per visit (ms)")->check(CLI::Range(1.0, 10000.0))->capture_default_str();
-  cmd->add_option("--max-pending", args->max_pending, "Pending output per connection before reading pauses (bytes)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--max-pending", args->max_pending, "Pending output per connection before reading pauses (bytes; K, M suffixes)")->transform(CLI::AsSizeValue(false))->check(kPositive)->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")->check(kNonNegative)->capture_default_str();
+  cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")->check(kNonNegative)->capture_default_str();
+  cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")->check(kNonNegative)->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Also log every request (escaped)");
   cmd->add_flag("-q,--quiet", args->quiet, "Log only errors and the final summary");
   cmd->callback([args, &exit_code] { exit_code = serve(*args); });

@@ -159,14 +159,14 @@ void register_shootout(CLI::App& app, int& exit_code) {
   sub->add_option("--repeat", args->plan.repeat, "Runs per cell; the median is reported (default 3, --quick 1)")
       ->check(CLI::Range(1, 100));
   sub->add_option("-d,--duration", args->duration_s, "Measured seconds per run, every cell (default 0.5, and 1.5 from 5,000 active connections; --quick 0.3 / 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--warmup", args->warmup_s,
                   "Warmup seconds per run, every cell (default 0.25, and 1.5 from 5,000 active connections; --quick 0.2 / 1)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--budget", args->budget_s,
                   "Wall-clock budget in seconds: repeats beyond the first pass stop when it would be exceeded "
                   "(default 870, --quick 180; 0 = none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_flag("--no-pin", args->no_pin, "Do not pin the servers (CPU 0) and the load generator (CPU 1)");
   sub->add_option("--gp-dir", args->gp_dir, "Where the gnuplot scripts are (default: found automatically)");
   sub->add_flag("--dry-run", args->dry_run, "Print the plan and every cell, run nothing");

@@ -9,8 +9,10 @@
 // when it is done. No readiness, no EAGAIN, and — batched — no syscall per request at all:
 //
 //   * multishot accept: one request keeps accepting connections;
-//   * multishot recv into a provided buffer ring: one request per connection keeps receiving,
-//     into buffers the kernel picks when data arrives, so idle connections pin no buffer;
+//   * multishot recv into a provided buffer ring: one request per connection keeps receiving
+//     (up to 64 KiB, then it is re-armed: a bound for back-pressure; one-shot recvs on
+//     kernels before 6.16, which cannot bound it), into 16 KiB buffers the kernel picks when
+//     data arrives, so idle connections pin no buffer;
 //   * sends own their bytes until their completion (for echo, the receive buffer itself is
 //     lent to the send: zero copy);
 //   * one io_uring_submit_and_wait per loop iteration submits every queued request and
@@ -42,9 +44,11 @@ class UringServer final : public LoopGroupServer<uring::UringThread> {
           return std::make_unique<uring::UringThread>(ctx, std::move(listener));
         }) {
     const int n = thread_count();
-    ctx_.log().debug("io_uring: {} ring{} ({}), {} x {} KiB receive buffers each (up to {})", n, n > 1 ? "s" : "",
-                     loops_[0]->ring_description(), uring::BufferPool::kBuffersPerSlab,
-                     uring::BufferPool::kBufferSize / 1024, uring::BufferPool::kMaxBuffers);
+    ctx_.log().debug("io_uring: {} ring{} ({}), {} recvs, {} x {} KiB receive buffers each (up to {})", n,
+                     n > 1 ? "s" : "", loops_[0]->ring_description(),
+                     loops_[0]->multishot_recvs() ? "multishot (bounded)" : "one-shot",
+                     uring::BufferPool::kBuffersPerSlab, uring::BufferPool::kBufferSize / 1024,
+                     uring::BufferPool::kMaxBuffers);
     log_listening();
   }
 

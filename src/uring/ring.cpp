@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
@@ -25,26 +26,28 @@ void* map_anonymous(std::size_t bytes) {
 constexpr std::size_t kRingBytes = BufferPool::kMaxBuffers * sizeof(io_uring_buf);
 constexpr std::size_t kSlabBytes = std::size_t{BufferPool::kBuffersPerSlab} * BufferPool::kBufferSize;
 
-}  // namespace
-
-void check_kernel_support() {
+// One recv on a throwaway ring, a one-buffer provided ring and a socketpair holding one byte:
+// what the kernel answers to the SQE `prepare` writes. The way to ask the kernel about recv
+// features (opcode probes cannot tell a multishot-capable recv from an old one). Fills `cqe`,
+// or returns why it could not ask.
+std::string try_recv(void (*prepare)(io_uring_sqe*, int fd), io_uring_cqe& result) {
   io_uring ring;
   if (int rc = io_uring_queue_init(8, &ring, 0); rc < 0)
-    throw ServerError("io_uring_setup failed: " + errno_text(-rc) +
-                      " (kernel without io_uring, or refused by the sandbox / io_uring_disabled)");
+    return "io_uring_setup failed: " + errno_text(-rc) +
+           " (kernel without io_uring, or refused by the sandbox / io_uring_disabled)";
   // Everything below is undone in reverse order whatever happens.
   char buffer[64];
   void* ring_mem = nullptr;
   UniqueFd ends[2];
   auto cleanup = [&] {
-    io_uring_queue_exit(&ring);  // cancels the multishot recv before its buffer goes away
+    io_uring_queue_exit(&ring);  // cancels a multishot recv before its buffer goes away
     if (ring_mem) ::munmap(ring_mem, 4096);
   };
-  std::string missing;
+  std::string failure;
   do {
     ring_mem = map_anonymous(4096);
     if (!ring_mem) {
-      missing = "cannot map a buffer ring: " + errno_text(errno);
+      failure = "cannot map a buffer ring: " + errno_text(errno);
       break;
     }
     auto* br = static_cast<io_uring_buf_ring*>(ring_mem);
@@ -56,22 +59,22 @@ void check_kernel_support() {
     reg.ring_entries = 8;
     reg.bgid = 0;
     if (int rc = io_uring_register_buf_ring(&ring, &reg, 0); rc < 0) {
-      missing = "provided buffer rings are unsupported (need Linux 5.19): " + errno_text(-rc);
+      failure = "provided buffer rings are unsupported (need Linux 5.19): " + errno_text(-rc);
       break;
     }
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-      missing = "socketpair: " + errno_text(errno);
+      failure = "socketpair: " + errno_text(errno);
       break;
     }
     ends[0].reset(sv[0]);
     ends[1].reset(sv[1]);
     if (::write(ends[1].get(), "x", 1) != 1) {
-      missing = "socketpair write: " + errno_text(errno);
+      failure = "socketpair write: " + errno_text(errno);
       break;
     }
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_recv_multishot(sqe, ends[0].get(), nullptr, 0, 0);
+    prepare(sqe, ends[0].get());
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0;
     io_uring_cqe* cqe = nullptr;
@@ -79,19 +82,51 @@ void check_kernel_support() {
     int rc = io_uring_submit(&ring);
     if (rc == 1) rc = io_uring_wait_cqe_timeout(&ring, &cqe, &ts);
     if (rc < 0) {
-      missing = "multishot recv did not complete: " + errno_text(-rc);
+      failure = "the recv did not complete: " + errno_text(-rc);
       break;
     }
-    if (cqe->res < 0) {
-      missing = "multishot recv is unsupported (need Linux 6.0): " + errno_text(-cqe->res);
-      break;
-    }
-    if (cqe->res != 1 || !(cqe->flags & IORING_CQE_F_BUFFER) || !(cqe->flags & IORING_CQE_F_MORE))
-      missing = "multishot recv did not stay armed (need Linux 6.0)";
+    result = *cqe;
     io_uring_cqe_seen(&ring, cqe);
   } while (false);
   cleanup();
-  if (!missing.empty()) throw ServerError("io_uring: " + missing);
+  return failure;
+}
+
+}  // namespace
+
+void set_recv_byte_limit(io_uring_sqe* sqe, std::uint32_t bytes) noexcept {
+  // Linux 6.16+ reads the limit from sqe->optlen, which shares offset 44 with file_index in
+  // liburing 2.3's older view of the SQE (the field is unused by recv before 6.16, which
+  // rejects a non-zero value with EINVAL: the probe below relies on that).
+  static_assert(offsetof(io_uring_sqe, file_index) == 44);
+  sqe->file_index = bytes;
+}
+
+void check_kernel_support() {
+  io_uring_cqe cqe{};
+  const std::string failure =
+      try_recv([](io_uring_sqe* sqe, int fd) { io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0); }, cqe);
+  if (!failure.empty()) throw ServerError("io_uring: " + failure);
+  if (cqe.res < 0)
+    throw ServerError("io_uring: multishot recv is unsupported (need Linux 6.0): " + errno_text(-cqe.res));
+  if (cqe.res != 1 || !(cqe.flags & IORING_CQE_F_BUFFER) || !(cqe.flags & IORING_CQE_F_MORE))
+    throw ServerError("io_uring: multishot recv did not stay armed (need Linux 6.0)");
+}
+
+bool kernel_limits_multishot_recv() {
+  static const bool supported = [] {
+    io_uring_cqe cqe{};
+    // A limit of one byte, one byte waiting: a kernel that honours the limit delivers it and
+    // ends the recv (no IORING_CQE_F_MORE); an older one refuses the SQE with EINVAL.
+    const std::string failure = try_recv(
+        [](io_uring_sqe* sqe, int fd) {
+          io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+          set_recv_byte_limit(sqe, 1);
+        },
+        cqe);
+    return failure.empty() && cqe.res == 1 && !(cqe.flags & IORING_CQE_F_MORE);
+  }();
+  return supported;
 }
 
 // ---------------------------------------------------------------------------------------- Ring

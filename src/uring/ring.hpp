@@ -24,6 +24,14 @@ namespace iomux::detail::uring {
 // opcode probes cannot tell a multishot-capable recv from an old one.
 void check_kernel_support();
 
+// True if this kernel (6.16+) caps a multishot recv at a byte count: the recv ends (a CQE
+// without IORING_CQE_F_MORE) once that much has arrived since it was armed. Asked once per
+// process, by trying it.
+[[nodiscard]] bool kernel_limits_multishot_recv();
+// Caps the multishot recv `sqe` at `bytes` (0: no cap). Only for kernels where the above holds;
+// older ones reject the SQE.
+void set_recv_byte_limit(io_uring_sqe* sqe, std::uint32_t bytes) noexcept;
+
 class Ring {
  public:
   // Tries SINGLE_ISSUER + DEFER_TASKRUN (6.1), then COOP_TASKRUN (5.19), then no flags; falls
@@ -64,14 +72,14 @@ class Ring {
 class BufferPool {
  public:
   static constexpr std::uint16_t kGroup = 0;              // the buffer group id recvs select from
-  // 4 KiB: small enough that a multishot recv's burst (up to 32 buffers per wake-up, all
-  // taken before a back-pressure cancel can land) stays near 128 KiB. 16 KiB buffers made a
-  // 16 KiB echo one completion instead of four, but let a peer that never reads overshoot
-  // --max-pending by up to 1.4 MiB (hardening test SlowReaderCostsBoundedMemory...); a hard
-  // cap needs the kernel's byte limit for multishot recv, newer than liburing 2.3 knows.
-  static constexpr unsigned kBufferSize = 4096;
-  static constexpr unsigned kBuffersPerSlab = 1024;       // we start with one slab: 4 MiB
-  static constexpr unsigned kMaxBuffers = 4096;           // ring entries; the cap: 16 MiB
+  // 16 KiB: a request of up to 16 KiB arrives in one completion and, in echo mode, goes back
+  // out in one send lent from its buffer (with 4 KiB buffers a 16 KiB echo took four
+  // completions and two sends, 12 KiB copied). Safe for back-pressure only because every recv
+  // is bounded: a multishot recv takes up to 32 buffers per wake-up before a cancel can land,
+  // so it is armed with a byte limit, or not used at all (UringThread::arm_recv).
+  static constexpr unsigned kBufferSize = 16 * 1024;
+  static constexpr unsigned kBuffersPerSlab = 256;        // we start with one slab: 4 MiB
+  static constexpr unsigned kMaxBuffers = 1024;           // ring entries; the cap: 16 MiB
 
   // Registers the ring (size kMaxBuffers) and fills it with one slab. Throws ServerError.
   explicit BufferPool(io_uring& ring);

@@ -15,6 +15,7 @@
 //     output bounded by --max-pending.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <functional>
 #include <utility>
@@ -31,6 +32,9 @@ using State = Connection::State;
 constexpr std::chrono::milliseconds kLingerTime{2000};
 // An emptied output buffer keeps its storage up to this size, for the next replies.
 constexpr std::size_t kKeepCapacity = 16 * 1024;
+// The most one arming of a multishot recv delivers: re-arming every 64 KiB costs an SQE, and
+// bounds what arrives between a back-pressure decision and the recv's end.
+constexpr std::size_t kRecvBurst = 4 * BufferPool::kBufferSize;
 
 void trim(Buffer& b) noexcept {
   if (b.empty() && b.capacity() > kKeepCapacity) b.release_if_empty();
@@ -78,25 +82,39 @@ bool UringThread::wants_recv(const Connection& c) const noexcept {
   return (c.state == State::open && !c.paused) || c.state == State::lingering;
 }
 
-// Multishot: one SQE for the connection's life (unless it ends: -ENOBUFS, back-pressure, a
-// CQE without IORING_CQE_F_MORE): each arrival of data picks a buffer from the group and posts
-// a CQE. A multishot recv is greedy, though: it reads while data and buffers last, and only a
-// cancel stops it. With DEFER_TASKRUN it runs only inside our io_uring_enter, a bounded burst
-// per wait; without it, it runs whenever the thread returns to user space (even from an
-// interrupt in the middle of a batch), so a flooding peer could fill megabytes of buffers
-// before its pause takes effect. There, plain one-shot recvs (still with buffer selection,
-// re-armed per CQE: an SQE each, no syscall) keep back-pressure exact.
+// Multishot where it can be bounded: one SQE per burst of data instead of one per read. Each
+// arrival of data picks a buffer from the group and posts a CQE. A multishot recv is greedy,
+// though: it reads while data and buffers last (up to 32 buffers per wake-up), and only a
+// cancel stops it, too late for back-pressure. So it is armed with a byte limit (Linux 6.16+):
+// at most what the connection may still owe before --max-pending, at most kRecvBurst; then it
+// ends and is re-armed here (an SQE, no syscall). Without DEFER_TASKRUN the recv could also
+// run whenever the thread returns to user space, even mid-batch. Where either is missing,
+// plain one-shot recvs (still with buffer selection, re-armed per CQE) keep back-pressure
+// exact: one buffer per recv.
 void UringThread::arm_recv(std::uint32_t slot) {
   Connection& c = conns_[slot];
   io_uring_sqe* sqe = ring_.sqe();
-  if (ring_.defers_task_work()) io_uring_prep_recv_multishot(sqe, c.fd.get(), nullptr, 0, 0);
-  else io_uring_prep_recv(sqe, c.fd.get(), nullptr, 0, 0);
+  if (multishot_recv_) {
+    io_uring_prep_recv_multishot(sqe, c.fd.get(), nullptr, 0, 0);
+    set_recv_byte_limit(sqe, recv_budget(c));
+  } else {
+    io_uring_prep_recv(sqe, c.fd.get(), nullptr, 0, 0);
+  }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = BufferPool::kGroup;
   io_uring_sqe_set_data64(sqe, tag(Op::recv, slot));
   c.recv_armed = true;
   ++in_flight_;
   mark_probe_due(c);  // a FIN or RST may race the arming as well
+}
+
+// Bytes a multishot recv may deliver before it must be re-armed: the room left under
+// --max-pending (echo owes what it receives), between one buffer and kRecvBurst. The kernel
+// may overshoot the limit by the rest of the last buffer it fills.
+std::uint32_t UringThread::recv_budget(const Connection& c) const noexcept {
+  const std::size_t high = ctx_.options().max_pending;
+  const std::size_t room = high == 0 ? kRecvBurst : high - std::min(c.pending, high);
+  return static_cast<std::uint32_t>(std::clamp<std::size_t>(room, BufferPool::kBufferSize, kRecvBurst));
 }
 
 void UringThread::on_recv(std::uint32_t slot, const io_uring_cqe& cqe) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "iomux/socket.hpp"
@@ -28,6 +29,14 @@ constexpr unsigned kImmediate = 2;
 constexpr std::chrono::milliseconds kStallProbeDelay{1000};
 constexpr std::chrono::milliseconds kProbeSweepPeriod{250};
 
+// Multishot recvs where they can be bounded (see arm_recv). IOMUX_URING_RECV=oneshot forces the
+// one-shot recvs that kernels before 6.16 get: for the tests of that path, and for comparing.
+bool use_multishot_recv(const Ring& ring) {
+  const char* forced = std::getenv("IOMUX_URING_RECV");
+  if (forced && std::string_view(forced) == "oneshot") return false;
+  return ring.defers_task_work() && kernel_limits_multishot_recv();
+}
+
 UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
 __kernel_timespec to_timespec(Clock::duration d) {
@@ -41,6 +50,7 @@ UringThread::UringThread(ServerContext& ctx, UniqueFd listener)
     : ctx_(ctx),
       ring_(kSqEntries, kCqEntries),
       pool_(*ring_.get()),
+      multishot_recv_(use_multishot_recv(ring_)),
       listener_(std::move(listener)),
       spare_(open_spare()),
       // Blocking on purpose: io_uring returns EAGAIN for a read of an O_NONBLOCK file instead

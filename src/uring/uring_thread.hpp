@@ -4,7 +4,7 @@
 // Each iteration is one io_uring_submit_and_wait: every SQE queued since the last one goes in,
 // and the thread sleeps until at least one completion is out. Then the whole batch of CQEs is
 // handled and the CQ ring advanced once. Nothing on the request path makes a syscall of its
-// own: recvs are multishot (armed once per connection), sends are SQEs in the next batch.
+// own: recvs are multishot (re-armed every 64 KiB received), sends are SQEs in the next batch.
 //
 // Lifetime rule: a connection slot is recycled only when none of its requests is in flight
 // (recv armed, send pending), because the kernel may still write into a provided buffer or
@@ -60,7 +60,7 @@ struct Connection {
   std::uint32_t lent_len = 0;
   std::uint32_t generation = 0;
   State state = State::free;
-  bool recv_armed = false;    // a multishot recv is in the kernel
+  bool recv_armed = false;    // a recv is in the kernel
   bool send_inflight = false;
   bool paused = false;        // back-pressure: recv cancelled until output drains
   bool starved = false;       // recv ended with -ENOBUFS; re-armed after this batch
@@ -85,6 +85,7 @@ class UringThread {
 
   const ThreadStats& stats() const noexcept { return stats_; }
   std::string_view ring_description() const noexcept { return ring_.description(); }
+  bool multishot_recvs() const noexcept { return multishot_recv_; }
 
  private:
   // The loop (uring_thread.cpp).
@@ -116,6 +117,7 @@ class UringThread {
   }
   [[nodiscard]] bool wants_recv(const Connection& c) const noexcept;
   void arm_recv(std::uint32_t slot);
+  [[nodiscard]] std::uint32_t recv_budget(const Connection& c) const noexcept;
   void on_recv(std::uint32_t slot, const io_uring_cqe& cqe);
   void process(std::uint32_t slot, std::uint16_t bid, std::size_t len);
   void submit_send(std::uint32_t slot, const char* data, std::size_t len);
@@ -131,6 +133,7 @@ class UringThread {
   ThreadStats stats_;
   Ring ring_;
   BufferPool pool_;       // after ring_: registered with it, and unmapped after it closes
+  const bool multishot_recv_;  // recvs are multishot with a byte limit, or one-shot (arm_recv)
   UniqueFd listener_;
   UniqueFd spare_;        // held in reserve for EMFILE, as the reactor's acceptor does
   UniqueFd wake_fd_;      // eventfd: stop() writes, a pending read SQE completes

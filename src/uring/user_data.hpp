@@ -19,7 +19,7 @@ namespace iomux::detail::uring {
 enum class Op : std::uint8_t {
   accept = 1,  // the listener's multishot accept
   wake,        // the read on the eventfd that stop() writes to
-  recv,        // a connection's multishot recv
+  recv,        // a connection's recv (multishot, or one-shot: arm_recv)
   send,        // a connection's one send in flight
   cancel,      // an IORING_OP_ASYNC_CANCEL we asked for (its own CQE says whether it matched)
 };

@@ -123,6 +123,26 @@ TEST(Cli, BadArgumentsExitNonZeroWithAReason) {
   EXPECT_NE(bad_host.err().find("cannot resolve"), std::string::npos) << bad_host.err();
 }
 
+TEST(Cli, NumbersAreCheckedInWordsAndSizesTakeUnits) {
+  Subprocess negative({kCli, "serve", "--port", "0", "--max-pending", "-5"});
+  EXPECT_NE(negative.wait_exit(std::chrono::seconds(10)), 0);
+  EXPECT_NE(negative.err().find("--max-pending: must be greater than 0, not -5"), std::string::npos) << negative.err();
+  EXPECT_LT(negative.err().size(), 200u) << "a short reason, not CLI11's range up to DBL_MAX";
+  Subprocess zero_timeout({kCli, "client", "127.0.0.1", "1", "x", "--timeout", "0"});
+  EXPECT_NE(zero_timeout.wait_exit(std::chrono::seconds(10)), 0);
+  EXPECT_NE(zero_timeout.err().find("--timeout: must be greater than 0"), std::string::npos) << zero_timeout.err();
+  // 1K = 1024: a 1025-byte line is over the limit and closes the connection with an error.
+  ServeProcess server("epoll", {"--protocol", "line", "--max-line", "1K", "--max-pending", "256K"});
+  ASSERT_GT(server.port, 0) << server.proc->err();
+  UniqueFd c = connect_to(Endpoint::loopback_v4(static_cast<std::uint16_t>(server.port)));
+  ASSERT_TRUE(send_text(c.get(), std::string(1024, 'a') + "\n"));
+  EXPECT_EQ(recv_exact(c.get(), kDefaultReply.size() + 2), std::string(kDefaultReply) + "\r\n");
+  ASSERT_TRUE(send_text(c.get(), std::string(1025, 'b') + "\n"));
+  EXPECT_TRUE(wait_closed(c.get()));
+  server.proc->signal(SIGTERM);
+  EXPECT_EQ(server.proc->wait_exit(std::chrono::seconds(10)), 0);
+}
+
 TEST(Cli, ModelsListsAllTen) {
   Subprocess models({kCli, "models"});
   EXPECT_EQ(models.wait_exit(std::chrono::seconds(10)), 0);
