@@ -71,6 +71,8 @@ class EventLoop {
   // The time at the start of this iteration: cheap, and good enough for timeouts.
   [[nodiscard]] Clock::time_point now() const noexcept { return now_; }
   [[nodiscard]] Poller& poller() noexcept { return *poller_; }
+  // poller().edge_triggered(), asked once: the connections consult it on every read.
+  [[nodiscard]] bool edge_triggered() const noexcept { return edge_triggered_; }
   [[nodiscard]] bool in_loop_thread() const noexcept;
   [[nodiscard]] bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
@@ -87,6 +89,7 @@ class EventLoop {
   static constexpr std::size_t kMaxEvents = 1024;
 
   std::unique_ptr<Poller> poller_;
+  bool edge_triggered_;
   std::vector<IoHandler*> handlers_;  // indexed by fd
   std::vector<ReadyEvent> ready_;
   std::vector<ReadyEvent> injected_;
@@ -100,6 +103,7 @@ class EventLoop {
   std::atomic<std::thread::id> owner_{};
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;
+  std::atomic<bool> tasks_posted_{false};  // tasks_ may be non-empty: spares the lock per iteration
   std::unique_ptr<Waker> waker_;
 };
 

@@ -39,6 +39,7 @@ class EventLoop::Waker final : public IoHandler {
 
 EventLoop::EventLoop(std::unique_ptr<Poller> poller)
     : poller_(std::move(poller)),
+      edge_triggered_(poller_->edge_triggered()),
       ready_(kMaxEvents),
       now_(Clock::now()),
       scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)),
@@ -110,16 +111,19 @@ void EventLoop::post(std::function<void()> task) {
   {
     std::lock_guard lock(tasks_mutex_);
     tasks_.push_back(std::move(task));
+    tasks_posted_.store(true, std::memory_order_release);
   }
   wake();
 }
 
 void EventLoop::run_posted_tasks() {
+  // A post() racing with this check also wakes the loop, so its task runs next iteration.
+  if (!tasks_posted_.load(std::memory_order_acquire)) return;
   std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(tasks_mutex_);
-    if (tasks_.empty()) return;
     tasks.swap(tasks_);
+    tasks_posted_.store(false, std::memory_order_relaxed);
   }
   for (auto& task : tasks) task();
 }

@@ -39,7 +39,7 @@ void Acceptor::handle_events(std::uint32_t) {
   const int fd_limit = owner_.loop().poller().fd_limit();
   // Edge-triggered pollers report a queue of pending connections once, so accept until the
   // queue is empty; level-triggered ones report it again, so a bounded burst is fairer.
-  const bool edge = owner_.loop().poller().edge_triggered();
+  const bool edge = owner_.loop().edge_triggered();
   for (int i = 0; edge || i < kAcceptBurst; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;

@@ -29,7 +29,7 @@ bool Connection::start() {
   EventLoop& loop = owner_.loop();
   // Edge-triggered: watch both directions once and never change it; readiness for writing
   // only fires after a full send buffer drains, so it costs nothing when unused.
-  interest_ = loop.poller().edge_triggered() ? (kReadable | kWritable) : kReadable;
+  interest_ = loop.edge_triggered() ? (kReadable | kWritable) : kReadable;
   if (auto ec = loop.watch(fd_.get(), interest_, this)) {
     owner_.context().log().warn("cannot watch connection from {}: {}", peer_.to_string(), ec.message());
     return false;
@@ -58,7 +58,7 @@ void Connection::handle_events(std::uint32_t events) {
 
 void Connection::on_readable(std::uint32_t events) {
   EventLoop& loop = owner_.loop();
-  const bool edge = loop.poller().edge_triggered();
+  const bool edge = loop.edge_triggered();
   if (state_ == State::lingering) {
     // Discard whatever still arrives; the peer's close ends it.
     for (;;) {
@@ -153,7 +153,7 @@ bool Connection::process(std::string_view input, bool from_scratch) {
 }
 
 void Connection::on_writable() {
-  const bool edge = owner_.loop().poller().edge_triggered();
+  const bool edge = owner_.loop().edge_triggered();
   const std::size_t old_pending = out_.readable();
   while (!out_.empty()) {
     ssize_t n = out_.write_to(fd_.get());
@@ -171,8 +171,11 @@ void Connection::on_writable() {
 }
 
 void Connection::after_output_change(std::size_t old_pending) {
-  ThreadStats& stats = owner_.stats();
   const std::size_t pending = out_.readable();
+  // The common case: every reply went out at once and nothing was or is owed; no counter, no
+  // pause, no interest changes.
+  if (pending == 0 && old_pending == 0 && !paused_ && state_ == State::open) return;
+  ThreadStats& stats = owner_.stats();
   if (pending > old_pending) {
     stats.bytes_pending.add(pending - old_pending);
     if (pending > stats.peak_pending_per_connection.get()) stats.peak_pending_per_connection.set(pending);
@@ -189,7 +192,7 @@ void Connection::after_output_change(std::size_t old_pending) {
     // Bytes may have arrived while we were not reading; an edge-triggered poller will not say
     // so again, so look now.
     // A FIN may have arrived meanwhile too, hence kPeerShutdown: read on to EOF or EAGAIN.
-    if (state_ == State::open && owner_.loop().poller().edge_triggered())
+    if (state_ == State::open && owner_.loop().edge_triggered())
       owner_.loop().inject(fd_.get(), kReadable | kPeerShutdown);
   }
   if (pending == 0) out_.release_if_empty();
@@ -197,7 +200,7 @@ void Connection::after_output_change(std::size_t old_pending) {
 }
 
 void Connection::update_interest() {
-  if (state_ == State::closed || owner_.loop().poller().edge_triggered()) return;
+  if (state_ == State::closed || owner_.loop().edge_triggered()) return;
   std::uint32_t want = 0;
   if ((state_ == State::open && !paused_) || state_ == State::lingering) want |= kReadable;
   if (!out_.empty()) want |= kWritable;
@@ -224,7 +227,7 @@ void Connection::finish_or_linger() {
     close(close_reason_);
   });
   update_interest();
-  if (loop.poller().edge_triggered()) loop.inject(fd_.get(), kReadable);
+  if (loop.edge_triggered()) loop.inject(fd_.get(), kReadable);
 }
 
 void Connection::drain() {

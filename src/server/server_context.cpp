@@ -61,8 +61,7 @@ void ServerContext::log_disconnect(const Endpoint& peer, std::string_view why,
   log_->info("disconnect {}: {} ({} requests)", peer.to_string(), why, requests);
 }
 
-RequestHook ServerContext::request_hook(const Endpoint* peer) const noexcept {
-  if (!log_requests()) return {};
+RequestHook ServerContext::logging_hook(const Endpoint* peer) const noexcept {
   struct Arg {
     const Endpoint* peer;
     Logger* log;

@@ -45,9 +45,13 @@ class ServerContext {
   void log_connect(const Endpoint& peer, int fd) const;
   void log_disconnect(const Endpoint& peer, std::string_view why, std::uint64_t requests) const;
   // A hook for ReplyBatch that logs each request of `peer` at debug level, escaped.
-  RequestHook request_hook(const Endpoint* peer) const noexcept;
+  // Inline: asked once per read, and almost always the answer is "none".
+  RequestHook request_hook(const Endpoint* peer) const noexcept {
+    return log_requests() ? logging_hook(peer) : RequestHook{};
+  }
 
  private:
+  RequestHook logging_hook(const Endpoint* peer) const noexcept;
   ServerOptions options_;
   Protocol protocol_;
   LoggerPtr logger_;
