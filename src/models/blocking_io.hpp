@@ -9,6 +9,7 @@
 //                        loop sleeps after a pass that found nothing.
 //   timeout              Session::visit() on a blocking socket with SO_RCVTIMEO/SO_SNDTIMEO:
 //                        recv() and send() sleep at most one poll interval.
+// (nonblocking and timeout also share their pass loop: visiting_server.hpp.)
 #pragma once
 
 #include <sys/socket.h>

@@ -13,19 +13,15 @@
 //
 // Back-pressure: a connection whose pending output reaches --max-pending is not read until it
 // drains below half. Idle connections are closed after --idle-timeout. stop() only raises a
-// flag (and cuts the sleep short); the loop sees it within one pass.
+// flag (and cuts the sleep short); the loop sees it within one pass. The pass loop itself is
+// shared with the timeout model (visiting_server.cpp); this file is what differs.
 #include <sys/socket.h>
 
-#include <algorithm>
-#include <array>
 #include <memory>
 #include <thread>
-#include <vector>
 
-#include "iomux/socket.hpp"
-#include "models/blocking_io.hpp"
+#include "models/visiting_server.hpp"
 #include "server/model_factory.hpp"
-#include "server/stats_reporter.hpp"
 
 namespace iomux::detail {
 namespace {
@@ -34,58 +30,16 @@ namespace {
 // still get their turn during a connection storm.
 constexpr int kAcceptBurst = 64;
 
-class NonblockingServer final : public Server {
+class NonblockingServer final : public VisitingServer {
  public:
   explicit NonblockingServer(ServerOptions options)
-      : ctx_(std::move(options)),
-        stop_(ctx_.options().drain_timeout),
-        listener_(ctx_.open_listener(/*non_blocking=*/true, /*reuse_port=*/false)),
-        local_(iomux::local_endpoint(listener_.get())) {
+      : VisitingServer(std::move(options), /*non_blocking=*/true, SOCK_NONBLOCK) {
     ctx_.log().info("listening on {} (model {}, one thread polling every socket, {} ms back-off)",
                     local_.to_string(), ctx_.options().model, ctx_.options().poll_interval.count());
   }
 
-  void run() override {
-    StatsReporter reporter(ctx_, [this] { return stats(); });
-    AcceptOne accept(ctx_, stats_, SOCK_NONBLOCK);
-    std::array<char, kScratchSize> scratch;
-    bool draining = false;
-    SteadyClock::time_point drain_deadline;
-    for (;;) {
-      const StopControl::Level level = stop_.level();
-      if (level == StopControl::Level::cut) break;
-      const auto now = SteadyClock::now();
-      if (level == StopControl::Level::draining && !draining) {
-        draining = true;
-        drain_deadline = now + ctx_.options().drain_timeout;
-        listener_.reset();
-        for (auto& s : sessions_) s->drain();
-      }
-      bool progress = listener_ && accept_burst(accept);
-      for (auto& s : sessions_) progress = s->visit(scratch, now) || progress;
-      std::erase_if(sessions_, [](const auto& s) { return s->closed(); });
-      if (draining) {
-        if (sessions_.empty()) break;
-        if (now >= drain_deadline) {
-          for (auto& s : sessions_) s->close("drain timeout");
-          break;
-        }
-      }
-      if (!progress) back_off();
-    }
-    sessions_.clear();  // each closes with "server stopped"
-    listener_.reset();
-  }
-
-  void stop(StopMode mode) noexcept override { stop_.request(mode); }
-
-  Endpoint local_endpoint() const override { return local_; }
-  StatsSnapshot stats() const override { return stats_.snapshot(); }
-  std::string_view model() const noexcept override { return ctx_.options().model; }
-
  private:
-  // True if anything was accepted (or refused).
-  bool accept_burst(AcceptOne& accept) {
+  bool accept_burst(AcceptOne& accept) override {
     bool progress = false;
     for (int i = 0; i < kAcceptBurst; ++i) {
       AcceptOne::Result a = accept(listener_.get());
@@ -101,20 +55,14 @@ class NonblockingServer final : public Server {
     return progress;
   }
 
-  void back_off() {
+  // Nothing is ready anywhere: sleep the back-off (a stop() wakes it at once).
+  void after_idle_pass(SteadyClock::time_point) override {
     const auto interval = ctx_.options().poll_interval;
     if (interval.count() > 0)
-      stop_.sleep_for(interval);  // a stop() wakes it at once
+      stop_.sleep_for(interval);
     else
       std::this_thread::yield();
   }
-
-  ServerContext ctx_;
-  StopControl stop_;
-  ThreadStats stats_;
-  UniqueFd listener_;
-  Endpoint local_;
-  std::vector<std::unique_ptr<Session>> sessions_;
 };
 
 }  // namespace

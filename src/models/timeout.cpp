@@ -20,16 +20,14 @@
 //
 // stop(): the listener and the connections are registered with StopControl, which shuts them
 // down to wake the one call the thread is blocked in; the loop drains the pending replies
-// (bounded by --drain-timeout) and returns.
+// (bounded by --drain-timeout) and returns. The pass loop is shared with the nonblocking model
+// (visiting_server.cpp); this file is what differs.
 #include <algorithm>
-#include <array>
 #include <memory>
-#include <vector>
 
 #include "iomux/socket.hpp"
-#include "models/blocking_io.hpp"
+#include "models/visiting_server.hpp"
 #include "server/model_factory.hpp"
-#include "server/stats_reporter.hpp"
 
 namespace iomux::detail {
 namespace {
@@ -43,14 +41,11 @@ std::chrono::milliseconds visit_timeout(const ServerOptions& o) {
   return std::max(o.poll_interval, std::chrono::milliseconds(1));
 }
 
-class TimeoutServer final : public Server {
+class TimeoutServer final : public VisitingServer {
  public:
   explicit TimeoutServer(ServerOptions options)
-      : ctx_(std::move(options)),
-        stop_(ctx_.options().drain_timeout),
-        timeout_(visit_timeout(ctx_.options())),
-        listener_(ctx_.open_listener(/*non_blocking=*/false, /*reuse_port=*/false)),
-        local_(iomux::local_endpoint(listener_.get())) {
+      : VisitingServer(std::move(options), /*non_blocking=*/false, /*accept_flags=*/0),
+        timeout_(visit_timeout(ctx_.options())) {
     if (auto ec = set_recv_timeout(listener_.get(), timeout_))
       throw ServerError("cannot set SO_RCVTIMEO on the listener: " + ec.message());
     stop_.watch(listener_.get(), /*listener=*/true);
@@ -58,53 +53,10 @@ class TimeoutServer final : public Server {
                     local_.to_string(), ctx_.options().model, timeout_.count());
   }
 
-  void run() override {
-    StatsReporter reporter(ctx_, [this] { return stats(); });
-    AcceptOne accept(ctx_, stats_, /*accept_flags=*/0);
-    std::array<char, kScratchSize> scratch;
-    bool draining = false;
-    SteadyClock::time_point drain_deadline;
-    for (;;) {
-      const StopControl::Level level = stop_.level();
-      if (level == StopControl::Level::cut) break;
-      const auto pass_start = SteadyClock::now();
-      if (level == StopControl::Level::draining && !draining) {
-        draining = true;
-        drain_deadline = pass_start + ctx_.options().drain_timeout;
-        close_listener();
-        for (auto& s : sessions_) s->drain();
-      }
-      bool progress = listener_ && accept_burst(accept);
-      for (auto& s : sessions_) {
-        if (stop_.level() == StopControl::Level::cut) break;
-        progress = s->visit(scratch, SteadyClock::now()) || progress;
-      }
-      std::erase_if(sessions_, [](const auto& s) { return s->closed(); });
-      if (draining) {
-        if (sessions_.empty()) break;
-        if (SteadyClock::now() >= drain_deadline) {
-          for (auto& s : sessions_) s->close("drain timeout");
-          break;
-        }
-      }
-      // Every visit normally waits by itself; a pass that neither waited nor did anything (all
-      // connections paused with nothing to send, say) must not spin.
-      if (!progress && SteadyClock::now() - pass_start < timeout_) stop_.sleep_for(timeout_);
-    }
-    sessions_.clear();  // each closes with "server stopped"
-    close_listener();
-  }
-
-  void stop(StopMode mode) noexcept override { stop_.request(mode); }
-
-  Endpoint local_endpoint() const override { return local_; }
-  StatsSnapshot stats() const override { return stats_.snapshot(); }
-  std::string_view model() const noexcept override { return ctx_.options().model; }
-
  private:
   // The first accept() waits up to one interval; the burst goes on while connections keep
   // coming. True if anything was accepted (or refused).
-  bool accept_burst(AcceptOne& accept) {
+  bool accept_burst(AcceptOne& accept) override {
     bool progress = false;
     for (int i = 0; i < kAcceptBurst && !stop_.requested(); ++i) {
       AcceptOne::Result a = accept(listener_.get());
@@ -129,19 +81,19 @@ class TimeoutServer final : public Server {
     return progress;
   }
 
-  void close_listener() {
+  // Every visit normally waits by itself; a pass that neither waited nor did anything (all
+  // connections paused with nothing to send, say) must not spin.
+  void after_idle_pass(SteadyClock::time_point pass_start) override {
+    if (SteadyClock::now() - pass_start < timeout_) stop_.sleep_for(timeout_);
+  }
+
+  void close_listener() override {
     if (!listener_) return;
     stop_.unwatch(listener_.get());
     listener_.reset();
   }
 
-  ServerContext ctx_;
-  StopControl stop_;
-  ThreadStats stats_;
   std::chrono::milliseconds timeout_;
-  UniqueFd listener_;
-  Endpoint local_;
-  std::vector<std::unique_ptr<Session>> sessions_;
 };
 
 }  // namespace

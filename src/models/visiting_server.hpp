@@ -1,0 +1,51 @@
+// The loop of the two models that visit every connection in turn, one thread for all of them
+// (nonblocking and timeout, the tutorial's sections 3 and 4): each pass accepts a burst of new
+// connections, gives every session one Session::visit(), and drops the closed ones. A graceful
+// stop closes the listener and keeps passing until the owed replies are out or --drain-timeout
+// passes; an immediate stop ends the loop at once.
+//
+// What makes the two models different is left to them: how a pass accepts (and sets up) new
+// connections, and what the thread does after a pass in which nothing moved.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "iomux/server.hpp"
+#include "models/blocking_io.hpp"
+
+namespace iomux::detail {
+
+class VisitingServer : public Server {
+ public:
+  void run() final;
+  void stop(StopMode mode) noexcept final { stop_.request(mode); }
+
+  Endpoint local_endpoint() const final { return local_; }
+  StatsSnapshot stats() const final { return stats_.snapshot(); }
+  std::string_view model() const noexcept final { return ctx_.options().model; }
+
+ protected:
+  // Opens the listener (O_NONBLOCK or not). `accept_flags` are accept4()'s for new sockets.
+  VisitingServer(ServerOptions options, bool non_blocking, int accept_flags);
+
+  // Accepts what is waiting, at most a burst, into sessions_. True if anything moved.
+  virtual bool accept_burst(AcceptOne& accept) = 0;
+  // After a pass that started at `pass_start` and moved nothing: wait for something to do.
+  virtual void after_idle_pass(SteadyClock::time_point pass_start) = 0;
+  // Stops accepting; the loop calls it on a graceful stop and at the end.
+  virtual void close_listener() { listener_.reset(); }
+
+  ServerContext ctx_;
+  StopControl stop_;
+  ThreadStats stats_;
+  UniqueFd listener_;
+  Endpoint local_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+
+ private:
+  int accept_flags_;
+};
+
+}  // namespace iomux::detail
