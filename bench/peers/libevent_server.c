@@ -139,18 +139,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *ctx)
 
 static struct evconnlistener *open_listener(const char *host, int port)
 {
-    struct addrinfo hints, *res = NULL;
-    char portstr[16];
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc));
+    struct addrinfo *res = resolve_listen_address(host, port);
+    if (!res)
         return NULL;
-    }
     struct evconnlistener *l = NULL;
     for (struct addrinfo *ai = res; ai && !l; ai = ai->ai_next) {
         /* LEV_OPT_REUSEABLE sets SO_REUSEADDR; accepted sockets are made

@@ -205,19 +205,10 @@ static void on_signal(uv_signal_t *h, int sig)
 
 static int open_listener(const char *host, int port)
 {
-    struct addrinfo hints, *res = NULL;
-    char portstr[16];
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc));
+    struct addrinfo *res = resolve_listen_address(host, port);
+    if (!res)
         return -1;
-    }
-    rc = -1;
+    int rc = -1;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         uv_tcp_init(loop, &server);
         server.data = NULL;

@@ -3,6 +3,7 @@
 #include "peer_common.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -128,4 +129,21 @@ void print_listening(int fd)
         }
     }
     fflush(stdout);
+}
+
+struct addrinfo *resolve_listen_address(const char *host, int port)
+{
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc));
+        return NULL;
+    }
+    return res;
 }

@@ -6,6 +6,8 @@
 #ifndef IOMUX_PEER_COMMON_H
 #define IOMUX_PEER_COMMON_H
 
+#include <netdb.h>
+
 struct options {
     const char *host;
     int port;
@@ -20,5 +22,8 @@ void parse_options(int argc, char **argv, struct options *o);
 void raise_nofile_limit(void);
 /* Prints "listening on HOST:PORT" for the bound socket fd, and flushes stdout. */
 void print_listening(int fd);
+/* The addresses to try binding, for a passive TCP socket on host:port (getaddrinfo). NULL
+ * after printing why to stderr; otherwise the caller frees the list with freeaddrinfo(). */
+struct addrinfo *resolve_listen_address(const char *host, int port);
 
 #endif
