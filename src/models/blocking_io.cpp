@@ -6,7 +6,6 @@
 
 #include <cerrno>
 
-#include "iomux/reply_batch.hpp"
 #include "iomux/socket.hpp"
 
 namespace iomux::detail {
@@ -166,9 +165,9 @@ void Session::serve_until_closed(std::span<char> scratch) {
       return;
     }
     // One blocking send() takes everything unless a signal interrupts it; finish the job.
-    while (!out_.empty()) {
-      const std::size_t old_pending = out_.readable();
-      const ssize_t n = out_.write_to(fd_.get());
+    while (!stream_.out.empty()) {
+      const std::size_t old_pending = stream_.out.readable();
+      const ssize_t n = stream_.out.write_to(fd_.get());
       if (n <= 0) {
         close(describe_errno(n < 0 ? errno : EPIPE));
         return;
@@ -191,7 +190,7 @@ void Session::serve_until_closed(std::span<char> scratch) {
 bool Session::visit(std::span<char> scratch, SteadyClock::time_point now) {
   if (state_ == State::closed) return false;
   bool progress = false;
-  if (!out_.empty()) {
+  if (!stream_.out.empty()) {
     progress = flush_some();
     if (state_ == State::closed) return true;
   }
@@ -202,7 +201,7 @@ bool Session::visit(std::span<char> scratch, SteadyClock::time_point now) {
   } else if (state_ == State::lingering) {
     progress = discard_input(scratch, now) || progress;
   }
-  if (state_ == State::flushing && out_.empty()) {
+  if (state_ == State::flushing && stream_.out.empty()) {
     finish_or_linger(now);
     progress = true;
   } else if (state_ == State::open) {
@@ -217,21 +216,11 @@ bool Session::visit(std::span<char> scratch, SteadyClock::time_point now) {
 }
 
 Session::Read Session::read_some(std::span<char> scratch, SteadyClock::time_point now) {
-  const bool from_scratch = in_.empty();
-  ssize_t n;
-  if (from_scratch) {
-    do n = ::recv(fd_.get(), scratch.data(), scratch.size(), 0);
-    while (n < 0 && errno == EINTR);
-  } else {
-    n = in_.read_from(fd_.get(), scratch);
-  }
+  const RequestStream::Chunk chunk = stream_.read(fd_.get(), scratch, stats_);
+  const ssize_t n = chunk.n;
   if (n > 0) {
     last_activity_ = now;
-    stats_.bytes_in.add(static_cast<std::uint64_t>(n));
-    const std::string_view input = from_scratch
-                                       ? std::string_view(scratch.data(), static_cast<std::size_t>(n))
-                                       : in_.view();
-    return process(input, from_scratch) ? Read::data : Read::failed;
+    return process(chunk) ? Read::data : Read::failed;
   }
   if (n == 0) {
     // EOF: the peer closed its side, or stop() shut ours (SHUT_RD) to wake this thread.
@@ -246,43 +235,25 @@ Session::Read Session::read_some(std::span<char> scratch, SteadyClock::time_poin
   return Read::failed;
 }
 
-bool Session::process(std::string_view input, bool from_scratch) {
-  const std::size_t old_pending = out_.readable();
-  ReplyBatch batch(out_, ctx_.request_hook(&peer_));
-  const ConsumeResult r = ctx_.protocol().consume(input, scanned_, batch);
-  requests_ += r.requests;
-  stats_.requests.add(r.requests);
-  // Send before touching in_: the batch may still point into it.
-  const ReplyBatch::SendResult sent = batch.send(fd_.get());
-  stats_.bytes_out.add(sent.written);
-  if (from_scratch) {
-    if (r.consumed < input.size()) in_.append(input.substr(r.consumed));
-  } else {
-    in_.consume(r.consumed);
-    in_.release_if_empty();
-  }
-  scanned_ = in_.readable();
-  if (sent.error) {
-    close(describe_errno(sent.error));
+bool Session::process(const RequestStream::Chunk& chunk) {
+  const std::size_t old_pending = stream_.out.readable();
+  const RequestStream::Fed fed = stream_.feed(ctx_, stats_, peer_, fd_.get(), chunk);
+  if (fed.send_error) {
+    close(describe_errno(fed.send_error));
     return false;
   }
-  if (r.close) {
-    ctx_.log().warn("closing connection from {}: line longer than --max-line ({} bytes)",
-                    peer_.to_string(), ctx_.options().protocol.max_line);
+  if (fed.line_too_long) {
     state_ = State::flushing;
     close_reason_ = "protocol error: line too long";
     protocol_error_ = true;
-    in_.clear();
-    in_.release_if_empty();
-    scanned_ = 0;
   }
   after_output_change(old_pending);
   return true;
 }
 
 bool Session::flush_some() {
-  const std::size_t old_pending = out_.readable();
-  const ssize_t n = out_.write_to(fd_.get());
+  const std::size_t old_pending = stream_.out.readable();
+  const ssize_t n = stream_.out.write_to(fd_.get());
   if (n < 0) {
     const int err = errno;
     if (err != EAGAIN && err != EWOULDBLOCK) {
@@ -296,7 +267,7 @@ bool Session::flush_some() {
 }
 
 void Session::after_output_change(std::size_t old_pending) {
-  const std::size_t pending = out_.readable();
+  const std::size_t pending = stream_.out.readable();
   if (pending > old_pending) {
     stats_.bytes_pending.add(pending - old_pending);
     if (pending > stats_.peak_pending_per_connection.get())
@@ -312,7 +283,7 @@ void Session::after_output_change(std::size_t old_pending) {
     paused_ = false;
     stats_.connections_paused.sub();
   }
-  if (pending == 0) out_.release_if_empty();
+  if (pending == 0) stream_.out.release_if_empty();
 }
 
 void Session::finish_or_linger(SteadyClock::time_point now) {
@@ -345,17 +316,17 @@ void Session::drain() {
   if (state_ != State::open) return;
   state_ = State::flushing;
   close_reason_ = "server shutting down";
-  if (out_.empty()) close(close_reason_);
+  if (stream_.out.empty()) close(close_reason_);
 }
 
 void Session::close(std::string_view why) {
   if (state_ == State::closed) return;
   state_ = State::closed;
-  ctx_.log_disconnect(peer_, why, requests_);
+  ctx_.log_disconnect(peer_, why, stream_.requests);
   // Unregister before closing: from here on stop() cannot reach this fd number.
   if (stop_) stop_->unwatch(fd_.get());
   fd_.reset();
-  stats_.bytes_pending.sub(out_.readable());
+  stats_.bytes_pending.sub(stream_.out.readable());
   if (paused_) stats_.connections_paused.sub();
   stats_.connections_open.sub();
   ctx_.release();

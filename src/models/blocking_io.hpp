@@ -24,10 +24,10 @@
 #include <thread>
 #include <unordered_map>
 
-#include "iomux/buffer.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/fd.hpp"
 #include "iomux/stats.hpp"
+#include "server/request_stream.hpp"
 #include "server/server_context.hpp"
 
 namespace iomux::detail {
@@ -101,7 +101,8 @@ class AcceptOne {
 
 // One client connection: its socket, the bytes of an unfinished line (line mode only) and the
 // replies the peer has not taken yet. Every step runs the bytes just read through the protocol
-// core and sends the replies with one send() (ReplyBatch), as reactor/connection.cpp does.
+// core and sends the replies with one send(): the RequestStream that reactor/connection.cpp
+// uses too.
 // Constructing a Session counts the connection open and logs it; close() (or the destructor)
 // releases it, logs the reason and closes the socket. One thread uses a Session at a time.
 class Session {
@@ -141,7 +142,7 @@ class Session {
   };
 
   Read read_some(std::span<char> scratch, SteadyClock::time_point now);
-  bool process(std::string_view input, bool from_scratch);
+  bool process(const RequestStream::Chunk& chunk);
   bool flush_some();
   void after_output_change(std::size_t old_pending);
   void finish_or_linger(SteadyClock::time_point now);
@@ -152,10 +153,7 @@ class Session {
   StopControl* stop_;
   UniqueFd fd_;
   Endpoint peer_;
-  Buffer in_;   // unconsumed input: an unfinished line
-  Buffer out_;  // replies the socket did not take yet
-  std::size_t scanned_ = 0;  // leading bytes of in_ already searched for a line end
-  std::uint64_t requests_ = 0;
+  RequestStream stream_;  // its unfinished line and unsent replies
   SteadyClock::time_point last_activity_;
   SteadyClock::time_point linger_until_;
   State state_ = State::open;

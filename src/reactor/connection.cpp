@@ -4,7 +4,6 @@
 
 #include <cerrno>
 
-#include "iomux/reply_batch.hpp"
 #include "iomux/socket.hpp"
 #include "reactor/reactor_thread.hpp"
 
@@ -49,7 +48,7 @@ void Connection::handle_events(std::uint32_t events) {
     close("hung up");
     return;
   }
-  if ((events & kWritable) && !out_.empty()) {
+  if ((events & kWritable) && !stream_.out.empty()) {
     on_writable();
     if (state_ == State::closed) return;
   }
@@ -73,30 +72,18 @@ void Connection::on_readable(std::uint32_t events) {
 
   std::span<char> scratch = loop.scratch();
   for (int round = 1;; ++round) {
-    ssize_t n;
-    std::size_t asked;
-    const bool from_scratch = in_.empty();
-    if (from_scratch) {
-      asked = scratch.size();
-      do n = ::recv(fd_.get(), scratch.data(), asked, 0);
-      while (n < 0 && errno == EINTR);
-    } else {
-      asked = in_.writable() + scratch.size();
-      n = in_.read_from(fd_.get(), scratch);
-    }
+    const RequestStream::Chunk chunk = stream_.read(fd_.get(), scratch, owner_.stats());
+    const ssize_t n = chunk.n;
     if (n > 0) {
       last_activity_ = loop.now();
-      owner_.stats().bytes_in.add(static_cast<std::uint64_t>(n));
-      std::string_view input = from_scratch ? std::string_view(scratch.data(), static_cast<std::size_t>(n))
-                                            : in_.view();
-      if (!process(input, from_scratch)) return;
+      if (!process(chunk)) return;
       if (state_ != State::open || paused_) return;
       // Level-triggered: one read per event; the poller reports the socket again if more is
       // waiting, which keeps every connection's turn short. Edge-triggered: drain, but a short
       // read already proves the socket empty (epoll(7)), which saves the EAGAIN round trip —
       // unless the peer's FIN is already queued: then read on to the EOF.
       if (!edge) return;
-      if (static_cast<std::size_t>(n) < asked && !(events & kPeerShutdown)) return;
+      if (static_cast<std::size_t>(n) < chunk.asked && !(events & kPeerShutdown)) return;
       if (round == kMaxReadsPerEvent) {
         loop.inject(fd_.get(), kReadable | (events & kPeerShutdown));
         return;
@@ -107,7 +94,7 @@ void Connection::on_readable(std::uint32_t events) {
       peer_closed_ = true;
       close_reason_ = "closed by peer";
       state_ = State::flushing;
-      if (out_.empty()) close(close_reason_);
+      if (stream_.out.empty()) close(close_reason_);
       else update_interest();
       return;
     }
@@ -117,46 +104,28 @@ void Connection::on_readable(std::uint32_t events) {
   }
 }
 
-bool Connection::process(std::string_view input, bool from_scratch) {
-  ServerContext& ctx = owner_.context();
-  const std::size_t old_pending = out_.readable();
-  ReplyBatch batch(out_, ctx.request_hook(&peer_));
-  ConsumeResult r = ctx.protocol().consume(input, scanned_, batch);
-  requests_ += r.requests;
-  owner_.stats().requests.add(r.requests);
-  // Send before touching in_: the batch may still point into it.
-  ReplyBatch::SendResult sent = batch.send(fd_.get());
-  owner_.stats().bytes_out.add(sent.written);
-  if (from_scratch) {
-    if (r.consumed < input.size()) in_.append(input.substr(r.consumed));
-  } else {
-    in_.consume(r.consumed);
-    in_.release_if_empty();
-  }
-  scanned_ = in_.readable();
-  if (sent.error) {
-    close(describe_errno(sent.error));
+bool Connection::process(const RequestStream::Chunk& chunk) {
+  const std::size_t old_pending = stream_.out.readable();
+  const RequestStream::Fed fed = stream_.feed(owner_.context(), owner_.stats(), peer_, fd_.get(), chunk);
+  if (fed.send_error) {
+    close(describe_errno(fed.send_error));
     return false;
   }
-  if (r.close) {
-    ctx.log().warn("closing connection from {}: line longer than --max-line ({} bytes)",
-                   peer_.to_string(), ctx.options().protocol.max_line);
+  if (fed.line_too_long) {
     state_ = State::flushing;
     close_reason_ = "protocol error: line too long";
     protocol_error_ = true;
-    in_.clear();
-    in_.release_if_empty();
   }
   after_output_change(old_pending);
-  if (state_ == State::flushing && out_.empty()) finish_or_linger();
+  if (state_ == State::flushing && stream_.out.empty()) finish_or_linger();
   return state_ != State::closed;
 }
 
 void Connection::on_writable() {
   const bool edge = owner_.loop().edge_triggered();
-  const std::size_t old_pending = out_.readable();
-  while (!out_.empty()) {
-    ssize_t n = out_.write_to(fd_.get());
+  const std::size_t old_pending = stream_.out.readable();
+  while (!stream_.out.empty()) {
+    ssize_t n = stream_.out.write_to(fd_.get());
     if (n > 0) {
       owner_.stats().bytes_out.add(static_cast<std::uint64_t>(n));
       if (!edge) break;
@@ -167,11 +136,11 @@ void Connection::on_writable() {
     return;
   }
   after_output_change(old_pending);
-  if (state_ == State::flushing && out_.empty()) finish_or_linger();
+  if (state_ == State::flushing && stream_.out.empty()) finish_or_linger();
 }
 
 void Connection::after_output_change(std::size_t old_pending) {
-  const std::size_t pending = out_.readable();
+  const std::size_t pending = stream_.out.readable();
   // The common case: every reply went out at once and nothing was or is owed; no counter, no
   // pause, no interest changes.
   if (pending == 0 && old_pending == 0 && !paused_ && state_ == State::open) return;
@@ -195,7 +164,7 @@ void Connection::after_output_change(std::size_t old_pending) {
     if (state_ == State::open && owner_.loop().edge_triggered())
       owner_.loop().inject(fd_.get(), kReadable | kPeerShutdown);
   }
-  if (pending == 0) out_.release_if_empty();
+  if (pending == 0) stream_.out.release_if_empty();
   update_interest();
 }
 
@@ -203,7 +172,7 @@ void Connection::update_interest() {
   if (state_ == State::closed || owner_.loop().edge_triggered()) return;
   std::uint32_t want = 0;
   if ((state_ == State::open && !paused_) || state_ == State::lingering) want |= kReadable;
-  if (!out_.empty()) want |= kWritable;
+  if (!stream_.out.empty()) want |= kWritable;
   if (want == interest_) return;
   interest_ = want;
   if (auto ec = owner_.loop().update(fd_.get(), want)) close("poller refused an update: " + ec.message());
@@ -238,7 +207,7 @@ void Connection::drain() {
   if (state_ != State::open) return;
   state_ = State::flushing;
   close_reason_ = "server shutting down";
-  if (out_.empty()) close(close_reason_);
+  if (stream_.out.empty()) close(close_reason_);
   else update_interest();
 }
 
@@ -272,9 +241,9 @@ void Connection::close(std::string_view why) {
   timer_ = kNoTimer;
   loop.unwatch(fd_.get());
   ThreadStats& stats = owner_.stats();
-  stats.bytes_pending.sub(out_.readable());
+  stats.bytes_pending.sub(stream_.out.readable());
   if (paused_) stats.connections_paused.sub();
-  owner_.context().log_disconnect(peer_, why, requests_);
+  owner_.context().log_disconnect(peer_, why, stream_.requests);
   const int fd = fd_.get();
   fd_.reset();
   owner_.retire(fd);  // destroys *this after the current iteration

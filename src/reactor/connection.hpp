@@ -3,18 +3,18 @@
 // empty — no heap memory — on an idle connection.
 //
 // Reads go straight into the loop's shared scratch area, through the protocol core, and the
-// replies leave with one send() (see ReplyBatch). Pending output above --max-pending pauses
+// replies leave with one send() (RequestStream, shared with the blocking models' Session). Pending output above --max-pending pauses
 // reading from this connection (back-pressure) until it drains below half.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
-#include "iomux/buffer.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/event_loop.hpp"
 #include "iomux/fd.hpp"
 #include "iomux/timer_queue.hpp"
+#include "server/request_stream.hpp"
 
 namespace iomux::detail {
 
@@ -41,8 +41,8 @@ class Connection final : public IoHandler {
  private:
   void on_readable(std::uint32_t events);
   void on_writable();
-  // Runs bytes through the protocol and sends the replies. False when the connection closed.
-  bool process(std::string_view input, bool from_scratch);
+  // Answers what `chunk` brought and sends the replies. False when the connection closed.
+  bool process(const RequestStream::Chunk& chunk);
   void after_output_change(std::size_t old_pending);
   void update_interest();
   void finish_or_linger();
@@ -58,16 +58,13 @@ class Connection final : public IoHandler {
 
   ReactorThread& owner_;
   UniqueFd fd_;
-  Buffer in_;    // unconsumed input: an unfinished line
-  Buffer out_;   // replies the socket did not take yet
+  RequestStream stream_;  // its unfinished line and unsent replies
   Endpoint peer_;
-  std::size_t scanned_ = 0;  // leading bytes of in_ already searched for a line end
-  std::uint64_t requests_ = 0;
   EventLoop::Clock::time_point last_activity_;
   TimerId timer_ = kNoTimer;
   std::uint32_t interest_ = 0;
   State state_ = State::open;
-  bool paused_ = false;          // back-pressure: reading stopped until out_ drains
+  bool paused_ = false;          // back-pressure: reading stopped until the replies drain
   bool peer_closed_ = false;     // read returned 0
   bool protocol_error_ = false;  // an error reply was queued; linger before closing
   const char* close_reason_ = "";
