@@ -28,8 +28,8 @@ constexpr std::size_t kSlabBytes = std::size_t{BufferPool::kBuffersPerSlab} * Bu
 
 // One recv on a throwaway ring, a one-buffer provided ring and a socketpair holding one byte:
 // what the kernel answers to the SQE `prepare` writes. The way to ask the kernel about recv
-// features (opcode probes cannot tell a multishot-capable recv from an old one). Fills `cqe`,
-// or returns why it could not ask.
+// features (opcode probes cannot tell a multishot-capable recv from an old one). Fills
+// `result`, or returns why it could not ask.
 std::string try_recv(void (*prepare)(io_uring_sqe*, int fd), io_uring_cqe& result) {
   io_uring ring;
   if (int rc = io_uring_queue_init(8, &ring, 0); rc < 0)

@@ -4,7 +4,8 @@
 // Each iteration is one io_uring_submit_and_wait: every SQE queued since the last one goes in,
 // and the thread sleeps until at least one completion is out. Then the whole batch of CQEs is
 // handled and the CQ ring advanced once. Nothing on the request path makes a syscall of its
-// own: recvs are multishot (re-armed every 64 KiB received), sends are SQEs in the next batch.
+// own: recvs are multishot where the kernel can bound them (re-armed after at most 64 KiB),
+// else one-shot (an SQE per read; see arm_recv), and sends are SQEs in the next batch.
 //
 // Lifetime rule: a connection slot is recycled only when none of its requests is in flight
 // (recv armed, send pending), because the kernel may still write into a provided buffer or
