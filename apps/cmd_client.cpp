@@ -13,7 +13,7 @@
 #include "commands.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/log.hpp"
-#include "iomux/socket.hpp"
+#include "core/socket.hpp"
 
 namespace iomux::cli {
 namespace {

@@ -6,8 +6,9 @@
 
 #include "commands.hpp"
 #include "iomux/models.hpp"
+#include "iomux/protocols.hpp"
 #include "iomux/server.hpp"
-#include "iomux/socket.hpp"
+#include "core/socket.hpp"
 
 namespace iomux::cli {
 namespace {
@@ -24,6 +25,7 @@ struct ServeArgs {
   std::size_t max_connections = 0;
   double poll_interval_ms = 1;
   std::size_t max_pending = 1024 * 1024;
+  std::size_t max_memory = ServerOptions{}.max_memory;
   double idle_timeout_s = 0;
   double drain_timeout_s = 5;
   double stats_interval_s = 0;
@@ -57,21 +59,23 @@ void watch_signals(std::stop_token stop, Server& server, Logger& log) {
   }
 }
 
+// The protocols `serve` offers, each a HandlerFactory from the library.
+HandlerFactory protocol_factory(const ServeArgs& a) {
+  if (a.protocol == "line") return line_protocol(a.reply, a.max_line);
+  if (a.protocol == "echo") return echo_protocol();
+  return ack_protocol(a.reply);
+}
+
 int serve(const ServeArgs& a) {
   auto logger = std::make_shared<Logger>(a.quiet ? LogLevel::error : a.verbose ? LogLevel::debug : LogLevel::info);
   ServerOptions opts;
   opts.model = a.model;
-  auto mode = parse_protocol_mode(a.protocol);
-  if (!mode) {
-    logger->error("unknown protocol '{}': use ack, line or echo", a.protocol);
-    return 2;
-  }
-  opts.protocol = {*mode, a.reply, a.max_line};
   opts.threads = a.threads;
   opts.backlog = a.backlog;
   opts.max_connections = a.max_connections;
   opts.poll_interval = std::chrono::milliseconds(static_cast<long long>(a.poll_interval_ms));
   opts.max_pending = a.max_pending;
+  opts.max_memory = a.max_memory;
   opts.idle_timeout = seconds_to_ms(a.idle_timeout_s);
   opts.drain_timeout = seconds_to_ms(a.drain_timeout_s);
   opts.stats_interval = seconds_to_ms(a.stats_interval_s);
@@ -90,7 +94,7 @@ int serve(const ServeArgs& a) {
   std::unique_ptr<Server> server;
   try {
     opts.listen = resolve_one(a.host, static_cast<std::uint16_t>(a.port));
-    server = make_server(std::move(opts));
+    server = make_server(std::move(opts), protocol_factory(a));
   } catch (const std::exception& e) {
     logger->error("{}", e.what());
     return 1;
@@ -138,6 +142,7 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-connections", args->max_connections, "Open connections at most (0: fd limit); caps threads for `threaded`")->capture_default_str();
   cmd->add_option("--poll-interval", args->poll_interval_ms, "nonblocking: idle back-off; timeout: SO_RCVTIMEO per visit (ms)")->check(CLI::Range(1.0, 10000.0))->capture_default_str();
   cmd->add_option("--max-pending", args->max_pending, "Pending output per connection before reading pauses (bytes; K, M suffixes)")->transform(CLI::AsSizeValue(false))->check(kPositive)->capture_default_str();
+  cmd->add_option("--max-memory", args->max_memory, "Bytes all connections may hold together (kept input + owed output); near it the largest holders stop reading, over it the largest is closed (K, M, G suffixes; 0: no bound)")->transform(CLI::AsSizeValue(false))->capture_default_str();
   cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")->check(kNonNegative)->capture_default_str();
   cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")->check(kNonNegative)->capture_default_str();
   cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")->check(kNonNegative)->capture_default_str();

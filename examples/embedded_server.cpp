@@ -2,49 +2,69 @@
 //
 //   embedded_server [MODEL]     (default: epoll)
 //
-// It starts the server on 127.0.0.1 with an ephemeral port, sends one request as a client,
-// prints the reply and the server's counters, and stops the server gracefully.
+// It starts a line-protocol server on 127.0.0.1 with an ephemeral port, sends one request as a
+// client, prints the reply and the server's counters, and stops the server gracefully.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
 #include <thread>
 
-#include "iomux/models.hpp"
+#include "iomux/protocols.hpp"
 #include "iomux/server.hpp"
-#include "iomux/socket.hpp"
+
+namespace {
+
+// A plain blocking client socket connected to 127.0.0.1:port, with a receive timeout.
+int connect_client(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval five_seconds{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   iomux::ServerOptions options;
   options.model = argc > 1 ? argv[1] : "epoll";
   options.listen = iomux::Endpoint::loopback_v4(0);
-  options.protocol.mode = iomux::ProtocolMode::line;
   options.logger = std::make_shared<iomux::Logger>(iomux::LogLevel::warn);
 
   std::unique_ptr<iomux::Server> server;
   try {
-    server = iomux::make_server(options);
+    server = iomux::make_server(options, iomux::line_protocol());
   } catch (const iomux::ServerError& e) {
     std::fprintf(stderr, "cannot start: %s\n", e.what());
     return 1;
   }
   std::jthread loop([&] { server->run(); });
 
-  std::error_code ec;
-  iomux::UniqueFd client = iomux::connect_tcp(server->local_endpoint(), std::chrono::seconds(5), ec);
-  if (!client) {
-    std::fprintf(stderr, "connect: %s\n", ec.message().c_str());
+  const int client = connect_client(server->local_endpoint().port());
+  if (client < 0) {
+    std::perror("connect");
     server->stop(iomux::StopMode::immediate);
     return 1;
   }
-  iomux::set_recv_timeout(client.get(), std::chrono::seconds(5));
   const std::string request = "hello from an embedded client\n";
-  iomux::send_all(client.get(), request.data(), request.size());
+  [[maybe_unused]] ssize_t sent = ::send(client, request.data(), request.size(), MSG_NOSIGNAL);
   char reply[256];
-  ssize_t n = ::recv(client.get(), reply, sizeof reply, 0);
+  const ssize_t n = ::recv(client, reply, sizeof reply, 0);
   std::printf("model %s on %s replied: %.*s", std::string(server->model()).c_str(),
               server->local_endpoint().to_string().c_str(), n > 0 ? static_cast<int>(n) : 0, reply);
-  client.reset();
+  ::close(client);
   server->stop(iomux::StopMode::graceful);
   loop.join();
   std::printf("%s\n", server->stats().summary().c_str());

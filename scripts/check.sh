@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_MAX_LEN=4096
-FUZZERS=(protocol endpoint)
+FUZZERS=(builtin_protocols endpoint)
 # Integration tests of the multi-threaded models: the parametrized suites end in /threaded,
 # /epoll, /epoll_et, /uring; the io_uring engine's own tests are Uring.*; --threads tests
 # carry "Threads" in their names.

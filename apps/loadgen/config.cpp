@@ -5,6 +5,26 @@
 
 #include "iomux/loadgen/bench.hpp"
 
+namespace iomux {
+
+std::optional<ProtocolMode> parse_protocol_mode(std::string_view name) {
+  if (name == "ack") return ProtocolMode::ack;
+  if (name == "line") return ProtocolMode::line;
+  if (name == "echo") return ProtocolMode::echo;
+  return std::nullopt;
+}
+
+std::string_view to_string(ProtocolMode mode) {
+  switch (mode) {
+    case ProtocolMode::ack: return "ack";
+    case ProtocolMode::line: return "line";
+    case ProtocolMode::echo: return "echo";
+  }
+  return "?";
+}
+
+}  // namespace iomux
+
 namespace iomux::loadgen {
 namespace {
 

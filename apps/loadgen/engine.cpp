@@ -25,12 +25,12 @@
 
 #include <fmt/format.h>
 
-#include "iomux/fd.hpp"
+#include "core/fd.hpp"
 #include "iomux/log.hpp"
 #include "iomux/loadgen/bench.hpp"
 #include "iomux/loadgen/procfs.hpp"
 #include "iomux/loadgen/spawn.hpp"
-#include "iomux/socket.hpp"
+#include "core/socket.hpp"
 
 namespace iomux::loadgen {
 namespace {

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "iomux/buffer.hpp"
-#include "iomux/fd.hpp"
+#include "core/buffer.hpp"
+#include "core/fd.hpp"
 
 namespace {
 

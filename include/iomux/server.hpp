@@ -3,7 +3,8 @@
 //   iomux::ServerOptions opts;
 //   opts.model = "epoll";
 //   opts.listen = iomux::resolve_one("127.0.0.1:0");
-//   auto server = iomux::make_server(opts);      // binds now; throws ServerError with the reason
+//   auto server = iomux::make_server(opts, iomux::line_protocol());  // or your HandlerFactory
+//                                                // binds now; throws ServerError with the reason
 //   std::jthread t([&] { server->run(); });      // serves until stopped
 //   ... server->local_endpoint() ...             // the real port when 0 was asked for
 //   server->stop(iomux::StopMode::graceful);     // from any thread
@@ -17,8 +18,8 @@
 #include <string_view>
 
 #include "iomux/endpoint.hpp"
+#include "iomux/handler.hpp"
 #include "iomux/log.hpp"
-#include "iomux/protocol.hpp"
 #include "iomux/stats.hpp"
 
 namespace iomux {
@@ -26,7 +27,6 @@ namespace iomux {
 struct ServerOptions {
   std::string model = "epoll";
   Endpoint listen = Endpoint::loopback_v4(0);
-  ProtocolConfig protocol;
   int backlog = 4096;
   // epoll, epoll-et, uring: event loops, one per thread, each with its own SO_REUSEPORT listener.
   int threads = 1;
@@ -38,6 +38,20 @@ struct ServerOptions {
   // Pending output per connection above which the server stops reading from it (back-pressure);
   // reading resumes below half of it.
   std::size_t max_pending = 1024 * 1024;
+  // Hard bound on one connection's pending output (at least twice max_pending): past it the
+  // connection is closed (CloseReason::output_limit). Reading pauses at max_pending, so only
+  // output the connection did not ask for (another client's messages, a handler writing without
+  // pause) gets here.
+  std::size_t max_output = 16 * 1024 * 1024;
+  // Unconsumed input one connection may keep to start with (Connection::set_max_input).
+  std::size_t max_input = 64 * 1024;
+  // Deferred replies one connection may have unfilled (Connection::defer).
+  std::size_t max_deferred = 1024;
+  // Tasks other threads may have queued for one connection (ConnectionHandle::post).
+  std::size_t max_posted = 4096;
+  // All connections together may hold this many bytes of kept input and owed output; near it
+  // the largest holders stop reading, over it the largest is closed. 0 = no bound.
+  std::size_t max_memory = std::size_t{1} << 30;
   // Close a connection that sent nothing for this long; zero = never.
   std::chrono::milliseconds idle_timeout{0};
   // Graceful stop: how long to wait for owed replies to drain before closing anyway.
@@ -78,9 +92,9 @@ class Server {
   [[nodiscard]] virtual std::string_view model() const noexcept = 0;
 };
 
-// Creates the server for options.model and binds its listener(s). Throws ServerError with a
-// message fit for a user: unknown model, model unavailable on this kernel (with the reason),
-// bind/listen failure, invalid options.
-std::unique_ptr<Server> make_server(ServerOptions options);
+// Creates the server for options.model, serving every connection with a handler from `factory`,
+// and binds its listener(s). Throws ServerError with a message fit for a user: unknown model,
+// model unavailable on this kernel (with the reason), bind/listen failure, invalid options.
+std::unique_ptr<Server> make_server(ServerOptions options, HandlerFactory factory);
 
 }  // namespace iomux

@@ -36,6 +36,9 @@ struct StatsSnapshot {
   std::uint64_t bytes_pending = 0;           // replies owed but not yet taken by the peers
   std::uint64_t peak_pending_per_connection = 0;  // the most any one connection has held
   std::uint64_t connections_paused = 0;      // reading stopped by back-pressure
+  std::uint64_t connections_evicted = 0;     // closed to keep the server under --max-memory
+  std::uint64_t handler_errors = 0;          // connections closed because their handler threw
+  std::uint64_t bytes_held = 0;              // kept input + owed output, all connections (the budget's view)
 
   StatsSnapshot& operator+=(const StatsSnapshot& o) noexcept;
   // "connections 3 (accepted 10, refused 0, timed out 0), requests 42, bytes in 1.2 KiB, ..."
@@ -54,6 +57,8 @@ struct ThreadStats {
   Counter bytes_pending;
   Counter peak_pending_per_connection;
   Counter connections_paused;
+  Counter connections_evicted;
+  Counter handler_errors;
 
   [[nodiscard]] StatsSnapshot snapshot() const noexcept;
 };

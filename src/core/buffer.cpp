@@ -1,4 +1,4 @@
-#include "iomux/buffer.hpp"
+#include "core/buffer.hpp"
 
 #include <sys/socket.h>
 #include <sys/uio.h>

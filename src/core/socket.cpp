@@ -1,4 +1,4 @@
-#include "iomux/socket.hpp"
+#include "core/socket.hpp"
 
 #include <fcntl.h>
 #include <netinet/tcp.h>

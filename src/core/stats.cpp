@@ -27,16 +27,20 @@ StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
   bytes_pending += o.bytes_pending;
   peak_pending_per_connection = std::max(peak_pending_per_connection, o.peak_pending_per_connection);
   connections_paused += o.connections_paused;
+  connections_evicted += o.connections_evicted;
+  handler_errors += o.handler_errors;
+  bytes_held = std::max(bytes_held, o.bytes_held);  // one server-wide figure, not per thread
   return *this;
 }
 
 std::string StatsSnapshot::summary() const {
   return fmt::format(
       "connections {} open (accepted {}, refused {}, timed out {}), requests {}, bytes in {}, "
-      "bytes out {}, pending {} (peak per connection {}), paused {}",
+      "bytes out {}, pending {} (peak per connection {}), paused {}, held {}, evicted {}, handler errors {}",
       connections_open, connections_accepted, connections_refused, connections_timed_out, requests,
       human_bytes(bytes_in), human_bytes(bytes_out), human_bytes(bytes_pending),
-      human_bytes(peak_pending_per_connection), connections_paused);
+      human_bytes(peak_pending_per_connection), connections_paused, human_bytes(bytes_held), connections_evicted,
+      handler_errors);
 }
 
 StatsSnapshot ThreadStats::snapshot() const noexcept {
@@ -51,6 +55,8 @@ StatsSnapshot ThreadStats::snapshot() const noexcept {
   s.bytes_pending = bytes_pending.get();
   s.peak_pending_per_connection = peak_pending_per_connection.get();
   s.connections_paused = connections_paused.get();
+  s.connections_evicted = connections_evicted.get();
+  s.handler_errors = handler_errors.get();
   return s;
 }
 

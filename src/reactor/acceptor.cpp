@@ -6,13 +6,11 @@
 
 #include <cerrno>
 
-#include "iomux/socket.hpp"
+#include "core/socket.hpp"
 #include "reactor/reactor_thread.hpp"
 
-namespace iomux::detail {
+namespace iomux::detail::reactor {
 namespace {
-
-UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
 // How many connections one readiness event may accept: enough to keep up with a burst, few
 // enough that the clients already connected are not starved by a connection storm.
@@ -20,8 +18,7 @@ constexpr int kAcceptBurst = 64;
 
 }  // namespace
 
-Acceptor::Acceptor(ReactorThread& owner, UniqueFd listener)
-    : owner_(owner), listener_(std::move(listener)), spare_(open_spare()) {}
+Acceptor::Acceptor(ReactorThread& owner, UniqueFd listener) : owner_(owner), listener_(std::move(listener)) {}
 
 void Acceptor::start() {
   if (auto ec = owner_.loop().watch(listener_.get(), kReadable, this))
@@ -50,14 +47,14 @@ void Acceptor::handle_events(std::uint32_t) {
       if (err == EAGAIN || err == EWOULDBLOCK) return;
       if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
       if (err == EMFILE || err == ENFILE) {
-        shed_one();
+        const bool can_shed_more = spare_.shed(listener_.get());
         ctx.accept_failed(err);
         owner_.stats().connections_refused.add();
         // The queue may hold more. Level-triggered pollers report the listener again; an
         // edge-triggered one will not, so come back next iteration (if the reserve fd could
         // be taken back: otherwise shedding cannot make progress and the next connection's
         // edge will bring us back).
-        if (edge && spare_) owner_.loop().inject(listener_.get(), kReadable);
+        if (edge && can_shed_more) owner_.loop().inject(listener_.get(), kReadable);
         return;
       }
       ctx.accept_failed(err);  // ENOBUFS, ENOMEM: transient; try again on the next event
@@ -78,16 +75,4 @@ void Acceptor::handle_events(std::uint32_t) {
   }
 }
 
-// Out of fds, the pending connection can be neither served nor refused: accept() fails before
-// creating a socket, so it stays in the queue and a level-triggered poller reports the listener
-// again at once — a busy loop. The way out is to keep one fd in reserve: give it up, accept the
-// connection, close it (the client sees a clean close instead of hanging), and take the reserve
-// back.
-void Acceptor::shed_one() {
-  spare_.reset();
-  UniqueFd doomed(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  doomed.reset();
-  spare_ = open_spare();
-}
-
-}  // namespace iomux::detail
+}  // namespace iomux::detail::reactor

@@ -3,10 +3,11 @@
 
 #include <cstdint>
 
-#include "iomux/event_loop.hpp"
-#include "iomux/fd.hpp"
+#include "core/fd.hpp"
+#include "core/spare_fd.hpp"
+#include "reactor/event_loop.hpp"
 
-namespace iomux::detail {
+namespace iomux::detail::reactor {
 
 class ReactorThread;
 
@@ -22,12 +23,9 @@ class Acceptor final : public IoHandler {
   void handle_events(std::uint32_t events) override;
 
  private:
-  void shed_one();
-
   ReactorThread& owner_;
   UniqueFd listener_;
-  // Held in reserve for EMFILE: see shed_one().
-  UniqueFd spare_;
+  SpareFd spare_;  // for EMFILE
 };
 
-}  // namespace iomux::detail
+}  // namespace iomux::detail::reactor

@@ -1,73 +1,61 @@
-// One client connection of a reactor thread. It owns its socket, the bytes of an unfinished
-// request (only in line mode) and the replies the peer has not taken yet; both buffers are
-// empty — no heap memory — on an idle connection.
-//
-// Reads go straight into the loop's shared scratch area, through the protocol core, and the
-// replies leave with one send() (RequestStream, shared with the blocking models' Session). Pending output above --max-pending pauses
-// reading from this connection (back-pressure) until it drains below half.
+// One client connection of a reactor thread: its socket, watched by the loop's poller, and its
+// ConnectionCore (the lifecycle every engine shares). This file is only what is particular to
+// readiness: read when the poller says readable (level-triggered: once per event;
+// edge-triggered: until drained), send at once and again when it says writable, and keep the
+// poller's interest in step with what the core wants.
 #pragma once
 
 #include <cstdint>
-#include <string_view>
+#include <memory>
 
+#include "core/connection_core.hpp"
+#include "core/fd.hpp"
+#include "core/sync_io.hpp"
 #include "iomux/endpoint.hpp"
-#include "iomux/event_loop.hpp"
-#include "iomux/fd.hpp"
-#include "iomux/timer_queue.hpp"
-#include "server/request_stream.hpp"
+#include "reactor/event_loop.hpp"
 
-namespace iomux::detail {
+namespace iomux::detail::reactor {
 
 class ReactorThread;
 
-class Connection final : public IoHandler {
+class Connection final : public IoHandler, public Transport {
  public:
-  Connection(ReactorThread& owner, UniqueFd fd, const Endpoint& peer);
-  ~Connection() override;
+  Connection(ReactorThread& owner, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler);
 
-  // Loop thread. start() registers with the poller; false if it refused (closed then).
+  // Loop thread. Registers with the poller and opens the core; false if the poller refused
+  // (the connection is closed then).
   bool start();
   void handle_events(std::uint32_t events) override;
+  ConnectionCore& core() noexcept { return core_; }
 
-  // Graceful shutdown: stop reading, close once owed replies are flushed.
-  void drain();
-  // Close now, logging `why`.
-  void close(std::string_view why);
-  void close(const char* why) { close(std::string_view(why)); }
-  void close(const std::string& why) { close(std::string_view(why)); }
-
-  int fd() const noexcept { return fd_.get(); }
+  // Transport: what the core asks of this engine.
+  void settle() override;
+  void shutdown_write() override;
+  void release_socket() override;
 
  private:
-  void on_readable(std::uint32_t events);
-  void on_writable();
-  // Answers what `chunk` brought and sends the replies. False when the connection closed.
-  bool process(const RequestStream::Chunk& chunk);
-  void after_output_change(std::size_t old_pending);
-  void update_interest();
-  void finish_or_linger();
-  void arm_idle_timer();
-  void on_idle_timer();
-
-  enum class State : std::uint8_t {
-    open,         // reading requests
-    flushing,     // no more reading (peer half-closed, protocol error, drain): send then close
-    lingering,    // sent everything after a protocol error; discard input until the peer closes
-    closed,
-  };
+  inline void on_readable(std::uint32_t events);
+  int send() { return send_owed(core_, fd_.get(), /*blocking=*/false); }
+  // Keeps the poller's interest in step with the core. Inline: almost always nothing changed.
+  void update_interest() {
+    if (edge_) {
+      update_edge_interest();
+      return;
+    }
+    const OutputQueue& q = core_.queue();
+    const std::uint32_t want = (core_.wants_read() || core_.discarding() ? kReadable : 0u) |
+                               (!q.empty() && !q.blocked() ? kWritable : 0u);
+    if (want != interest_ && core_.state() != ConnectionCore::State::closed) [[unlikely]] change_interest(want);
+  }
+  void update_edge_interest();
+  void change_interest(std::uint32_t want);
 
   ReactorThread& owner_;
   UniqueFd fd_;
-  RequestStream stream_;  // its unfinished line and unsent replies
-  Endpoint peer_;
-  EventLoop::Clock::time_point last_activity_;
-  TimerId timer_ = kNoTimer;
-  std::uint32_t interest_ = 0;
-  State state_ = State::open;
-  bool paused_ = false;          // back-pressure: reading stopped until the replies drain
-  bool peer_closed_ = false;     // read returned 0
-  bool protocol_error_ = false;  // an error reply was queued; linger before closing
-  const char* close_reason_ = "";
+  ConnectionCore core_;
+  std::uint32_t interest_ = 0;  // level-triggered: what the poller watches for
+  bool edge_;                   // the poller is edge-triggered
+  bool reading_ = true;         // edge-triggered: whether reading was wanted when last looked
 };
 
-}  // namespace iomux::detail
+}  // namespace iomux::detail::reactor

@@ -2,11 +2,15 @@
 
 #include "reactor/connection.hpp"
 
-namespace iomux::detail {
+namespace iomux::detail::reactor {
 
 ReactorThread::ReactorThread(ServerContext& ctx, PollerKind kind, UniqueFd listener)
-    : ctx_(ctx), loop_(make_poller(kind)), acceptor_(*this, std::move(listener)) {
+    : Executor(ctx, stats_, &batch_, [this] { loop_.wake(); }),
+      loop_(make_poller(kind)),
+      acceptor_(*this, std::move(listener)) {
+  use_clock(loop_.now());
   loop_.set_iteration_hook([this] {
+    deliver_mail();
     if (!retired_.empty()) retired_.clear();
   });
 }
@@ -14,9 +18,11 @@ ReactorThread::ReactorThread(ServerContext& ctx, PollerKind kind, UniqueFd liste
 ReactorThread::~ReactorThread() = default;
 
 void ReactorThread::run() {
+  bind_to_current_thread();
   acceptor_.start();
   loop_.run();
   close_all("server stopped");
+  close_mailbox();
   retired_.clear();
 }
 
@@ -36,28 +42,36 @@ void ReactorThread::stop(StopMode mode) noexcept {
   }
 }
 
+TimerId ReactorThread::start_timer(Clock::time_point when, std::function<void()> callback) {
+  return loop_.run_at(when, std::move(callback));
+}
+
+bool ReactorThread::cancel_timer(TimerId id) {
+  loop_.cancel(id);
+  return true;
+}
+
 void ReactorThread::adopt(UniqueFd fd, const Endpoint& peer) {
-  const int f = fd.get();
-  auto conn = std::make_unique<Connection>(*this, std::move(fd), peer);
-  stats_.connections_accepted.add();
-  if (!conn->start()) {
-    ctx_.release();
-    stats_.connections_refused.add();
+  std::unique_ptr<Handler> handler;
+  try {
+    handler = context().make_handler();
+  } catch (const std::exception& e) {
+    context().release();
+    context().refuse(stats_, "the handler factory failed for " + peer.to_string() + ": " + e.what());
     return;
   }
+  const int f = fd.get();
   if (static_cast<std::size_t>(f) >= connections_.size()) connections_.resize(f + 1 + f / 2);
-  connections_[f] = std::move(conn);
+  connections_[f] = std::make_unique<Connection>(*this, std::move(fd), peer, std::move(handler));
   ++live_;
-  stats_.connections_open.add();
-  ctx_.log_connect(peer, f);
+  stats_.connections_accepted.add();
+  if (!connections_[f]->start()) stats_.connections_refused.add();
 }
 
 void ReactorThread::retire(int fd) {
   if (fd < 0 || static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd]) return;
   retired_.push_back(std::move(connections_[fd]));
   --live_;
-  stats_.connections_open.sub();
-  ctx_.release();
   maybe_finish_drain();
 }
 
@@ -66,8 +80,8 @@ void ReactorThread::begin_drain() {
   draining_ = true;
   acceptor_.close();
   for (auto& conn : connections_)
-    if (conn) conn->drain();
-  reaper_ = loop_.run_after(ctx_.options().drain_timeout, [this] {
+    if (conn) conn->core().drain();
+  reaper_ = loop_.run_after(context().options().drain_timeout, [this] {
     close_all("drain timeout");
     loop_.stop();
   });
@@ -77,11 +91,11 @@ void ReactorThread::begin_drain() {
 void ReactorThread::close_all(std::string_view why) {
   acceptor_.close();
   for (auto& conn : connections_)
-    if (conn) conn->close(why);
+    if (conn) conn->core().close(CloseReason::server_stopped, 0, why);
 }
 
 void ReactorThread::maybe_finish_drain() {
   if (draining_ && live_ == 0) loop_.stop();
 }
 
-}  // namespace iomux::detail
+}  // namespace iomux::detail::reactor

@@ -1,25 +1,28 @@
 // One event loop of the readiness-based server (select, poll, epoll, epoll-et, sigio): its
-// listener, its connections and its counters. A ReactorServer runs one per thread.
+// listener, its connections and its counters. A ReactorServer runs one per thread. As the
+// connections' Executor it lends them the loop's timers, its SendBatch and its mailbox.
 #pragma once
 
 #include <memory>
 #include <vector>
 
-#include "iomux/event_loop.hpp"
-#include "iomux/fd.hpp"
+#include "core/executor.hpp"
+#include "core/fd.hpp"
+#include "core/send_batch.hpp"
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
 #include "reactor/acceptor.hpp"
+#include "reactor/event_loop.hpp"
 #include "server/server_context.hpp"
 
-namespace iomux::detail {
+namespace iomux::detail::reactor {
 
 class Connection;
 
-class ReactorThread {
+class ReactorThread final : public Executor {
  public:
   ReactorThread(ServerContext& ctx, PollerKind kind, UniqueFd listener);
-  ~ReactorThread();
+  ~ReactorThread() override;
 
   // Loop thread: serves until the loop stops.
   void run();
@@ -27,10 +30,11 @@ class ReactorThread {
   void stop(StopMode mode) noexcept;
 
   EventLoop& loop() noexcept { return loop_; }
-  ServerContext& context() noexcept { return ctx_; }
-  ThreadStats& stats() noexcept { return stats_; }
-  const ThreadStats& stats() const noexcept { return stats_; }
-  bool draining() const noexcept { return draining_; }
+  const ThreadStats& thread_stats() const noexcept { return stats_; }
+
+  // Executor: the loop's timers.
+  TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
+  bool cancel_timer(TimerId id) override;
 
   // Loop thread: takes a freshly accepted socket.
   void adopt(UniqueFd fd, const Endpoint& peer);
@@ -42,9 +46,9 @@ class ReactorThread {
   void close_all(std::string_view why);
   void maybe_finish_drain();
 
-  ServerContext& ctx_;
-  EventLoop loop_;
   ThreadStats stats_;
+  SendBatch batch_;
+  EventLoop loop_;
   Acceptor acceptor_;
   std::vector<std::unique_ptr<Connection>> connections_;  // indexed by fd
   std::vector<std::unique_ptr<Connection>> retired_;
@@ -53,4 +57,4 @@ class ReactorThread {
   TimerId reaper_ = kNoTimer;
 };
 
-}  // namespace iomux::detail
+}  // namespace iomux::detail::reactor

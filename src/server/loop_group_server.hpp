@@ -1,8 +1,8 @@
 // The shape both multi-threaded event-loop servers share (the reactor models and uring): N
 // loop threads, each with its own SO_REUSEPORT listener on one port, so the kernel spreads new
 // connections over them and no lock is shared on the request path. A model supplies its Loop
-// type (constructed from the context and a listener, with run(), stop(StopMode) and stats())
-// and a factory that builds one Loop per listener.
+// type (constructed from the context and a listener, with run(), stop(StopMode) and
+// thread_stats()) and a factory that builds one Loop per listener.
 #pragma once
 
 #include <functional>
@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/socket.hpp"
 #include "iomux/server.hpp"
-#include "iomux/socket.hpp"
 #include "server/server_context.hpp"
 #include "server/stats_reporter.hpp"
 
@@ -24,13 +24,15 @@ class LoopGroupServer : public Server {
 
   // Opens --threads listeners (the first picks the port, the others bind the same one) and a
   // loop for each. Throws ServerError.
-  LoopGroupServer(ServerOptions options, const MakeLoop& make_loop) : ctx_(std::move(options)) {
+  LoopGroupServer(ServerOptions options, HandlerFactory factory, const MakeLoop& make_loop)
+      : ctx_(std::move(options), std::move(factory)) {
     const int n = thread_count();
     UniqueFd first = ctx_.open_listener(true, n > 1);
     local_ = iomux::local_endpoint(first.get());
     loops_.push_back(make_loop(ctx_, std::move(first)));
     // Later listeners bind the port the first one got (port 0 means "any", once).
     for (int i = 1; i < n; ++i) loops_.push_back(make_loop(ctx_, ctx_.open_listener_on(local_, true, true)));
+    ctx_.set_stats_source([this] { return stats(); });
   }
 
   // The calling thread runs the first loop, others run the rest. A loop that fails stops the
@@ -63,7 +65,8 @@ class LoopGroupServer : public Server {
 
   StatsSnapshot stats() const override {
     StatsSnapshot total;
-    for (const auto& loop : loops_) total += loop->stats().snapshot();
+    for (const auto& loop : loops_) total += loop->thread_stats().snapshot();
+    total.bytes_held = ctx_.budget_used();
     return total;
   }
 

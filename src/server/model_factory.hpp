@@ -1,18 +1,25 @@
-// Constructors of each model's server; make_server() (make_server.cpp) picks one by name.
+// Constructors of each engine's servers; the model registry (model_registry.cpp) picks one by
+// name.
 #pragma once
 
 #include <memory>
 
-#include "iomux/poller.hpp"
+#include "iomux/handler.hpp"
 #include "iomux/server.hpp"
+#include "reactor/poller.hpp"
 
 namespace iomux::detail {
 
-std::unique_ptr<Server> make_reactor_server(ServerOptions options, PollerKind kind);
-std::unique_ptr<Server> make_blocking_server(ServerOptions options);
-std::unique_ptr<Server> make_threaded_server(ServerOptions options);
-std::unique_ptr<Server> make_nonblocking_server(ServerOptions options);
-std::unique_ptr<Server> make_timeout_server(ServerOptions options);
-std::unique_ptr<Server> make_uring_server(ServerOptions options);
+// The reactor (src/reactor/): select, poll, epoll, epoll-et, sigio.
+std::unique_ptr<Server> make_reactor_server(ServerOptions options, HandlerFactory factory, PollerKind kind);
+// The blocking family (src/blocking/).
+std::unique_ptr<Server> make_blocking_server(ServerOptions options, HandlerFactory factory);
+std::unique_ptr<Server> make_threaded_server(ServerOptions options, HandlerFactory factory);
+std::unique_ptr<Server> make_nonblocking_server(ServerOptions options, HandlerFactory factory);
+std::unique_ptr<Server> make_timeout_server(ServerOptions options, HandlerFactory factory);
+// The completion engine (src/uring/).
+std::unique_ptr<Server> make_uring_server(ServerOptions options, HandlerFactory factory);
+// Why uring cannot run here, or an empty string.
+std::string uring_unavailable_reason();
 
 }  // namespace iomux::detail

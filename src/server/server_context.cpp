@@ -2,18 +2,25 @@
 
 #include <cstring>
 
-#include "iomux/socket.hpp"
+#include "core/socket.hpp"
 
 namespace iomux::detail {
 
-ServerContext::ServerContext(ServerOptions options)
+ServerContext::ServerContext(ServerOptions options, HandlerFactory factory)
     : options_(std::move(options)),
-      protocol_(options_.protocol),
+      factory_(std::move(factory)),
       logger_(options_.logger ? options_.logger : std::make_shared<Logger>()),
-      log_(logger_.get()) {}
+      budget_(options_.max_memory) {
+  if (!factory_) throw ServerError("no handler factory given");
+}
 
-UniqueFd ServerContext::open_listener_on(const Endpoint& where, bool non_blocking,
-                                         bool reuse_port) const {
+std::unique_ptr<Handler> ServerContext::make_handler() const {
+  std::unique_ptr<Handler> h = factory_();
+  if (!h) throw ServerError("the handler factory returned no handler");
+  return h;
+}
+
+UniqueFd ServerContext::open_listener_on(const Endpoint& where, bool non_blocking, bool reuse_port) const {
   ListenOptions lo;
   lo.backlog = options_.backlog;
   lo.non_blocking = non_blocking;
@@ -29,52 +36,41 @@ bool ServerContext::admit(ThreadStats& stats, const Endpoint& peer) {
   std::size_t open = open_.fetch_add(1, std::memory_order_relaxed);
   if (max == 0 || open < max) return true;
   open_.fetch_sub(1, std::memory_order_relaxed);
-  refuse(stats, "connection limit reached (--max-connections " + std::to_string(max) + ") for " +
-                    peer.to_string());
+  refuse(stats, "connection limit reached (--max-connections " + std::to_string(max) + ") for " + peer.to_string());
   return false;
 }
 
 void ServerContext::refuse(ThreadStats& stats, std::string_view why) {
   stats.connections_refused.add();
   std::uint64_t suppressed = 0;
-  if (!log_->enabled(LogLevel::warn) || !refuse_limiter_.allow(&suppressed)) return;
+  if (!logger_->enabled(LogLevel::warn) || !refuse_limiter_.allow(&suppressed)) return;
   if (suppressed)
-    log_->warn("refused a connection: {} ({} more refusals not logged)", why, suppressed);
+    logger_->warn("refused a connection: {} ({} more refusals not logged)", why, suppressed);
   else
-    log_->warn("refused a connection: {}", why);
+    logger_->warn("refused a connection: {}", why);
 }
 
 void ServerContext::accept_failed(int err) {
   std::uint64_t suppressed = 0;
   if (!accept_error_limiter_.allow(&suppressed)) return;
-  log_->error("accept failed: {}{}", describe_errno(err),
-              suppressed ? fmt::format(" ({} more not logged)", suppressed) : std::string());
+  logger_->error("accept failed: {}{}", describe_errno(err),
+                 suppressed ? fmt::format(" ({} more not logged)", suppressed) : std::string());
+}
+
+void ServerContext::log_eviction(const Endpoint& peer, std::size_t held) {
+  std::uint64_t suppressed = 0;
+  if (!logger_->enabled(LogLevel::warn) || !eviction_limiter_.allow(&suppressed)) return;
+  logger_->warn("evicting {}: it holds {} bytes and the server {} of --max-memory {}{}", peer.to_string(), held,
+                budget_.used(), budget_.limit(),
+                suppressed ? fmt::format(" ({} more evictions not logged)", suppressed) : std::string());
 }
 
 void ServerContext::log_connect(const Endpoint& peer, int fd) const {
-  log_->info("connect {} (fd {}, {} open)", peer.to_string(), fd,
-             open_.load(std::memory_order_relaxed));
+  logger_->info("connect {} (fd {}, {} open)", peer.to_string(), fd, open_.load(std::memory_order_relaxed));
 }
 
-void ServerContext::log_disconnect(const Endpoint& peer, std::string_view why,
-                                   std::uint64_t requests) const {
-  log_->info("disconnect {}: {} ({} requests)", peer.to_string(), why, requests);
-}
-
-RequestHook ServerContext::logging_hook(const Endpoint* peer) const noexcept {
-  struct Arg {
-    const Endpoint* peer;
-    Logger* log;
-  };
-  // The hook must be a plain function pointer; thread_local storage gives it a stable argument
-  // per calling thread without allocating per connection.
-  thread_local Arg arg;
-  arg = {peer, log_};
-  return {[](const void* a, std::string_view request) {
-            auto* p = static_cast<const Arg*>(a);
-            p->log->debug("request from {}: \"{}\"", p->peer->to_string(), escape_bytes(request));
-          },
-          &arg};
+void ServerContext::log_disconnect(const Endpoint& peer, std::string_view why, std::uint64_t requests) const {
+  logger_->info("disconnect {}: {} ({} requests)", peer.to_string(), why, requests);
 }
 
 std::string describe_errno(int err) {

@@ -1,17 +1,20 @@
-// What every model's server shares: the options, the protocol core, the logger, the
-// connection limit, and the small helpers that make all models log and refuse alike.
+// What every model's server shares: the options, the handler factory, the logger, the
+// connection limit, the memory budget, and the small helpers that make all models log and
+// refuse alike.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "core/memory_budget.hpp"
 #include "iomux/endpoint.hpp"
-#include "iomux/fd.hpp"
+#include "core/fd.hpp"
+#include "iomux/handler.hpp"
 #include "iomux/log.hpp"
-#include "iomux/protocol.hpp"
-#include "iomux/reply_batch.hpp"
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
 
@@ -19,12 +22,20 @@ namespace iomux::detail {
 
 class ServerContext {
  public:
-  explicit ServerContext(ServerOptions options);
+  ServerContext(ServerOptions options, HandlerFactory factory);
 
   const ServerOptions& options() const noexcept { return options_; }
-  const Protocol& protocol() const noexcept { return protocol_; }
   Logger& log() const noexcept { return *logger_; }
-  bool log_requests() const noexcept { return log_->enabled(LogLevel::debug); }
+  MemoryBudget& budget() noexcept { return budget_; }
+  std::size_t budget_used() const noexcept { return budget_.used(); }
+
+  // A handler for a new connection, from the user's factory. Throws what the factory throws,
+  // or ServerError when it returns none.
+  std::unique_ptr<Handler> make_handler() const;
+
+  // The server's counters (Server::stats()), for Connection::server_stats(); set by the server.
+  void set_stats_source(std::function<StatsSnapshot()> source) { stats_source_ = std::move(source); }
+  StatsSnapshot server_stats() const { return stats_source_ ? stats_source_() : StatsSnapshot{}; }
 
   // Opens a listener on options().listen; throws ServerError with the reason.
   UniqueFd open_listener(bool non_blocking, bool reuse_port) const {
@@ -41,24 +52,22 @@ class ServerContext {
   void refuse(ThreadStats& stats, std::string_view why);
   // Accept failed with errno `err` (EMFILE, ENOBUFS, ...): rate-limited log.
   void accept_failed(int err);
+  // A connection was evicted by the memory budget: rate-limited log.
+  void log_eviction(const Endpoint& peer, std::size_t held);
 
   void log_connect(const Endpoint& peer, int fd) const;
   void log_disconnect(const Endpoint& peer, std::string_view why, std::uint64_t requests) const;
-  // A hook for ReplyBatch that logs each request of `peer` at debug level, escaped.
-  // Inline: asked once per read, and almost always the answer is "none".
-  RequestHook request_hook(const Endpoint* peer) const noexcept {
-    return log_requests() ? logging_hook(peer) : RequestHook{};
-  }
 
  private:
-  RequestHook logging_hook(const Endpoint* peer) const noexcept;
   ServerOptions options_;
-  Protocol protocol_;
+  HandlerFactory factory_;
   LoggerPtr logger_;
-  Logger* log_;
   std::atomic<std::size_t> open_{0};
   RateLimiter refuse_limiter_;
   RateLimiter accept_error_limiter_;
+  RateLimiter eviction_limiter_;
+  MemoryBudget budget_;
+  std::function<StatsSnapshot()> stats_source_;
 };
 
 // Why a connection ended, for the disconnect log line.

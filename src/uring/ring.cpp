@@ -9,7 +9,7 @@
 #include <cstring>
 #include <utility>
 
-#include "iomux/fd.hpp"
+#include "core/fd.hpp"
 #include "iomux/server.hpp"
 
 namespace iomux::detail::uring {

@@ -1,6 +1,7 @@
 // The completion loop: submit-and-wait, a batch of CQEs, bookkeeping; plus what is not a
-// connection's own business — the listener's multishot accept, the stop() wake-up, the
-// graceful drain and the coarse timers. Per-connection IO is in uring_io.cpp.
+// connection's own business — the listener's multishot accept, the stop() wake-up and the
+// mailbox, the graceful drain, timers and the stall probes. Per-connection IO is in
+// uring_io.cpp.
 #include "uring/uring_thread.hpp"
 
 #include <fcntl.h>
@@ -12,7 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "iomux/socket.hpp"
+#include "core/socket.hpp"
 
 namespace iomux::detail::uring {
 namespace {
@@ -25,9 +26,11 @@ constexpr std::chrono::milliseconds kTeardownLimit{2000};
 constexpr unsigned kGraceful = 1;
 constexpr unsigned kImmediate = 2;
 // Stall probes (probe_stalled_recvs): how long a connection with a recv armed must have been
-// quiet before the probe looks at its socket, and how often the sweep runs for probes alone.
+// quiet before the probe looks at its socket, and how often the sweep runs for them.
 constexpr std::chrono::milliseconds kStallProbeDelay{1000};
 constexpr std::chrono::milliseconds kProbeSweepPeriod{250};
+// The sweep for a failed accept to retry, or a drain's deadline.
+constexpr std::chrono::milliseconds kSweepPeriod{100};
 
 // Multishot recvs where they can be bounded (see arm_recv). IOMUX_URING_RECV=oneshot forces the
 // one-shot recvs that kernels before 6.16 get: for the tests of that path, and for comparing.
@@ -37,8 +40,6 @@ bool use_multishot_recv(const Ring& ring) {
   return ring.defers_task_work() && kernel_limits_multishot_recv();
 }
 
-UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
-
 __kernel_timespec to_timespec(Clock::duration d) {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(d, Clock::duration::zero()));
   return {static_cast<long long>(ns.count() / 1'000'000'000), static_cast<long long>(ns.count() % 1'000'000'000)};
@@ -47,22 +48,31 @@ __kernel_timespec to_timespec(Clock::duration d) {
 }  // namespace
 
 UringThread::UringThread(ServerContext& ctx, UniqueFd listener)
-    : ctx_(ctx),
+    : Executor(ctx, stats_, /*batch=*/nullptr,
+               [this] {
+                 const std::uint64_t one = 1;
+                 [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+               }),
       ring_(kSqEntries, kCqEntries),
       pool_(*ring_.get()),
       multishot_recv_(use_multishot_recv(ring_)),
       listener_(std::move(listener)),
-      spare_(open_spare()),
       // Blocking on purpose: io_uring returns EAGAIN for a read of an O_NONBLOCK file instead
       // of waiting for it. (stop() cannot block on it: the counter never nears its limit.)
       wake_fd_(::eventfd(0, EFD_CLOEXEC)) {
   if (!wake_fd_) throw ServerError(std::string("eventfd: ") + std::strerror(errno));
+  use_clock(now_);
 }
 
-// The ring goes first: until it is torn down the kernel may still use pool_'s memory.
-UringThread::~UringThread() { ring_.close(); }
+// The mailbox first: no wake-up may reach the eventfd after it closes. Then the ring: until it
+// is torn down the kernel may still use pool_'s memory.
+UringThread::~UringThread() {
+  close_mailbox();
+  ring_.close();
+}
 
 void UringThread::run() {
+  bind_to_current_thread();
   ring_.bind_to_this_thread();
   now_ = Clock::now();
   next_sweep_ = now_;
@@ -75,6 +85,7 @@ void UringThread::run() {
     after_batch();
   }
   teardown();
+  close_mailbox();
   ring_.unbind_from_this_thread();
 }
 
@@ -84,23 +95,30 @@ void UringThread::stop(StopMode mode) noexcept {
   [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
+TimerId UringThread::start_timer(Clock::time_point when, std::function<void()> callback) {
+  return timers_.add(when, std::move(callback));
+}
+
+bool UringThread::cancel_timer(TimerId id) { return timers_.cancel(id); }
+
 // ---------------------------------------------------------------------------------- the loop
 
 // The one syscall of an iteration: submits everything queued and sleeps until a completion
-// (or, when a timer is due, until then).
+// (or until the next timer or sweep is due).
 void UringThread::wait_for_completions() {
+  std::optional<Clock::time_point> deadline = timers_.next_deadline();
+  if (sweeps_active()) deadline = deadline ? std::min(*deadline, next_sweep_) : next_sweep_;
+  if (draining_) deadline = deadline ? std::min(*deadline, drain_deadline_) : drain_deadline_;
   int rc;
-  if (timers_active()) {
-    Clock::time_point deadline = next_sweep_;
-    if (draining_) deadline = std::min(deadline, drain_deadline_);
-    __kernel_timespec ts = to_timespec(deadline - now_);
+  if (deadline) {
+    __kernel_timespec ts = to_timespec(*deadline - Clock::now());
     io_uring_cqe* cqe = nullptr;
     rc = io_uring_submit_and_wait_timeout(ring_.get(), &cqe, 1, &ts, nullptr);
   } else {
     rc = io_uring_submit_and_wait(ring_.get(), 1);
   }
   if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return;
-  ctx_.log().error("io_uring_enter failed: {}; this thread stops serving", std::strerror(-rc));
+  context().log().error("io_uring_enter failed: {}; this thread stops serving", std::strerror(-rc));
   close_all("server error");
   stop_listener();
   done_ = true;
@@ -131,9 +149,10 @@ void UringThread::dispatch(const io_uring_cqe& cqe) {
   if (t.slot >= conns_.size() || (conns_[t.slot].generation & kGenerationMask) != t.generation) {
     // Cannot happen while slots outlive their requests; if it does, at least the buffer goes
     // home and the newer connection in the slot is left alone.
-    if (cqe.flags & IORING_CQE_F_BUFFER) pool_.give_back(static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+    if (cqe.flags & IORING_CQE_F_BUFFER)
+      pool_.give_back(static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
     if (!(cqe.flags & IORING_CQE_F_MORE)) --in_flight_;
-    ctx_.log().warn("uring: stale completion for slot {} ignored", t.slot);
+    context().log().warn("uring: stale completion for slot {} ignored", t.slot);
     return;
   }
   if (t.op == Op::recv) on_recv(t.slot, cqe);
@@ -147,23 +166,27 @@ void UringThread::after_batch() {
     // still ran dry, grow it (up to its cap) so the next burst fits.
     if (pool_.grow()) {
       pool_.publish();
-      ctx_.log().debug("uring: receive buffers grown to {}", pool_.total());
+      context().log().debug("uring: receive buffers grown to {}", pool_.total());
     }
     for (std::uint64_t t : starved_) {
       const Tag tag = unpack(t);
       Connection& c = conns_[tag.slot];
       if ((c.generation & kGenerationMask) != tag.generation) continue;
       c.starved = false;
-      if (!c.recv_armed && wants_recv(c)) arm_recv(tag.slot);
+      if (!c.closed()) apply_reading(tag.slot);
     }
     starved_.clear();
   }
+  timers_.run_expired(now_);
+  deliver_mail();
   take_stop_request();
   if (draining_ && now_ >= drain_deadline_) {
     close_all("drain timeout");
     done_ = true;
   }
-  if (timers_active() && now_ >= next_sweep_) sweep_timers();
+  if (sweeps_active() && now_ >= next_sweep_) sweep();
+  for (std::size_t i = 0; i < to_release_.size(); ++i) release_if_idle(to_release_[i]);
+  to_release_.clear();
   if (draining_ && live_ == 0) done_ = true;
 }
 
@@ -183,7 +206,9 @@ void UringThread::teardown() {
     handle_batch();
     pool_.publish();
   }
-  if (in_flight_ > 0) ctx_.log().warn("uring: {} requests still in flight at exit", in_flight_);
+  for (std::uint32_t slot : to_release_) release_if_idle(slot);
+  to_release_.clear();
+  if (in_flight_ > 0) context().log().warn("uring: {} requests still in flight at exit", in_flight_);
 }
 
 void UringThread::cancel(std::uint64_t user_data) {
@@ -224,13 +249,12 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
         break;
       case EMFILE:
       case ENFILE:
-        shed_one();
-        ctx_.accept_failed(err);
+        if (!spare_.shed(listener_.get())) accept_retry_ = true;  // cannot shed: wait for fds
+        context().accept_failed(err);
         stats_.connections_refused.add();
-        if (!spare_) accept_retry_ = true;  // cannot shed: wait for fds instead of spinning
         break;
-      default:  // ENOBUFS, ENOMEM: transient; retry at the next timer sweep, not at once
-        ctx_.accept_failed(err);
+      default:  // ENOBUFS, ENOMEM: transient; retry at the next sweep, not at once
+        context().accept_failed(err);
         accept_retry_ = true;
         break;
     }
@@ -242,7 +266,16 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
 
 void UringThread::adopt(UniqueFd fd) {
   const Endpoint peer = peer_endpoint(fd.get());
-  if (!ctx_.admit(stats_, peer)) return;
+  ServerContext& ctx = context();
+  if (!ctx.admit(stats_, peer)) return;
+  std::unique_ptr<Handler> handler;
+  try {
+    handler = ctx.make_handler();
+  } catch (const std::exception& e) {
+    ctx.release();
+    ctx.refuse(stats_, "the handler factory failed for " + peer.to_string() + ": " + e.what());
+    return;
+  }
   set_no_delay(fd.get());  // replies are whole messages: never hold one back for Nagle
   std::uint32_t slot;
   if (!free_slots_.empty()) {
@@ -253,15 +286,17 @@ void UringThread::adopt(UniqueFd fd) {
     conns_.emplace_back();
   }
   Connection& c = conns_[slot];
+  c.owner = this;
+  c.slot = slot;
   c.fd = std::move(fd);
-  c.peer = peer;
-  c.state = Connection::State::open;
-  c.last_activity = now_;
+  c.last_recv = now_;
+  c.core.emplace(*this, c, std::move(handler), peer, c.fd.get());
   ++live_;
   stats_.connections_accepted.add();
-  stats_.connections_open.add();
-  ctx_.log_connect(peer, c.fd.get());
-  arm_recv(slot);
+  c.core->open([this, slot] { return sender(slot); });
+  if (c.closed()) return;
+  c.core->start_idle_timer();
+  apply_reading(slot);
 }
 
 // Stops accepting: cancels the multishot accept; its final CQE closes the listener (closing
@@ -272,17 +307,7 @@ void UringThread::stop_listener() {
   else listener_.reset();
 }
 
-// Out of fds, a connection can be neither served nor refused: it stays queued. Give up the
-// reserve fd, accept the connection and close it (a clean close for the client), take the
-// reserve back. The listener is non-blocking, so this never waits.
-void UringThread::shed_one() {
-  spare_.reset();
-  UniqueFd doomed(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  doomed.reset();
-  spare_ = open_spare();
-}
-
-// ----------------------------------------------------------------------- stop, drain, timers
+// ---------------------------------------------------------------------- stop, drain, sweeps
 
 void UringThread::arm_wake() {
   io_uring_sqe* sqe = ring_.sqe();
@@ -295,10 +320,10 @@ void UringThread::arm_wake() {
 void UringThread::on_wake(const io_uring_cqe& cqe) {
   wake_armed_ = false;
   --in_flight_;
-  // The request itself is read in after_batch(); here only keep listening for the next one.
+  // The stop request and the mail are read in after_batch(); here only keep listening.
   if (cqe.res > 0 && !done_) arm_wake();
   else if (cqe.res < 0 && cqe.res != -ECANCELED)
-    ctx_.log().error("uring: wake-up read failed: {}", std::strerror(-cqe.res));
+    context().log().error("uring: wake-up read failed: {}", std::strerror(-cqe.res));
 }
 
 void UringThread::take_stop_request() {
@@ -317,49 +342,29 @@ void UringThread::take_stop_request() {
 void UringThread::begin_drain() {
   if (draining_) return;
   draining_ = true;
-  drain_deadline_ = now_ + ctx_.options().drain_timeout;
+  drain_deadline_ = now_ + context().options().drain_timeout;
   stop_listener();
-  for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) drain_connection(slot);
+  for (Connection& c : conns_)
+    if (!c.closed()) c.core->drain();
 }
 
 void UringThread::close_all(std::string_view why) {
-  for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) close(slot, why);
+  for (Connection& c : conns_)
+    if (!c.closed()) c.core->close(CloseReason::server_stopped, 0, why);
 }
 
-// Timers are coarse: one sweep over the connections every so often, only while something
-// needs it (--idle-timeout, a lingering connection, a drain, an accept to retry, a stall
-// probe). No timer work at all on the request path: activity only stores a time and a flag.
-bool UringThread::timers_active() const noexcept {
-  return ctx_.options().idle_timeout.count() > 0 || lingering_ > 0 || draining_ || accept_retry_ ||
-         probes_due_ > 0;
-}
+// Sweeps are coarse and run only while something needs them: a failed accept to retry, a stall
+// probe. (Connections' own timers, idle and linger, are in timers_.)
+bool UringThread::sweeps_active() const noexcept { return accept_retry_ || probes_due_ > 0; }
 
-void UringThread::sweep_timers() {
-  using namespace std::chrono_literals;
-  const auto idle = ctx_.options().idle_timeout;
-  Clock::duration period = probes_due_ > 0 ? kProbeSweepPeriod : Clock::duration(100ms);
-  if (lingering_ > 0 || draining_ || accept_retry_) period = std::min<Clock::duration>(period, 100ms);
-  if (idle.count() > 0) period = std::min<Clock::duration>(period, std::clamp<Clock::duration>(idle / 4, 10ms, 1s));
-  next_sweep_ = now_ + period;
+void UringThread::sweep() {
+  next_sweep_ = now_ + (probes_due_ > 0 && !accept_retry_ ? kProbeSweepPeriod : kSweepPeriod);
   if (probes_due_ > 0) probe_stalled_recvs();
   if (accept_retry_ && !draining_ && !done_) {
     accept_retry_ = false;
     arm_accept();
   }
-  for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
-    Connection& c = conns_[slot];
-    if (c.state == Connection::State::open && idle.count() > 0 && now_ - c.last_activity >= idle) {
-      stats_.connections_timed_out.add();
-      close(slot, fmt::format("idle for {} ms (--idle-timeout)", idle.count()));
-    } else if (c.state == Connection::State::lingering && now_ >= c.last_activity) {
-      close(slot, c.close_reason);
-    }
-  }
 }
-
-}  // namespace iomux::detail::uring
-
-namespace iomux::detail::uring {
 
 // ---------------------------------------------------------------------------- stall probes
 
@@ -394,9 +399,9 @@ void UringThread::probe_stalled_recvs() {
   probe_slots_.clear();
   for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
     Connection& c = conns_[slot];
-    if (!c.probe_due || now_ - c.last_activity < kStallProbeDelay) continue;
+    if (!c.probe_due || now_ - c.last_recv < kStallProbeDelay) continue;
     clear_probe_due(c);
-    if (c.state != Connection::State::open || !c.recv_armed) continue;
+    if (c.closed() || c.core->state() != ConnectionCore::State::open || !c.recv_armed || c.recv_cancelled) continue;
     probe_fds_.push_back({c.fd.get(), POLLIN | POLLRDHUP, 0});
     probe_slots_.push_back(slot);
   }
@@ -405,8 +410,9 @@ void UringThread::probe_stalled_recvs() {
   for (std::size_t i = 0; i < probe_fds_.size(); ++i) {
     if (probe_fds_[i].revents == 0) continue;
     const std::uint32_t slot = probe_slots_[i];
-    ctx_.log().debug("uring: recv for {} missed its wake-up (socket ready, no completion); re-arming",
-                     conns_[slot].peer.to_string());
+    context().log().debug("uring: recv for {} missed its wake-up (socket ready, no completion); re-arming",
+                          conns_[slot].core->peer_endpoint().to_string());
+    conns_[slot].recv_cancelled = true;
     cancel(tag(Op::recv, slot));
   }
 }

@@ -1,5 +1,7 @@
 // One completion loop of the uring model: a ring, its provided buffers, a listener with a
-// multishot accept, and the connections it accepted. The server runs one per thread.
+// multishot accept, and the connections it accepted. The server runs one per thread. As the
+// connections' Executor it lends them its timers (a TimerQueue the wait honours) and its
+// mailbox (woken through the eventfd stop() uses too).
 //
 // Each iteration is one io_uring_submit_and_wait: every SQE queued since the last one goes in,
 // and the thread sleeps until at least one completion is out. Then the whole batch of CQEs is
@@ -9,22 +11,29 @@
 //
 // Lifetime rule: a connection slot is recycled only when none of its requests is in flight
 // (recv armed, send pending), because the kernel may still write into a provided buffer or
-// read from the send buffer until the request's last CQE. Closing a connection therefore
+// read from the send's bytes until the request's last CQE. Closing a connection therefore
 // cancels its requests and frees the slot when their final CQEs arrive.
 #pragma once
 
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string_view>
 #include <vector>
 
-#include "iomux/buffer.hpp"
+#include "core/connection_core.hpp"
+#include "core/executor.hpp"
+#include "core/fd.hpp"
+#include "core/spare_fd.hpp"
+#include "core/timer_queue.hpp"
 #include "iomux/endpoint.hpp"
-#include "iomux/fd.hpp"
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
 #include "server/server_context.hpp"
@@ -34,49 +43,47 @@
 namespace iomux::detail::uring {
 
 using Clock = std::chrono::steady_clock;
+class UringThread;
 
-struct Connection {
-  enum class State : std::uint8_t {
-    free,       // slot unused
-    open,       // reading requests
-    flushing,   // no more reading (peer half-closed, protocol error, drain): send, then close
-    lingering,  // after a protocol error: everything sent, discard input until the peer closes
-    closed,     // logged and counted as gone; waiting for its in-flight requests to finish
-  };
+// A connection slot: the socket, its ConnectionCore, and the state of its two requests.
+struct Connection final : Transport {
+  static constexpr std::size_t kMaxSendIov = 8;
 
+  UringThread* owner = nullptr;
+  std::uint32_t slot = 0;
   UniqueFd fd;
-  Endpoint peer;
-  Buffer in;       // unconsumed input: an unfinished line
-  Buffer out;      // replies queued behind the send in flight
-  Buffer sending;  // the bytes of the send in flight: untouched until its CQE
-  std::size_t scanned = 0;   // leading bytes of `in` already searched for a line end
-  std::size_t pending = 0;   // out + sending + lent bytes: what stats count as owed
-  std::uint64_t requests = 0;
-  Clock::time_point last_activity;  // lingering: the deadline instead
-  const char* close_reason = "";
+  std::optional<ConnectionCore> core;  // engaged while the slot is in use
+  // The send in flight: its iovecs and header stay put until its CQE.
+  std::array<iovec, kMaxSendIov> iov;
+  msghdr msg{};
   // A provided buffer lent to the send in flight (zero-copy echo): its id (or -1) and the
   // bytes of it being sent.
   std::int32_t lent_bid = -1;
   const char* lent_data = nullptr;
   std::uint32_t lent_len = 0;
   std::uint32_t generation = 0;
-  State state = State::free;
-  bool recv_armed = false;    // a recv is in the kernel
+  Clock::time_point last_recv;  // for the stall probes
+  bool recv_armed = false;     // a recv is in the kernel
+  bool recv_cancelled = false; // and a cancel for it is on its way
   bool send_inflight = false;
-  bool paused = false;        // back-pressure: recv cancelled until output drains
-  bool starved = false;       // recv ended with -ENOBUFS; re-armed after this batch
-  bool peer_closed = false;
-  bool protocol_error = false;
-  bool probe_due = false;     // received since the last stall probe (see probe_stalled_recvs)
+  bool starved = false;        // recv ended with -ENOBUFS; re-armed after this batch
+  bool probe_due = false;      // received since the last stall probe (see probe_stalled_recvs)
+  bool release_due = false;    // closed; the slot goes back once nothing is in flight
 
   [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight; }
+  [[nodiscard]] bool closed() const noexcept { return !core || core->state() == ConnectionCore::State::closed; }
+
+  // Transport.
+  void settle() override;
+  void shutdown_write() override;
+  void release_socket() override;
 };
 
-class UringThread {
+class UringThread final : public Executor {
  public:
   // Sets up the ring, the buffers and the wake-up eventfd. Throws ServerError.
   UringThread(ServerContext& ctx, UniqueFd listener);
-  ~UringThread();
+  ~UringThread() override;
 
   // Loop thread (the thread that calls it becomes the ring's only submitter). Serves until
   // stopped.
@@ -84,11 +91,17 @@ class UringThread {
   // Any thread; never blocks. A second graceful stop, or an immediate one, cuts a drain short.
   void stop(StopMode mode) noexcept;
 
-  const ThreadStats& stats() const noexcept { return stats_; }
+  const ThreadStats& thread_stats() const noexcept { return stats_; }
   std::string_view ring_description() const noexcept { return ring_.description(); }
   bool multishot_recvs() const noexcept { return multishot_recv_; }
 
+  // Executor: timers the loop's wait honours.
+  TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
+  bool cancel_timer(TimerId id) override;
+
  private:
+  friend struct Connection;
+
   // The loop (uring_thread.cpp).
   void wait_for_completions();
   void handle_batch();
@@ -99,64 +112,63 @@ class UringThread {
   void on_accept(const io_uring_cqe& cqe);
   void adopt(UniqueFd fd);
   void stop_listener();
-  void shed_one();
   void arm_wake();
   void on_wake(const io_uring_cqe& cqe);
   void take_stop_request();
   void begin_drain();
   void close_all(std::string_view why);
-  [[nodiscard]] bool timers_active() const noexcept;
-  void sweep_timers();
+  [[nodiscard]] bool sweeps_active() const noexcept;
+  void sweep();
   void probe_stalled_recvs();
   void mark_probe_due(Connection& c) noexcept;
   void clear_probe_due(Connection& c) noexcept;
   void cancel(std::uint64_t user_data);
 
   // A connection's requests (uring_io.cpp).
-  std::uint64_t tag(Op op, std::uint32_t slot) const noexcept {
-    return pack(op, slot, conns_[slot].generation);
-  }
-  [[nodiscard]] bool wants_recv(const Connection& c) const noexcept;
+  std::uint64_t tag(Op op, std::uint32_t slot) const noexcept { return pack(op, slot, conns_[slot].generation); }
   void arm_recv(std::uint32_t slot);
   [[nodiscard]] std::uint32_t recv_budget(const Connection& c) const noexcept;
   void on_recv(std::uint32_t slot, const io_uring_cqe& cqe);
   void process(std::uint32_t slot, std::uint16_t bid, std::size_t len);
-  void submit_send(std::uint32_t slot, const char* data, std::size_t len);
-  void start_send(std::uint32_t slot);
+  bool try_lend(std::uint32_t slot, std::uint16_t bid, std::string_view chunk);
+  void submit_output(std::uint32_t slot);
   void on_send(std::uint32_t slot, const io_uring_cqe& cqe);
-  void update_pending(std::uint32_t slot);
-  void finish_flush(std::uint32_t slot);
-  void drain_connection(std::uint32_t slot);
-  void close(std::uint32_t slot, std::string_view why);
+  void settle(std::uint32_t slot);
+  void apply_reading(std::uint32_t slot);
+  void on_closed(std::uint32_t slot);
   void release_if_idle(std::uint32_t slot);
+  int sender(std::uint32_t slot) {
+    submit_output(slot);
+    return 0;
+  }
 
-  ServerContext& ctx_;
   ThreadStats stats_;
   Ring ring_;
-  BufferPool pool_;       // after ring_: registered with it, and unmapped after it closes
+  BufferPool pool_;            // after ring_: registered with it, and unmapped after it closes
   const bool multishot_recv_;  // recvs are multishot with a byte limit, or one-shot (arm_recv)
   UniqueFd listener_;
-  UniqueFd spare_;        // held in reserve for EMFILE, as the reactor's acceptor does
-  UniqueFd wake_fd_;      // eventfd: stop() writes, a pending read SQE completes
+  SpareFd spare_;              // for EMFILE
+  UniqueFd wake_fd_;           // eventfd: stop() and the mailbox write, a pending read SQE completes
   std::uint64_t wake_value_ = 0;  // the read's target; stable for the loop's life
   std::atomic<unsigned> stop_requests_{0};
   unsigned stop_seen_ = 0;
+  TimerQueue timers_;
 
   std::deque<Connection> conns_;  // indexed by slot; a deque never moves its elements
   std::vector<std::uint32_t> free_slots_;
-  std::vector<std::uint64_t> starved_;  // tags of recvs to re-arm after the batch
-  std::size_t live_ = 0;                // connections counted as open
-  std::size_t lingering_ = 0;
-  std::size_t in_flight_ = 0;           // requests whose final CQE has not arrived
-  std::size_t probes_due_ = 0;          // connections with probe_due set
-  std::vector<pollfd> probe_fds_;       // probe_stalled_recvs' scratch
+  std::vector<std::uint64_t> starved_;      // tags of recvs to re-arm after the batch
+  std::vector<std::uint32_t> to_release_;   // closed slots to recycle once idle
+  std::size_t live_ = 0;                    // connections counted as open
+  std::size_t in_flight_ = 0;               // requests whose final CQE has not arrived
+  std::size_t probes_due_ = 0;              // connections with probe_due set
+  std::vector<pollfd> probe_fds_;           // probe_stalled_recvs' scratch
   std::vector<std::uint32_t> probe_slots_;
 
   Clock::time_point now_;
   Clock::time_point next_sweep_;
   Clock::time_point drain_deadline_;
   bool accept_armed_ = false;
-  bool accept_retry_ = false;  // accept failed oddly: re-arm at the next timer sweep
+  bool accept_retry_ = false;  // accept failed oddly: re-arm at the next sweep
   bool wake_armed_ = false;
   bool draining_ = false;
   bool done_ = false;

@@ -16,8 +16,8 @@ namespace {
 const std::string kAck{kDefaultReply};
 const std::string kLineOk = std::string(kDefaultReply) + "\r\n";
 
-ServerOptions make_options(const std::string& model, ProtocolMode mode = ProtocolMode::ack) {
-  ServerOptions o = options_for(model);
+TestOptions make_options(const std::string& model, ProtocolMode mode = ProtocolMode::ack) {
+  TestOptions o = options_for(model);
   o.protocol.mode = mode;
   return o;
 }
@@ -112,7 +112,7 @@ TEST_P(SimpleModels, AckAnswersEveryChunkWithTheReplyText) {
 }
 
 TEST_P(SimpleModels, AckUsesTheConfiguredReply) {
-  ServerOptions o = make_options(GetParam());
+  TestOptions o = make_options(GetParam());
   o.protocol.reply = "pong";
   RunningServer s(std::move(o));
   UniqueFd fd = connect_to(s.endpoint());
@@ -122,7 +122,7 @@ TEST_P(SimpleModels, AckUsesTheConfiguredReply) {
 }
 
 TEST_P(SimpleModels, LineModeAnswersPipelinedAndSplitLinesInOrder) {
-  ServerOptions o = make_options(GetParam(), ProtocolMode::line);
+  TestOptions o = make_options(GetParam(), ProtocolMode::line);
   o.protocol.reply = "OK";
   RunningServer s(std::move(o));
   UniqueFd fd = connect_to(s.endpoint());
@@ -143,7 +143,7 @@ TEST_P(SimpleModels, LineModeAnswersPipelinedAndSplitLinesInOrder) {
 }
 
 TEST_P(SimpleModels, LineLongerThanMaxLineGetsAnErrorAndIsClosed) {
-  ServerOptions o = make_options(GetParam(), ProtocolMode::line);
+  TestOptions o = make_options(GetParam(), ProtocolMode::line);
   o.protocol.max_line = 8;
   RunningServer s(std::move(o));
   UniqueFd fd = connect_to(s.endpoint());
@@ -181,9 +181,9 @@ TEST_P(SimpleModels, FiftyClientsTwentyRequestsEach) {
 }
 
 TEST_P(SimpleModels, StopBeforeRunMakesRunReturn) {
-  ServerOptions o = make_options(GetParam());
+  TestOptions o = make_options(GetParam());
   o.logger = std::make_shared<Logger>(LogLevel::error);
-  auto server = make_server(std::move(o));
+  auto server = make_test_server(o);
   server->stop(StopMode::graceful);
   const auto start = std::chrono::steady_clock::now();
   server->run();
@@ -191,7 +191,7 @@ TEST_P(SimpleModels, StopBeforeRunMakesRunReturn) {
 }
 
 TEST_P(SimpleModels, GracefulStopWithConnectedClientsReturnsAndCountsRight) {
-  ServerOptions o = make_options(GetParam(), ProtocolMode::line);
+  TestOptions o = make_options(GetParam(), ProtocolMode::line);
   o.drain_timeout = 2s;
   RunningServer s(std::move(o));
   // The blocking model serves one client at a time: one connection is accepted, the second
@@ -228,7 +228,7 @@ TEST_P(SimpleModels, GracefulStopWithConnectedClientsReturnsAndCountsRight) {
 }
 
 TEST_P(SimpleModels, GracefulStopGivesUpOnAClientThatNeverReadsAfterDrainTimeout) {
-  ServerOptions o = make_options(GetParam(), ProtocolMode::echo);
+  TestOptions o = make_options(GetParam(), ProtocolMode::echo);
   o.drain_timeout = 300ms;
   RunningServer s(std::move(o));
   UniqueFd fd = connect_slow_reader(s.endpoint());
@@ -277,7 +277,7 @@ TEST_P(SimpleModels, ImmediateStopWithAClientMidRequestReturnsPromptly) {
 }
 
 TEST_P(SimpleModels, IdleTimeoutClosesASilentClient) {
-  ServerOptions o = make_options(GetParam());
+  TestOptions o = make_options(GetParam());
   o.idle_timeout = 200ms;
   RunningServer s(std::move(o));
   UniqueFd fd = connect_to(s.endpoint());
@@ -321,7 +321,7 @@ INSTANTIATE_TEST_SUITE_P(Models, ConcurrentModels, ::testing::Values("threaded",
 // ---- threaded: the thread cap ---------------------------------------------------------------
 
 TEST(ThreadedModel, MaxConnectionsRefusesTheClientOverTheCap) {
-  ServerOptions o = make_options("threaded");
+  TestOptions o = make_options("threaded");
   o.max_connections = 2;
   RunningServer s(std::move(o));
   UniqueFd a = connect_to(s.endpoint());
@@ -357,7 +357,7 @@ TEST(ThreadedModel, DefaultThreadCapIsStatedInTheLog) {
 class PollingModels : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(PollingModels, PendingOutputOverMaxPendingPausesReadingWithoutLosingBytes) {
-  ServerOptions o = make_options(GetParam(), ProtocolMode::echo);
+  TestOptions o = make_options(GetParam(), ProtocolMode::echo);
   o.max_pending = 64 * 1024;
   RunningServer s(std::move(o));
   UniqueFd fd = connect_slow_reader(s.endpoint());
@@ -375,7 +375,7 @@ TEST_P(PollingModels, PendingOutputOverMaxPendingPausesReadingWithoutLosingBytes
 }
 
 TEST_P(PollingModels, GracefulStopFlushesRepliesOwedForRequestsAlreadyRead) {
-  ServerOptions o = make_options(GetParam(), ProtocolMode::echo);
+  TestOptions o = make_options(GetParam(), ProtocolMode::echo);
   o.max_pending = 64 * 1024 * 1024;  // read everything: all replies end up owed
   o.drain_timeout = 5s;
   RunningServer s(std::move(o));

@@ -29,8 +29,8 @@ class Hardening : public ::testing::TestWithParam<std::string> {
     if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
   }
   bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
-  ServerOptions opts(ProtocolMode mode) const {
-    ServerOptions o = options_for(GetParam());
+  TestOptions opts(ProtocolMode mode) const {
+    TestOptions o = options_for(GetParam());
     o.protocol.mode = mode;
     return o;
   }
@@ -38,7 +38,7 @@ class Hardening : public ::testing::TestWithParam<std::string> {
 
 TEST_P(Hardening, SlowReaderCostsBoundedMemoryAndOthersAreServed) {
   if (!concurrent()) GTEST_SKIP() << "blocking: a client that never reads holds the only thread";
-  ServerOptions o = opts(ProtocolMode::echo);
+  TestOptions o = opts(ProtocolMode::echo);
   o.max_pending = 256 * 1024;
   RunningServer s(std::move(o));
   UniqueFd hog = connect_to(s.endpoint(), std::chrono::milliseconds(500));
@@ -88,7 +88,7 @@ TEST_P(Hardening, SlowWriterOneByteAtATimeIsAnsweredAndDoesNotBlockOthers) {
 }
 
 TEST_P(Hardening, IdleTimeoutClosesSilentClientsAndSparesActiveOnes) {
-  ServerOptions o = opts(ProtocolMode::ack);
+  TestOptions o = opts(ProtocolMode::ack);
   o.idle_timeout = std::chrono::milliseconds(300);
   RunningServer s(std::move(o));
   UniqueFd silent = connect_to(s.endpoint());
@@ -110,7 +110,7 @@ TEST_P(Hardening, IdleTimeoutClosesSilentClientsAndSparesActiveOnes) {
 
 TEST_P(Hardening, MaxConnectionsRefusesTheExtraAndAdmitsAgainLater) {
   if (!concurrent()) GTEST_SKIP() << "blocking holds one connection at a time by design";
-  ServerOptions o = opts(ProtocolMode::ack);
+  TestOptions o = opts(ProtocolMode::ack);
   o.max_connections = 3;
   RunningServer s(std::move(o), LogLevel::warn);
   std::vector<UniqueFd> held;
@@ -173,7 +173,7 @@ TEST_P(Hardening, BinaryAndInvalidUtf8InputIsServedNormally) {
 }
 
 TEST_P(Hardening, GracefulStopUnderLoadDeliversEveryOwedReply) {
-  ServerOptions o = opts(ProtocolMode::line);
+  TestOptions o = opts(ProtocolMode::line);
   o.drain_timeout = std::chrono::seconds(5);
   RunningServer s(std::move(o), LogLevel::error);
   const int clients = concurrent() ? 20 : 1;

@@ -25,8 +25,8 @@ class EveryModel : public ::testing::TestWithParam<std::string> {
     if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
   }
   bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
-  ServerOptions opts(ProtocolMode mode = ProtocolMode::ack) const {
-    ServerOptions o = options_for(GetParam());
+  TestOptions opts(ProtocolMode mode = ProtocolMode::ack) const {
+    TestOptions o = options_for(GetParam());
     o.protocol.mode = mode;
     return o;
   }
@@ -64,7 +64,7 @@ TEST_P(EveryModel, EchoReturnsLargeBinaryPayloadIntact) {
 }
 
 TEST_P(EveryModel, OverlongLineGetsAnErrorAndTheServerKeepsServing) {
-  ServerOptions o = opts(ProtocolMode::line);
+  TestOptions o = opts(ProtocolMode::line);
   o.protocol.max_line = 16;
   RunningServer s(std::move(o));
   UniqueFd bad = connect_to(s.endpoint());
@@ -135,7 +135,7 @@ TEST_P(EveryModel, StalledClientDoesNotStopTheOthers) {
 }
 
 TEST_P(EveryModel, GracefulStopWithClientsConnectedEndsCleanly) {
-  ServerOptions o = opts();
+  TestOptions o = opts();
   o.drain_timeout = std::chrono::milliseconds(2000);
   RunningServer s(std::move(o));
   std::vector<UniqueFd> clients;
@@ -162,10 +162,10 @@ TEST_P(EveryModel, ImmediateStopReturnsPromptly) {
 }
 
 TEST_P(EveryModel, StopBeforeRunStillReturns) {
-  ServerOptions o = opts();
+  TestOptions o = opts();
   o.listen = Endpoint::loopback_v4(0);
   o.logger = std::make_shared<Logger>(LogLevel::error);
-  auto server = make_server(std::move(o));
+  auto server = make_test_server(o);
   server->stop(StopMode::graceful);
   std::atomic<bool> done{false};
   std::thread t([&] {

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "iomux/protocol.hpp"
+#include "iomux/protocols.hpp"
 #include "support/test_net.hpp"
 
 namespace iomux::test {
@@ -21,8 +21,8 @@ namespace {
 const std::string kReply(kDefaultReply);
 const std::string kLineReply = kReply + "\r\n";
 
-ServerOptions sigio(ProtocolMode mode = ProtocolMode::ack) {
-  ServerOptions o = options_for("sigio");
+TestOptions sigio(ProtocolMode mode = ProtocolMode::ack) {
+  TestOptions o = options_for("sigio");
   o.protocol.mode = mode;
   return o;
 }
@@ -136,7 +136,7 @@ TEST(SigioModel, ClientsThatDisconnectMidRequestAreClosedAndOthersServed) {
 }
 
 TEST(SigioModel, GracefulStopFlushesRepliesAndClosesClients) {
-  ServerOptions o = sigio();
+  TestOptions o = sigio();
   o.drain_timeout = std::chrono::milliseconds(2000);
   RunningServer s(std::move(o));
   std::vector<UniqueFd> clients;

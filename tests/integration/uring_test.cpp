@@ -31,8 +31,8 @@ namespace {
 const std::string kAck{kDefaultReply};
 const std::string kLineReply = std::string(kDefaultReply) + "\r\n";
 
-ServerOptions uring_options(ProtocolMode mode = ProtocolMode::ack) {
-  ServerOptions o = options_for("uring");
+TestOptions uring_options(ProtocolMode mode = ProtocolMode::ack) {
+  TestOptions o = options_for("uring");
   o.protocol.mode = mode;
   return o;
 }
@@ -107,7 +107,7 @@ TEST_P(Uring, LineModeAnswersPipelinedLinesSplitAcrossSends) {
 
 TEST_P(Uring, LineLongerThanMaxLineIsAnsweredWithAnErrorAndClosed) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options(ProtocolMode::line);
+  TestOptions o = uring_options(ProtocolMode::line);
   o.protocol.max_line = 16;
   RunningServer server(o);
   UniqueFd c = connect_to(server.endpoint());
@@ -220,7 +220,7 @@ TEST_P(Uring, DisconnectsAndResetsMidRequestLeaveTheServerServing) {
 
 TEST_P(Uring, BackPressureBoundsOutputOfAPeerThatDoesNotRead) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options(ProtocolMode::echo);
+  TestOptions o = uring_options(ProtocolMode::echo);
   o.max_pending = 1 << 20;  // the default
   RunningServer server(o);
   UniqueFd hog = connect_to(server.endpoint());
@@ -250,7 +250,7 @@ TEST_P(Uring, BackPressureBoundsOutputOfAPeerThatDoesNotRead) {
 
 TEST_P(Uring, GracefulStopFlushesOwedRepliesThenCloses) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options(ProtocolMode::echo);
+  TestOptions o = uring_options(ProtocolMode::echo);
   o.max_pending = 64 << 20;  // no back-pressure here: the server reads everything
   RunningServer server(o);
   UniqueFd idle = connect_to(server.endpoint());
@@ -280,7 +280,7 @@ TEST_P(Uring, GracefulStopFlushesOwedRepliesThenCloses) {
 
 TEST_P(Uring, DrainTimeoutBoundsAGracefulStop) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options(ProtocolMode::echo);
+  TestOptions o = uring_options(ProtocolMode::echo);
   o.drain_timeout = 300ms;
   o.max_pending = 64 * 1024;
   RunningServer server(o);
@@ -309,9 +309,9 @@ TEST_P(Uring, ImmediateStopClosesEverythingAtOnce) {
 
 TEST_P(Uring, StopBeforeRunReturnsAtOnce) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options();
+  TestOptions o = uring_options();
   o.logger = std::make_shared<Logger>(LogLevel::error);
-  auto server = make_server(o);
+  auto server = make_test_server(o);
   server->stop(StopMode::graceful);
   std::atomic<bool> done{false};
   std::thread t([&] {
@@ -324,7 +324,7 @@ TEST_P(Uring, StopBeforeRunReturnsAtOnce) {
 
 TEST_P(Uring, TwoThreadsShareThePortAndServeEveryone) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options(ProtocolMode::echo);
+  TestOptions o = uring_options(ProtocolMode::echo);
   o.threads = 2;
   RunningServer server(o);
   EXPECT_TRUE(server.log().contains("(model uring, 2 threads)"));
@@ -362,7 +362,7 @@ TEST_P(Uring, LogsListeningConnectAndDisconnectLikeTheReactor) {
 
 TEST_P(Uring, MaxConnectionsRefusesTheExtraOnes) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options();
+  TestOptions o = uring_options();
   o.max_connections = 2;
   RunningServer server(o);
   UniqueFd a = connect_to(server.endpoint());
@@ -378,7 +378,7 @@ TEST_P(Uring, MaxConnectionsRefusesTheExtraOnes) {
 
 TEST_P(Uring, IdleTimeoutClosesSilentConnections) {
   SKIP_WITHOUT_URING();
-  ServerOptions o = uring_options();
+  TestOptions o = uring_options();
   o.idle_timeout = 150ms;
   RunningServer server(o);
   UniqueFd quiet = connect_to(server.endpoint());

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "iomux/fd.hpp"
+#include "core/fd.hpp"
 
 extern char** environ;
 

@@ -15,11 +15,13 @@
 #include <thread>
 #include <vector>
 
+#include "core/fd.hpp"
+#include "core/socket.hpp"
 #include "iomux/endpoint.hpp"
-#include "iomux/fd.hpp"
+#include "iomux/loadgen/protocol_mode.hpp"
 #include "iomux/models.hpp"
+#include "iomux/protocols.hpp"
 #include "iomux/server.hpp"
-#include "iomux/socket.hpp"
 
 namespace iomux::test {
 
@@ -50,13 +52,37 @@ class LogCapture {
   std::vector<std::string> lines_;
 };
 
+// A server's options and the built-in protocol it serves, as most tests set them up.
+struct TestOptions : ServerOptions {
+  struct Protocol {
+    ProtocolMode mode = ProtocolMode::ack;
+    std::string reply{kDefaultReply};
+    std::size_t max_line = kDefaultMaxLine;
+  } protocol;
+
+  HandlerFactory factory() const {
+    switch (protocol.mode) {
+      case ProtocolMode::line: return line_protocol(protocol.reply, protocol.max_line);
+      case ProtocolMode::echo: return echo_protocol();
+      case ProtocolMode::ack: break;
+    }
+    return ack_protocol(protocol.reply);
+  }
+};
+
+inline std::unique_ptr<Server> make_test_server(const TestOptions& o) {
+  return make_server(static_cast<const ServerOptions&>(o), o.factory());
+}
+
 // Runs a server of opts.model on a thread. The destructor stops it (immediately) and joins.
 class RunningServer {
  public:
-  explicit RunningServer(ServerOptions opts, LogLevel level = LogLevel::info) {
+  explicit RunningServer(const TestOptions& opts, LogLevel level = LogLevel::info)
+      : RunningServer(static_cast<const ServerOptions&>(opts), opts.factory(), level) {}
+  RunningServer(ServerOptions opts, HandlerFactory factory, LogLevel level = LogLevel::info) {
     opts.listen = Endpoint::loopback_v4(0);
     if (!opts.logger) opts.logger = log_.logger(level);
-    server_ = make_server(std::move(opts));
+    server_ = make_server(std::move(opts), std::move(factory));
     thread_ = std::thread([this] {
       try {
         server_->run();
@@ -147,8 +173,8 @@ inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseco
 }
 
 // Options for a quiet server of `model` with the default ack protocol.
-inline ServerOptions options_for(std::string model) {
-  ServerOptions o;
+inline TestOptions options_for(std::string model) {
+  TestOptions o;
   o.model = std::move(model);
   return o;
 }

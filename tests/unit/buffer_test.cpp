@@ -1,4 +1,4 @@
-#include "iomux/buffer.hpp"
+#include "core/buffer.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "iomux/fd.hpp"
+#include "core/fd.hpp"
 
 namespace iomux {
 namespace {

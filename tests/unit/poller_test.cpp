@@ -1,6 +1,6 @@
 // Readiness semantics of each poller, on socketpairs: level-triggered pollers keep reporting a
 // ready fd, the edge-triggered one reports each change once.
-#include "iomux/poller.hpp"
+#include "reactor/poller.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/select.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "iomux/fd.hpp"
+#include "core/fd.hpp"
 
 namespace iomux {
 namespace {

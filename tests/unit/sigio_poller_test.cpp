@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "iomux/event_loop.hpp"
-#include "iomux/fd.hpp"
-#include "iomux/poller.hpp"
+#include "reactor/event_loop.hpp"
+#include "core/fd.hpp"
+#include "reactor/poller.hpp"
 
 namespace iomux {
 namespace {

@@ -1,10 +1,10 @@
-#include "iomux/timer_queue.hpp"
+#include "core/timer_queue.hpp"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 using Clock = TimerQueue::Clock;
@@ -55,4 +55,4 @@ TEST(TimerQueue, CancellingManyKeepsTheHeapBounded) {
 }
 
 }  // namespace
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -31,7 +31,7 @@
 
 #include "iomux/endpoint.hpp"
 #include "iomux/loadgen/histogram.hpp"
-#include "iomux/protocol.hpp"
+#include "iomux/loadgen/protocol_mode.hpp"
 
 namespace iomux::loadgen {
 

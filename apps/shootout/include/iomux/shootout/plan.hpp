@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "iomux/protocol.hpp"
+#include "iomux/loadgen/protocol_mode.hpp"
 
 namespace iomux::shootout {
 

@@ -1,0 +1,242 @@
+// Your protocol on every IO model: a Handler per connection, called by whichever of the ten
+// models the server runs, chosen at run time.
+//
+//   struct Upper : iomux::Handler {
+//     std::size_t on_data(std::span<const char> in, iomux::Connection& conn) override {
+//       std::string_view text(in.data(), in.size());
+//       std::size_t used = 0;
+//       for (std::size_t nl; (nl = text.find('\n', used)) != text.npos; used = nl + 1) {
+//         std::string line(text.substr(used, nl - used));
+//         for (char& ch : line) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+//         conn.write(std::move(line += "\r\n"));
+//       }
+//       return used;                  // the unfinished line is kept and presented again
+//     }
+//   };
+//   auto server = iomux::make_server(opts, iomux::handler_factory<Upper>());
+//
+// The library owns the input (muduo's and libevent's shape, which also fits io_uring's
+// provided buffers): each on_data() call gets every byte not consumed yet and returns how many
+// it used; the rest is kept, bounded, and presented again with the next bytes.
+//
+// Thread rules. Every Handler method and every Connection method runs on the connection's own
+// thread: on the event-loop models (select, poll, epoll, epoll-et, sigio, uring, nonblocking,
+// timeout) that is the loop thread, shared with many other connections, so a handler must not
+// block; on blocking and threaded it is the connection's own thread. Other threads reach a
+// connection only through a ConnectionHandle or a DeferredReply, which are safe from any thread.
+// Debug builds assert the rule.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "iomux/endpoint.hpp"
+#include "iomux/log.hpp"
+#include "iomux/stats.hpp"
+
+namespace iomux {
+
+namespace detail {
+class ConnectionLink;
+}
+
+class Connection;
+
+using TimerId = std::uint64_t;  // 0 is never a valid id
+inline constexpr TimerId kNoTimer = 0;
+
+// Why a connection ended: the last thing its handler hears.
+enum class CloseReason : std::uint8_t {
+  peer_closed,        // the peer closed its side, and every reply owed was sent
+  peer_reset,         // a reset or another socket error (CloseInfo::error says which)
+  closed_by_handler,  // Connection::close(), close_after_flush(), or ConnectionHandle::close()
+  input_limit,        // more unconsumed input than the connection's max_input
+  output_limit,       // more owed output than ServerOptions::max_output (the peer is not reading)
+  deferred_limit,     // more deferred replies than ServerOptions::max_deferred
+  memory_budget,      // evicted to keep the server under ServerOptions::max_memory
+  idle_timeout,       // silent for ServerOptions::idle_timeout
+  handler_error,      // a handler method threw
+  server_stopped,     // the server stopped (after its graceful drain, or at once)
+};
+std::string_view to_string(CloseReason reason) noexcept;
+
+struct CloseInfo {
+  CloseReason reason;
+  int error = 0;            // errno, for peer_reset
+  std::string_view detail;  // what the server logged, e.g. "reset by peer"
+};
+
+// What ConnectionHandle calls answer.
+enum class PostResult : std::uint8_t {
+  posted,  // queued; it runs on the connection's thread unless the connection closes first
+  gone,    // the connection is closed (or the handle refers to none): nothing was queued
+  full,    // ServerOptions::max_posted tasks are already waiting for this connection
+};
+
+// A connection's address from any thread. Copyable and cheap; it never dangles: once the
+// connection is gone every call answers PostResult::gone (a generation check, not a pointer).
+class ConnectionHandle {
+ public:
+  ConnectionHandle() noexcept = default;
+
+  // Any thread. Runs `task` on the connection's thread with its Connection.
+  [[nodiscard]] PostResult post(std::function<void(Connection&)> task) const;
+  // Any thread. Queues `bytes` for sending (a post that calls Connection::write).
+  [[nodiscard]] PostResult write(std::string bytes) const;
+  // Any thread. Closes the connection at once (owed replies are dropped), even when its thread
+  // is blocked sending to a peer that does not read (blocking and threaded models). Not bounded
+  // by max_posted.
+  PostResult close() const;
+  // Any thread. A hint: the connection may close right after the answer.
+  [[nodiscard]] bool open() const noexcept;
+  explicit operator bool() const noexcept { return static_cast<bool>(link_); }
+
+ private:
+  friend class Connection;
+  explicit ConnectionHandle(std::shared_ptr<detail::ConnectionLink> link) noexcept : link_(std::move(link)) {}
+  std::shared_ptr<detail::ConnectionLink> link_;
+};
+
+// A place in a connection's reply order, reserved now (Connection::defer) and filled later from
+// any thread: replies written after it wait behind it. Move-only. Destroying it unfilled fills
+// it with nothing, so the replies behind it are not held forever.
+class DeferredReply {
+ public:
+  DeferredReply() noexcept = default;
+  DeferredReply(DeferredReply&& other) noexcept;
+  DeferredReply& operator=(DeferredReply&& other) noexcept;
+  DeferredReply(const DeferredReply&) = delete;
+  DeferredReply& operator=(const DeferredReply&) = delete;
+  ~DeferredReply();
+
+  // Any thread, once. False when the connection is already gone (the bytes are dropped), or
+  // this reply was filled before or is empty.
+  bool fill(std::string bytes);
+  // True until filled.
+  explicit operator bool() const noexcept { return static_cast<bool>(link_); }
+
+ private:
+  friend class Connection;
+  DeferredReply(std::shared_ptr<detail::ConnectionLink> link, std::uint64_t id) noexcept
+      : link_(std::move(link)), id_(id) {}
+  std::shared_ptr<detail::ConnectionLink> link_;
+  std::uint64_t id_ = 0;
+};
+
+// One connection as its handler sees it. The library owns it; a handler gets a reference in
+// every call and must not keep it past on_close() (keep a ConnectionHandle instead). Every
+// method: the connection's own thread only (see the thread rules above).
+class Connection {
+ public:
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // ---- Output. Bytes leave in the order of the calls, deferred places included. Writes after
+  // close() or after the connection closed are ignored.
+
+  // Copies `bytes` (they need to live only during the call). Bytes that are part of the input
+  // of the current on_data() call are not copied when they can be sent at once.
+  void write(std::string_view bytes);
+  // Sends `bytes` without copying them: they must stay valid and unchanged for as long as the
+  // server exists (a constant reply, a string literal).
+  void write_static(std::string_view bytes);
+  // Takes `bytes` over without copying; the library frees them once sent.
+  void write(std::string&& bytes);
+  void write(std::unique_ptr<char[]> bytes, std::size_t size);
+  // Reserves the next place in the reply order (see DeferredReply). At most
+  // ServerOptions::max_deferred may be unfilled at once: reading pauses at that many, and one
+  // more closes the connection (CloseReason::deferred_limit) and returns an empty reply.
+  [[nodiscard]] DeferredReply defer();
+  // Reads no more; sends every owed reply (deferred ones once filled), then FIN, then closes.
+  // `reason` is what the disconnect log line says (default "closed by handler").
+  void close_after_flush(std::string_view reason = {});
+  // Closes now; owed replies are dropped. on_close() follows before this returns.
+  void close(std::string_view reason = {});
+
+  // ---- Flow.
+
+  // Bytes owed to the peer and not yet taken by the socket (filled deferred replies included).
+  [[nodiscard]] std::size_t pending_output() const noexcept;
+  // Deferred replies reserved and not filled yet, and whether one more may be reserved. A
+  // handler that cannot answer without deferring stops consuming input when can_defer() is
+  // false: reading is paused then, and the kept input is presented again once replies drain.
+  [[nodiscard]] std::size_t deferred_outstanding() const noexcept;
+  [[nodiscard]] bool can_defer() const noexcept;
+  // True while reading is paused: by back-pressure (pending output over max_pending, or too
+  // many deferred replies), or by the server's memory budget.
+  [[nodiscard]] bool reading_paused() const noexcept;
+  // The most unconsumed input this connection may keep (ServerOptions::max_input to start).
+  // A connection that keeps more is closed with CloseReason::input_limit.
+  void set_max_input(std::size_t bytes) noexcept;
+  [[nodiscard]] std::size_t max_input() const noexcept;
+
+  // ---- Timers: the callback runs on this connection's thread, never after on_close().
+  TimerId start_timer(std::chrono::milliseconds delay, std::function<void(Connection&)> callback);
+  // True when the timer was pending (it will not run).
+  bool cancel_timer(TimerId id);
+
+  // ---- Identity and services.
+
+  // For other threads: see ConnectionHandle.
+  [[nodiscard]] ConnectionHandle handle();
+  [[nodiscard]] const Endpoint& peer() const noexcept;
+  [[nodiscard]] bool is_open() const noexcept;
+  // When the current event started (the loop's clock): cheap, good for timeouts and dates.
+  [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;
+  // Counts requests for the server's statistics and this connection's disconnect log line.
+  void count_requests(std::uint64_t n = 1) noexcept;
+  // The server's logger (log client bytes through escape_bytes()).
+  [[nodiscard]] Logger& log() const noexcept;
+  // The server's model name and its counters (summed over its threads).
+  [[nodiscard]] std::string_view model() const noexcept;
+  [[nodiscard]] StatsSnapshot server_stats() const;
+
+ protected:
+  Connection() = default;
+  ~Connection() = default;
+};
+
+// One per connection, made by the server's HandlerFactory on the connection's thread.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+
+  // The connection is accepted: the peer is conn.peer(). A greeting may be written here.
+  virtual void on_open(Connection& /*conn*/) {}
+
+  // `in` is every byte received and not consumed yet, oldest first. Return how many bytes were
+  // used (0..in.size()); the rest is kept and presented again, with the next bytes appended.
+  // `in` is valid only during this call (on uring it may be the kernel's receive buffer): copy
+  // what must outlive it. Debug builds overwrite used input after the call, so a handler that
+  // keeps a view into it sees garbage at once.
+  virtual std::size_t on_data(std::span<const char> in, Connection& conn) = 0;
+
+  // The peer shut down its sending side (read returned 0). Default: close after every owed
+  // reply is sent.
+  virtual void on_peer_shutdown(Connection& conn) { conn.close_after_flush(); }
+
+  // Reading resumed after back-pressure: pending output fell to half of max_pending, or the
+  // deferred replies to half of max_deferred.
+  virtual void on_drain(Connection& /*conn*/) {}
+
+  // The last call. `conn` can no longer send; its handle answers `gone` from now on.
+  virtual void on_close(Connection& /*conn*/, const CloseInfo& /*info*/) {}
+};
+
+// Makes the handler for each new connection. Called on the thread that will serve it, so with
+// --threads N (or the threaded model) it is called from several threads at once.
+using HandlerFactory = std::function<std::unique_ptr<Handler>()>;
+
+// A factory that makes `H(args...)` for every connection (the arguments are copied once).
+template <typename H, typename... Args>
+HandlerFactory handler_factory(Args... args) {
+  return [=] { return std::make_unique<H>(args...); };
+}
+
+}  // namespace iomux

@@ -1,0 +1,91 @@
+// Model `blocking`: the tutorial's baseline (section 2, blocking IO). One thread, blocking
+// accept(); then it serves that one client with blocking recv()/send() until the client
+// closes, and only then accepts the next. Nothing could be simpler, and nothing scales worse:
+// while one client is served, every other one waits in the listen backlog, and a client that
+// connects and says nothing holds the whole server (until --idle-timeout, a SO_RCVTIMEO here).
+//
+// stop() from another thread: the listener and the client socket are registered with
+// StopControl, which shuts them down to wake the blocked accept()/recv() (stop_control.hpp).
+// A graceful stop lets the current request finish (its reply is sent synchronously before the
+// next recv), then closes; a send() stuck on a client that does not read is cut after
+// --drain-timeout by the drain watchdog.
+#include <array>
+
+#include "blocking/session.hpp"
+#include "core/socket.hpp"
+#include "server/model_factory.hpp"
+#include "server/stats_reporter.hpp"
+
+namespace iomux::detail::blocking {
+namespace {
+
+// After an accept() failure other than "try again" (e.g. out of fds): a pause, so a lasting
+// failure does not spin the thread.
+constexpr std::chrono::milliseconds kAcceptBackoff{10};
+
+class BlockingServer final : public Server {
+ public:
+  BlockingServer(ServerOptions options, HandlerFactory factory)
+      : ctx_(std::move(options), std::move(factory)),
+        stop_(ctx_.options().drain_timeout),
+        listener_(ctx_.open_listener(/*non_blocking=*/false, /*reuse_port=*/false)),
+        local_(iomux::local_endpoint(listener_.get())) {
+    stop_.watch(listener_.get(), /*listener=*/true);
+    ctx_.set_stats_source([this] { return stats(); });
+    ctx_.log().info("listening on {} (model {}, one client at a time, the rest wait in the backlog)",
+                    local_.to_string(), ctx_.options().model);
+  }
+
+  void run() override {
+    StatsReporter reporter(ctx_, [this] { return stats(); });
+    std::jthread watchdog = stop_.start_drain_watchdog(ctx_.log());
+    ThreadExecutor executor(ctx_, stats_, &stop_, ThreadExecutor::Wake::eventfd);
+    executor.bind_to_current_thread();
+    executor.set_interruptible_sockets(true);
+    AcceptOne accept(ctx_, stats_, /*accept_flags=*/0);
+    std::array<char, kScratchSize> scratch;
+    while (!stop_.requested()) {
+      AcceptOne::Result a = accept(listener_.get());
+      if (!a.fd) {
+        if (a.error != EINTR && a.error != EINVAL && a.error != EAGAIN) stop_.sleep_for(kAcceptBackoff);
+        continue;
+      }
+      if (!ctx_.admit(stats_, a.peer)) continue;
+      std::unique_ptr<Handler> handler = make_handler_or_refuse(ctx_, stats_, a.peer);
+      if (!handler) continue;
+      stats_.connections_accepted.add();
+      Session session(executor, std::move(a.fd), a.peer, std::move(handler), &stop_, /*blocking_sends=*/true);
+      session.serve(scratch);
+    }
+    stop_.unwatch(listener_.get());
+    listener_.reset();
+  }
+
+  void stop(StopMode mode) noexcept override { stop_.request(mode); }
+
+  Endpoint local_endpoint() const override { return local_; }
+  StatsSnapshot stats() const override {
+    StatsSnapshot s = stats_.snapshot();
+    s.bytes_held = ctx_.budget_used();
+    return s;
+  }
+  std::string_view model() const noexcept override { return ctx_.options().model; }
+
+ private:
+  ServerContext ctx_;
+  StopControl stop_;
+  ThreadStats stats_;
+  UniqueFd listener_;
+  Endpoint local_;
+};
+
+}  // namespace
+}  // namespace iomux::detail::blocking
+
+namespace iomux::detail {
+
+std::unique_ptr<Server> make_blocking_server(ServerOptions options, HandlerFactory factory) {
+  return std::make_unique<blocking::BlockingServer>(std::move(options), std::move(factory));
+}
+
+}  // namespace iomux::detail

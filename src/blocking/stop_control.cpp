@@ -1,0 +1,68 @@
+#include "blocking/stop_control.hpp"
+
+#include <sys/socket.h>
+
+namespace iomux::detail::blocking {
+
+void StopControl::request(StopMode mode) noexcept {
+  const Level want = mode == StopMode::immediate ? Level::cut : Level::draining;
+  try {
+    std::lock_guard lock(mutex_);
+    if (level_.load(std::memory_order_relaxed) >= want) return;
+    level_.store(want, std::memory_order_release);
+    ++generation_;
+    for (const auto& [fd, listener] : watched_) apply_locked(fd, listener);
+    cv_.notify_all();
+  } catch (...) {
+    // The mutex failed (it does not, short of a corrupted process): at least raise the flag,
+    // which every loop checks between blocking calls.
+    level_.store(Level::cut, std::memory_order_release);
+  }
+}
+
+void StopControl::apply_locked(int fd, bool listener) const noexcept {
+  switch (level_.load(std::memory_order_relaxed)) {
+    case Level::running: return;
+    case Level::draining: ::shutdown(fd, listener ? SHUT_RDWR : SHUT_RD); return;
+    case Level::cut: ::shutdown(fd, SHUT_RDWR); return;
+  }
+}
+
+void StopControl::watch(int fd, bool listener) {
+  std::lock_guard lock(mutex_);
+  watched_[fd] = listener;
+  apply_locked(fd, listener);
+}
+
+void StopControl::unwatch(int fd) noexcept {
+  std::lock_guard lock(mutex_);
+  watched_.erase(fd);
+}
+
+void StopControl::sleep_for(std::chrono::milliseconds d) {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t seen = generation_;
+  cv_.wait_for(lock, d, [&] { return generation_ != seen; });
+}
+
+void StopControl::nudge() noexcept {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  cv_.notify_all();
+}
+
+std::jthread StopControl::start_drain_watchdog(Logger& log) {
+  return std::jthread([this, &log](std::stop_token done) {
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait(lock, done, [&] { return level_.load() != Level::running; })) return;
+    if (cv_.wait_for(lock, done, drain_timeout_, [&] { return level_.load() == Level::cut; })) return;
+    if (done.stop_requested()) return;
+    log.warn("drain timeout ({} ms): closing the connections still open", drain_timeout_.count());
+    level_.store(Level::cut, std::memory_order_release);
+    ++generation_;
+    for (const auto& [fd, listener] : watched_) apply_locked(fd, listener);
+    cv_.notify_all();
+  });
+}
+
+}  // namespace iomux::detail::blocking

@@ -1,0 +1,61 @@
+// Stopping a server whose threads sleep in accept(), recv() or send(). stop() shuts the sockets
+// down, which on Linux wakes those calls: shutdown(2) on a listener makes a blocked accept()
+// fail with EINVAL, SHUT_RD makes a blocked recv() return 0, SHUT_WR makes a blocked send()
+// fail with EPIPE. Sockets are registered here and unregistered before they are closed, both
+// under one mutex, so stop() never shuts down an fd number that was closed and reused.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "iomux/log.hpp"
+#include "iomux/server.hpp"
+
+namespace iomux::detail::blocking {
+
+class StopControl {
+ public:
+  enum class Level { running, draining, cut };
+
+  explicit StopControl(std::chrono::milliseconds drain_timeout) noexcept : drain_timeout_(drain_timeout) {}
+
+  // Any thread; holds the mutex only to shut the registered sockets down. A graceful request
+  // after a cut, or a second graceful one, changes nothing.
+  void request(StopMode mode) noexcept;
+  [[nodiscard]] Level level() const noexcept { return level_.load(std::memory_order_acquire); }
+  [[nodiscard]] bool requested() const noexcept { return level() != Level::running; }
+  [[nodiscard]] bool cut() const noexcept { return level() == Level::cut; }
+
+  // Any thread. A listener is shut down by any stop; a client gets SHUT_RD on a graceful stop
+  // (its thread finishes the request in hand, then sees EOF) and SHUT_RDWR when cut. A stop
+  // requested earlier applies at once.
+  void watch(int fd, bool listener);
+  void unwatch(int fd) noexcept;
+
+  // Sleeps up to `d`; returns early when stop is requested (or escalated), or nudge() is called.
+  void sleep_for(std::chrono::milliseconds d);
+  // Any thread: ends a sleep_for() early (mail arrived for the sleeping thread).
+  void nudge() noexcept;
+
+  // For models whose threads may sleep in a blocking send() to a client that does not read:
+  // after a graceful stop this thread waits drain_timeout, then cuts every watched socket.
+  // It ends when the returned jthread is destroyed (at the end of run()).
+  [[nodiscard]] std::jthread start_drain_watchdog(Logger& log);
+
+ private:
+  void apply_locked(int fd, bool listener) const noexcept;
+
+  std::chrono::milliseconds drain_timeout_;
+  std::atomic<Level> level_{Level::running};
+  mutable std::mutex mutex_;
+  std::condition_variable_any cv_;
+  std::uint64_t generation_ = 0;           // bumped by each request() and nudge(), for sleep_for()
+  std::unordered_map<int, bool> watched_;  // fd -> is a listener
+};
+
+}  // namespace iomux::detail::blocking

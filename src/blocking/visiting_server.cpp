@@ -1,0 +1,75 @@
+#include "blocking/visiting_server.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "core/socket.hpp"
+#include "server/stats_reporter.hpp"
+
+namespace iomux::detail::blocking {
+
+VisitingServer::VisitingServer(ServerOptions options, HandlerFactory factory, bool non_blocking, int accept_flags)
+    : ctx_(std::move(options), std::move(factory)),
+      stop_(ctx_.options().drain_timeout),
+      executor_(ctx_, stats_, &stop_, ThreadExecutor::Wake::nudge),
+      listener_(ctx_.open_listener(non_blocking, /*reuse_port=*/false)),
+      local_(iomux::local_endpoint(listener_.get())),
+      accept_flags_(accept_flags) {
+  ctx_.set_stats_source([this] { return stats(); });
+}
+
+StatsSnapshot VisitingServer::stats() const {
+  StatsSnapshot s = stats_.snapshot();
+  s.bytes_held = ctx_.budget_used();
+  return s;
+}
+
+void VisitingServer::add_session(UniqueFd fd, const Endpoint& peer, StopControl* stop) {
+  std::unique_ptr<Handler> handler = make_handler_or_refuse(ctx_, stats_, peer);
+  if (!handler) return;
+  stats_.connections_accepted.add();
+  sessions_.push_back(
+      std::make_unique<Session>(executor_, std::move(fd), peer, std::move(handler), stop, /*blocking_sends=*/false));
+}
+
+void VisitingServer::run() {
+  executor_.bind_to_current_thread();
+  StatsReporter reporter(ctx_, [this] { return stats(); });
+  AcceptOne accept(ctx_, stats_, accept_flags_);
+  std::array<char, kScratchSize> scratch;
+  bool draining = false;
+  SteadyClock::time_point drain_deadline;
+  for (;;) {
+    const StopControl::Level level = stop_.level();
+    if (level == StopControl::Level::cut) break;
+    const auto pass_start = SteadyClock::now();
+    if (level == StopControl::Level::draining && !draining) {
+      draining = true;
+      drain_deadline = pass_start + ctx_.options().drain_timeout;
+      close_listener();
+      for (auto& s : sessions_) s->drain();
+    }
+    executor_.run_due();
+    bool progress = listener_ && accept_burst(accept);
+    for (auto& s : sessions_) {
+      // A timeout-model visit may wait a whole interval: an immediate stop must not wait for
+      // every connection's turn.
+      if (stop_.cut()) break;
+      progress = s->visit(scratch, SteadyClock::now()) || progress;
+    }
+    std::erase_if(sessions_, [](const auto& s) { return s->is_closed(); });
+    if (draining) {
+      if (sessions_.empty()) break;
+      if (SteadyClock::now() >= drain_deadline) {
+        for (auto& s : sessions_) s->close("drain timeout");
+        break;
+      }
+    }
+    if (!progress && !executor_.mailbox()->maybe_nonempty()) after_idle_pass(pass_start);
+  }
+  sessions_.clear();  // each closes with "server stopped"
+  executor_.close_mailbox();
+  close_listener();
+}
+
+}  // namespace iomux::detail::blocking

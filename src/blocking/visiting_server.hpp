@@ -1,0 +1,56 @@
+// The loop of the two models that visit every connection in turn, one thread for all of them
+// (nonblocking and timeout, the tutorial's sections 3 and 4): each pass runs due timers and
+// mail, accepts a burst of new connections, gives every session one Session::visit(), and drops
+// the closed ones. A graceful stop closes the listener and keeps passing until the owed replies
+// are out or --drain-timeout passes; an immediate stop ends the loop at once.
+//
+// What makes the two models different is left to them: how a pass accepts (and sets up) new
+// connections, and what the thread does after a pass in which nothing moved.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "blocking/session.hpp"
+#include "iomux/server.hpp"
+
+namespace iomux::detail::blocking {
+
+class VisitingServer : public Server {
+ public:
+  void run() final;
+  void stop(StopMode mode) noexcept final { stop_.request(mode); }
+
+  Endpoint local_endpoint() const final { return local_; }
+  StatsSnapshot stats() const final;
+  std::string_view model() const noexcept final { return ctx_.options().model; }
+
+ protected:
+  // Opens the listener (O_NONBLOCK or not). `accept_flags` are accept4()'s for new sockets.
+  VisitingServer(ServerOptions options, HandlerFactory factory, bool non_blocking, int accept_flags);
+
+  // Accepts what is waiting, at most a burst, into sessions_ (add_session()). True if anything
+  // moved.
+  virtual bool accept_burst(AcceptOne& accept) = 0;
+  // After a pass that started at `pass_start` and moved nothing: wait for something to do.
+  virtual void after_idle_pass(SteadyClock::time_point pass_start) = 0;
+  // Stops accepting; the loop calls it on a graceful stop and at the end.
+  virtual void close_listener() { listener_.reset(); }
+
+  // Makes the session of an accepted, admitted connection. `stop`: see Session.
+  void add_session(UniqueFd fd, const Endpoint& peer, StopControl* stop);
+
+  ServerContext ctx_;
+  StopControl stop_;
+  ThreadStats stats_;
+  ThreadExecutor executor_;
+  UniqueFd listener_;
+  Endpoint local_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+
+ private:
+  int accept_flags_;
+};
+
+}  // namespace iomux::detail::blocking

@@ -1,0 +1,539 @@
+#include "core/connection_core.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <functional>
+
+#include "core/executor.hpp"
+#include "core/mailbox.hpp"
+#include "core/send_batch.hpp"
+#include "server/server_context.hpp"
+
+namespace iomux::detail {
+namespace {
+
+// After the last reply of a connection that is closing: how long to keep reading (and
+// discarding) before closing anyway. Closing a socket with unread input sends RST, and a RST
+// can destroy replies the peer has not read yet.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+
+}  // namespace
+
+ConnectionCore::ConnectionCore(Executor& executor, Transport& transport, std::unique_ptr<Handler> handler,
+                               const Endpoint& peer, int fd)
+    : executor_(executor),
+      transport_(transport),
+      handler_(std::move(handler)),
+      peer_(peer),
+      fd_(fd),
+      max_input_(executor.context().options().max_input),
+      last_activity_(executor.now()) {
+  executor_.attach(*this);
+}
+
+ConnectionCore::~ConnectionCore() {
+  if (state_ == State::closed) return;
+  destroying_ = true;  // the engine object around us is going away: do not call it back
+  close(CloseReason::server_stopped, 0, "server stopped");
+}
+
+// ------------------------------------------------------------------------------ engine side
+
+void ConnectionCore::start() {
+  assert(executor_.in_owner_thread());
+  opened_ = true;
+  executor_.stats().connections_open.add();
+  executor_.context().log_connect(peer_, fd_);
+  dispatch([this] { handler_->on_open(*this); });
+}
+
+std::size_t ConnectionCore::read_room() const noexcept {
+  // One byte past the bound, so a handler that will not consume is caught by the check.
+  const std::size_t kept = kept_.readable();
+  return kept < max_input_ ? max_input_ - kept + 1 : 1;
+}
+
+void ConnectionCore::begin_dispatch() noexcept {
+  if (batch_ || !queue_.empty()) return;
+  batch_ = executor_.send_batch();
+  assert(!batch_ || batch_->empty());
+}
+
+void ConnectionCore::overused(std::size_t given) {
+  executor_.context().log().error("handler for {} used {} bytes of {} given; closing", peer_.to_string(), used_,
+                                  given);
+  used_ = given;
+  handler_failed("on_data() used more bytes than it was given");
+}
+
+void ConnectionCore::finish_delivery_slow(std::string_view input, bool input_is_kept, bool input_live) {
+  if (state_ == State::closed) return;
+  // What the batch did not send may still point into the input: copy it before it goes.
+  queue_.persist_transients();
+  if (input_is_kept) {
+    poison({kept_.peek(), used_});
+    kept_.consume(used_);
+    if (kept_.empty()) kept_.release_if_empty();
+  } else {
+    if (used_ < input.size()) kept_.append(input.substr(used_));
+    if (!input_live) poison(input);
+  }
+  if (kept_.readable() > max_input_) [[unlikely]] {
+    close(CloseReason::input_limit, 0,
+          fmt::format("{} bytes of unconsumed input, over the limit of {} (max_input)", kept_.readable(), max_input_));
+    return;
+  }
+  if (!kept_.empty() || held_ != 0) account();
+}
+
+void ConnectionCore::peer_shutdown() {
+  no_read_ |= kPeerClosed;
+  switch (state_) {
+    case State::open:
+      in_peer_shutdown_ = true;
+      dispatch([this] { handler_->on_peer_shutdown(*this); });
+      in_peer_shutdown_ = false;
+      break;
+    case State::lingering:
+      close(close_reason_, 0, close_detail_);
+      return;
+    default:
+      break;
+  }
+  if (state_ != State::closed) transport_.settle();
+}
+
+void ConnectionCore::io_failed(int err) {
+  close(CloseReason::peer_reset, err, describe_errno(err));
+}
+
+void ConnectionCore::sent(std::size_t n) {
+  executor_.stats().bytes_out.add(n);
+  queue_.consume(n);
+  output_changed();
+}
+
+void ConnectionCore::drain() {
+  if (state_ == State::lingering) {
+    close(close_reason_, 0, close_detail_);
+    return;
+  }
+  if (state_ != State::open) return;
+  // Nothing owed: close now. (A lingering close protects replies in flight from a reset; an
+  // idle connection has none.)
+  if (queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) {
+    close(CloseReason::server_stopped, 0, "server shutting down");
+    return;
+  }
+  start_flush(CloseReason::server_stopped, "server shutting down");
+  transport_.settle();
+}
+
+void ConnectionCore::start_flush(CloseReason reason, std::string_view detail) {
+  if (state_ != State::open) return;
+  state_ = State::flushing;
+  close_reason_ = reason;
+  close_detail_ = detail;
+  // The flush ends in output_changed(), once the engine has sent everything.
+}
+
+void ConnectionCore::finish_flush() {
+  if (no_read_ & kPeerClosed) {
+    close(close_reason_, 0, close_detail_);
+    return;
+  }
+  // FIN after the replies, then read (and discard) until the peer closes, bounded.
+  state_ = State::lingering;
+  transport_.shutdown_write();
+  linger_timer_ = executor_.start_timer(executor_.now() + kLingerTime, [this] {
+    linger_timer_ = kNoTimer;
+    close(close_reason_, 0, close_detail_);
+  });
+}
+
+void ConnectionCore::output_changed_slow() {
+  const std::size_t pending = queue_.bytes() + lent_;
+  ThreadStats& stats = executor_.stats();
+  if (pending > pending_) {
+    stats.bytes_pending.add(pending - pending_);
+    if (pending > stats.peak_pending_per_connection.get()) stats.peak_pending_per_connection.set(pending);
+  } else if (pending < pending_) {
+    stats.bytes_pending.sub(pending_ - pending);
+  }
+  pending_ = pending;
+  const ServerOptions& o = executor_.context().options();
+  // Never below twice max_pending: a connection that asked for its output must not hit it.
+  const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
+  if (pending > max_output && state_ != State::closed) [[unlikely]] {
+    close(CloseReason::output_limit, 0,
+          fmt::format("{} bytes of output owed, over the limit of {} (the peer is not reading)", pending,
+                      max_output));
+    return;
+  }
+  if (o.max_pending > 0) {
+    const bool paused = no_read_ & kPausedOutput;
+    if (!paused && pending >= o.max_pending && state_ == State::open) set_paused(kPausedOutput, true);
+    else if (paused && pending <= o.max_pending / 2) set_paused(kPausedOutput, false);
+  }
+  const std::size_t unfilled = queue_.deferred_unfilled();
+  const bool deferred_paused = no_read_ & kPausedDeferred;
+  if (!deferred_paused && unfilled >= o.max_deferred && state_ == State::open) set_paused(kPausedDeferred, true);
+  else if (deferred_paused && unfilled <= o.max_deferred / 2) set_paused(kPausedDeferred, false);
+  if (pending == 0) queue_.release_if_empty();
+  account();
+  if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) finish_flush();
+}
+
+void ConnectionCore::set_paused(std::uint8_t reason, bool value) {
+  if (((no_read_ & reason) != 0) == value) return;
+  const bool was = paused();
+  no_read_ = value ? (no_read_ | reason) : (no_read_ & ~reason);
+  const bool now = paused();
+  if (was == now) return;
+  ThreadStats& stats = executor_.stats();
+  if (now) {
+    stats.connections_paused.add();
+  } else {
+    stats.connections_paused.sub();
+    if (state_ == State::open) resume_due_ = true;
+  }
+}
+
+void ConnectionCore::set_budget_paused(bool paused) {
+  set_paused(kPausedBudget, paused);
+  if (state_ != State::closed) transport_.settle();
+}
+
+void ConnectionCore::account() noexcept {
+  const std::size_t held = kept_.capacity() + queue_.held() + lent_;
+  if (held == held_) return;
+  MemoryBudget& budget = executor_.context().budget();
+  const bool grew = held > held_;
+  budget.add(static_cast<std::int64_t>(held) - static_cast<std::int64_t>(held_));
+  held_ = held;
+  if (grew && state_ != State::closed && budget.over_soft()) [[unlikely]] executor_.budget_pressure(*this);
+}
+
+void ConnectionCore::close(CloseReason reason, int error, std::string_view detail) {
+  if (state_ == State::closed) return;
+  const bool was_paused = paused();
+  state_ = State::closed;
+  if (batch_) {
+    batch_->clear();
+    batch_ = nullptr;
+  }
+  cancel_all_timers();
+  ThreadStats& stats = executor_.stats();
+  if (pending_ > 0) stats.bytes_pending.sub(pending_);
+  pending_ = 0;
+  if (was_paused) stats.connections_paused.sub();
+  no_read_ &= ~kPaused;
+  resume_due_ = false;
+  ServerContext& ctx = executor_.context();
+  if (opened_) {
+    stats.connections_open.sub();
+    ctx.log_disconnect(peer_, detail, requests_);
+  }
+  ctx.release();
+  if (link_) link_->sever();
+  queue_.clear();
+  queue_.release_if_empty();
+  kept_.clear();
+  kept_.release_if_empty();
+  lent_ = 0;
+  account();
+  executor_.detach(*this);
+  if (opened_) {
+    const CloseInfo info{reason, error, detail};
+    try {
+      handler_->on_close(*this, info);
+    } catch (const std::exception& e) {
+      ctx.log().error("handler for {} threw in on_close: {}", peer_.to_string(), e.what());
+    } catch (...) {
+      ctx.log().error("handler for {} threw in on_close", peer_.to_string());
+    }
+  }
+  if (!destroying_) transport_.release_socket();
+}
+
+void ConnectionCore::handler_failed(std::string_view what) {
+  executor_.stats().handler_errors.add();
+  executor_.context().log().error("handler for {} failed: {}; closing the connection", peer_.to_string(), what);
+  close(CloseReason::handler_error, 0, fmt::format("handler error: {}", what));
+}
+
+void ConnectionCore::start_idle_timer() {
+  const auto timeout = executor_.context().options().idle_timeout;
+  if (timeout.count() <= 0 || state_ == State::closed) return;
+  // One timer per connection, re-armed only when it fires: activity just moves
+  // last_activity_, so a busy connection costs no timer work per request.
+  idle_timer_ = executor_.start_timer(last_activity_ + timeout, [this, timeout] {
+    idle_timer_ = kNoTimer;
+    if (state_ != State::open) return;
+    if (executor_.now() - last_activity_ >= timeout) close_idle();
+    else start_idle_timer();
+  });
+}
+
+void ConnectionCore::close_idle() {
+  executor_.stats().connections_timed_out.add();
+  close(CloseReason::idle_timeout, 0,
+        fmt::format("idle for {} ms (--idle-timeout)", executor_.context().options().idle_timeout.count()));
+}
+
+void ConnectionCore::run_task(const std::function<void(Connection&)>& task) {
+  if (state_ == State::closed) return;
+  dispatch([&] { task(*this); });
+  if (state_ != State::closed) transport_.settle();
+}
+
+void ConnectionCore::fill(std::uint64_t id, std::string&& bytes) {
+  if (state_ == State::closed) return;
+  if (!queue_.fill_deferred(id, std::move(bytes))) return;
+  output_changed();
+  if (state_ != State::closed) transport_.settle();
+}
+
+void ConnectionCore::spill_batch() {
+  batch_->spill(0, queue_);
+  batch_ = nullptr;
+}
+
+std::shared_ptr<ConnectionLink>& ConnectionCore::link() {
+  if (!link_) {
+    link_ = std::make_shared<ConnectionLink>(executor_.mailbox(), this,
+                                             static_cast<std::uint32_t>(executor_.context().options().max_posted));
+    if (executor_.interruptible_sockets()) link_->set_interruptible_fd(fd_);
+  }
+  return link_;
+}
+
+void ConnectionCore::cancel_all_timers() {
+  if (idle_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(idle_timer_, kNoTimer));
+  if (linger_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(linger_timer_, kNoTimer));
+  for (const UserTimer& t : timers_) executor_.cancel_timer(t.executor);
+  timers_.clear();
+}
+
+// ------------------------------------------------------------------ the handler's Connection
+
+namespace {
+
+ConnectionCore& core_of(Connection& c) noexcept { return static_cast<ConnectionCore&>(c); }
+const ConnectionCore& core_of(const Connection& c) noexcept { return static_cast<const ConnectionCore&>(c); }
+
+// Are `inner`'s bytes inside `outer`'s (the input of the current call)?
+bool within(std::string_view inner, std::string_view outer) noexcept {
+  std::less_equal<const char*> le;
+  return !outer.empty() && le(outer.data(), inner.data()) && le(inner.data() + inner.size(), outer.data() + outer.size());
+}
+
+}  // namespace
+}  // namespace iomux::detail
+
+namespace iomux {
+
+using detail::ConnectionCore;
+using detail::core_of;
+
+void Connection::write(std::string_view bytes) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (bytes.empty() || !c.accepts_output()) return;
+  const bool transient = detail::within(bytes, c.input_);
+  if (c.batch_) {
+    if (transient ? c.batch_->add_view(bytes, true) : c.batch_->add_copy(bytes)) return;
+    c.spill_batch();
+  }
+  if (transient) c.queue_.append_transient(bytes);
+  else c.queue_.append_copy(bytes);
+}
+
+void Connection::write_static(std::string_view bytes) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (bytes.empty() || !c.accepts_output()) return;
+  if (c.batch_) {
+    if (c.batch_->add_view(bytes, false)) return;
+    c.spill_batch();
+  }
+  c.queue_.append_stable(bytes);
+}
+
+void Connection::write(std::string&& bytes) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (bytes.empty() || !c.accepts_output()) return;
+  if (c.batch_) {
+    if (c.batch_->add_owned(std::move(bytes))) return;
+    c.spill_batch();
+  }
+  c.queue_.append_owned(std::move(bytes));
+}
+
+void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (size == 0 || !c.accepts_output()) return;
+  if (c.batch_) {
+    if (c.batch_->add_owned(bytes, size)) return;
+    c.spill_batch();
+  }
+  c.queue_.append_owned(std::move(bytes), size);
+}
+
+DeferredReply Connection::defer() {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (!c.accepts_output()) return {};
+  const std::size_t max = c.executor_.context().options().max_deferred;
+  if (c.queue_.deferred_unfilled() >= max) {
+    c.close(CloseReason::deferred_limit, 0, fmt::format("more than {} deferred replies unfilled (max_deferred)", max));
+    return {};
+  }
+  if (c.batch_) c.spill_batch();  // what was written before must leave before this place
+  const std::uint64_t id = c.queue_.append_deferred();
+  return DeferredReply(c.link(), id);
+}
+
+void Connection::close_after_flush(std::string_view reason) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (c.in_peer_shutdown_) c.start_flush(CloseReason::peer_closed, reason.empty() ? "closed by peer" : reason);
+  else c.start_flush(CloseReason::closed_by_handler, reason.empty() ? "closed by handler" : reason);
+}
+
+void Connection::close(std::string_view reason) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  c.close(CloseReason::closed_by_handler, 0, reason.empty() ? "closed by handler" : reason);
+}
+
+std::size_t Connection::pending_output() const noexcept {
+  const ConnectionCore& c = core_of(*this);
+  return c.queue_.bytes() + c.lent_ + (c.batch_ ? c.batch_->bytes() : 0);
+}
+
+std::size_t Connection::deferred_outstanding() const noexcept { return core_of(*this).queue_.deferred_unfilled(); }
+
+bool Connection::can_defer() const noexcept {
+  const ConnectionCore& c = core_of(*this);
+  return c.accepts_output() && c.queue_.deferred_unfilled() < c.executor_.context().options().max_deferred;
+}
+
+bool Connection::reading_paused() const noexcept { return core_of(*this).paused(); }
+
+void Connection::set_max_input(std::size_t bytes) noexcept { core_of(*this).max_input_ = bytes; }
+
+std::size_t Connection::max_input() const noexcept { return core_of(*this).max_input_; }
+
+TimerId Connection::start_timer(std::chrono::milliseconds delay, std::function<void(Connection&)> callback) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (c.state_ == ConnectionCore::State::closed) return kNoTimer;
+  const TimerId id = c.next_timer_++;
+  const TimerId executor_id = c.executor_.start_timer(
+      c.executor_.now() + delay, [&c, id, callback = std::move(callback)] {
+        std::erase_if(c.timers_, [id](const ConnectionCore::UserTimer& t) { return t.id == id; });
+        c.run_task(callback);
+      });
+  c.timers_.push_back({id, executor_id});
+  return id;
+}
+
+bool Connection::cancel_timer(TimerId id) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  auto it = std::find_if(c.timers_.begin(), c.timers_.end(), [id](const auto& t) { return t.id == id; });
+  if (it == c.timers_.end()) return false;
+  c.executor_.cancel_timer(it->executor);
+  c.timers_.erase(it);
+  return true;
+}
+
+ConnectionHandle Connection::handle() {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (c.state_ == ConnectionCore::State::closed) return {};
+  return ConnectionHandle(c.link());
+}
+
+const Endpoint& Connection::peer() const noexcept { return core_of(*this).peer_; }
+
+bool Connection::is_open() const noexcept { return core_of(*this).state_ != ConnectionCore::State::closed; }
+
+std::chrono::steady_clock::time_point Connection::now() const noexcept { return core_of(*this).executor_.now(); }
+
+void Connection::count_requests(std::uint64_t n) noexcept {
+  ConnectionCore& c = core_of(*this);
+  c.requests_ += n;
+  c.executor_.stats().requests.add(n);
+}
+
+Logger& Connection::log() const noexcept { return core_of(*this).executor_.context().log(); }
+
+std::string_view Connection::model() const noexcept { return core_of(*this).executor_.context().options().model; }
+
+StatsSnapshot Connection::server_stats() const { return core_of(*this).executor_.context().server_stats(); }
+
+// ------------------------------------------------------------------ handles, deferred replies
+
+PostResult ConnectionHandle::post(std::function<void(Connection&)> task) const {
+  if (!link_ || !task) return PostResult::gone;
+  return link_->post_task(link_, std::move(task));
+}
+
+PostResult ConnectionHandle::write(std::string bytes) const {
+  return post([bytes = std::move(bytes)](Connection& c) mutable { c.write(std::move(bytes)); });
+}
+
+PostResult ConnectionHandle::close() const {
+  if (!link_) return PostResult::gone;
+  return link_->post_close(link_);
+}
+
+bool ConnectionHandle::open() const noexcept { return link_ && link_->open(); }
+
+DeferredReply::DeferredReply(DeferredReply&& other) noexcept
+    : link_(std::move(other.link_)), id_(std::exchange(other.id_, 0)) {}
+
+DeferredReply& DeferredReply::operator=(DeferredReply&& other) noexcept {
+  if (this != &other) {
+    if (link_) link_->post_fill(link_, id_, {});
+    link_ = std::move(other.link_);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+DeferredReply::~DeferredReply() {
+  // Unfilled: fill it with nothing, so the replies behind it are not held forever.
+  if (link_) link_->post_fill(link_, id_, {});
+}
+
+bool DeferredReply::fill(std::string bytes) {
+  if (!link_) return false;
+  const std::shared_ptr<detail::ConnectionLink> link = std::move(link_);
+  return link->post_fill(link, id_, std::move(bytes));
+}
+
+std::string_view to_string(CloseReason reason) noexcept {
+  switch (reason) {
+    case CloseReason::peer_closed: return "peer closed";
+    case CloseReason::peer_reset: return "peer reset";
+    case CloseReason::closed_by_handler: return "closed by handler";
+    case CloseReason::input_limit: return "input limit";
+    case CloseReason::output_limit: return "output limit";
+    case CloseReason::deferred_limit: return "deferred limit";
+    case CloseReason::memory_budget: return "memory budget";
+    case CloseReason::idle_timeout: return "idle timeout";
+    case CloseReason::handler_error: return "handler error";
+    case CloseReason::server_stopped: return "server stopped";
+  }
+  return "?";
+}
+
+}  // namespace iomux

@@ -1,0 +1,288 @@
+// The one connection lifecycle every engine shares (the blocking family, the reactor, uring):
+// the Connection a handler sees, and everything about a connection that is not moving bytes.
+//
+//   state        open -> flushing -> lingering -> closed      (any state -> closed)
+//                open       reading, handler called with input
+//                flushing   reading no more (close_after_flush, the peer's FIN, a graceful
+//                           stop): every owed reply, deferred ones too, then FIN
+//                lingering  FIN sent; input discarded until the peer closes, at most 2 s,
+//                           so a reset cannot destroy replies the peer has not read yet
+//   input        the bytes the handler has not consumed, kept and bounded (max_input)
+//   output       the OutputQueue, and the thread's SendBatch during a handler call
+//   back-pressure  pending output >= max_pending, or max_deferred places unfilled, or the
+//                memory budget: reading pauses; it resumes at half, the handler hears
+//                on_drain(), and kept input is presented again
+//   budget       every held byte (kept input + output) counts toward --max-memory
+//   close        one place that logs the reason, counts, tells the handler, cancels timers and
+//                severs handles; then the engine releases the socket
+//
+// What an engine does: read bytes and deliver() them, send what is owed (send_owed() for the
+// synchronous engines), apply wants_read() to its reading, discard input while lingering, and
+// release its socket when told (Transport). Everything here runs on the connection's thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <span>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "core/executor.hpp"
+#include "core/output_queue.hpp"
+#include "iomux/endpoint.hpp"
+#include "iomux/handler.hpp"
+
+namespace iomux::detail {
+
+class Executor;
+class ConnectionLink;
+class SendBatch;
+
+// The engine's side of one connection, as the core calls it.
+class Transport {
+ public:
+  // The core changed outside the engine's own read path (a posted task, a timer, a deferred
+  // reply filled, a budget decision): send what is owed, apply wants_read(), finish a flush.
+  virtual void settle() = 0;
+  // FIN: nothing more will be sent (the core then lingers).
+  virtual void shutdown_write() = 0;
+  // The core has closed (logged, counted, handler told): stop all IO on the socket and release
+  // it. The connection object may be on the caller's stack: free it only later.
+  virtual void release_socket() = 0;
+
+ protected:
+  ~Transport() = default;
+};
+
+class ConnectionCore final : public iomux::Connection {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class State : std::uint8_t { open, flushing, lingering, closed };
+
+  // The engine has admitted the connection (ServerContext::admit); close() releases it.
+  ConnectionCore(Executor& executor, Transport& transport, std::unique_ptr<Handler> handler, const Endpoint& peer,
+                 int fd);
+  // Closes the connection if the engine did not (without calling back into the engine).
+  ~ConnectionCore();
+  ConnectionCore(const ConnectionCore&) = delete;
+  ConnectionCore& operator=(const ConnectionCore&) = delete;
+
+  // ---- The engine's calls (owner thread). `send` below is the engine's way of sending what
+  // is owed: `int send()` returning the errno of a failed send, 0 otherwise.
+
+  // Counts and logs the connection, calls on_open, sends what it wrote.
+  template <typename Send>
+  void open(Send&& send) {
+    start();
+    settle_with(send);
+  }
+
+  // Input. An engine reads into its own scratch area while nothing is kept (so an idle
+  // connection holds no buffer), else appends to kept_input(), at most read_room() bytes.
+  [[nodiscard]] bool keeps_input() const noexcept { return !kept_.empty(); }
+  [[nodiscard]] Buffer& kept_input() noexcept { return kept_; }
+  [[nodiscard]] std::size_t read_room() const noexcept;
+
+  // The request path: runs the handler over `input` (the bytes just read, or kept_input().view()
+  // after they were appended: `input_is_kept`), sends the replies, keeps what the handler did
+  // not consume, and acts on a lifted pause. Inline: this is the path of every request.
+  template <typename Send>
+  [[gnu::always_inline]] inline void serve(std::string_view input, bool input_is_kept, Send&& send) {
+    deliver(input);
+    const int err = send();
+    finish_delivery(input, input_is_kept);
+    if (err != 0) [[unlikely]] {
+      io_failed(err);
+      return;
+    }
+    if (resume_due_) [[unlikely]] settle_with(send);
+  }
+  // The two halves of serve(), for an engine that must act between them (uring lends the
+  // receive buffer to the send): the replies stay in the batch or the queue until sent.
+  [[gnu::always_inline]] inline void deliver(std::string_view input) {
+    last_activity_ = executor_now();
+    input_ = input;
+    used_ = input.size();  // if the handler throws, the input is dropped with the connection
+    if (!batch_ && queue_.empty()) batch_ = executor_batch();
+    try {
+      used_ = handler_->on_data(std::span<const char>(input.data(), input.size()), *this);
+    } catch (const std::exception& e) {
+      handler_failed(e.what());
+    } catch (...) {
+      handler_failed("an exception that is not a std::exception");
+    }
+    if (used_ > input.size()) [[unlikely]] overused(input.size());
+  }
+  // `input_live`: the engine still uses `input` (a lent buffer): debug builds must not
+  // overwrite it.
+  [[gnu::always_inline]] inline void finish_delivery(std::string_view input, bool input_is_kept,
+                                                      bool input_live = false) {
+    input_ = {};
+    // The common case: the handler used everything it was given from the engine's buffer, and
+    // nothing owed points into it.
+    if (!input_is_kept && used_ == input.size() && !queue_.has_transients()) [[likely]] {
+      if (!input_live) poison(input);
+      return;
+    }
+    finish_delivery_slow(input, input_is_kept, input_live);
+  }
+  // Sends what is owed and acts on a lifted pause: on_drain(), then kept input presented again.
+  template <typename Send>
+  void settle_with(Send&& send) {
+    int err = send();
+    while (err == 0 && resume_due_) {
+      resume_due_ = false;
+      if (state_ != State::open) break;
+      dispatch([this] { handler_->on_drain(*this); });
+      if (!kept_.empty() && wants_read()) {
+        const std::string_view kept = kept_.view();
+        deliver(kept);
+        err = send();
+        finish_delivery(kept, true);
+      } else {
+        err = send();
+      }
+    }
+    if (err != 0) io_failed(err);
+  }
+
+  // The peer's FIN (a read returned 0). Calls on_peer_shutdown, then the engine's settle().
+  void peer_shutdown();
+  // A read or send failed with errno `err`: closes.
+  void io_failed(int err);
+  // Async engines: the socket took `n` bytes of what the queue offered.
+  void sent(std::size_t n);
+  // Bytes an engine holds for the peer outside the queue (uring's lent receive buffer).
+  void set_lent(std::size_t bytes) noexcept { lent_ = bytes; }
+  // A graceful stop: read no more, flush, close. Calls the engine's settle().
+  void drain();
+  // Closes now. `detail` is logged; reason and error go to the handler.
+  void close(CloseReason reason, int error, std::string_view detail);
+  // Event-loop engines run the idle timeout as a timer; blocking ones check idle_for().
+  void start_idle_timer();
+  [[nodiscard]] Clock::duration idle_for(Clock::time_point now) const noexcept { return now - last_activity_; }
+  void close_idle();
+  // Letters from the mailbox (Executor::deliver_mail). Each calls the engine's settle().
+  void run_task(const std::function<void(iomux::Connection&)>& task);
+  void fill(std::uint64_t id, std::string&& bytes);
+  // The memory budget pauses or resumes reading. Calls the engine's settle().
+  void set_budget_paused(bool paused);
+  // Accounting after the output changed (the engines' sends): pending bytes, pauses, budget,
+  // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
+  // compares.
+  [[gnu::always_inline]] inline void output_changed() {
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]] return;
+    output_changed_slow();
+  }
+
+  // ---- What the engine reads back.
+  [[nodiscard]] State state() const noexcept { return state_; }
+  [[nodiscard]] bool wants_read() const noexcept { return state_ == State::open && no_read_ == 0; }
+  [[nodiscard]] bool discarding() const noexcept { return state_ == State::lingering; }
+  [[nodiscard]] bool budget_paused() const noexcept { return (no_read_ & kPausedBudget) != 0; }
+  [[nodiscard]] OutputQueue& queue() noexcept { return queue_; }
+  // The batch the current handler call writes into (synchronous engines), or null.
+  [[nodiscard]] SendBatch* batch() const noexcept { return batch_; }
+  void detach_batch() noexcept { batch_ = nullptr; }
+  // Another thread or a timer may act on this connection: a blocking model must then wait on
+  // its mailbox and timers too, not only in recv().
+  [[nodiscard]] bool reachable() const noexcept { return link_ != nullptr || !timers_.empty(); }
+  [[nodiscard]] std::size_t held() const noexcept { return held_; }
+  [[nodiscard]] const Endpoint& peer_endpoint() const noexcept { return peer_; }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  [[nodiscard]] Executor& executor() const noexcept { return executor_; }
+
+  // The executor's list of its connections (for the memory budget).
+  ConnectionCore* next_in_executor = nullptr;
+  ConnectionCore* prev_in_executor = nullptr;
+
+ private:
+  friend class iomux::Connection;
+
+  [[nodiscard]] bool paused() const noexcept { return (no_read_ & kPaused) != 0; }
+  [[nodiscard]] bool accepts_output() const noexcept {
+    return state_ == State::open || state_ == State::flushing;
+  }
+  void start();
+  void begin_dispatch() noexcept;
+  void finish_delivery_slow(std::string_view input, bool input_is_kept, bool input_live);
+  void output_changed_slow();
+  void overused(std::size_t given);
+  [[nodiscard]] Clock::time_point executor_now() const noexcept { return executor_.now(); }
+  [[nodiscard]] SendBatch* executor_batch() const noexcept { return executor_.send_batch(); }
+  // Overwrites input a handler may no longer look at, in debug builds, so a handler that kept
+  // a view into it sees garbage at once instead of bytes that happen to survive.
+  static void poison([[maybe_unused]] std::string_view bytes) noexcept {
+#ifndef NDEBUG
+    if (!bytes.empty()) std::memset(const_cast<char*>(bytes.data()), 0xDD, bytes.size());
+#endif
+  }
+  // Runs a handler call; a throw closes the connection (CloseReason::handler_error).
+  template <typename F>
+  void dispatch(F&& call) {
+    begin_dispatch();
+    try {
+      call();
+    } catch (const std::exception& e) {
+      handler_failed(e.what());
+    } catch (...) {
+      handler_failed("an exception that is not a std::exception");
+    }
+  }
+  void handler_failed(std::string_view what);
+  void spill_batch();
+  void start_flush(CloseReason reason, std::string_view detail);
+  void finish_flush();
+  void set_paused(std::uint8_t reason, bool value);
+  void account() noexcept;
+  std::shared_ptr<ConnectionLink>& link();
+  void cancel_all_timers();
+
+  Executor& executor_;
+  Transport& transport_;
+  std::unique_ptr<Handler> handler_;
+  Endpoint peer_;
+  int fd_;
+  Buffer kept_;
+  std::size_t max_input_;
+  OutputQueue queue_;
+  SendBatch* batch_ = nullptr;
+  std::string_view input_;    // the input of the on_data() call in progress
+  std::size_t used_ = 0;      // what that call returned
+  std::size_t pending_ = 0;   // output bytes last accounted (stats)
+  std::size_t held_ = 0;      // memory last accounted (budget)
+  std::size_t lent_ = 0;
+  std::uint64_t requests_ = 0;
+  Clock::time_point last_activity_;
+  TimerId idle_timer_ = kNoTimer;
+  TimerId linger_timer_ = kNoTimer;
+  struct UserTimer {
+    TimerId id;        // what the handler holds
+    TimerId executor;  // what the executor knows it by
+  };
+  std::vector<UserTimer> timers_;
+  TimerId next_timer_ = 1;
+  std::shared_ptr<ConnectionLink> link_;
+  std::string close_detail_;  // logged when a flush or linger ends
+  CloseReason close_reason_ = CloseReason::closed_by_handler;
+  State state_ = State::open;
+  bool opened_ = false;
+  // Why the connection does not read now, as bits: any of them stops it.
+  static constexpr std::uint8_t kPausedOutput = 1;    // pending output >= max_pending
+  static constexpr std::uint8_t kPausedDeferred = 2;  // max_deferred places unfilled
+  static constexpr std::uint8_t kPausedBudget = 4;    // the memory budget
+  static constexpr std::uint8_t kPaused = kPausedOutput | kPausedDeferred | kPausedBudget;
+  static constexpr std::uint8_t kPeerClosed = 8;      // the peer sent FIN
+  std::uint8_t no_read_ = 0;
+  bool resume_due_ = false;     // a pause lifted: on_drain and kept input are owed
+  bool in_peer_shutdown_ = false;
+  bool destroying_ = false;
+};
+
+}  // namespace iomux::detail

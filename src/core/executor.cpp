@@ -1,0 +1,111 @@
+#include "core/executor.hpp"
+
+#include <cassert>
+
+#include "core/connection_core.hpp"
+#include "server/server_context.hpp"
+
+namespace iomux::detail {
+namespace {
+
+// While connections of this thread are paused by the budget: how often to look whether usage
+// fell back under the soft mark.
+constexpr std::chrono::milliseconds kBudgetCheckPeriod{100};
+
+}  // namespace
+
+Executor::Executor(ServerContext& ctx, ThreadStats& stats, SendBatch* batch, std::function<void()> wake)
+    : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {}
+
+Executor::~Executor() { mailbox_->close(); }
+
+void Executor::close_mailbox() { mailbox_->close(); }
+
+void Executor::deliver_mail_slow() {
+  assert(in_owner_thread());
+  letters_.clear();
+  mailbox_->take(letters_);
+  for (Letter& letter : letters_) {
+    ConnectionCore* core = letter.link->core();
+    switch (letter.kind) {
+      case Letter::Kind::task:
+        letter.link->task_done();
+        if (core) core->run_task(letter.task);
+        break;
+      case Letter::Kind::fill:
+        if (core) core->fill(letter.deferred_id, std::move(letter.bytes));
+        break;
+      case Letter::Kind::close:
+        if (core) core->close(CloseReason::closed_by_handler, 0, "closed through its handle");
+        break;
+    }
+  }
+  letters_.clear();  // the tasks' captures die here, on the owner thread
+}
+
+void Executor::attach(ConnectionCore& core) noexcept {
+  core.prev_in_executor = nullptr;
+  core.next_in_executor = first_;
+  if (first_) first_->prev_in_executor = &core;
+  first_ = &core;
+}
+
+void Executor::detach(ConnectionCore& core) noexcept {
+  if (core.prev_in_executor) core.prev_in_executor->next_in_executor = core.next_in_executor;
+  else if (first_ == &core) first_ = core.next_in_executor;
+  if (core.next_in_executor) core.next_in_executor->prev_in_executor = core.prev_in_executor;
+  core.prev_in_executor = core.next_in_executor = nullptr;
+}
+
+void Executor::budget_pressure(ConnectionCore& grown) {
+  MemoryBudget& budget = ctx_.budget();
+  if (evicting_) return;  // an eviction below closes connections, which account again
+  evicting_ = true;
+  // Over the limit: close the largest holders of this thread until usage is back under it.
+  while (budget.over_limit()) {
+    ConnectionCore* largest = nullptr;
+    for (ConnectionCore* c = first_; c; c = c->next_in_executor)
+      if (c->state() != ConnectionCore::State::closed && (!largest || c->held() > largest->held())) largest = c;
+    if (!largest || largest->held() == 0) break;
+    stats_.connections_evicted.add();
+    ctx_.log_eviction(largest->peer_endpoint(), largest->held());
+    largest->close(CloseReason::memory_budget, 0, "evicted: the server is over --max-memory");
+  }
+  evicting_ = false;
+  // Over the soft mark: a large holder that grows stops reading until usage falls again.
+  if (grown.state() != ConnectionCore::State::closed && budget.over_soft() &&
+      grown.held() >= budget.pause_threshold() && !grown.budget_paused()) {
+    grown.set_budget_paused(true);
+    schedule_budget_check();
+  }
+}
+
+void Executor::schedule_budget_check() {
+  if (budget_timer_ != kNoTimer) return;
+  budget_timer_ = start_timer(now() + kBudgetCheckPeriod, [this] {
+    budget_timer_ = kNoTimer;
+    budget_check();
+  });
+}
+
+void Executor::budget_check() {
+  bool any = false;
+  for (ConnectionCore* c = first_; c && !any; c = c->next_in_executor) any = c->budget_paused();
+  if (!any) return;
+  if (ctx_.budget().over_soft()) {
+    schedule_budget_check();
+    return;
+  }
+  // Under the soft mark again: every connection the budget paused reads again. Resuming runs
+  // handlers, which may close their own connection (hence `next` first), but no eviction may
+  // close another one meanwhile.
+  evicting_ = true;
+  for (ConnectionCore* c = first_; c;) {
+    ConnectionCore* next = c->next_in_executor;
+    if (c->budget_paused()) c->set_budget_paused(false);
+    c = next;
+  }
+  evicting_ = false;
+}
+
+}  // namespace iomux::detail

@@ -1,0 +1,95 @@
+// The thread a connection lives on, as the connection core sees it: a reactor or uring event
+// loop, or a thread of a blocking model. It runs the connection's handler calls, timers and
+// mail (what other threads post), keeps the list of its connections for the memory budget,
+// and lends the synchronous engines' SendBatch to one handler call at a time.
+//
+// Each engine derives one: the timers are the engine's own (the event loop's, the uring
+// thread's, a blocking thread's TimerQueue), and so is the way its wait is interrupted when
+// mail arrives (the Mailbox's wake function).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/mailbox.hpp"
+#include "iomux/handler.hpp"
+#include "iomux/stats.hpp"
+
+namespace iomux::detail {
+
+class ConnectionCore;
+class SendBatch;
+class ServerContext;
+
+class Executor {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `batch`: the engine's SendBatch, null where sends are asynchronous (uring).
+  Executor(ServerContext& ctx, ThreadStats& stats, SendBatch* batch, std::function<void()> wake);
+  virtual ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  [[nodiscard]] ServerContext& context() const noexcept { return ctx_; }
+  [[nodiscard]] ThreadStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] SendBatch* send_batch() const noexcept { return batch_; }
+  // Blocking sockets: a thread may sleep in send() on one, so ConnectionHandle::close() shuts
+  // the socket down to wake it (the blocking models set this).
+  [[nodiscard]] bool interruptible_sockets() const noexcept { return interruptible_sockets_; }
+  void set_interruptible_sockets(bool on) noexcept { interruptible_sockets_ = on; }
+  [[nodiscard]] const std::shared_ptr<Mailbox>& mailbox() const noexcept { return mailbox_; }
+  // The time the current event started; engines set it once per wake-up.
+  [[nodiscard]] Clock::time_point now() const noexcept { return *clock_; }
+  // The engine keeps the time with set_now(), or points at a clock of its own that it updates
+  // (the event loop's), which must outlive the executor's use of it.
+  void set_now(Clock::time_point t) noexcept { now_ = t; }
+  void use_clock(const Clock::time_point& clock) noexcept { clock_ = &clock; }
+
+  // Owner thread. The callback runs on the owner thread.
+  virtual TimerId start_timer(Clock::time_point when, std::function<void()> callback) = 0;
+  virtual bool cancel_timer(TimerId id) = 0;
+
+  // Owner thread: runs the letters waiting in the mailbox; one atomic load when there are none.
+  void deliver_mail() {
+    if (mailbox_->maybe_nonempty()) deliver_mail_slow();
+  }
+  // Owner thread, when it stops serving: later letters are refused.
+  void close_mailbox();
+
+  // Owner thread: the connection cores of this thread link themselves in and out.
+  void attach(ConnectionCore& core) noexcept;
+  void detach(ConnectionCore& core) noexcept;
+  // Owner thread: a connection of this thread grew while the memory budget is over its soft
+  // mark: pause it if it is large, evict the largest holders while over the limit.
+  void budget_pressure(ConnectionCore& grown);
+
+  // Debug builds check the thread rules with these.
+  void bind_to_current_thread() noexcept { owner_ = std::this_thread::get_id(); }
+  [[nodiscard]] bool in_owner_thread() const noexcept {
+    return owner_ == std::thread::id() || owner_ == std::this_thread::get_id();
+  }
+
+ private:
+  void deliver_mail_slow();
+  void schedule_budget_check();
+  void budget_check();
+
+  ServerContext& ctx_;
+  ThreadStats& stats_;
+  SendBatch* batch_;
+  std::shared_ptr<Mailbox> mailbox_;
+  std::vector<Letter> letters_;  // deliver_mail's, kept for its capacity
+  Clock::time_point now_ = Clock::now();
+  const Clock::time_point* clock_ = &now_;
+  ConnectionCore* first_ = nullptr;
+  TimerId budget_timer_ = kNoTimer;
+  bool evicting_ = false;
+  bool interruptible_sockets_ = false;
+  std::thread::id owner_;
+};
+
+}  // namespace iomux::detail

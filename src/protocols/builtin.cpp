@@ -1,0 +1,138 @@
+// The built-in protocols (protocols.hpp) as handlers on the public API, nothing else: what any
+// user of the library can write. Each answers with write_static() where it can (a constant
+// reply, no copy) or write() of its own input (sent without a copy when the socket takes it).
+#include <cstring>
+#include <memory>
+
+#include "iomux/protocols.hpp"
+
+namespace iomux {
+namespace {
+
+// Logs each request at debug level (`iomux serve -v`). The logger is looked up once per
+// connection: asking whether debug is on is then one load per request.
+class RequestLogger {
+ public:
+  void open(Connection& conn) noexcept { log_ = &conn.log(); }
+  void operator()(Connection& conn, std::string_view request) const {
+    if (log_->enabled(LogLevel::debug))
+      log_->debug("request from {}: \"{}\"", conn.peer().to_string(), escape_bytes(request));
+  }
+
+ private:
+  Logger* log_ = nullptr;
+};
+
+// The reply text lives in the factory, which the server keeps as long as it exists, so every
+// handler can send it with write_static().
+class AckHandler final : public Handler {
+ public:
+  explicit AckHandler(const std::string& reply) noexcept : reply_(reply) {}
+
+  void on_open(Connection& conn) override { log_request_.open(conn); }
+
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    log_request_(conn, {in.data(), in.size()});
+    conn.count_requests();
+    conn.write_static(reply_);
+    return in.size();
+  }
+
+ private:
+  std::string_view reply_;
+  RequestLogger log_request_;
+};
+
+class EchoHandler final : public Handler {
+ public:
+  void on_open(Connection& conn) override { log_request_.open(conn); }
+
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    const std::string_view bytes(in.data(), in.size());
+    log_request_(conn, bytes);
+    conn.count_requests();
+    conn.write(bytes);
+    return in.size();
+  }
+
+ private:
+  RequestLogger log_request_;
+};
+
+struct LineSettings {
+  std::string reply;          // reply + "\r\n"
+  std::string too_long;       // the error line
+  std::size_t max_line;
+};
+
+class LineHandler final : public Handler {
+ public:
+  explicit LineHandler(const LineSettings& settings) noexcept : s_(settings) {}
+
+  void on_open(Connection& conn) override {
+    log_request_.open(conn);
+    // An unfinished line is kept until its '\n': up to max_line bytes and a '\r'.
+    if (conn.max_input() < s_.max_line + 1) conn.set_max_input(s_.max_line + 1);
+  }
+
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    const std::string_view input(in.data(), in.size());
+    std::size_t line_start = 0;
+    // Bytes before `scanned_` were searched by an earlier call and hold no '\n': a line that
+    // trickles in byte by byte costs O(n), not O(n^2).
+    std::size_t search_from = std::min(scanned_, input.size());
+    std::uint64_t answered = 0;
+    while (search_from < input.size()) {
+      const void* hit = std::memchr(input.data() + search_from, '\n', input.size() - search_from);
+      if (!hit) break;
+      const auto newline = static_cast<std::size_t>(static_cast<const char*>(hit) - input.data());
+      std::string_view line = input.substr(line_start, newline - line_start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.size() > s_.max_line) return refuse(conn, input.size(), answered);
+      log_request_(conn, line);
+      conn.write_static(s_.reply);
+      ++answered;
+      line_start = search_from = newline + 1;
+    }
+    conn.count_requests(answered);
+    // What is left is an unfinished line. Refuse it as soon as it cannot fit, rather than
+    // keeping an unbounded amount waiting for a '\n' that may never come (+1: its '\r').
+    if (input.size() - line_start > s_.max_line + 1) return refuse(conn, input.size(), 0);
+    scanned_ = input.size() - line_start;
+    return line_start;
+  }
+
+ private:
+  std::size_t refuse(Connection& conn, std::size_t all, std::uint64_t answered) {
+    conn.count_requests(answered);
+    conn.log().warn("closing connection from {}: line longer than max_line ({} bytes)", conn.peer().to_string(),
+                    s_.max_line);
+    conn.write_static(s_.too_long);
+    conn.close_after_flush("protocol error: line too long");
+    scanned_ = 0;
+    return all;  // the rest of the input is never looked at
+  }
+
+  const LineSettings& s_;
+  std::size_t scanned_ = 0;
+  RequestLogger log_request_;
+};
+
+}  // namespace
+
+HandlerFactory ack_protocol(std::string reply) {
+  auto text = std::make_shared<const std::string>(std::move(reply));
+  return [text] { return std::make_unique<AckHandler>(*text); };
+}
+
+HandlerFactory line_protocol(std::string reply, std::size_t max_line) {
+  auto settings = std::make_shared<const LineSettings>(LineSettings{
+      reply + "\r\n", "ERROR line too long (max " + std::to_string(max_line) + " bytes)\r\n", max_line});
+  return [settings] { return std::make_unique<LineHandler>(*settings); };
+}
+
+HandlerFactory echo_protocol() {
+  return [] { return std::make_unique<EchoHandler>(); };
+}
+
+}  // namespace iomux
