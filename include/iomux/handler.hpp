@@ -143,6 +143,7 @@ class Connection {
   // Copies `bytes` (they need to live only during the call). Bytes that are part of the input
   // of the current on_data() call are not copied when they can be sent at once.
   void write(std::string_view bytes);
+  void write(const char* bytes) { write(std::string_view(bytes)); }
   // Sends `bytes` without copying them: they must stay valid and unchanged for as long as the
   // server exists (a constant reply, a string literal).
   void write_static(std::string_view bytes);

@@ -1,0 +1,420 @@
+// The connection lifecycle every engine shares (ConnectionCore), driven without sockets
+// (CoreHarness): what a handler is told and when, what is kept and bounded, what leaves and in
+// which order, and how it ends. The same contract runs over real sockets on every model in
+// tests/integration/handler_contract_test.cpp.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/core_harness.hpp"
+
+namespace iomux::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A handler whose every call is scripted by the test, and which records what it was told.
+struct Script {
+  std::function<void(Connection&)> on_open;
+  std::function<std::size_t(std::string_view, Connection&)> on_data;
+  std::function<void(Connection&)> on_peer_shutdown;
+  std::vector<std::string> events;
+  std::optional<CloseInfo> closed;
+  std::string close_detail;
+};
+
+class Scripted final : public Handler {
+ public:
+  explicit Scripted(Script& s) : s_(s) {}
+  void on_open(Connection& c) override {
+    s_.events.push_back("open");
+    if (s_.on_open) s_.on_open(c);
+  }
+  std::size_t on_data(std::span<const char> in, Connection& c) override {
+    s_.events.push_back("data:" + std::string(in.data(), in.size()));
+    return s_.on_data ? s_.on_data({in.data(), in.size()}, c) : in.size();
+  }
+  void on_peer_shutdown(Connection& c) override {
+    s_.events.push_back("peer_shutdown");
+    if (s_.on_peer_shutdown) s_.on_peer_shutdown(c);
+    else c.close_after_flush();
+  }
+  void on_drain(Connection&) override { s_.events.push_back("drain"); }
+  void on_close(Connection& c, const CloseInfo& info) override {
+    s_.events.push_back("close");
+    s_.closed = info;
+    s_.close_detail = std::string(info.detail);
+    c.write("ignored after close");
+  }
+
+ private:
+  Script& s_;
+};
+
+HandlerFactory scripted(Script& s) {
+  return [&s] { return std::make_unique<Scripted>(s); };
+}
+
+ServerOptions options(std::function<void(ServerOptions&)> tweak = {}) {
+  ServerOptions o = CoreHarness::quiet_options();
+  if (tweak) tweak(o);
+  return o;
+}
+
+TEST(ConnectionCore, UnconsumedInputIsPresentedAgainWithTheNextBytes) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection&) { return in.size() >= 4 ? std::size_t{4} : std::size_t{0}; };
+  CoreHarness h(scripted(s));
+  h.feed("ab");
+  h.feed("cdef");
+  EXPECT_EQ(s.events, (std::vector<std::string>{"open", "data:ab", "data:abcdef"}));
+  EXPECT_EQ(h.core().kept_input().view(), "ef");
+}
+
+TEST(ConnectionCore, KeptInputOverMaxInputClosesAndTheHandlerIsTold) {
+  Script s;
+  s.on_data = [](std::string_view, Connection&) { return std::size_t{0}; };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.max_input = 8; }));
+  h.feed("12345678");
+  EXPECT_TRUE(h.open());
+  h.feed("9");
+  EXPECT_FALSE(h.open());
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(s.closed->reason, CloseReason::input_limit);
+  EXPECT_NE(s.close_detail.find("over the limit of 8"), std::string::npos);
+}
+
+TEST(ConnectionCore, RepliesLeaveInCallOrderWhateverTheirKind) {
+  Script s;
+  static const std::string constant = "[static]";
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write("[copy]");
+    c.write_static(constant);
+    c.write(std::string(40, 'm'));
+    auto bytes = std::make_unique<char[]>(5);
+    std::memcpy(bytes.get(), "[arr]", 5);
+    c.write(std::move(bytes), 5);
+    c.write(in);  // the input itself
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("<in>");
+  EXPECT_EQ(h.take_output(), "[copy][static]" + std::string(40, 'm') + "[arr]<in>");
+}
+
+TEST(ConnectionCore, DeferredRepliesFilledOutOfOrderFromOtherThreadsLeaveInOrder) {
+  Script s;
+  std::vector<DeferredReply> places;
+  s.on_data = [&](std::string_view in, Connection& c) {
+    c.write("a|");
+    places.push_back(c.defer());
+    c.write("c|");
+    places.push_back(c.defer());
+    c.write("e");
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("go");
+  EXPECT_EQ(h.take_output(), "a|");
+  EXPECT_EQ(h.core().deferred_outstanding(), 2u);
+  std::thread([&] { EXPECT_TRUE(places[1].fill("D|")); }).join();
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "");  // waits behind the first place
+  std::thread([&] { EXPECT_TRUE(places[0].fill("B|")); }).join();
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "B|c|D|e");
+  EXPECT_FALSE(places[0].fill("twice"));
+}
+
+TEST(ConnectionCore, ADeferredReplyDroppedUnfilledDoesNotHoldTheRest) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    { DeferredReply forgotten = c.defer(); }
+    c.write("after");
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("x");
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "after");
+}
+
+TEST(ConnectionCore, ReadingPausesAtMaxDeferredAndOneMoreCloses) {
+  Script s;
+  std::vector<DeferredReply> places;
+  s.on_data = [&](std::string_view in, Connection& c) {
+    for (char ch : in) {
+      if (ch == '!') {
+        while (c.is_open()) places.push_back(c.defer());  // a handler that ignores can_defer()
+      }
+      places.push_back(c.defer());
+    }
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.max_deferred = 3; }));
+  h.feed("abc");
+  EXPECT_TRUE(h.core().reading_paused());
+  h.feed("d");
+  EXPECT_EQ(h.unread(), 1u);  // not read while paused
+  for (auto& p : places) p.fill("x");
+  places.clear();
+  h.run_mail();
+  EXPECT_FALSE(h.core().reading_paused());
+  EXPECT_EQ(h.unread(), 0u);
+  EXPECT_EQ(s.events.back(), "data:d");
+  h.feed("!");
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::deferred_limit);
+}
+
+TEST(ConnectionCore, CloseAfterFlushSendsEveryReplyDeferredOnesTooThenFin) {
+  Script s;
+  DeferredReply later;
+  s.on_data = [&](std::string_view in, Connection& c) {
+    c.write("now|");
+    later = c.defer();
+    c.write("last");
+    c.close_after_flush();
+    c.write("?");  // still owed: it goes before the FIN
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("bye");
+  EXPECT_EQ(h.take_output(), "now|");
+  EXPECT_FALSE(h.fin_sent());
+  later.fill("filled|");
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "filled|last?");
+  EXPECT_TRUE(h.fin_sent());
+  EXPECT_TRUE(h.open());  // lingering: reading and discarding until the peer closes
+  h.feed("ignored");
+  EXPECT_EQ(s.events.back(), "data:bye");
+  h.peer_shutdown();
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::closed_by_handler);
+}
+
+TEST(ConnectionCore, LingerEndsAfterTwoSecondsWithoutThePeersClose) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.close_after_flush("done");
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("x");
+  EXPECT_TRUE(h.fin_sent());
+  h.advance(1999ms);
+  EXPECT_TRUE(h.open());
+  h.advance(2ms);
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.close_detail, "done");
+}
+
+TEST(ConnectionCore, ThePeersShutdownFlushesThenClosesByDefault) {
+  Script s;
+  CoreHarness h(scripted(s));
+  h.stall(true);
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write("reply");
+    return in.size();
+  };
+  h.feed("x");
+  h.peer_shutdown();
+  EXPECT_TRUE(h.open());  // a reply is still owed
+  h.stall(false);
+  EXPECT_EQ(h.take_output(), "reply");
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::peer_closed);
+}
+
+TEST(ConnectionCore, CloseNowDropsOwedRepliesAndOnCloseIsTheLastCall) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write("never sent");
+    c.close("bad request");
+    EXPECT_FALSE(c.is_open());
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("x");
+  EXPECT_EQ(h.take_output(), "");
+  EXPECT_EQ(s.events, (std::vector<std::string>{"open", "data:x", "close"}));
+  EXPECT_EQ(s.close_detail, "bad request");
+}
+
+TEST(ConnectionCore, AHandlerThatThrowsIsClosedWithTheReason) {
+  Script s;
+  s.on_data = [](std::string_view, Connection&) -> std::size_t { throw std::runtime_error("boom"); };
+  CoreHarness h(scripted(s));
+  h.feed("x");
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::handler_error);
+  EXPECT_NE(s.close_detail.find("boom"), std::string::npos);
+  EXPECT_EQ(h.thread_stats().handler_errors.get(), 1u);
+}
+
+TEST(ConnectionCore, AHandlerThatClaimsMoreThanItWasGivenIsClosed) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection&) { return in.size() + 1; };
+  CoreHarness h(scripted(s));
+  h.feed("x");
+  EXPECT_EQ(s.closed->reason, CloseReason::handler_error);
+}
+
+TEST(ConnectionCore, PendingOutputOverMaxPendingPausesAndHalfResumesWithOnDrain) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write(std::string(600, 'r'));
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.max_pending = 1000; }));
+  h.stall(true);
+  h.feed("1");
+  EXPECT_FALSE(h.core().reading_paused());
+  h.feed("2");
+  EXPECT_TRUE(h.core().reading_paused());
+  h.feed("3");
+  EXPECT_EQ(h.unread(), 1u);
+  h.stall(false);  // the peer reads: everything leaves, reading resumes
+  EXPECT_FALSE(h.core().reading_paused());
+  EXPECT_EQ(h.unread(), 0u);
+  EXPECT_EQ(std::count(s.events.begin(), s.events.end(), "drain"), 1);
+  EXPECT_EQ(h.take_output(), std::string(1800, 'r'));
+}
+
+TEST(ConnectionCore, OnResumeKeptInputIsPresentedAgainWithoutNewBytes) {
+  // A handler that stops consuming while it cannot defer must hear its input again once
+  // replies drain, even if the peer sends nothing more (it waits for the answers).
+  Script s;
+  std::vector<DeferredReply> places;
+  s.on_data = [&](std::string_view in, Connection& c) {
+    std::size_t used = 0;
+    while (used < in.size() && c.can_defer()) {
+      places.push_back(c.defer());
+      ++used;
+    }
+    return used;
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.max_deferred = 2; }));
+  h.feed("abcd");
+  EXPECT_EQ(h.core().kept_input().view(), "cd");
+  for (auto& p : places) p.fill(".");
+  places.clear();
+  h.run_mail();
+  EXPECT_NE(std::find(s.events.begin(), s.events.end(), "data:cd"), s.events.end());
+  EXPECT_EQ(h.core().kept_input().view(), "");
+  EXPECT_EQ(h.core().deferred_outstanding(), 2u);
+}
+
+TEST(ConnectionCore, OutputOverMaxOutputClosesAConnectionThatDoesNotRead) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write(std::string(5000, 'z'));
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) {
+    o.max_pending = 1000;
+    o.max_output = 4000;
+  }));
+  h.stall(true);
+  h.feed("x");
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::output_limit);
+}
+
+TEST(ConnectionCore, TimersRunOnTheConnectionAndNeverAfterClose) {
+  Script s;
+  int fired = 0;
+  TimerId cancelled = kNoTimer;
+  s.on_open = [&](Connection& c) {
+    c.start_timer(10ms, [&](Connection& conn) {
+      ++fired;
+      conn.write("tick");
+    });
+    cancelled = c.start_timer(20ms, [&](Connection&) { fired += 100; });
+    c.start_timer(50ms, [&](Connection&) { fired += 1000; });
+  };
+  CoreHarness h(scripted(s));
+  Connection& conn = h.core();
+  EXPECT_TRUE(conn.cancel_timer(cancelled));
+  EXPECT_FALSE(conn.cancel_timer(cancelled));
+  h.advance(30ms);
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(h.take_output(), "tick");
+  conn.close();
+  h.advance(100ms);
+  EXPECT_EQ(fired, 1);
+}
+
+TEST(ConnectionCore, AHandleRunsTasksOnTheOwnerAndSaysGoneAfterClose) {
+  Script s;
+  ConnectionHandle handle;
+  s.on_open = [&](Connection& c) { handle = c.handle(); };
+  CoreHarness h(scripted(s));
+  ASSERT_TRUE(handle.open());
+  std::thread([&] { EXPECT_EQ(handle.write("from another thread"), PostResult::posted); }).join();
+  EXPECT_EQ(h.take_output(), "");  // nothing runs until the owner takes its mail
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "from another thread");
+  std::thread([&] { EXPECT_EQ(handle.close(), PostResult::posted); }).join();
+  h.run_mail();
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::closed_by_handler);
+  EXPECT_FALSE(handle.open());
+  EXPECT_EQ(handle.post([](Connection&) { FAIL() << "ran after close"; }), PostResult::gone);
+  EXPECT_EQ(ConnectionHandle().write("x"), PostResult::gone);
+}
+
+TEST(ConnectionCore, PostsAreBoundedPerConnection) {
+  Script s;
+  ConnectionHandle handle;
+  s.on_open = [&](Connection& c) { handle = c.handle(); };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.max_posted = 3; }));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(handle.write("x"), PostResult::posted);
+  EXPECT_EQ(handle.write("x"), PostResult::full);
+  EXPECT_EQ(handle.close(), PostResult::posted);  // a close is never refused
+  h.run_mail();
+  EXPECT_EQ(handle.write("x"), PostResult::gone);
+}
+
+TEST(ConnectionCore, TheMemoryBudgetPausesALargeHolderAndEvictsOverTheLimit) {
+  Script s;
+  s.on_data = [](std::string_view, Connection&) { return std::size_t{0}; };  // keeps everything
+  CoreHarness h(scripted(s), options([](ServerOptions& o) {
+    o.max_memory = 256 * 1024;  // soft mark 192 KiB; pause threshold 4 KiB
+    o.max_input = 1 << 20;
+  }));
+  h.feed(std::string(100 * 1024, 'k'));  // kept in a 128 KiB buffer
+  EXPECT_FALSE(h.core().reading_paused());
+  h.feed(std::string(30 * 1024, 'k'));  // 256 KiB held: over the soft mark, and a large holder
+  EXPECT_TRUE(h.core().reading_paused());
+  EXPECT_EQ(h.core().held(), h.server_context().budget().used());
+  h.core().set_budget_paused(false);  // as if usage had fallen: it reads again, and grows
+  h.feed(std::string(200 * 1024, 'k'));
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::memory_budget);
+  EXPECT_EQ(h.thread_stats().connections_evicted.get(), 1u);
+  EXPECT_EQ(h.server_context().budget().used(), 0u);
+}
+
+TEST(ConnectionCore, DebugBuildsOverwriteInputAHandlerKeptAViewInto) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "input is overwritten in debug builds only";
+#else
+  Script s;
+  std::string_view kept;
+  s.on_data = [&](std::string_view in, Connection&) {
+    kept = in;  // wrong: the input dies with the call
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("secret");
+  EXPECT_EQ(kept, std::string(6, '\xDD'));
+#endif
+}
+
+}  // namespace
+}  // namespace iomux::test
