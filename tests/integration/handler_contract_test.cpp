@@ -1,0 +1,375 @@
+// The handler contract (handler.hpp) over real sockets, on every model: one handler, written
+// once, run unchanged by whichever engine the model uses. Each case is named for what a
+// handler may rely on. (The same contract without sockets: tests/unit/connection_core_test.cpp.)
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <charconv>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_net.hpp"
+
+namespace iomux::test {
+namespace {
+
+// Threads a test's handlers start (to fill replies, to post), joined when the test ends.
+class Workers {
+ public:
+  ~Workers() { join(); }
+  template <typename F>
+  void run(F&& f) {
+    std::lock_guard lock(mutex_);
+    threads_.emplace_back(std::forward<F>(f));
+  }
+  void join() {
+    std::vector<std::thread> all;
+    {
+      std::lock_guard lock(mutex_);
+      all.swap(threads_);
+    }
+    for (auto& t : all) t.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+};
+
+// What the handlers of a test saw, from any thread.
+struct Seen {
+  std::atomic<int> closes{0};
+  std::atomic<int> drains{0};
+  std::atomic<int> last_reason{-1};
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  void on_thread() {
+    std::lock_guard lock(mutex);
+    threads.insert(std::this_thread::get_id());
+  }
+};
+
+// Splits complete lines off `in`; returns the bytes they span.
+std::size_t for_each_line(std::span<const char> in, const std::function<void(std::string_view)>& f) {
+  const std::string_view text(in.data(), in.size());
+  std::size_t used = 0;
+  for (std::size_t nl; (nl = text.find('\n', used)) != std::string_view::npos; used = nl + 1) f(text.substr(used, nl - used));
+  return used;
+}
+
+class HandlerContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    raise_fd_limit();
+    Availability a = probe_model(GetParam());
+    if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
+  }
+  bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
+  bool blocking_sends() const { return GetParam() == "blocking" || GetParam() == "threaded"; }
+  ServerOptions options() const {
+    ServerOptions o;
+    o.model = GetParam();
+    return o;
+  }
+};
+
+// ---- deferred replies
+
+class DelayedEcho final : public Handler {
+ public:
+  explicit DelayedEcho(Workers& w) : workers_(w) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    return for_each_line(in, [&](std::string_view line) {
+      // "N text": text comes back after N ms, filled by a thread of its own.
+      const std::size_t space = line.find(' ');
+      int delay = 0;
+      std::from_chars(line.data(), line.data() + space, delay);
+      workers_.run([reply = conn.defer(), delay, text = std::string(line.substr(space + 1)) + "\r\n"]() mutable {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+        reply.fill(std::move(text));
+      });
+    });
+  }
+
+ private:
+  Workers& workers_;
+};
+
+TEST_P(HandlerContract, DeferredRepliesFilledOutOfOrderFromOtherThreadsArriveInOrder) {
+  Workers workers;
+  RunningServer s(options(), [&] { return std::make_unique<DelayedEcho>(workers); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "150 first\n75 second\n0 third\n"));
+  EXPECT_EQ(recv_exact(c.get(), 22), "first\r\nsecond\r\nthird\r\n");
+  ASSERT_TRUE(send_text(c.get(), "0 again\n"));
+  EXPECT_EQ(recv_exact(c.get(), 7), "again\r\n");
+  workers.join();
+}
+
+// ---- close after flush
+
+class FlushThenClose final : public Handler {
+ public:
+  explicit FlushThenClose(Workers& w) : workers_(w) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    return for_each_line(in, [&](std::string_view line) {
+      if (line != "bye") return;
+      conn.write(std::string(200 * 1024, 'b'));
+      workers_.run([reply = conn.defer()]() mutable {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        reply.fill("<deferred>");
+      });
+      conn.write_static("<last>");
+      conn.close_after_flush();
+    });
+  }
+
+ private:
+  Workers& workers_;
+};
+
+TEST_P(HandlerContract, CloseAfterFlushDeliversEveryReplyThenFin) {
+  Workers workers;
+  RunningServer s(options(), [&] { return std::make_unique<FlushThenClose>(workers); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "bye\n"));
+  const std::string want = std::string(200 * 1024, 'b') + "<deferred><last>";
+  EXPECT_EQ(recv_exact(c.get(), want.size()), want);
+  EXPECT_TRUE(wait_closed(c.get()));
+  workers.join();
+}
+
+// ---- timers
+
+class Ticker final : public Handler {
+ public:
+  explicit Ticker(Seen& seen) : seen_(seen) {}
+  void on_open(Connection& conn) override {
+    seen_.on_thread();
+    conn.start_timer(std::chrono::milliseconds(40), [this](Connection& c) {
+      seen_.on_thread();
+      c.write_static("tick\r\n");
+    });
+    const TimerId never = conn.start_timer(std::chrono::milliseconds(20), [](Connection& c) { c.write_static("NO"); });
+    conn.cancel_timer(never);
+  }
+  std::size_t on_data(std::span<const char> in, Connection&) override {
+    seen_.on_thread();
+    return in.size();
+  }
+
+ private:
+  Seen& seen_;
+};
+
+TEST_P(HandlerContract, TimersRunOnTheConnectionsThreadAndCancelledOnesNever) {
+  Seen seen;
+  RunningServer s(options(), [&] { return std::make_unique<Ticker>(seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "x"));
+  EXPECT_EQ(recv_exact(c.get(), 6), "tick\r\n");
+  set_recv_timeout(c.get(), 150ms);
+  char extra;
+  EXPECT_LE(::recv(c.get(), &extra, 1, 0), 0);
+  std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(seen.threads.size(), 1u) << "on_open, on_data and the timer ran on different threads";
+}
+
+// ---- the input bound
+
+class Hoarder final : public Handler {
+ public:
+  explicit Hoarder(Seen& seen) : seen_(seen) {}
+  void on_open(Connection& conn) override { conn.set_max_input(1024); }
+  std::size_t on_data(std::span<const char>, Connection&) override { return 0; }
+  void on_close(Connection&, const CloseInfo& info) override {
+    seen_.last_reason = static_cast<int>(info.reason);
+    ++seen_.closes;
+  }
+
+ private:
+  Seen& seen_;
+};
+
+TEST_P(HandlerContract, InputOverTheBoundClosesTheConnectionAndTheHandlerIsTold) {
+  Seen seen;
+  RunningServer s(options(), [&] { return std::make_unique<Hoarder>(seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), std::string(4096, 'h')));
+  EXPECT_TRUE(wait_closed(c.get()));
+  EXPECT_TRUE(wait_until([&] { return seen.closes == 1; }));
+  EXPECT_EQ(seen.last_reason, static_cast<int>(CloseReason::input_limit));
+  EXPECT_TRUE(s.log().contains("over the limit of 1024 (max_input)"));
+}
+
+// ---- back-pressure on the handler's output
+
+class Flood final : public Handler {
+ public:
+  explicit Flood(Seen& seen) : seen_(seen) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    return for_each_line(in, [&](std::string_view) { conn.write(std::string(256 * 1024, 'f')); });
+  }
+  void on_drain(Connection&) override { ++seen_.drains; }
+
+ private:
+  Seen& seen_;
+};
+
+TEST_P(HandlerContract, PendingOutputPausesReadingWithoutTheHandlersHelpAndNothingIsLost) {
+  Seen seen;
+  ServerOptions o = options();
+  o.max_pending = 1024 * 1024;
+  RunningServer s(o, [&] { return std::make_unique<Flood>(seen); });
+  UniqueFd c = connect_to(s.endpoint(), 20s);
+  ASSERT_TRUE(c);
+  // 64 requests asking for 16 MiB, and nobody reading yet.
+  ASSERT_TRUE(send_text(c.get(), std::string(64, '\n')));
+  std::this_thread::sleep_for(300ms);
+  const StatsSnapshot held = s.server().stats();
+  if (!blocking_sends()) {
+    // The bound is soft by one read's worth of replies (the pause comes after the call).
+    EXPECT_LE(held.peak_pending_per_connection, o.max_pending + 64 * 256 * 1024u);
+    EXPECT_GE(held.connections_paused, 1u);
+  }
+  const std::string got = recv_exact(c.get(), 64 * 256 * 1024);
+  EXPECT_EQ(got.size(), 64 * 256 * 1024u);
+  EXPECT_EQ(got.find_first_not_of('f'), std::string::npos);
+  if (!blocking_sends()) EXPECT_TRUE(wait_until([&] { return seen.drains >= 1; }));
+}
+
+// ---- a handler that throws
+
+class Thrower final : public Handler {
+ public:
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    return for_each_line(in, [&](std::string_view line) {
+      if (line == "throw") throw std::runtime_error("the handler gave up");
+      conn.write("ok\r\n");
+    });
+  }
+};
+
+TEST_P(HandlerContract, AHandlerThatThrowsLosesItsConnectionOnlyAndTheReasonIsLogged) {
+  RunningServer s(options(), handler_factory<Thrower>());
+  UniqueFd good;
+  if (concurrent()) {
+    good = connect_to(s.endpoint());
+    ASSERT_TRUE(send_text(good.get(), "hello\n"));
+    EXPECT_EQ(recv_exact(good.get(), 4), "ok\r\n");
+  }
+  UniqueFd bad = connect_to(s.endpoint());
+  ASSERT_TRUE(send_text(bad.get(), "throw\n"));
+  EXPECT_TRUE(wait_closed(bad.get()));
+  if (!concurrent()) good = connect_to(s.endpoint());
+  ASSERT_TRUE(send_text(good.get(), "still\n"));
+  EXPECT_EQ(recv_exact(good.get(), 4), "ok\r\n");
+  EXPECT_TRUE(s.log().contains("the handler gave up"));
+  EXPECT_EQ(s.server().stats().handler_errors, 1u);
+}
+
+// ---- a handle used after its connection closed
+
+class Keeper final : public Handler {
+ public:
+  Keeper(Seen& seen, ConnectionHandle& slot) : seen_(seen), slot_(slot) {}
+  void on_open(Connection& conn) override { slot_ = conn.handle(); }
+  std::size_t on_data(std::span<const char> in, Connection&) override { return in.size(); }
+  void on_close(Connection&, const CloseInfo&) override { ++seen_.closes; }
+
+ private:
+  Seen& seen_;
+  ConnectionHandle& slot_;
+};
+
+TEST_P(HandlerContract, AHandleUsedAfterItsConnectionClosedSaysGone) {
+  Seen seen;
+  ConnectionHandle handle;  // written by the server thread before the client's first reply
+  RunningServer s(options(), [&] { return std::make_unique<Keeper>(seen, handle); });
+  {
+    UniqueFd c = connect_to(s.endpoint());
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(wait_until([&] { return s.server().stats().connections_accepted == 1; }));
+    std::this_thread::sleep_for(50ms);  // on_open has run
+  }
+  ASSERT_TRUE(wait_until([&] { return seen.closes == 1; }));
+  EXPECT_FALSE(handle.open());
+  EXPECT_EQ(handle.write("late"), PostResult::gone);
+  EXPECT_EQ(handle.post([](Connection&) { ADD_FAILURE() << "a task ran for a closed connection"; }), PostResult::gone);
+  EXPECT_EQ(handle.close(), PostResult::gone);
+}
+
+// ---- posts from other threads under load
+
+class Collector final : public Handler {
+ public:
+  Collector(std::mutex& m, std::vector<ConnectionHandle>& handles) : mutex_(m), handles_(handles) {}
+  void on_open(Connection& conn) override {
+    std::lock_guard lock(mutex_);
+    handles_.push_back(conn.handle());
+  }
+  std::size_t on_data(std::span<const char> in, Connection&) override { return in.size(); }
+
+ private:
+  std::mutex& mutex_;
+  std::vector<ConnectionHandle>& handles_;
+};
+
+TEST_P(HandlerContract, PostsFromManyThreadsArriveEachInItsPostersOrder) {
+  std::mutex mutex;
+  std::vector<ConnectionHandle> handles;
+  RunningServer s(options(), [&] { return std::make_unique<Collector>(mutex, handles); });
+  const int clients = concurrent() ? 4 : 1;
+  constexpr int kPosters = 4;
+  constexpr int kPosts = 200;
+  std::vector<UniqueFd> conns;
+  for (int i = 0; i < clients; ++i) conns.push_back(connect_to(s.endpoint()));
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return handles.size() == static_cast<std::size_t>(clients);
+  }));
+  std::vector<ConnectionHandle> targets;
+  {
+    std::lock_guard lock(mutex);
+    targets = handles;
+  }
+  std::vector<std::thread> posters;
+  for (int p = 0; p < kPosters; ++p)
+    posters.emplace_back([&, p] {
+      for (int i = 0; i < kPosts; ++i)
+        for (const ConnectionHandle& h : targets) {
+          const std::string msg = "p" + std::to_string(p) + ":" + std::to_string(i) + "\n";
+          while (h.write(msg) == PostResult::full) std::this_thread::sleep_for(1ms);
+        }
+    });
+  for (auto& t : posters) t.join();
+  for (auto& c : conns) {
+    std::vector<int> next(kPosters, 0);
+    std::string buffer;
+    int lines = 0;
+    while (lines < kPosters * kPosts) {
+      const std::string chunk = recv_exact(c.get(), 1);
+      if (chunk.empty()) break;
+      buffer += chunk;
+      if (chunk != "\n") continue;
+      const int poster = buffer[1] - '0';
+      EXPECT_EQ(buffer, "p" + std::to_string(poster) + ":" + std::to_string(next[poster]) + "\n");
+      ++next[poster];
+      ++lines;
+      buffer.clear();
+    }
+    EXPECT_EQ(lines, kPosters * kPosts);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, HandlerContract, ::testing::ValuesIn(all_model_names()), ModelTestName());
+
+}  // namespace
+}  // namespace iomux::test
