@@ -111,8 +111,9 @@ class Subprocess {
   const std::string& out() const { return out_; }
   const std::string& err() const { return err_; }
 
- private:
-  // One poll over stdout/stderr; false when both are at EOF.
+  // One poll over stdout/stderr, keeping what arrived; false when both are at EOF. A test that
+  // runs a chatty child for long calls it now and then, so the child never blocks on a full
+  // pipe.
   bool pump(int timeout_ms) {
     pollfd fds[2] = {{stdout_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
     int live = (stdout_ ? 1 : 0) + (stderr_ ? 1 : 0);
@@ -129,6 +130,7 @@ class Subprocess {
     return true;
   }
 
+ private:
   pid_t pid_ = -1;
   UniqueFd stdin_, stdout_, stderr_;
   std::string out_, err_, combined_;
