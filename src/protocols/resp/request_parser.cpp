@@ -1,0 +1,327 @@
+#include "protocols/resp/request_parser.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "protocols/resp/integer_text.hpp"
+
+// Where this parser parts from redis-server's (networking.c, processInlineBuffer and
+// processMultibulkBuffer), and why:
+//
+// * Redis looks for the '\r' ending a "*<count>" or "$<length>" line anywhere in its buffer
+//   and calls the line "too big" only past 64 KiB without one. A number has at most 20
+//   characters, so here 21 bytes without a '\r' are already an invalid length: the same error
+//   Redis gives once that '\r' comes, found without waiting for (or scanning) 64 KiB.
+// * Redis checks that a bulk header starts with '$' once the header's '\r' is there; here as
+//   soon as its first byte is, for the same reason.
+// * Redis accepts a complete inline line of any length (its limit applies only while the '\n'
+//   is missing), so whether a long line passes depends on how it was cut into reads. Here the
+//   limit applies to the line, complete or not.
+// * Redis bounds a request's arguments only by INT_MAX and its total by the query buffer limit,
+//   closing the connection without a reply past it; here Limits bound both, with an error reply.
+// * A NUL byte ends an inline line's parsing in Redis (it splits the line as a C string); here
+//   it is an ordinary byte.
+//
+// Like Redis, the byte after a header's '\r' and the two after a bulk are skipped unread (they
+// should be "\n" and "\r\n"): checking them would refuse nothing a client sends.
+
+namespace iomux::resp {
+namespace {
+
+constexpr std::string_view kInvalidMultibulkLength =
+    "-ERR Protocol error: invalid multibulk length\r\n";
+constexpr std::string_view kInvalidBulkLength = "-ERR Protocol error: invalid bulk length\r\n";
+constexpr std::string_view kTooBigInline = "-ERR Protocol error: too big inline request\r\n";
+constexpr std::string_view kTooBigMultibulk = "-ERR Protocol error: too big multibulk request\r\n";
+constexpr std::string_view kUnbalancedQuotes =
+    "-ERR Protocol error: unbalanced quotes in request\r\n";
+
+// Redis reserves this many argument slots up front, whatever the count line claims: a claim
+// costs nothing until its arguments arrive.
+constexpr std::size_t kInitialArgSlots = 1024;
+
+// isspace() in the C locale, which is what Redis's inline splitter uses between words.
+bool is_space(int c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+bool is_hex_digit(int c) noexcept {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int hex_value(int c) noexcept {
+  if (c <= '9') return c - '0';
+  return (c | 0x20) - 'a' + 10;
+}
+
+char unescape(int c) noexcept {
+  switch (c) {
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case 'b': return '\b';
+    case 'a': return '\a';
+    default: return static_cast<char>(c);
+  }
+}
+
+}  // namespace
+
+RequestParser::RequestParser(Limits limits) : limits_(limits) {}
+
+std::size_t RequestParser::max_kept_input() const noexcept {
+  // An unfinished multibulk request is at most max_request bytes up to the end of its last
+  // complete argument, plus a header line still missing its end: the type byte, up to
+  // kMaxIntegerText digits and its '\r'.
+  return std::max(limits_.max_inline, limits_.max_request + kMaxIntegerText + 2);
+}
+
+void RequestParser::reset() noexcept {
+  kind_ = Kind::none;
+  error_.clear();
+}
+
+void RequestParser::release_memory() {
+  constexpr std::size_t kKeep = 64;  // what a usual request needs stays allocated
+  if (kind_ == Kind::none && spans_.capacity() > kKeep) std::vector<Span>().swap(spans_);
+  if (args_.capacity() > kKeep) std::vector<std::string_view>().swap(args_);
+  if (unquoted_.capacity() > 1024) std::string().swap(unquoted_);
+  args_.clear();
+}
+
+RequestParser::Step RequestParser::next(std::string_view input) {
+  Step step;
+  if (!error_.empty()) {
+    step.status = Status::error;
+    return step;
+  }
+  for (;;) {
+    const std::string_view rest = input.substr(step.used);
+    if (rest.empty()) return step;
+    if (kind_ == Kind::none) {
+      start_request();
+      kind_ = rest.front() == '*' ? Kind::multibulk : Kind::inline_line;
+    }
+    const Outcome outcome = kind_ == Kind::multibulk ? parse_multibulk(rest) : parse_inline(rest);
+    switch (outcome) {
+      case Outcome::request:
+        kind_ = Kind::none;
+        step.used += length_;
+        step.status = Status::request;
+        return step;
+      case Outcome::empty:
+        kind_ = Kind::none;
+        step.used += length_;
+        continue;
+      case Outcome::incomplete:
+        return step;
+      case Outcome::error:
+        step.status = Status::error;
+        return step;
+      case Outcome::progress:
+        break;  // not returned by the parse functions
+    }
+  }
+}
+
+void RequestParser::start_request() noexcept {
+  length_ = 0;
+  scanned_ = 0;
+  have_count_ = false;
+  args_left_ = 0;
+  pos_ = 0;
+  bulk_length_ = -1;
+  spans_.clear();
+}
+
+RequestParser::Outcome RequestParser::fail(std::string_view reply) {
+  error_.assign(reply);
+  kind_ = Kind::none;
+  return Outcome::error;
+}
+
+RequestParser::Outcome RequestParser::parse_inline(std::string_view input) {
+  // Bytes scanned by earlier calls hold no '\n': start after them, so a line arriving a byte
+  // at a time is scanned once in all.
+  const std::size_t from = std::min(scanned_, input.size());
+  const void* hit = std::memchr(input.data() + from, '\n', input.size() - from);
+  bytes_examined_ += (hit ? static_cast<const char*>(hit) + 1 : input.data() + input.size()) -
+                     (input.data() + from);
+  if (hit == nullptr) {
+    scanned_ = input.size();
+    // Whatever ends this line, it will be longer than the limit: refuse it now rather than
+    // keep buffering.
+    if (input.size() > limits_.max_inline) return fail(kTooBigInline);
+    return Outcome::incomplete;
+  }
+  const auto newline = static_cast<std::size_t>(static_cast<const char*>(hit) - input.data());
+  if (newline > limits_.max_inline) return fail(kTooBigInline);
+  std::string_view line = input.substr(0, newline);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  length_ = newline + 1;
+  if (!split_inline(line)) return fail(kUnbalancedQuotes);
+  return args_.empty() ? Outcome::empty : Outcome::request;
+}
+
+// Redis's sdssplitargs(): words separated by spaces; a word may hold "double quoted" parts
+// with escapes and 'single quoted' parts where only \' is special; a closing quote must be
+// followed by a space or the end of the line. False on an unbalanced quote.
+bool RequestParser::split_inline(std::string_view line) {
+  args_.clear();
+  unquoted_.clear();
+  // Unquoting only shrinks text, so this one reservation keeps every view into it valid.
+  unquoted_.reserve(line.size());
+  const std::size_t size = line.size();
+  bytes_examined_ += size;
+  auto at = [&](std::size_t i) -> int {
+    return i < size ? static_cast<unsigned char>(line[i]) : -1;  // -1: the end of the line
+  };
+  std::size_t i = 0;
+  for (;;) {
+    while (i < size && is_space(at(i))) ++i;
+    if (i == size) return true;
+    const std::size_t word_start = unquoted_.size();
+    bool in_double = false;
+    bool in_single = false;
+    for (bool done = false; !done;) {
+      const int c = at(i);
+      if (in_double) {
+        if (c == '\\' && at(i + 1) == 'x' && is_hex_digit(at(i + 2)) && is_hex_digit(at(i + 3))) {
+          unquoted_.push_back(static_cast<char>(hex_value(at(i + 2)) * 16 + hex_value(at(i + 3))));
+          i += 4;
+        } else if (c == '\\' && at(i + 1) != -1) {
+          unquoted_.push_back(unescape(at(i + 1)));
+          i += 2;
+        } else if (c == '"') {
+          if (at(i + 1) != -1 && !is_space(at(i + 1))) return false;
+          done = true;
+          ++i;
+        } else if (c == -1) {
+          return false;
+        } else {
+          unquoted_.push_back(static_cast<char>(c));
+          ++i;
+        }
+      } else if (in_single) {
+        if (c == '\\' && at(i + 1) == '\'') {
+          unquoted_.push_back('\'');
+          i += 2;
+        } else if (c == '\'') {
+          if (at(i + 1) != -1 && !is_space(at(i + 1))) return false;
+          done = true;
+          ++i;
+        } else if (c == -1) {
+          return false;
+        } else {
+          unquoted_.push_back(static_cast<char>(c));
+          ++i;
+        }
+      } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == -1) {
+        done = true;  // Redis ends a bare word only at these, not at every isspace() byte
+        if (c != -1) ++i;
+      } else if (c == '"') {
+        in_double = true;
+        ++i;
+      } else if (c == '\'') {
+        in_single = true;
+        ++i;
+      } else {
+        unquoted_.push_back(static_cast<char>(c));
+        ++i;
+      }
+    }
+    args_.emplace_back(unquoted_.data() + word_start, unquoted_.size() - word_start);
+  }
+}
+
+RequestParser::Outcome RequestParser::parse_multibulk(std::string_view input) {
+  if (!have_count_) {
+    const Outcome outcome = read_count(input);
+    if (outcome != Outcome::progress) return outcome;
+  }
+  while (args_left_ > 0) {
+    if (bulk_length_ < 0) {
+      const Outcome outcome = read_bulk_header(input);
+      if (outcome != Outcome::progress) return outcome;
+    }
+    const std::size_t end = pos_ + static_cast<std::size_t>(bulk_length_) + 2;
+    if (input.size() < end) return Outcome::incomplete;
+    spans_.push_back({pos_, static_cast<std::size_t>(bulk_length_)});
+    pos_ = end;
+    bulk_length_ = -1;
+    --args_left_;
+  }
+  length_ = pos_;
+  publish_multibulk(input);
+  return Outcome::request;
+}
+
+RequestParser::Outcome RequestParser::read_count(std::string_view input) {
+  std::int64_t count = 0;
+  const Outcome outcome = read_number_line(input, 0, count);
+  if (outcome == Outcome::incomplete) return outcome;
+  if (outcome == Outcome::error || count > INT_MAX ||
+      (count > 0 && static_cast<std::uint64_t>(count) > limits_.max_args))
+    return fail(kInvalidMultibulkLength);
+  have_count_ = true;
+  if (count <= 0) {
+    length_ = pos_;
+    return Outcome::empty;
+  }
+  args_left_ = static_cast<std::size_t>(count);
+  spans_.reserve(std::min(args_left_, kInitialArgSlots));
+  return Outcome::progress;
+}
+
+RequestParser::Outcome RequestParser::read_bulk_header(std::string_view input) {
+  if (input.size() <= pos_) return Outcome::incomplete;
+  const char type = input[pos_];
+  if (type != '$') {
+    // Redis's wording, with a line break shown as a space as its error replies do.
+    std::string reply = "-ERR Protocol error: expected '$', got ' '\r\n";
+    if (type != '\r' && type != '\n') reply[reply.size() - 4] = type;
+    return fail(reply);
+  }
+  std::int64_t length = 0;
+  const Outcome outcome = read_number_line(input, pos_, length);
+  if (outcome == Outcome::incomplete) return outcome;
+  if (outcome == Outcome::error || length < 0 ||
+      static_cast<std::uint64_t>(length) > limits_.max_bulk)
+    return fail(kInvalidBulkLength);
+  if (pos_ + static_cast<std::size_t>(length) + 2 > limits_.max_request)
+    return fail(kTooBigMultibulk);
+  bulk_length_ = length;
+  return Outcome::progress;
+}
+
+// Reads the number of a "*<count>\r\n" or "$<length>\r\n" line whose type byte is at `start`.
+// On progress, pos_ is moved past the line. Outcome::error means "not a number", left for the
+// caller to word.
+RequestParser::Outcome RequestParser::read_number_line(std::string_view input, std::size_t start,
+                                                       std::int64_t& value) {
+  const std::size_t digits = start + 1;
+  // A number has at most kMaxIntegerText characters, so its '\r' is within the next
+  // kMaxIntegerText + 1 bytes or the line is no number: looking further is wasted work.
+  const std::size_t window = std::min(input.size(), digits + kMaxIntegerText + 1);
+  const void* hit = std::memchr(input.data() + digits, '\r', window - digits);
+  bytes_examined_ += (hit ? static_cast<const char*>(hit) + 1 : input.data() + window) -
+                     (input.data() + digits);
+  if (hit == nullptr)
+    return window - digits > kMaxIntegerText ? Outcome::error : Outcome::incomplete;
+  const auto cr = static_cast<std::size_t>(static_cast<const char*>(hit) - input.data());
+  if (cr + 1 >= input.size()) return Outcome::incomplete;  // the line's '\n' is still to come
+  const std::optional<std::int64_t> number = parse_integer(input.substr(digits, cr - digits));
+  if (!number) return Outcome::error;
+  value = *number;
+  pos_ = cr + 2;
+  return Outcome::progress;
+}
+
+void RequestParser::publish_multibulk(std::string_view input) {
+  args_.clear();
+  args_.reserve(spans_.size());
+  for (const Span& span : spans_) args_.emplace_back(input.data() + span.offset, span.length);
+}
+
+}  // namespace iomux::resp
