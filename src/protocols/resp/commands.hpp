@@ -26,6 +26,9 @@ struct ClientState {
   std::uint64_t id = 0;
   std::string name;                // CLIENT SETNAME
   bool close_after_reply = false;  // QUIT
+  // Commands run but not yet added to ServerInfo's total (the session adds them per batch, to
+  // keep a shared counter off the per-command path); INFO adds them to what it reports.
+  std::uint64_t unreported_commands = 0;
 };
 
 // Everything a handler works with.

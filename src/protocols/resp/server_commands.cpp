@@ -176,8 +176,10 @@ void add_stats_section(std::string& text, const CommandContext& context) {
   text += "# Stats\r\n";
   add_field(text, "total_connections_received",
             static_cast<std::int64_t>(context.server.total_connections()));
+  // This connection's own recent commands are not in the shared total yet.
   add_field(text, "total_commands_processed",
-            static_cast<std::int64_t>(context.server.total_commands()));
+            static_cast<std::int64_t>(context.server.total_commands() +
+                                      context.client.unreported_commands));
 }
 
 void add_keyspace_section(std::string& text, const CommandContext& context) {

@@ -34,6 +34,7 @@ Session::Result Session::process(std::string_view input, std::string& out) {
     }
     execute_command(context, parser_.args());
     ++result.commands;
+    ++client_.unreported_commands;
     if (client_.close_after_reply) {  // QUIT: what follows it is not executed, as in Redis
       closed_ = true;
       break;
@@ -43,7 +44,8 @@ Session::Result Session::process(std::string_view input, std::string& out) {
     result.consumed = input.size();
     result.close = true;
   }
-  server_.count_commands(result.commands);
+  server_.count_commands(client_.unreported_commands);
+  client_.unreported_commands = 0;
   parser_.release_memory();
   return result;
 }
