@@ -217,6 +217,26 @@ TEST(RespRequestParser, LengthLineWithoutEndIsRefusedPastTwentyCharacters) {
   EXPECT_EQ(feed("*" + std::string(21, '1')).error, error_line("invalid multibulk length"));
 }
 
+TEST(RespRequestParser, LengthLineWithANonDigitIsRefusedAtOnce) {
+  // No '\r' can make "1x" a number: refused without waiting for the end of the line.
+  EXPECT_EQ(feed("*1\r\n$1x").error, error_line("invalid bulk length"));
+  EXPECT_EQ(feed("*2x").error, error_line("invalid multibulk length"));
+  EXPECT_EQ(feed("*1\r\n$-").error, "");  // "-1" is still possible, if refused later
+}
+
+TEST(RespRequestParser, WholeRequestsMeetTheSameLimitsAsPartialOnes) {
+  // A request present in full is read by a faster path; the limits and words must not change.
+  Limits limits;
+  limits.max_args = 2;
+  limits.max_bulk = 5;
+  limits.max_request = 25;
+  EXPECT_EQ(feed(multibulk({"a", "b", "c"}), {SIZE_MAX}, limits).error, error_line("invalid multibulk length"));
+  EXPECT_EQ(feed(multibulk({"hello!"}), {SIZE_MAX}, limits).error, error_line("invalid bulk length"));
+  EXPECT_EQ(feed(multibulk({"12345", "12345"}), {SIZE_MAX}, limits).error,
+            error_line("too big multibulk request"));
+  EXPECT_EQ(feed(multibulk({"12345", "1234"}), {SIZE_MAX}, limits).requests.size(), 1u);  // 25 bytes
+}
+
 TEST(RespRequestParser, ByteAfterHeaderCarriageReturnIsNotChecked) {
   // Redis skips the byte where '\n' belongs, and the two after a bulk, unread.
   EXPECT_EQ(feed("*1\rX$4\rXPINGXY").requests, (std::vector<Request>{{"PING"}}));

@@ -1,6 +1,7 @@
 #include "protocols/resp/commands.hpp"
 
 #include <array>
+#include <cassert>
 #include <cstdint>
 
 #include "protocols/resp/command_handlers.hpp"
@@ -65,6 +66,7 @@ class CommandIndex {
  public:
   CommandIndex() noexcept {
     for (const CommandSpec& spec : kCommands) {
+      for (char c : spec.name) assert(c >= 'a' && c <= 'z');  // what names_match() relies on
       std::size_t slot = hash(spec.name) & kMask;
       while (slots_[slot] != nullptr) slot = (slot + 1) & kMask;
       slots_[slot] = &spec;
@@ -74,7 +76,7 @@ class CommandIndex {
   const CommandSpec* find(std::string_view name) const noexcept {
     for (std::size_t slot = hash(name) & kMask;; slot = (slot + 1) & kMask) {
       const CommandSpec* spec = slots_[slot];
-      if (spec == nullptr || equals_nocase(spec->name, name)) return spec;
+      if (spec == nullptr || names_match(spec->name, name)) return spec;
     }
   }
 
@@ -83,13 +85,24 @@ class CommandIndex {
   static constexpr std::size_t kMask = kSlots - 1;
   static_assert(kCommands.size() * 2 < kSlots);
 
-  // FNV-1a over the bytes with letters folded to lower case: names equal but for case hash
+  // FNV-1a over the bytes with bit 5 set, which folds every upper-case letter onto its lower
+  // case (and merges some punctuation, harmless in a hash): names equal but for case hash
   // alike. Long names stop at 16 bytes: no command is longer, and it bounds the work.
   static std::size_t hash(std::string_view name) noexcept {
     std::uint32_t h = 2166136261u;
     for (std::size_t i = 0; i < name.size() && i < 16; ++i)
-      h = (h ^ static_cast<unsigned char>(to_lower(name[i]))) * 16777619u;
+      h = (h ^ static_cast<unsigned char>(name[i] | 0x20)) * 16777619u;
     return h ^ static_cast<std::uint32_t>(name.size());
+  }
+
+  // `name` (a row's: lower-case letters only) equals `input` in any case. Setting bit 5 turns
+  // an upper-case letter into its lower case and cannot turn any other byte into a lower-case
+  // letter, so one OR per byte is an exact case-insensitive test here.
+  static bool names_match(std::string_view name, std::string_view input) noexcept {
+    if (name.size() != input.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i)
+      if ((input[i] | 0x20) != name[i]) return false;
+    return true;
   }
 
   std::array<const CommandSpec*, kSlots> slots_{};

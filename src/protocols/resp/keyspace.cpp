@@ -62,17 +62,17 @@ std::int64_t Keyspace::now_ms() const { return clock_().count(); }
 // --- locking -----------------------------------------------------------------------------
 
 Keyspace::Guard Keyspace::lock(std::string_view key) {
-  const std::size_t hash = KeyHash{}(key);
-  const std::size_t index = shard_index(hash);
+  const HashedKey hashed_key = hashed(key);
+  const std::size_t index = shard_index(hashed_key.hash);
   shards_[index].mutex.lock();
-  return Guard(*this, std::uint64_t{1} << index, key, hash);
+  return Guard(*this, std::uint64_t{1} << index, key, hashed_key.hash);
 }
 
 Keyspace::Guard Keyspace::lock(std::span<const std::string_view> keys, std::size_t step) {
   assert(step > 0);
   std::uint64_t mask = 0;
   for (std::size_t i = 0; i < keys.size(); i += step)
-    mask |= std::uint64_t{1} << shard_index(KeyHash{}(keys[i]));
+    mask |= std::uint64_t{1} << shard_index(hashed(keys[i]).hash);
   // Ascending shard order: any two multi-key commands take their common locks in the same
   // order, so neither can hold one the other waits for while waiting for one it holds.
   for (std::uint64_t rest = mask; rest != 0; rest &= rest - 1)
@@ -91,15 +91,16 @@ Keyspace::Guard::~Guard() {
 
 Keyspace::Slot Keyspace::Guard::slot(std::string_view key) {
   const bool same_key = key.data() == key_.data() && key.size() == key_.size();
-  const std::size_t index = shard_index(same_key ? hash_ : KeyHash{}(key));
+  const HashedKey hashed_key = same_key ? HashedKey{key, hash_} : hashed(key);
+  const std::size_t index = shard_index(hashed_key.hash);
   assert((shard_mask_ >> index) & 1);  // the key's shard is one this guard holds
   Shard& shard = keyspace_.shards_[index];
-  return Slot(keyspace_, shard, key, keyspace_.find_live(shard, key));
+  return Slot(keyspace_, shard, key, keyspace_.find_live(shard, hashed_key));
 }
 
 // --- entries (shard lock held) ----------------------------------------------------------
 
-Keyspace::Node* Keyspace::find_live(Shard& shard, std::string_view key) {
+Keyspace::Node* Keyspace::find_live(Shard& shard, const HashedKey& key) {
   auto it = shard.map.find(key);
   if (it == shard.map.end()) return nullptr;
   Node& node = *it;

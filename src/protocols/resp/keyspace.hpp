@@ -116,11 +116,25 @@ class Keyspace {
   static constexpr std::int64_t kNoExpiry = INT64_MIN;
   static constexpr std::uint32_t kNotInTtlIndex = UINT32_MAX;
 
+  // A key with its hash, computed once per command: the shard is chosen by it and the map
+  // looks the key up by it.
+  struct HashedKey {
+    std::string_view key;
+    std::size_t hash;
+  };
   struct KeyHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view key) const noexcept {
-      return std::hash<std::string_view>{}(key);
-    }
+    // Not noexcept, on purpose: libstdc++ then keeps each key's hash in its node (it does not
+    // for a "fast" nothrow hasher), so lookups compare hashes first and never rehash stored
+    // keys while walking a bucket.
+    std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+    std::size_t operator()(const HashedKey& key) const noexcept { return key.hash; }
+  };
+  struct KeyEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+    bool operator()(const HashedKey& a, std::string_view b) const noexcept { return a.key == b; }
+    bool operator()(std::string_view a, const HashedKey& b) const noexcept { return a == b.key; }
   };
   struct Entry {
     std::variant<std::string, std::unique_ptr<List>> value;
@@ -128,7 +142,7 @@ class Keyspace {
     std::size_t bytes = 0;                // what this entry adds to used_memory()
     std::uint32_t ttl_index = kNotInTtlIndex;  // position in its shard's `with_ttl`
   };
-  using Map = std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>>;
+  using Map = std::unordered_map<std::string, Entry, KeyHash, KeyEqual>;
   using Node = Map::value_type;  // stays put in memory until erased, unlike Map iterators
 
   // alignas: shards are locked by different threads; they must not share cache lines.
@@ -146,7 +160,10 @@ class Keyspace {
   };
 
   static std::size_t shard_index(std::size_t hash) noexcept { return hash >> (64 - 6); }
-  Node* find_live(Shard& shard, std::string_view key);
+  static HashedKey hashed(std::string_view key) noexcept {
+    return {key, std::hash<std::string_view>{}(key)};
+  }
+  Node* find_live(Shard& shard, const HashedKey& key);
   Node* insert(Shard& shard, std::string_view key);
   void erase(Shard& shard, Node& node);
   void set_expiry(Shard& shard, Node& node, std::int64_t at);

@@ -100,6 +100,8 @@ class RequestParser {
     std::size_t length;
   };
 
+  bool read_whole_multibulk(std::string_view input);
+  bool read_whole_multibulk(const char* base, const char* end, const char*& p);
   Outcome parse_inline(std::string_view input);
   Outcome parse_multibulk(std::string_view input);
   Outcome read_count(std::string_view input);
