@@ -1,7 +1,6 @@
 #include "protocols/resp/commands.hpp"
 
 #include <array>
-#include <cassert>
 #include <cstdint>
 
 #include "protocols/resp/command_handlers.hpp"
@@ -60,13 +59,20 @@ constexpr std::array kCommands = {
 
 constexpr char to_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
+constexpr bool names_are_lower_case_letters() {
+  for (const CommandSpec& spec : kCommands)
+    for (char c : spec.name)
+      if (c < 'a' || c > 'z') return false;
+  return true;
+}
+static_assert(names_are_lower_case_letters(), "CommandIndex::names_match() relies on it");
+
 // Open addressing over the rows by a case-folded hash of the name: one hash and, usually,
 // one comparison per lookup, and no lower-cased copy of the name.
 class CommandIndex {
  public:
   CommandIndex() noexcept {
     for (const CommandSpec& spec : kCommands) {
-      for (char c : spec.name) assert(c >= 'a' && c <= 'z');  // what names_match() relies on
       std::size_t slot = hash(spec.name) & kMask;
       while (slots_[slot] != nullptr) slot = (slot + 1) & kMask;
       slots_[slot] = &spec;

@@ -31,6 +31,12 @@ std::int64_t report_step_for(std::size_t max_memory) {
   return std::clamp<std::int64_t>(step, 1, kLargestStep);
 }
 
+#ifndef NDEBUG
+// Guards this thread holds. Debug builds check the rule a caller can break: a thread holding
+// a Guard must not lock again, or two threads doing so in opposite orders deadlock.
+thread_local int guards_held = 0;
+#endif
+
 std::uint64_t next_random(std::uint64_t& state) noexcept {
   // xorshift64: sampling needs spread, not quality.
   state ^= state << 13;
@@ -62,6 +68,7 @@ std::int64_t Keyspace::now_ms() const { return clock_().count(); }
 // --- locking -----------------------------------------------------------------------------
 
 Keyspace::Guard Keyspace::lock(std::string_view key) {
+  assert(guards_held == 0);  // not reentrant: see lock()'s comment
   const HashedKey hashed_key = hashed(key);
   const std::size_t index = shard_index(hashed_key.hash);
   shards_[index].mutex.lock();
@@ -70,6 +77,7 @@ Keyspace::Guard Keyspace::lock(std::string_view key) {
 
 Keyspace::Guard Keyspace::lock(std::span<const std::string_view> keys, std::size_t step) {
   assert(step > 0);
+  assert(guards_held == 0);
   std::uint64_t mask = 0;
   for (std::size_t i = 0; i < keys.size(); i += step)
     mask |= std::uint64_t{1} << shard_index(hashed(keys[i]).hash);
@@ -82,9 +90,16 @@ Keyspace::Guard Keyspace::lock(std::span<const std::string_view> keys, std::size
 
 Keyspace::Guard::Guard(Keyspace& keyspace, std::uint64_t shard_mask, std::string_view key,
                        std::size_t hash)
-    : keyspace_(keyspace), shard_mask_(shard_mask), key_(key), hash_(hash) {}
+    : keyspace_(keyspace), shard_mask_(shard_mask), key_(key), hash_(hash) {
+#ifndef NDEBUG
+  ++guards_held;
+#endif
+}
 
 Keyspace::Guard::~Guard() {
+#ifndef NDEBUG
+  --guards_held;
+#endif
   for (std::uint64_t rest = shard_mask_; rest != 0; rest &= rest - 1)
     keyspace_.shards_[std::countr_zero(rest)].mutex.unlock();
 }
@@ -184,6 +199,7 @@ Keyspace::Counts Keyspace::counts() const {
 }
 
 void Keyspace::flush() {
+  assert(guards_held == 0);
   for (Shard& shard : shards_) shard.mutex.lock();  // ascending, as every Guard
   for (Shard& shard : shards_) {
     shard.map.clear();

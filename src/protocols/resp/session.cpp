@@ -1,8 +1,29 @@
 #include "protocols/resp/session.hpp"
 
+#include <cassert>
+
 #include "protocols/resp/server_info.hpp"
 
 namespace iomux::resp {
+namespace {
+
+// Debug builds check a Session's thread rule: one process() at a time, so two threads (or a
+// command calling back in) using it at once trip the assert.
+class ExclusiveUse {
+ public:
+  explicit ExclusiveUse(std::atomic<bool>& busy) : busy_(busy) {
+    [[maybe_unused]] const bool was_busy = busy_.exchange(true);
+    assert(!was_busy && "a Session is used by one thread at a time");
+  }
+  ~ExclusiveUse() { busy_.store(false); }
+  ExclusiveUse(const ExclusiveUse&) = delete;
+  ExclusiveUse& operator=(const ExclusiveUse&) = delete;
+
+ private:
+  std::atomic<bool>& busy_;
+};
+
+}  // namespace
 
 Session::Session(Keyspace& keyspace, ServerInfo& server, SessionOptions options)
     : keyspace_(keyspace), server_(server), options_(options), parser_(options.limits) {
@@ -12,6 +33,9 @@ Session::Session(Keyspace& keyspace, ServerInfo& server, SessionOptions options)
 Session::~Session() { server_.disconnect(); }
 
 Session::Result Session::process(std::string_view input, std::string& out) {
+#ifndef NDEBUG
+  const ExclusiveUse exclusive(busy_);
+#endif
   Result result;
   if (closed_) {
     result.consumed = input.size();

@@ -11,6 +11,7 @@
 // many threads share one Keyspace and one ServerInfo.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -68,6 +69,7 @@ class Session {
   RequestParser parser_;
   ClientState client_;
   bool closed_ = false;
+  std::atomic<bool> busy_{false};  // in process(): checked in debug builds only
 };
 
 }  // namespace iomux::resp
