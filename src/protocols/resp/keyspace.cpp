@@ -72,7 +72,7 @@ Keyspace::Guard Keyspace::lock(std::string_view key) {
   const HashedKey hashed_key = hashed(key);
   const std::size_t index = shard_index(hashed_key.hash);
   shards_[index].mutex.lock();
-  return Guard(*this, std::uint64_t{1} << index, key, hashed_key.hash);
+  return Guard(*this, std::uint64_t{1} << index, hashed_key);
 }
 
 Keyspace::Guard Keyspace::lock(std::span<const std::string_view> keys, std::size_t step) {
@@ -85,12 +85,11 @@ Keyspace::Guard Keyspace::lock(std::span<const std::string_view> keys, std::size
   // order, so neither can hold one the other waits for while waiting for one it holds.
   for (std::uint64_t rest = mask; rest != 0; rest &= rest - 1)
     shards_[std::countr_zero(rest)].mutex.lock();
-  return Guard(*this, mask, {}, 0);
+  return Guard(*this, mask, std::nullopt);
 }
 
-Keyspace::Guard::Guard(Keyspace& keyspace, std::uint64_t shard_mask, std::string_view key,
-                       std::size_t hash)
-    : keyspace_(keyspace), shard_mask_(shard_mask), key_(key), hash_(hash) {
+Keyspace::Guard::Guard(Keyspace& keyspace, std::uint64_t shard_mask, std::optional<HashedKey> key)
+    : keyspace_(keyspace), shard_mask_(shard_mask), key_(key) {
 #ifndef NDEBUG
   ++guards_held;
 #endif
@@ -105,8 +104,8 @@ Keyspace::Guard::~Guard() {
 }
 
 Keyspace::Slot Keyspace::Guard::slot(std::string_view key) {
-  const bool same_key = key.data() == key_.data() && key.size() == key_.size();
-  const HashedKey hashed_key = same_key ? HashedKey{key, hash_} : hashed(key);
+  const bool same_key = key_ && key.data() == key_->key.data() && key.size() == key_->key.size();
+  const HashedKey hashed_key = same_key ? *key_ : hashed(key);
   const std::size_t index = shard_index(hashed_key.hash);
   assert((shard_mask_ >> index) & 1);  // the key's shard is one this guard holds
   Shard& shard = keyspace_.shards_[index];

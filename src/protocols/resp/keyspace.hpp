@@ -203,13 +203,12 @@ class Keyspace::Guard {
 
  private:
   friend class Keyspace;
-  Guard(Keyspace& keyspace, std::uint64_t shard_mask, std::string_view key, std::size_t hash);
+  Guard(Keyspace& keyspace, std::uint64_t shard_mask, std::optional<HashedKey> key);
 
   Keyspace& keyspace_;
   std::uint64_t shard_mask_;
   // The key of a single-key guard and its hash, so that slot(key) need not hash it again.
-  std::string_view key_;
-  std::size_t hash_;
+  std::optional<HashedKey> key_;
 };
 
 // One key's entry under its shard lock: read it, change it. Every change keeps the memory

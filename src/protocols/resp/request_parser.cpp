@@ -275,7 +275,8 @@ bool RequestParser::read_whole_multibulk(std::string_view input) {
 
 bool RequestParser::read_whole_multibulk(const char* base, const char* end, const char*& p) {
   std::uint64_t count = 0;
-  if (!read_plain_number(p, end, count) || count == 0 || count > limits_.max_args) return false;
+  if (!read_plain_number(p, end, count) || count == 0 || count > INT_MAX || count > limits_.max_args)
+    return false;
   // Each argument takes at least 6 bytes ("$0\r\n\r\n"): a count the input cannot hold means
   // bytes are missing, and must not size the argument table.
   if (count > static_cast<std::uint64_t>(end - p) / 6) return false;
