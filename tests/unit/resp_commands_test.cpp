@@ -1,5 +1,3 @@
-#include "protocols/resp/commands.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "protocols/resp/commands.hpp"
 #include "protocols/resp/keyspace.hpp"
 #include "protocols/resp/server_info.hpp"
 
@@ -36,8 +35,7 @@ std::string array(std::initializer_list<std::string> elements) {
   return out;
 }
 
-const std::string kWrongType =
-    error("WRONGTYPE Operation against a key holding the wrong kind of value");
+const std::string kWrongType = error("WRONGTYPE Operation against a key holding the wrong kind of value");
 const std::string kNotInteger = error("ERR value is not an integer or out of range");
 const std::string kSyntax = error("ERR syntax error");
 
@@ -99,8 +97,7 @@ TEST_F(RespCommands, UnknownCommandIsWordedAsRedis) {
 }
 
 TEST_F(RespCommands, UnknownCommandErrorStaysOneLineAndBounded) {
-  EXPECT_EQ(run({"foo", "a\rb", "c\nd"}),
-            error("ERR unknown command 'foo', with args beginning with: 'a b' 'c d' "));
+  EXPECT_EQ(run({"foo", "a\rb", "c\nd"}), error("ERR unknown command 'foo', with args beginning with: 'a b' 'c d' "));
   const std::string name(200, 'n');
   const std::string arg(200, 'x');
   EXPECT_EQ(run({name, arg, "next"}), error(cat({"ERR unknown command '", std::string(128, 'n'),
@@ -252,8 +249,7 @@ TEST_F(RespCommands, AppendAndStrlen) {
 TEST_F(RespCommands, AppendPastTheBulkLimitIsRefused) {
   limits_.max_bulk = 5;
   EXPECT_EQ(run({"append", "s", "abc"}), integer(3));
-  EXPECT_EQ(run({"append", "s", "def"}),
-            error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
+  EXPECT_EQ(run({"append", "s", "def"}), error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
   EXPECT_EQ(run({"get", "s"}), bulk("abc"));
 }
 
@@ -262,7 +258,7 @@ TEST_F(RespCommands, AppendPastTheBulkLimitIsRefused) {
 TEST_F(RespCommands, DelAndExistsCountKeys) {
   run({"mset", "a", "1", "b", "2"});
   EXPECT_EQ(run({"exists", "a", "a", "b", "c"}), integer(3));  // a repeated key counts twice
-  EXPECT_EQ(run({"del", "a", "a", "c"}), integer(1));           // but is deleted once
+  EXPECT_EQ(run({"del", "a", "a", "c"}), integer(1));          // but is deleted once
   EXPECT_EQ(run({"exists", "a"}), integer(0));
   EXPECT_EQ(run({"dbsize"}), integer(1));
 }
@@ -276,7 +272,7 @@ TEST_F(RespCommands, ExpireAndTtl) {
   EXPECT_EQ(run({"expire", "k", "10"}), integer(1));
   EXPECT_EQ(run({"ttl", "k"}), integer(10));
   advance(4400);
-  EXPECT_EQ(run({"ttl", "k"}), integer(6));   // 5600 ms rounds to 6 s
+  EXPECT_EQ(run({"ttl", "k"}), integer(6));  // 5600 ms rounds to 6 s
   EXPECT_EQ(run({"pttl", "k"}), integer(5600));
   EXPECT_EQ(run({"pexpire", "k", "100"}), integer(1));
   advance(101);
@@ -308,14 +304,11 @@ TEST_F(RespCommands, ExpireConditions) {
 TEST_F(RespCommands, ExpireRefusesBadArguments) {
   run({"set", "k", "v"});
   EXPECT_EQ(run({"expire", "k", "abc"}), kNotInteger);
-  EXPECT_EQ(run({"expire", "k", "9223372036854775807"}),
-            error("ERR invalid expire time in 'expire' command"));
-  EXPECT_EQ(run({"pexpire", "k", "9223372036854775807"}),
-            error("ERR invalid expire time in 'pexpire' command"));
+  EXPECT_EQ(run({"expire", "k", "9223372036854775807"}), error("ERR invalid expire time in 'expire' command"));
+  EXPECT_EQ(run({"pexpire", "k", "9223372036854775807"}), error("ERR invalid expire time in 'pexpire' command"));
   EXPECT_EQ(run({"expire", "k", "1", "nx", "xx"}),
             error("ERR NX and XX, GT or LT options at the same time are not compatible"));
-  EXPECT_EQ(run({"expire", "k", "1", "gt", "lt"}),
-            error("ERR GT and LT options at the same time are not compatible"));
+  EXPECT_EQ(run({"expire", "k", "1", "gt", "lt"}), error("ERR GT and LT options at the same time are not compatible"));
   EXPECT_EQ(run({"expire", "k", "1", "foo"}), error("ERR Unsupported option foo"));
   EXPECT_EQ(run({"ttl", "k"}), integer(-1));
 }
@@ -433,10 +426,9 @@ TEST_F(RespCommands, QuitAnswersOkAndAsksToClose) {
 }
 
 TEST_F(RespCommands, HelloAnswersTheResp2Map) {
-  const std::string want = array({bulk("server"), bulk("redis"), bulk("version"), bulk("7.0.15"),
-                                  bulk("proto"), integer(2), bulk("id"), integer(client_.id),
-                                  bulk("mode"), bulk("standalone"), bulk("role"), bulk("master"),
-                                  bulk("modules"), kEmptyArray});
+  const std::string want = array({bulk("server"), bulk("redis"), bulk("version"), bulk("7.0.15"), bulk("proto"),
+                                  integer(2), bulk("id"), integer(client_.id), bulk("mode"), bulk("standalone"),
+                                  bulk("role"), bulk("master"), bulk("modules"), kEmptyArray});
   EXPECT_EQ(run({"hello"}), want);
   EXPECT_EQ(run({"hello", "2"}), want);
   EXPECT_EQ(run({"hello", "3"}), error("NOPROTO unsupported protocol version"));
@@ -453,8 +445,7 @@ TEST_F(RespCommands, ClientNameAndInfo) {
   EXPECT_EQ(run({"client", "getname"}), bulk("conn-1"));
   EXPECT_EQ(run({"client", "setname", "a b"}),
             error("ERR Client names cannot contain spaces, newlines or special characters."));
-  EXPECT_EQ(run({"client", "setname", "a", "b"}),
-            error("ERR wrong number of arguments for 'client|setname' command"));
+  EXPECT_EQ(run({"client", "setname", "a", "b"}), error("ERR wrong number of arguments for 'client|setname' command"));
   EXPECT_EQ(run({"client", "setinfo", "lib-name", "redis-py"}), kOk);
   EXPECT_EQ(run({"client", "setinfo", "LIB-VER", "1.0"}), kOk);
   EXPECT_EQ(run({"client", "setinfo", "other", "1"}), error("ERR Unrecognized option 'other'"));
@@ -473,8 +464,7 @@ TEST_F(RespCommands, ConfigGetAnswersWhatRedisBenchmarkAsks) {
   EXPECT_EQ(run({"CONFIG", "GET", "SAVE", "appendonly", "sav*"}),
             array({bulk("appendonly"), bulk("no"), bulk("save"), bulk("")}));
   EXPECT_EQ(run({"config", "get", "maxmemory"}), array({bulk("maxmemory"), bulk("0")}));
-  EXPECT_EQ(run({"config", "get", "max?emory-*"}),
-            array({bulk("maxmemory-policy"), bulk("noeviction")}));
+  EXPECT_EQ(run({"config", "get", "max?emory-*"}), array({bulk("maxmemory-policy"), bulk("noeviction")}));
   EXPECT_EQ(run({"config", "set", "save", ""}), error("ERR unknown subcommand 'set'. Try CONFIG HELP."));
 }
 
@@ -482,8 +472,8 @@ TEST_F(RespCommands, CommandDescribesTheTable) {
   EXPECT_EQ(run({"command", "count"}), integer(static_cast<long long>(command_table().size())));
   EXPECT_EQ(run({"command", "docs"}), kEmptyArray);
   EXPECT_EQ(run({"command", "info", "get", "nosuch"}),
-            array({array({bulk("get"), integer(2), array({"+readonly\r\n", "+fast\r\n"}), integer(1),
-                          integer(1), integer(1), kEmptyArray, kEmptyArray, kEmptyArray, kEmptyArray}),
+            array({array({bulk("get"), integer(2), array({"+readonly\r\n", "+fast\r\n"}), integer(1), integer(1),
+                          integer(1), kEmptyArray, kEmptyArray, kEmptyArray, kEmptyArray}),
                    kNil}));
   EXPECT_EQ(run({"command"}).rfind(cat({"*", std::to_string(command_table().size()), "\r\n"}), 0), 0u);
   EXPECT_EQ(run({"command", "foo"}), error("ERR unknown subcommand 'foo'. Try COMMAND HELP."));
@@ -494,12 +484,10 @@ TEST_F(RespCommands, InfoReportsServerClientsMemoryAndKeyspace) {
   run({"set", "b", "2", "ex", "100"});
   const std::string info = run({"info"});
   for (std::string_view line :
-       {"# Server\r\n", "redis_version:7.0.15\r\n", "# Clients\r\n", "connected_clients:1\r\n",
-        "# Memory\r\n", "used_memory:", "maxmemory_policy:noeviction\r\n", "# Keyspace\r\n",
-        "db0:keys=2,expires=1,avg_ttl=0\r\n"})
+       {"# Server\r\n", "redis_version:7.0.15\r\n", "# Clients\r\n", "connected_clients:1\r\n", "# Memory\r\n",
+        "used_memory:", "maxmemory_policy:noeviction\r\n", "# Keyspace\r\n", "db0:keys=2,expires=1,avg_ttl=0\r\n"})
     EXPECT_NE(info.find(line), std::string::npos) << line;
-  EXPECT_NE(info.find(cat({"used_memory:", std::to_string(keyspace_.used_memory()), "\r\n"})),
-            std::string::npos);
+  EXPECT_NE(info.find(cat({"used_memory:", std::to_string(keyspace_.used_memory()), "\r\n"})), std::string::npos);
 }
 
 TEST_F(RespCommands, InfoSectionsAreSelectable) {
@@ -533,8 +521,16 @@ TEST_F(RespCommands, MsetIsAtomicForConcurrentMget) {
   });
   std::vector<std::string_view> mget = {"mget"};
   for (const std::string& key : keys) mget.push_back(key);
-  const std::string all_a = "*8\r\n" + [] { std::string s; for (int i = 0; i < 8; ++i) s += "$1\r\na\r\n"; return s; }();
-  const std::string all_b = "*8\r\n" + [] { std::string s; for (int i = 0; i < 8; ++i) s += "$1\r\nb\r\n"; return s; }();
+  const std::string all_a = "*8\r\n" + [] {
+    std::string s;
+    for (int i = 0; i < 8; ++i) s += "$1\r\na\r\n";
+    return s;
+  }();
+  const std::string all_b = "*8\r\n" + [] {
+    std::string s;
+    for (int i = 0; i < 8; ++i) s += "$1\r\nb\r\n";
+    return s;
+  }();
   int mixed = 0;
   for (int i = 0; i < 20000; ++i) {
     const std::string reply = run(mget);

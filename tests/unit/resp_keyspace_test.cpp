@@ -1,5 +1,3 @@
-#include "protocols/resp/keyspace.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +7,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "protocols/resp/keyspace.hpp"
 
 namespace iomux::resp {
 namespace {
@@ -276,8 +276,7 @@ TEST(RespKeyspace, ActiveExpiryThreadRunsAndStopsWithTheKeyspace) {
   fill(*keyspace, 100, "k", clock.now() + 1);
   clock.advance(2);
   const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (keyspace->counts().keys != 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
+  while (keyspace->counts().keys != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(keyspace->counts().keys, 0u);  // nobody looked them up: the thread did it
   const auto before = std::chrono::steady_clock::now();
   keyspace.reset();

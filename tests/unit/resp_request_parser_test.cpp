@@ -1,5 +1,3 @@
-#include "protocols/resp/request_parser.hpp"
-
 #include <gtest/gtest.h>
 
 #include <climits>
@@ -8,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "protocols/resp/request_parser.hpp"
+
 namespace iomux::resp {
 namespace {
 
@@ -15,8 +15,8 @@ using Request = std::vector<std::string>;
 
 struct Parsed {
   std::vector<Request> requests;
-  std::string error;      // the error reply, if the stream ended in one
-  std::size_t kept = 0;   // bytes left unconsumed at the end (an unfinished request)
+  std::string error;          // the error reply, if the stream ended in one
+  std::size_t kept = 0;       // bytes left unconsumed at the end (an unfinished request)
   std::size_t most_kept = 0;  // the most bytes ever left unconsumed between calls
 
   // What the parser said, not how the feeding went.
@@ -27,8 +27,7 @@ struct Parsed {
 
 // Feeds `stream` the way a connection does: in chunks of the given sizes (used in turn), each
 // call presented with the bytes the previous calls did not consume plus the new chunk.
-Parsed feed(RequestParser& parser, std::string_view stream,
-            const std::vector<std::size_t>& chunk_sizes) {
+Parsed feed(RequestParser& parser, std::string_view stream, const std::vector<std::size_t>& chunk_sizes) {
   Parsed parsed;
   std::string pending;
   std::size_t offset = 0;
@@ -54,8 +53,7 @@ Parsed feed(RequestParser& parser, std::string_view stream,
   return parsed;
 }
 
-Parsed feed(std::string_view stream, std::vector<std::size_t> chunk_sizes = {SIZE_MAX},
-            Limits limits = {}) {
+Parsed feed(std::string_view stream, std::vector<std::size_t> chunk_sizes = {SIZE_MAX}, Limits limits = {}) {
   RequestParser parser(limits);
   return feed(parser, stream, chunk_sizes);
 }
@@ -86,8 +84,7 @@ TEST(RespRequestParser, MultibulkRequestGivesItsArguments) {
 
 TEST(RespRequestParser, BulkArgumentsAreBinarySafe) {
   const std::string binary("a\r\nb\0c\xff", 7);
-  EXPECT_EQ(feed(multibulk({"SET", binary, ""})).requests,
-            (std::vector<Request>{{"SET", binary, ""}}));
+  EXPECT_EQ(feed(multibulk({"SET", binary, ""})).requests, (std::vector<Request>{{"SET", binary, ""}}));
 }
 
 TEST(RespRequestParser, ArgumentsPointIntoTheInput) {
@@ -144,10 +141,8 @@ TEST(RespRequestParser, EmptyRequestsAreSkipped) {
 }
 
 TEST(RespRequestParser, PipelinedRequestsComeOutInOrder) {
-  const std::string stream =
-      cat({multibulk({"SET", "a", "1"}), "PING\r\n", multibulk({"GET", "a"}), "echo 'x y'\n"});
-  EXPECT_EQ(feed(stream).requests,
-            (std::vector<Request>{{"SET", "a", "1"}, {"PING"}, {"GET", "a"}, {"echo", "x y"}}));
+  const std::string stream = cat({multibulk({"SET", "a", "1"}), "PING\r\n", multibulk({"GET", "a"}), "echo 'x y'\n"});
+  EXPECT_EQ(feed(stream).requests, (std::vector<Request>{{"SET", "a", "1"}, {"PING"}, {"GET", "a"}, {"echo", "x y"}}));
 }
 
 TEST(RespRequestParser, IncompleteRequestUsesNothing) {
@@ -163,9 +158,8 @@ TEST(RespRequestParser, IncompleteRequestUsesNothing) {
 }
 
 TEST(RespRequestParser, EveryCutGivesTheSameRequests) {
-  const std::string stream = cat({multibulk({"SET", "key", std::string("v\r\n\0", 4)}), "PING\r\n", "*0\r\n",
-                                  "\r\n", "set \"a b\" 'c'\r\n", multibulk({"MGET", "a", "b", ""}),
-                                  multibulk({"LPUSH"})});
+  const std::string stream = cat({multibulk({"SET", "key", std::string("v\r\n\0", 4)}), "PING\r\n", "*0\r\n", "\r\n",
+                                  "set \"a b\" 'c'\r\n", multibulk({"MGET", "a", "b", ""}), multibulk({"LPUSH"})});
   const Parsed whole = feed(stream);
   ASSERT_EQ(whole.requests.size(), 5u);
   for (std::size_t cut = 1; cut < stream.size(); ++cut)
@@ -174,9 +168,8 @@ TEST(RespRequestParser, EveryCutGivesTheSameRequests) {
 }
 
 TEST(RespRequestParser, ErrorsDoNotDependOnCuts) {
-  for (std::string_view stream :
-       {"PING\r\n*1\r\n$3\r\nGET\r\n*2\r\nx", "*1\r\n$4\r\nPING\r\n*1\r\n$-5\r\n",
-        "get a\r\nset \"x\r\n", "*123456789012345678901\r\n"}) {
+  for (std::string_view stream : {"PING\r\n*1\r\n$3\r\nGET\r\n*2\r\nx", "*1\r\n$4\r\nPING\r\n*1\r\n$-5\r\n",
+                                  "get a\r\nset \"x\r\n", "*123456789012345678901\r\n"}) {
     const Parsed whole = feed(stream);
     ASSERT_FALSE(whole.error.empty()) << stream;
     for (std::size_t cut = 1; cut < stream.size(); ++cut)
@@ -189,8 +182,8 @@ TEST(RespRequestParser, ErrorsDoNotDependOnCuts) {
 
 TEST(RespRequestParser, BadCountIsInvalidMultibulkLength) {
   const std::string want = error_line("invalid multibulk length");
-  for (std::string_view stream : {"*x\r\n", "*\r\n", "*01\r\n", "*+1\r\n", "*1 \r\n", "*-0\r\n",
-                                  "*2147483648\r\n", "*1\nX$4\r\nPING\r\n"})
+  for (std::string_view stream :
+       {"*x\r\n", "*\r\n", "*01\r\n", "*+1\r\n", "*1 \r\n", "*-0\r\n", "*2147483648\r\n", "*1\nX$4\r\nPING\r\n"})
     EXPECT_EQ(feed(stream).error, want) << stream;
 }
 
@@ -239,8 +232,7 @@ TEST(RespRequestParser, WholeRequestsMeetTheSameLimitsAsPartialOnes) {
   limits.max_request = 25;
   EXPECT_EQ(feed(multibulk({"a", "b", "c"}), {SIZE_MAX}, limits).error, error_line("invalid multibulk length"));
   EXPECT_EQ(feed(multibulk({"hello!"}), {SIZE_MAX}, limits).error, error_line("invalid bulk length"));
-  EXPECT_EQ(feed(multibulk({"12345", "12345"}), {SIZE_MAX}, limits).error,
-            error_line("too big multibulk request"));
+  EXPECT_EQ(feed(multibulk({"12345", "12345"}), {SIZE_MAX}, limits).error, error_line("too big multibulk request"));
   EXPECT_EQ(feed(multibulk({"12345", "1234"}), {SIZE_MAX}, limits).requests.size(), 1u);  // 25 bytes
 }
 
@@ -263,8 +255,7 @@ TEST(RespRequestParser, InlineLineAtTheLimitIsAccepted) {
   Limits limits;
   limits.max_inline = 16;
   const std::string line = cat({"echo ", std::string(10, 'x'), "\r"});  // 16 bytes before '\n'
-  EXPECT_EQ(feed(line + "\n", {SIZE_MAX}, limits).requests,
-            (std::vector<Request>{{"echo", std::string(10, 'x')}}));
+  EXPECT_EQ(feed(line + "\n", {SIZE_MAX}, limits).requests, (std::vector<Request>{{"echo", std::string(10, 'x')}}));
   EXPECT_TRUE(feed(line, {SIZE_MAX}, limits).error.empty());  // unfinished, still possible
 }
 
@@ -316,8 +307,7 @@ TEST(RespRequestParser, KeptBytesStayUnderMaxKeptInput) {
   RequestParser parser(limits);
   // An unfinished request as large as the limits let it be, fed a byte at a time.
   const Parsed parsed =
-      feed(parser, cat({"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$30\r\n", std::string(30, 'v'), "\r\n*1\r\n$1"}),
-           {1});
+      feed(parser, cat({"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$30\r\n", std::string(30, 'v'), "\r\n*1\r\n$1"}), {1});
   EXPECT_TRUE(parsed.error.empty());
   EXPECT_LE(parsed.most_kept, parser.max_kept_input());
   EXPECT_GE(parser.max_kept_input(), limits.max_request);

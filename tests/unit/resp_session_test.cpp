@@ -1,5 +1,3 @@
-#include "protocols/resp/session.hpp"
-
 #include <gtest/gtest.h>
 
 #include <initializer_list>
@@ -8,6 +6,7 @@
 
 #include "protocols/resp/keyspace.hpp"
 #include "protocols/resp/server_info.hpp"
+#include "protocols/resp/session.hpp"
 
 namespace iomux::resp {
 namespace {
@@ -94,8 +93,8 @@ TEST_F(RespSession, UnfinishedCommandWaitsForItsBytes) {
 TEST_F(RespSession, RepliesDoNotDependOnHowTheBytesArrive) {
   const std::string stream =
       cat({multibulk({"RPUSH", "l", "a", "b", "c"}), "LRANGE l 0 -1\r\n",
-           multibulk({"SET", "s", std::string("x\r\n\0y", 5)}), "\r\n", multibulk({"GET", "s"}),
-           "echo \"q \\x41\"\r\n", multibulk({"LPOP", "l", "2"}), "nosuchcommand a\r\n", multibulk({"DEL", "s", "l"})});
+           multibulk({"SET", "s", std::string("x\r\n\0y", 5)}), "\r\n", multibulk({"GET", "s"}), "echo \"q \\x41\"\r\n",
+           multibulk({"LPOP", "l", "2"}), "nosuchcommand a\r\n", multibulk({"DEL", "s", "l"})});
   std::string whole;
   {
     Keyspace keyspace(quiet_keyspace());
@@ -115,15 +114,14 @@ TEST_F(RespSession, QuitAnswersOkThenClosesAndIgnoresTheRest) {
   Connection connection(keyspace_, server_);
   EXPECT_EQ(connection.feed("PING\r\nQUIT\r\nSET k v\r\n"), "+PONG\r\n+OK\r\n");
   EXPECT_TRUE(connection.closed);
-  EXPECT_TRUE(connection.pending.empty());  // all consumed
-  EXPECT_EQ(keyspace_.counts().keys, 0u);   // SET after QUIT never ran
+  EXPECT_TRUE(connection.pending.empty());     // all consumed
+  EXPECT_EQ(keyspace_.counts().keys, 0u);      // SET after QUIT never ran
   EXPECT_EQ(connection.feed("PING\r\n"), "");  // a closed session answers nothing
 }
 
 TEST_F(RespSession, ProtocolErrorIsAnsweredAfterEarlierRepliesThenCloses) {
   Connection connection(keyspace_, server_);
-  EXPECT_EQ(connection.feed("PING\r\n*1\r\n$x\r\nPING\r\n"),
-            "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
+  EXPECT_EQ(connection.feed("PING\r\n*1\r\n$x\r\nPING\r\n"), "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
   EXPECT_TRUE(connection.closed);
   EXPECT_TRUE(connection.pending.empty());
 }

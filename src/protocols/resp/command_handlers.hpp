@@ -12,13 +12,11 @@
 namespace iomux::resp {
 
 // Error texts, without the leading '-': ReplyWriter::error() adds it.
-inline constexpr std::string_view kWrongTypeError =
-    "WRONGTYPE Operation against a key holding the wrong kind of value";
+inline constexpr std::string_view kWrongTypeError = "WRONGTYPE Operation against a key holding the wrong kind of value";
 inline constexpr std::string_view kNotIntegerError = "ERR value is not an integer or out of range";
 inline constexpr std::string_view kSyntaxError = "ERR syntax error";
 inline constexpr std::string_view kOverflowError = "ERR increment or decrement would overflow";
-inline constexpr std::string_view kOomError =
-    "OOM command not allowed when used memory > 'maxmemory'.";
+inline constexpr std::string_view kOomError = "OOM command not allowed when used memory > 'maxmemory'.";
 
 // ASCII case-insensitive equality, as Redis's strcasecmp() on command names and options.
 [[nodiscard]] bool equals_nocase(std::string_view a, std::string_view b) noexcept;
@@ -31,11 +29,9 @@ void append_printable(std::string& text, std::string_view arg, std::size_t max);
 // ("get", "config|get").
 void reply_arity_error(CommandContext& context, std::string_view full_name);
 // "ERR unknown subcommand '<sub>'. Try <COMMAND> HELP."
-void reply_unknown_subcommand(CommandContext& context, std::string_view subcommand,
-                              std::string_view command_upper);
+void reply_unknown_subcommand(CommandContext& context, std::string_view subcommand, std::string_view command_upper);
 // The argument as an integer, or nullopt after replying `error` (kNotIntegerError by default).
-[[nodiscard]] std::optional<std::int64_t> integer_argument(CommandContext& context,
-                                                           std::string_view arg,
+[[nodiscard]] std::optional<std::int64_t> integer_argument(CommandContext& context, std::string_view arg,
                                                            std::string_view error = kNotIntegerError);
 
 // string_commands.cpp

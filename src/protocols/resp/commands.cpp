@@ -162,8 +162,7 @@ void reply_arity_error(CommandContext& context, std::string_view full_name) {
   context.reply.error(text);
 }
 
-void reply_unknown_subcommand(CommandContext& context, std::string_view subcommand,
-                              std::string_view command_upper) {
+void reply_unknown_subcommand(CommandContext& context, std::string_view subcommand, std::string_view command_upper) {
   std::string text = "ERR unknown subcommand '";
   append_printable(text, subcommand, 128);
   text += "'. Try ";
@@ -172,8 +171,7 @@ void reply_unknown_subcommand(CommandContext& context, std::string_view subcomma
   context.reply.error(text);
 }
 
-std::optional<std::int64_t> integer_argument(CommandContext& context, std::string_view arg,
-                                             std::string_view error) {
+std::optional<std::int64_t> integer_argument(CommandContext& context, std::string_view arg, std::string_view error) {
   std::optional<std::int64_t> value = parse_integer(arg);
   if (!value) context.reply.error(error);
   return value;
@@ -189,8 +187,7 @@ void execute_command(CommandContext& context, Args args) {
   if (!arity_allows(spec->arity, args.size())) return reply_arity_error(context, spec->name);
   // Redis refuses a command that may add data while over maxmemory, whatever this one adds;
   // commands that free memory (DEL, LPOP, FLUSHALL) still run.
-  if ((spec->flags & kDenyOom) && context.keyspace.over_memory_limit())
-    return context.reply.error(kOomError);
+  if ((spec->flags & kDenyOom) && context.keyspace.over_memory_limit()) return context.reply.error(kOomError);
   spec->handler(context, args);
 }
 

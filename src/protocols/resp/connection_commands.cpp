@@ -70,8 +70,8 @@ void quit_command(CommandContext& context, Args) {
 void hello_command(CommandContext& context, Args args) {
   std::size_t next = 1;
   if (args.size() >= 2) {
-    const std::optional<std::int64_t> version = integer_argument(
-        context, args[next++], "ERR Protocol version is not an integer or out of range");
+    const std::optional<std::int64_t> version =
+        integer_argument(context, args[next++], "ERR Protocol version is not an integer or out of range");
     if (!version) return;
     // Redis speaks 2 and 3; this core only RESP2, so 3 is refused as Redis refuses 4.
     if (*version != 2) return context.reply.error("NOPROTO unsupported protocol version");

@@ -46,8 +46,7 @@ std::optional<ExpireCondition> parse_expire_condition(CommandContext& context, A
   return condition;
 }
 
-bool condition_holds(const ExpireCondition& condition, std::optional<std::int64_t> current,
-                     std::int64_t when) {
+bool condition_holds(const ExpireCondition& condition, std::optional<std::int64_t> current, std::int64_t when) {
   if (condition.nx && current) return false;
   if (condition.xx && !current) return false;
   if (condition.gt && (!current || when <= *current)) return false;
@@ -75,8 +74,7 @@ void expire_generic(CommandContext& context, Args args, bool seconds, std::strin
 
   Keyspace::Guard guard = context.keyspace.lock(args[1]);
   Keyspace::Slot slot = guard.slot(args[1]);
-  if (!slot.exists() || !condition_holds(*condition, slot.expires_at(), when))
-    return context.reply.integer(0);
+  if (!slot.exists() || !condition_holds(*condition, slot.expires_at(), when)) return context.reply.integer(0);
   if (when <= now) {
     slot.erase();  // an expiry in the past deletes the key, as Redis does
   } else {
@@ -118,9 +116,7 @@ void exists_command(CommandContext& context, Args args) {
   context.reply.integer(found);
 }
 
-void expire_command(CommandContext& context, Args args) {
-  expire_generic(context, args, /*seconds=*/true, "expire");
-}
+void expire_command(CommandContext& context, Args args) { expire_generic(context, args, /*seconds=*/true, "expire"); }
 
 void pexpire_command(CommandContext& context, Args args) {
   expire_generic(context, args, /*seconds=*/false, "pexpire");
@@ -142,8 +138,7 @@ void dbsize_command(CommandContext& context, Args) {
 
 void flushdb_command(CommandContext& context, Args args) {
   // [ASYNC | SYNC]: both flush at once here.
-  if (args.size() > 2 || (args.size() == 2 && !equals_nocase(args[1], "async") &&
-                          !equals_nocase(args[1], "sync")))
+  if (args.size() > 2 || (args.size() == 2 && !equals_nocase(args[1], "async") && !equals_nocase(args[1], "sync")))
     return context.reply.error(kSyntaxError);
   context.keyspace.flush();
   context.reply.ok();

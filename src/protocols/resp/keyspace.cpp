@@ -18,8 +18,7 @@ static_assert(sizeof(std::size_t) == 8, "shard_index() takes the top 6 bits of a
 static_assert(Keyspace::kShards == 64, "a Guard's shard mask has one bit per shard");
 
 std::chrono::milliseconds steady_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now().time_since_epoch());
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch());
 }
 
 std::int64_t report_step_for(std::size_t max_memory) {
@@ -52,8 +51,7 @@ Keyspace::Keyspace(KeyspaceOptions options)
       max_memory_(options.max_memory),
       report_step_(report_step_for(options.max_memory)) {
   for (std::size_t i = 0; i < kShards; ++i) shards_[i].random += i;  // distinct sequences
-  if (options.active_expiry)
-    expiry_thread_ = std::jthread([this](std::stop_token stop) { run_active_expiry(stop); });
+  if (options.active_expiry) expiry_thread_ = std::jthread([this](std::stop_token stop) { run_active_expiry(stop); });
 }
 
 Keyspace::~Keyspace() {
@@ -79,12 +77,10 @@ Keyspace::Guard Keyspace::lock(std::span<const std::string_view> keys, std::size
   assert(step > 0);
   assert(guards_held == 0);
   std::uint64_t mask = 0;
-  for (std::size_t i = 0; i < keys.size(); i += step)
-    mask |= std::uint64_t{1} << shard_index(hashed(keys[i]).hash);
+  for (std::size_t i = 0; i < keys.size(); i += step) mask |= std::uint64_t{1} << shard_index(hashed(keys[i]).hash);
   // Ascending shard order: any two multi-key commands take their common locks in the same
   // order, so neither can hold one the other waits for while waiting for one it holds.
-  for (std::uint64_t rest = mask; rest != 0; rest &= rest - 1)
-    shards_[std::countr_zero(rest)].mutex.lock();
+  for (std::uint64_t rest = mask; rest != 0; rest &= rest - 1) shards_[std::countr_zero(rest)].mutex.lock();
   return Guard(*this, mask, std::nullopt);
 }
 
@@ -128,8 +124,7 @@ Keyspace::Node* Keyspace::find_live(Shard& shard, const HashedKey& key) {
 }
 
 Keyspace::Node* Keyspace::insert(Shard& shard, std::string_view key) {
-  auto [it, inserted] =
-      shard.map.emplace(std::piecewise_construct, std::forward_as_tuple(key), std::tuple<>());
+  auto [it, inserted] = shard.map.emplace(std::piecewise_construct, std::forward_as_tuple(key), std::tuple<>());
   assert(inserted);
   adjust_bytes(shard, it->second, static_cast<std::int64_t>(key.size()) + kEntryOverhead);
   return &*it;
@@ -315,8 +310,7 @@ void Keyspace::Slot::push(std::string_view value, End end) {
   } else {
     (*list)->emplace_back(value);
   }
-  keyspace_.adjust_bytes(shard_, entry,
-                         static_cast<std::int64_t>(value.size()) + kListElementOverhead);
+  keyspace_.adjust_bytes(shard_, entry, static_cast<std::int64_t>(value.size()) + kListElementOverhead);
 }
 
 std::string Keyspace::Slot::pop(End end) {
@@ -331,8 +325,7 @@ std::string Keyspace::Slot::pop(End end) {
     value = std::move(list.back());
     list.pop_back();
   }
-  keyspace_.adjust_bytes(shard_, entry,
-                         -(static_cast<std::int64_t>(value.size()) + kListElementOverhead));
+  keyspace_.adjust_bytes(shard_, entry, -(static_cast<std::int64_t>(value.size()) + kListElementOverhead));
   if (list.empty()) erase();  // Redis keeps no empty lists
   return value;
 }

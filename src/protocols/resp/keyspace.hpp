@@ -62,8 +62,8 @@ class Keyspace {
   using List = std::deque<std::string>;
   enum class End : std::uint8_t { front, back };
 
-  static constexpr std::size_t kShards = 64;  // one bit each in a Guard's 64-bit shard mask
-  static constexpr std::size_t kExpirySample = 20;              // Redis's keys per sample
+  static constexpr std::size_t kShards = 64;                      // one bit each in a Guard's 64-bit shard mask
+  static constexpr std::size_t kExpirySample = 20;                // Redis's keys per sample
   static constexpr std::chrono::milliseconds kExpiryPeriod{100};  // Redis's hz 10
   // An active expiry cycle stops after this long (Redis: 25% of the period), so a burst of
   // expired keys cannot hold shards locked for long.
@@ -93,8 +93,7 @@ class Keyspace {
   // total the shards update in steps of at most 1/16 of max_memory / kShards, so it may lag
   // used_memory() by up to 1/16 of max_memory.
   [[nodiscard]] bool over_memory_limit() const noexcept {
-    return max_memory_ != 0 &&
-           used_estimate_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(max_memory_);
+    return max_memory_ != 0 && used_estimate_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(max_memory_);
   }
 
   struct Counts {
@@ -138,8 +137,8 @@ class Keyspace {
   };
   struct Entry {
     std::variant<std::string, std::unique_ptr<List>> value;
-    std::int64_t expires_at = kNoExpiry;  // on the keyspace clock
-    std::size_t bytes = 0;                // what this entry adds to used_memory()
+    std::int64_t expires_at = kNoExpiry;       // on the keyspace clock
+    std::size_t bytes = 0;                     // what this entry adds to used_memory()
     std::uint32_t ttl_index = kNotInTtlIndex;  // position in its shard's `with_ttl`
   };
   using Map = std::unordered_map<std::string, Entry, KeyHash, KeyEqual>;
@@ -149,9 +148,9 @@ class Keyspace {
   struct alignas(64) Shard {
     mutable std::mutex mutex;
     Map map;
-    std::vector<Node*> with_ttl;  // the keys that have a TTL, for active expiry to sample
-    std::atomic<std::int64_t> bytes{0};  // written under `mutex`, read by used_memory()
-    std::int64_t unreported = 0;         // bytes not yet added to used_estimate_
+    std::vector<Node*> with_ttl;                // the keys that have a TTL, for active expiry to sample
+    std::atomic<std::int64_t> bytes{0};         // written under `mutex`, read by used_memory()
+    std::int64_t unreported = 0;                // bytes not yet added to used_estimate_
     std::uint64_t random = 0x9e3779b97f4a7c15;  // xorshift state for sampling
   };
   struct Sample {
@@ -160,9 +159,7 @@ class Keyspace {
   };
 
   static std::size_t shard_index(std::size_t hash) noexcept { return hash >> (64 - 6); }
-  static HashedKey hashed(std::string_view key) noexcept {
-    return {key, std::hash<std::string_view>{}(key)};
-  }
+  static HashedKey hashed(std::string_view key) noexcept { return {key, std::hash<std::string_view>{}(key)}; }
   Node* find_live(Shard& shard, const HashedKey& key);
   Node* insert(Shard& shard, std::string_view key);
   void erase(Shard& shard, Node& node);

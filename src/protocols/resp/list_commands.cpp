@@ -38,8 +38,7 @@ void pop_generic(CommandContext& context, Args args, End end, std::string_view n
   const Keyspace::List* list = slot.list();
   if (list == nullptr) return context.reply.error(kWrongTypeError);
   if (!with_count) return context.reply.bulk(slot.pop(end));
-  const auto popped = static_cast<std::size_t>(
-      std::min<std::int64_t>(count, static_cast<std::int64_t>(list->size())));
+  const auto popped = static_cast<std::size_t>(std::min<std::int64_t>(count, static_cast<std::int64_t>(list->size())));
   context.reply.array(popped);
   // `list` dies with the key when its last element is popped: use the count only.
   for (std::size_t i = 0; i < popped; ++i) context.reply.bulk(slot.pop(end));
@@ -51,19 +50,14 @@ void lpush_command(CommandContext& context, Args args) { push_generic(context, a
 
 void rpush_command(CommandContext& context, Args args) { push_generic(context, args, End::back); }
 
-void lpop_command(CommandContext& context, Args args) {
-  pop_generic(context, args, End::front, "lpop");
-}
+void lpop_command(CommandContext& context, Args args) { pop_generic(context, args, End::front, "lpop"); }
 
-void rpop_command(CommandContext& context, Args args) {
-  pop_generic(context, args, End::back, "rpop");
-}
+void rpop_command(CommandContext& context, Args args) { pop_generic(context, args, End::back, "rpop"); }
 
 void llen_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);
   const Keyspace::Slot slot = guard.slot(args[1]);
-  if (const Keyspace::List* list = slot.list())
-    return context.reply.integer(static_cast<std::int64_t>(list->size()));
+  if (const Keyspace::List* list = slot.list()) return context.reply.integer(static_cast<std::int64_t>(list->size()));
   if (slot.exists()) return context.reply.error(kWrongTypeError);
   context.reply.integer(0);
 }
@@ -90,8 +84,7 @@ void lrange_command(CommandContext& context, Args args) {
   }
   end = std::min(end, size - 1);
   context.reply.array(static_cast<std::size_t>(end - start + 1));
-  for (auto it = list->begin() + start, stop = list->begin() + end + 1; it != stop; ++it)
-    context.reply.bulk(*it);
+  for (auto it = list->begin() + start, stop = list->begin() + end + 1; it != stop; ++it) context.reply.bulk(*it);
 }
 
 }  // namespace iomux::resp

@@ -30,26 +30,20 @@
 namespace iomux::resp {
 namespace {
 
-constexpr std::string_view kInvalidMultibulkLength =
-    "-ERR Protocol error: invalid multibulk length\r\n";
+constexpr std::string_view kInvalidMultibulkLength = "-ERR Protocol error: invalid multibulk length\r\n";
 constexpr std::string_view kInvalidBulkLength = "-ERR Protocol error: invalid bulk length\r\n";
 constexpr std::string_view kTooBigInline = "-ERR Protocol error: too big inline request\r\n";
 constexpr std::string_view kTooBigMultibulk = "-ERR Protocol error: too big multibulk request\r\n";
-constexpr std::string_view kUnbalancedQuotes =
-    "-ERR Protocol error: unbalanced quotes in request\r\n";
+constexpr std::string_view kUnbalancedQuotes = "-ERR Protocol error: unbalanced quotes in request\r\n";
 
 // Redis reserves this many argument slots up front, whatever the count line claims: a claim
 // costs nothing until its arguments arrive.
 constexpr std::size_t kInitialArgSlots = 1024;
 
 // isspace() in the C locale, which is what Redis's inline splitter uses between words.
-bool is_space(int c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
+bool is_space(int c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
-bool is_hex_digit(int c) noexcept {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_hex_digit(int c) noexcept { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 int hex_value(int c) noexcept {
   if (c <= '9') return c - '0';
@@ -58,12 +52,18 @@ int hex_value(int c) noexcept {
 
 char unescape(int c) noexcept {
   switch (c) {
-    case 'n': return '\n';
-    case 'r': return '\r';
-    case 't': return '\t';
-    case 'b': return '\b';
-    case 'a': return '\a';
-    default: return static_cast<char>(c);
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    case 'b':
+      return '\b';
+    case 'a':
+      return '\a';
+    default:
+      return static_cast<char>(c);
   }
 }
 
@@ -77,7 +77,7 @@ bool read_plain_number(const char*& p, const char* end, std::uint64_t& value) no
   for (; q < stop && static_cast<unsigned char>(*q - '0') <= 9; ++q)
     number = number * 10 + static_cast<unsigned char>(*q - '0');
   if (q == p || (*p == '0' && q - p > 1)) return false;  // no digits, or a leading zero
-  if (end - q < 2 || *q != '\r') return false;          // the '\r' and the byte after it
+  if (end - q < 2 || *q != '\r') return false;           // the '\r' and the byte after it
   value = number;
   p = q + 2;
   return true;
@@ -168,8 +168,7 @@ RequestParser::Outcome RequestParser::parse_inline(std::string_view input) {
   // at a time is scanned once in all.
   const std::size_t from = std::min(scanned_, input.size());
   const void* hit = std::memchr(input.data() + from, '\n', input.size() - from);
-  bytes_examined_ += (hit ? static_cast<const char*>(hit) + 1 : input.data() + input.size()) -
-                     (input.data() + from);
+  bytes_examined_ += (hit ? static_cast<const char*>(hit) + 1 : input.data() + input.size()) - (input.data() + from);
   if (hit == nullptr) {
     scanned_ = input.size();
     // Whatever ends this line, it will be longer than the limit: refuse it now rather than
@@ -275,8 +274,7 @@ bool RequestParser::read_whole_multibulk(std::string_view input) {
 
 bool RequestParser::read_whole_multibulk(const char* base, const char* end, const char*& p) {
   std::uint64_t count = 0;
-  if (!read_plain_number(p, end, count) || count == 0 || count > INT_MAX || count > limits_.max_args)
-    return false;
+  if (!read_plain_number(p, end, count) || count == 0 || count > INT_MAX || count > limits_.max_args) return false;
   // Each argument takes at least 6 bytes ("$0\r\n\r\n"): a count the input cannot hold means
   // bytes are missing, and must not size the argument table.
   if (count > static_cast<std::uint64_t>(end - p) / 6) return false;
@@ -288,8 +286,7 @@ bool RequestParser::read_whole_multibulk(const char* base, const char* end, cons
     ++p;
     if (!read_plain_number(p, end, length) || length > limits_.max_bulk) return false;
     const auto offset = static_cast<std::size_t>(p - base);
-    if (static_cast<std::uint64_t>(end - p) < length + 2 || offset + length + 2 > limits_.max_request)
-      return false;
+    if (static_cast<std::uint64_t>(end - p) < length + 2 || offset + length + 2 > limits_.max_request) return false;
     args_.emplace_back(p, static_cast<std::size_t>(length));
     p += length + 2;
   }
@@ -347,11 +344,9 @@ RequestParser::Outcome RequestParser::read_bulk_header(std::string_view input) {
   std::int64_t length = 0;
   const Outcome outcome = read_number_line(input, pos_, length);
   if (outcome == Outcome::incomplete) return outcome;
-  if (outcome == Outcome::error || length < 0 ||
-      static_cast<std::uint64_t>(length) > limits_.max_bulk)
+  if (outcome == Outcome::error || length < 0 || static_cast<std::uint64_t>(length) > limits_.max_bulk)
     return fail(kInvalidBulkLength);
-  if (pos_ + static_cast<std::size_t>(length) + 2 > limits_.max_request)
-    return fail(kTooBigMultibulk);
+  if (pos_ + static_cast<std::size_t>(length) + 2 > limits_.max_request) return fail(kTooBigMultibulk);
   bulk_length_ = length;
   return Outcome::progress;
 }
@@ -360,8 +355,7 @@ RequestParser::Outcome RequestParser::read_bulk_header(std::string_view input) {
 // in one pass over its digits: on the hot path of every request, where a separate search for
 // the '\r' and a second parse cost a third of the parser. On progress, pos_ is moved past the
 // line. Outcome::error means "not a number", left for the caller to word.
-RequestParser::Outcome RequestParser::read_number_line(std::string_view input, std::size_t start,
-                                                       std::int64_t& value) {
+RequestParser::Outcome RequestParser::read_number_line(std::string_view input, std::size_t start, std::int64_t& value) {
   const char* const begin = input.data() + start + 1;  // the number's first character
   const char* const end = input.data() + input.size();
   // A number has at most kMaxIntegerText characters: a line still going past them is none.

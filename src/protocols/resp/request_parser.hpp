@@ -116,13 +116,13 @@ class RequestParser {
 
   // The request being read, relative to the first byte of the input.
   Kind kind_ = Kind::none;
-  std::size_t length_ = 0;       // bytes of the request once complete
-  std::size_t scanned_ = 0;      // inline: leading bytes known to hold no '\n'
-  bool have_count_ = false;      // multibulk: the "*<count>" line has been read
-  std::size_t args_left_ = 0;    // multibulk: arguments still to read
-  std::size_t pos_ = 0;          // multibulk: where the next "$<length>" line or bulk starts
+  std::size_t length_ = 0;         // bytes of the request once complete
+  std::size_t scanned_ = 0;        // inline: leading bytes known to hold no '\n'
+  bool have_count_ = false;        // multibulk: the "*<count>" line has been read
+  std::size_t args_left_ = 0;      // multibulk: arguments still to read
+  std::size_t pos_ = 0;            // multibulk: where the next "$<length>" line or bulk starts
   std::int64_t bulk_length_ = -1;  // multibulk: length of the bulk at pos_, -1 while unread
-  std::vector<Span> spans_;      // multibulk: the arguments read so far
+  std::vector<Span> spans_;        // multibulk: the arguments read so far
 
   std::vector<std::string_view> args_;
   std::string unquoted_;  // inline arguments, unescaped; reserved so views into it stay valid

@@ -25,14 +25,10 @@ struct ConfigParameter {
 const std::array kConfigParameters = {
     ConfigParameter{"appendonly", [](const CommandContext&) { return std::string("no"); }},
     ConfigParameter{"databases", [](const CommandContext&) { return std::string("1"); }},
-    ConfigParameter{"maxmemory",
-                    [](const CommandContext& c) { return std::to_string(c.keyspace.max_memory()); }},
-    ConfigParameter{"maxmemory-policy",
-                    [](const CommandContext&) { return std::string("noeviction"); }},
-    ConfigParameter{"port",
-                    [](const CommandContext& c) { return std::to_string(c.server.tcp_port()); }},
-    ConfigParameter{"proto-max-bulk-len",
-                    [](const CommandContext& c) { return std::to_string(c.limits.max_bulk); }},
+    ConfigParameter{"maxmemory", [](const CommandContext& c) { return std::to_string(c.keyspace.max_memory()); }},
+    ConfigParameter{"maxmemory-policy", [](const CommandContext&) { return std::string("noeviction"); }},
+    ConfigParameter{"port", [](const CommandContext& c) { return std::to_string(c.server.tcp_port()); }},
+    ConfigParameter{"proto-max-bulk-len", [](const CommandContext& c) { return std::to_string(c.limits.max_bulk); }},
     ConfigParameter{"save", [](const CommandContext&) { return std::string(); }},
 };
 
@@ -101,8 +97,8 @@ void reply_command_info(CommandContext& context, const CommandSpec& spec) {
   reply.array(10);
   reply.bulk(spec.name);
   reply.integer(spec.arity);
-  constexpr std::array<std::pair<std::uint8_t, std::string_view>, 4> kFlagNames = {{
-      {kWrite, "write"}, {kReadonly, "readonly"}, {kDenyOom, "denyoom"}, {kFast, "fast"}}};
+  constexpr std::array<std::pair<std::uint8_t, std::string_view>, 4> kFlagNames = {
+      {{kWrite, "write"}, {kReadonly, "readonly"}, {kDenyOom, "denyoom"}, {kFast, "fast"}}};
   std::size_t flags = 0;
   for (const auto& [flag, name] : kFlagNames) flags += (spec.flags & flag) ? 1 : 0;
   reply.array(flags);
@@ -174,20 +170,17 @@ void add_memory_section(std::string& text, const CommandContext& context) {
 
 void add_stats_section(std::string& text, const CommandContext& context) {
   text += "# Stats\r\n";
-  add_field(text, "total_connections_received",
-            static_cast<std::int64_t>(context.server.total_connections()));
+  add_field(text, "total_connections_received", static_cast<std::int64_t>(context.server.total_connections()));
   // This connection's own recent commands are not in the shared total yet.
   add_field(text, "total_commands_processed",
-            static_cast<std::int64_t>(context.server.total_commands() +
-                                      context.client.unreported_commands));
+            static_cast<std::int64_t>(context.server.total_commands() + context.client.unreported_commands));
 }
 
 void add_keyspace_section(std::string& text, const CommandContext& context) {
   text += "# Keyspace\r\n";
   const Keyspace::Counts counts = context.keyspace.counts();
   if (counts.keys == 0) return;  // Redis lists only databases with keys
-  text += "db0:keys=" + std::to_string(counts.keys) + ",expires=" +
-          std::to_string(counts.expires) + ",avg_ttl=0\r\n";
+  text += "db0:keys=" + std::to_string(counts.keys) + ",expires=" + std::to_string(counts.expires) + ",avg_ttl=0\r\n";
 }
 
 struct InfoSection {
@@ -196,8 +189,8 @@ struct InfoSection {
 };
 
 constexpr std::array kInfoSections = {
-    InfoSection{"server", add_server_section},  InfoSection{"clients", add_clients_section},
-    InfoSection{"memory", add_memory_section},  InfoSection{"stats", add_stats_section},
+    InfoSection{"server", add_server_section},     InfoSection{"clients", add_clients_section},
+    InfoSection{"memory", add_memory_section},     InfoSection{"stats", add_stats_section},
     InfoSection{"keyspace", add_keyspace_section},
 };
 
@@ -255,8 +248,8 @@ void info_command(CommandContext& context, Args args) {
   for (std::size_t s = 0; s < kInfoSections.size(); ++s) {
     wanted[s] = all;
     for (std::string_view arg : args.subspan(1)) {
-      if (equals_nocase(arg, kInfoSections[s].name) || equals_nocase(arg, "all") ||
-          equals_nocase(arg, "everything") || equals_nocase(arg, "default"))
+      if (equals_nocase(arg, kInfoSections[s].name) || equals_nocase(arg, "all") || equals_nocase(arg, "everything") ||
+          equals_nocase(arg, "default"))
         wanted[s] = true;
     }
   }

@@ -4,8 +4,7 @@ namespace iomux::resp {
 namespace {
 
 std::chrono::milliseconds steady_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now().time_since_epoch());
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch());
 }
 
 }  // namespace

@@ -24,19 +24,13 @@ class ServerInfo {
   // A session calls these when its connection opens and closes; connect() returns its id.
   std::uint64_t connect() noexcept;
   void disconnect() noexcept;
-  void count_commands(std::uint64_t commands) noexcept {
-    commands_.fetch_add(commands, std::memory_order_relaxed);
-  }
+  void count_commands(std::uint64_t commands) noexcept { commands_.fetch_add(commands, std::memory_order_relaxed); }
 
-  [[nodiscard]] std::int64_t connected_clients() const noexcept {
-    return connected_.load(std::memory_order_relaxed);
-  }
+  [[nodiscard]] std::int64_t connected_clients() const noexcept { return connected_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t total_connections() const noexcept {
     return next_id_.load(std::memory_order_relaxed) - 1;
   }
-  [[nodiscard]] std::uint64_t total_commands() const noexcept {
-    return commands_.load(std::memory_order_relaxed);
-  }
+  [[nodiscard]] std::uint64_t total_commands() const noexcept { return commands_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::int64_t uptime_seconds() const;
 
   // The listening port, for INFO's tcp_port (0 until a server sets it).

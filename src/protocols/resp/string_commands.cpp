@@ -155,8 +155,7 @@ void mset_command(CommandContext& context, Args args) {
   const Args pairs = args.subspan(1);
   // All the keys' shards at once: no reader sees some of the keys set and not the others.
   Keyspace::Guard guard = context.keyspace.lock(pairs, 2);
-  for (std::size_t i = 0; i < pairs.size(); i += 2)
-    guard.slot(pairs[i]).set_string(pairs[i + 1], /*keep_ttl=*/false);
+  for (std::size_t i = 0; i < pairs.size(); i += 2) guard.slot(pairs[i]).set_string(pairs[i + 1], /*keep_ttl=*/false);
   context.reply.ok();
 }
 
@@ -165,8 +164,7 @@ void incr_command(CommandContext& context, Args args) { increment(context, args[
 void decr_command(CommandContext& context, Args args) { increment(context, args[1], -1); }
 
 void incrby_command(CommandContext& context, Args args) {
-  if (const std::optional<std::int64_t> delta = integer_argument(context, args[2]))
-    increment(context, args[1], *delta);
+  if (const std::optional<std::int64_t> delta = integer_argument(context, args[2])) increment(context, args[1], *delta);
 }
 
 void decrby_command(CommandContext& context, Args args) {
@@ -191,8 +189,7 @@ void append_command(CommandContext& context, Args args) {
 void strlen_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);
   const Keyspace::Slot slot = guard.slot(args[1]);
-  if (const std::string* value = slot.string())
-    return context.reply.integer(static_cast<std::int64_t>(value->size()));
+  if (const std::string* value = slot.string()) return context.reply.integer(static_cast<std::int64_t>(value->size()));
   if (slot.exists()) return context.reply.error(kWrongTypeError);
   context.reply.integer(0);
 }
