@@ -1,0 +1,203 @@
+// libFuzzer target for the RESP core (src/protocols/resp/): parser, commands, keyspace and
+// Session together, driven the way a server drives a Session.
+//
+// Bytes arrive in chunks; each call to Session::process() sees the bytes the previous calls did
+// not consume with the new chunk appended, and is called again, after the output is "sent",
+// while it reports its output full. The input is a small header that picks the limits and the
+// chunking, then the stream of requests:
+//
+//   byte 0      bits 0-1  limits: Redis-like defaults (0, 1), small (2), tiny (3), so that the
+//                         fuzzer reaches every limit
+//               bit 2     a small maxmemory (4 KiB), so that -OOM answers are reached
+//               bits 3-4  max_output: 1 MiB, 1, 64 or 1024 bytes (pauses after each command...)
+//   bytes 1-4   four chunk sizes, used in turn; 0 feeds an empty chunk (a spurious wake-up)
+//   bytes 5..   the stream
+//
+// Properties, each checked with __builtin_trap() so that a violation is a crash libFuzzer keeps:
+//   * process() never consumes more than it was given, consumes everything when it closes,
+//     and leaves at most max_kept_input() bytes unconsumed when it asks for more;
+//   * the replies are well-formed RESP2, one per command, plus one for a protocol error;
+//   * where the stream was cut changes nothing: the replies, the commands run and whether the
+//     connection closes are those of the whole stream processed at once (on a keyspace of its
+//     own, with a clock that ticks per reading, so TTLs do expire along the way);
+//   * and, through ASan/UBSan, nothing reads out of bounds or overflows.
+// The keyspace's expiry thread is off: it would make the two runs differ.
+//
+//   build: clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I src \
+//            fuzz/resp_fuzzer.cpp src/protocols/resp/*.cpp -o /tmp/resp_fuzzer
+//   run:   /tmp/resp_fuzzer -max_len=4096 CORPUS_DIR fuzz/corpus/resp
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "protocols/resp/integer_text.hpp"
+#include "protocols/resp/keyspace.hpp"
+#include "protocols/resp/server_info.hpp"
+#include "protocols/resp/session.hpp"
+
+namespace {
+
+using namespace iomux::resp;
+
+void require(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+struct Header {
+  SessionOptions session;
+  std::size_t max_memory = 0;
+  std::size_t chunk_sizes[4] = {};
+};
+
+constexpr std::size_t kHeaderSize = 5;
+
+Header read_header(const std::uint8_t* data) {
+  Header h;
+  switch (data[0] & 3) {
+    case 2:
+      h.session.limits = {.max_inline = 64, .max_args = 8, .max_bulk = 32, .max_request = 128};
+      break;
+    case 3:
+      h.session.limits = {.max_inline = 4, .max_args = 2, .max_bulk = 3, .max_request = 16};
+      break;
+    default:
+      break;
+  }
+  if (data[0] & 4) h.max_memory = 4096;
+  constexpr std::size_t kMaxOutputs[4] = {1024 * 1024, 1, 64, 1024};
+  h.session.max_output = kMaxOutputs[(data[0] >> 3) & 3];
+  bool all_empty = true;
+  for (int i = 0; i < 4; ++i) {
+    h.chunk_sizes[i] = data[1 + i];
+    all_empty = all_empty && h.chunk_sizes[i] == 0;
+  }
+  if (all_empty) h.chunk_sizes[0] = 1;  // always make progress
+  return h;
+}
+
+// A clock that moves one millisecond each time it is read. Both runs execute the same
+// commands in the same order, so they read it alike, and TTLs set by the stream do expire.
+std::function<std::chrono::milliseconds()> ticking_clock() {
+  return [ms = std::make_shared<std::int64_t>(1'000'000)] { return std::chrono::milliseconds(++*ms); };
+}
+
+// One server side of a connection: its keyspace, its session, what it has sent.
+struct Server {
+  explicit Server(const Header& header)
+      : keyspace(KeyspaceOptions{header.max_memory, /*active_expiry=*/false, ticking_clock()}),
+        info(ticking_clock()),
+        session(keyspace, info, header.session) {}
+
+  // Presents `chunk` after the unconsumed bytes, as a connection does. False once closed.
+  bool feed(std::string_view chunk) {
+    pending.append(chunk);
+    for (;;) {
+      std::string out;
+      const Session::Result result = session.process(pending, out);
+      require(result.consumed <= pending.size());
+      require(!(result.close && result.output_full));
+      sent += out;
+      commands += result.commands;
+      if (result.close) {
+        require(result.consumed == pending.size());
+        pending.clear();
+        closed = true;
+        return false;
+      }
+      pending.erase(0, result.consumed);
+      if (!result.output_full) {
+        // Asking for more: what is kept is one unfinished request, within the bound.
+        require(pending.size() <= session.max_kept_input());
+        return true;
+      }
+      // Paused with the output full: it did run something, or the output was full already.
+      require(result.commands > 0 || out.empty());
+    }
+  }
+
+  Keyspace keyspace;
+  ServerInfo info;
+  Session session;
+  std::string pending;
+  std::string sent;
+  std::size_t commands = 0;
+  bool closed = false;
+};
+
+// Reads one RESP2 reply at `pos`; false if it is malformed or cut short.
+bool read_reply(std::string_view bytes, std::size_t& pos, int depth = 0) {
+  if (depth > 8 || pos >= bytes.size()) return false;
+  const char type = bytes[pos];
+  const std::size_t line_end = bytes.find("\r\n", pos);
+  if (line_end == std::string_view::npos) return false;
+  const std::string_view line = bytes.substr(pos + 1, line_end - pos - 1);
+  if (line.find_first_of("\r\n") != std::string_view::npos) return false;
+  pos = line_end + 2;
+  switch (type) {
+    case '+':
+    case '-':
+      return true;
+    case ':':
+      return parse_integer(line).has_value();
+    case '$': {
+      const std::optional<std::int64_t> length = parse_integer(line);
+      if (!length || *length < -1) return false;
+      if (*length == -1) return true;
+      const auto size = static_cast<std::size_t>(*length);
+      if (bytes.size() - pos < size + 2 || bytes.substr(pos + size, 2) != "\r\n") return false;
+      pos += size + 2;
+      return true;
+    }
+    case '*': {
+      const std::optional<std::int64_t> count = parse_integer(line);
+      if (!count || *count < -1) return false;
+      for (std::int64_t i = 0; i < *count; ++i)
+        if (!read_reply(bytes, pos, depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+std::size_t count_replies(std::string_view bytes) {
+  std::size_t pos = 0;
+  std::size_t replies = 0;
+  while (pos < bytes.size()) {
+    require(read_reply(bytes, pos));
+    ++replies;
+  }
+  return replies;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < kHeaderSize) return 0;
+  const Header header = read_header(data);
+  const std::string_view stream(reinterpret_cast<const char*>(data) + kHeaderSize, size - kHeaderSize);
+
+  Server chunked(header);
+  std::size_t offset = 0;
+  for (std::size_t turn = 0; offset < stream.size(); ++turn) {
+    const std::size_t chunk_size = std::min(header.chunk_sizes[turn % 4], stream.size() - offset);
+    const std::string_view chunk = stream.substr(offset, chunk_size);
+    offset += chunk_size;
+    if (!chunked.feed(chunk)) break;
+  }
+
+  Server whole(header);
+  whole.feed(stream);
+
+  require(chunked.sent == whole.sent);
+  require(chunked.commands == whole.commands);
+  require(chunked.closed == whole.closed);
+  // A protocol error closes with one reply that no command made; QUIT's +OK is a command's.
+  const bool protocol_error = chunked.closed && !chunked.session.client().close_after_reply;
+  require(count_replies(chunked.sent) == chunked.commands + (protocol_error ? 1 : 0));
+  return 0;
+}

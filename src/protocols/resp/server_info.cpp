@@ -1,0 +1,24 @@
+#include "protocols/resp/server_info.hpp"
+
+namespace iomux::resp {
+namespace {
+
+std::chrono::milliseconds steady_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch());
+}
+
+}  // namespace
+
+ServerInfo::ServerInfo(std::function<std::chrono::milliseconds()> clock)
+    : clock_(clock ? std::move(clock) : steady_now), started_(clock_()) {}
+
+std::uint64_t ServerInfo::connect() noexcept {
+  connected_.fetch_add(1, std::memory_order_relaxed);
+  return next_id_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServerInfo::disconnect() noexcept { connected_.fetch_sub(1, std::memory_order_relaxed); }
+
+std::int64_t ServerInfo::uptime_seconds() const { return (clock_() - started_).count() / 1000; }
+
+}  // namespace iomux::resp

@@ -1,0 +1,75 @@
+// One client connection's side of the protocol: bytes in, replies out, no IO. A server model
+// owns one Session per connection and calls process() with the connection's unconsumed bytes
+// whenever more arrive; it sends what process() appended to its output, and closes the
+// connection when told to (after sending).
+//
+//   bytes ──> Session::process ──> RequestParser::next ──> execute_command ──> Keyspace
+//                     │                                         │
+//                     └──────────── out (replies, in order) <───┘
+//
+// Thread rule: a Session is used by one thread at a time (its connection's); many Sessions on
+// many threads share one Keyspace and one ServerInfo.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "protocols/resp/commands.hpp"
+#include "protocols/resp/request_parser.hpp"
+
+namespace iomux::resp {
+
+class Keyspace;
+class ServerInfo;
+
+struct SessionOptions {
+  Limits limits;
+  // process() stops taking commands once `out` holds this many bytes, so that a pipeline of
+  // large replies (a read's worth of GETs of big values) cannot grow the output without bound:
+  // the caller sends, then calls again. A single reply may still exceed it.
+  std::size_t max_output = 1024 * 1024;
+};
+
+class Session {
+ public:
+  struct Result {
+    std::size_t consumed = 0;  // bytes of input used up; present the rest again next time
+    std::size_t commands = 0;  // commands executed (each appended its reply)
+    // QUIT or a protocol error (its error reply is already in `out`): send `out`, then close.
+    // The whole input counts as consumed.
+    bool close = false;
+    // Stopped because `out` reached max_output: complete commands may remain in the
+    // unconsumed bytes. Call process() again, with them, once `out` has been sent.
+    bool output_full = false;
+  };
+
+  Session(Keyspace& keyspace, ServerInfo& server, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Parses every complete command in `input` (all unconsumed bytes of the connection, oldest
+  // first: what the previous call did not consume, with new bytes appended), executes them in
+  // order against the keyspace and appends their replies to `out`. After a close, every call
+  // consumes everything and does nothing.
+  Result process(std::string_view input, std::string& out);
+
+  // The most unconsumed bytes the caller may have to keep: more would have been refused with
+  // a protocol error. A caller may bound its input buffer by it.
+  [[nodiscard]] std::size_t max_kept_input() const noexcept { return parser_.max_kept_input(); }
+  [[nodiscard]] bool closed() const noexcept { return closed_; }
+  [[nodiscard]] const ClientState& client() const noexcept { return client_; }
+
+ private:
+  Keyspace& keyspace_;
+  ServerInfo& server_;
+  const SessionOptions options_;
+  RequestParser parser_;
+  ClientState client_;
+  bool closed_ = false;
+  std::atomic<bool> busy_{false};  // in process(): checked in debug builds only
+};
+
+}  // namespace iomux::resp
