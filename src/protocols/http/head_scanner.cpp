@@ -1,6 +1,8 @@
 #include "protocols/http/head_scanner.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 
@@ -37,6 +39,30 @@ std::optional<Status> judge_method(std::string_view request) noexcept {
   return std::nullopt;
 }
 
+// Where the first '\n' in data[from, size) is, or size. A head is a few short lines, for which
+// memchr's set-up costs more than the search (it was the scanner's largest cost), so this looks
+// at eight bytes at a time: a byte of `word ^ newlines` is zero where a '\n' is, and the
+// lowest byte flagged by the has-zero-byte trick is exactly the first one.
+std::size_t find_newline(const char* data, std::size_t from, std::size_t size) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101u;
+    constexpr std::uint64_t kHighBits = 0x8080808080808080u;
+    constexpr std::uint64_t kNewlines = kOnes * '\n';
+    for (; from + 8 <= size; from += 8) {
+      std::uint64_t word;
+      std::memcpy(&word, data + from, sizeof word);
+      const std::uint64_t x = word ^ kNewlines;
+      const std::uint64_t zero_bytes = (x - kOnes) & ~x & kHighBits;
+      if (zero_bytes) return from + static_cast<std::size_t>(std::countr_zero(zero_bytes) / 8);
+    }
+    while (from < size && data[from] != '\n') ++from;
+    return from;
+  } else {
+    const void* hit = std::memchr(data + from, '\n', size - from);
+    return hit ? static_cast<std::size_t>(static_cast<const char*>(hit) - data) : size;
+  }
+}
+
 }  // namespace
 
 HeadScan HeadScanner::scan(std::string_view request, const HeadLimits& limits) noexcept {
@@ -55,9 +81,8 @@ HeadScan HeadScanner::scan(std::string_view request, const HeadLimits& limits) n
   std::size_t from = resume;
   std::size_t head_end = 0;
   while (from < window.size()) {
-    const void* hit = std::memchr(begin + from, '\n', window.size() - from);
-    if (!hit) break;
-    const auto newline = static_cast<std::size_t>(static_cast<const char*>(hit) - begin);
+    const std::size_t newline = find_newline(begin, from, window.size());
+    if (newline == window.size()) break;
     if (line_end_ == kNotFound) line_end_ = newline;
     const std::string_view after = window.substr(newline + 1);
     if (!after.empty() && after[0] == '\n') {

@@ -106,7 +106,10 @@ int on_headers_complete(http_parser* parser) {
   context.headers_complete = true;
   out.method = method_of(parser->method);
   out.http10 = parser->http_major == 1 && parser->http_minor == 0;
-  out.keep_alive = http_should_keep_alive(parser) != 0;
+  // http_should_keep_alive()'s rule for a request (RFC 9112 9.3), without the call.
+  out.keep_alive = parser->http_major > 0 && parser->http_minor > 0
+                       ? (parser->flags & F_CONNECTION_CLOSE) == 0
+                       : (parser->flags & F_CONNECTION_KEEP_ALIVE) != 0;
   out.chunked = (parser->flags & F_CHUNKED) != 0;
   out.content_length = (parser->flags & F_CONTENTLENGTH) ? parser->content_length : 0;
   return 0;

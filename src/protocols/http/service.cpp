@@ -1,6 +1,7 @@
 #include "protocols/http/service.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace iomux::http {
@@ -39,15 +40,25 @@ Persistence persistence_of(const Request& request) noexcept {
 
 bool is_get_or_head(Method method) noexcept { return method == Method::get || method == Method::head; }
 
-// The path part of an origin-form or absolute-form target (RFC 9112 3.2).
-std::string_view path_of(std::string_view target) noexcept {
+// The path of an absolute-form target ("http://host:8080/plaintext?x", RFC 9112 3.2.2) and
+// what follows it; an origin-form target ("/plaintext?x") as it is.
+std::string_view origin_form_of(std::string_view target) noexcept {
   if (!target.empty() && target.front() != '/') {
     const std::size_t scheme_end = target.find("://");
     if (scheme_end == std::string_view::npos) return target;  // authority-form, asterisk-form
     const std::size_t slash = target.find('/', scheme_end + 3);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
   }
-  return target.substr(0, target.find_first_of("?#"));
+  return target;
+}
+
+// Whether `target` is `path`, alone or followed by a query or a fragment. A constant-length
+// memcmp compiles to a compare or two, and the rest of the target is never scanned.
+template <std::size_t N>
+bool has_path(std::string_view target, const char (&path)[N]) noexcept {
+  constexpr std::size_t size = N - 1;
+  if (target.size() < size || std::memcmp(target.data(), path, size) != 0) return false;
+  return target.size() == size || target[size] == '?' || target[size] == '#';
 }
 
 }  // namespace
@@ -70,11 +81,11 @@ Service::Service(Options options)
       version_not_supported_(error_response(Status::version_not_supported)) {}
 
 Service::Route Service::route_of(std::string_view target) noexcept {
-  const std::string_view path = path_of(target);
-  if (path == "/plaintext") return Route::plaintext;
-  if (path == "/") return Route::tutorial;
-  if (path == "/echo") return Route::echo;
-  if (path == "/stats") return Route::stats;
+  target = origin_form_of(target);
+  if (has_path(target, "/plaintext")) return Route::plaintext;
+  if (has_path(target, "/")) return Route::tutorial;
+  if (has_path(target, "/echo")) return Route::echo;
+  if (has_path(target, "/stats")) return Route::stats;
   return Route::none;
 }
 
