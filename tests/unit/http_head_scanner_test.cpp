@@ -21,6 +21,16 @@ TEST(HttpHeadScanner, FindsTheBlankLineWithCrlfOrBareLf) {
   EXPECT_EQ(scan_whole("GET / HTTP/1.1\r\nHost: t\r\n\r").kind, HeadScan::Kind::incomplete);
 }
 
+TEST(HttpHeadScanner, KnowsWhereTheRequestLineEnds) {
+  HeadScanner scanner;
+  scanner.scan("GET / HTTP/1.1", kLimits);
+  EXPECT_EQ(scanner.line_size(), 0u);
+  scanner.scan("GET / HTTP/1.1\r\nHo", kLimits);
+  EXPECT_EQ(scanner.line_size(), 16u);
+  scanner.reset();
+  EXPECT_EQ(scanner.line_size(), 0u);
+}
+
 TEST(HttpHeadScanner, ResumesWhereItStoppedAcrossCalls) {
   const std::string head = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
   for (std::size_t cut = 1; cut < head.size(); ++cut) {
@@ -55,8 +65,8 @@ TEST(HttpHeadScanner, RefusesAHeadThatCannotEndInTime) {
   const std::string start = "GET / HTTP/1.1\r\nX: ";
   EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 1, 'x')).kind,
             HeadScan::Kind::incomplete);
-  EXPECT_EQ(scan_whole(start + std::string(200 - start.size(), 'x')).status,
-            Status::header_fields_too_large);
+  EXPECT_EQ(scan_whole(start + std::string(200 - start.size(), 'x')).kind,
+            HeadScan::Kind::too_large);
   EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 4, 'x') + "\r\n\r\n").kind,
             HeadScan::Kind::complete);
   EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 3, 'x') + "\r\n\r\n").status,

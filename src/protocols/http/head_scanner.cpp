@@ -108,7 +108,7 @@ HeadScan HeadScanner::scan(std::string_view request, const HeadLimits& limits) n
     result.kind = HeadScan::Kind::complete;
     result.size = head_end;
   } else if (request.size() >= limits.max_head) {
-    result.kind = HeadScan::Kind::refused;
+    result.kind = HeadScan::Kind::too_large;
     result.status = Status::header_fields_too_large;
   }
   return result;

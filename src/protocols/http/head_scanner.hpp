@@ -13,8 +13,10 @@
 //      501 when the token is longer than any method http_parser knows (the rest of 501,
 //      a short unknown method, is http_parser's to find);
 //   2. the request line: 414 when no line end comes within max_request_line bytes;
-//   3. the head: 431 when no blank line comes within max_head bytes.
-// max_request_line < max_head (Service sees to it), so 2 is decided before 3 can be.
+//   3. the head: too large (431) when no blank line comes within max_head bytes.
+// max_request_line < max_head (Service sees to it), so 2 is decided before 3 can be. Between 2
+// and 3 the session has http_parser judge the request line once it is complete (line_size()),
+// which is why 3 is reported as its own kind rather than as a refusal.
 #pragma once
 
 #include <cstddef>
@@ -30,10 +32,10 @@ struct HeadLimits {
 };
 
 struct HeadScan {
-  enum class Kind { incomplete, complete, refused };
+  enum class Kind { incomplete, complete, refused, too_large };
   Kind kind = Kind::incomplete;
   std::size_t size = 0;        // complete: the head's size, its blank line included
-  Status status = Status::ok;  // refused: why
+  Status status = Status::ok;  // refused: why (too_large: 431)
   std::size_t examined = 0;    // bytes this call looked at (for work accounting)
 };
 
@@ -48,6 +50,11 @@ class HeadScanner {
 
   // True once part of a head has been seen and kept: the caller may time a slow client out.
   [[nodiscard]] bool started() const noexcept { return scanned_ > 0; }
+
+  // The request line's size with its "\n", once seen; 0 before.
+  [[nodiscard]] std::size_t line_size() const noexcept {
+    return line_end_ == kNotFound ? 0 : line_end_ + 1;
+  }
 
   // Forgets the head; the next scan() is given a new request.
   void reset() noexcept {

@@ -158,18 +158,30 @@ constexpr http_parser_settings kBodySettings = {
     .on_chunk_complete = nullptr,
 };
 
-// The verdict on a head http_parser has run over, in the order the checks matter: a verdict that
-// needs the whole head comes only after http_parser got through it.
-Status judge_head(const http_parser& parser, const HeadContext& context, std::uint64_t max_body) {
+// A request line http_parser stopped in: the target too long (our on_url), the method unknown
+// (the token itself was checked by HeadScanner), http_parser's own size limit, or malformed.
+Status request_line_refusal(http_errno error) noexcept {
+  switch (error) {
+    case HPE_CB_url: return Status::uri_too_long;
+    case HPE_INVALID_METHOD: return Status::not_implemented;
+    case HPE_HEADER_OVERFLOW: return Status::header_fields_too_large;
+    default: return Status::bad_request;
+  }
+}
+
+// The verdict on a head http_parser has run over (`parsed` bytes of it), in the order the
+// checks matter: the request line's first, then the fields', then what needs the whole head.
+Status judge_head(const http_parser& parser, const HeadContext& context, std::size_t parsed,
+                  std::size_t line_size, std::uint64_t max_body) {
   const RequestHead& head = *context.out;
   const auto error = HTTP_PARSER_ERRNO(&parser);
-  if (error == HPE_CB_url) return Status::uri_too_long;
-  if (error == HPE_INVALID_METHOD) return Status::not_implemented;  // a token (HeadScanner)
+  const bool line_parsed = context.headers_complete || parsed >= line_size;
+  if (error != HPE_OK && !line_parsed) return request_line_refusal(error);
+  if (parser.http_major != 1) return Status::version_not_supported;
   if (!context.headers_complete)
     return error == HPE_HEADER_OVERFLOW ? Status::header_fields_too_large : Status::bad_request;
-  if (parser.http_major != 1) return Status::version_not_supported;
   if (context.unknown_coding) return Status::not_implemented;
-  // http_parser's own refusals after the headers: Transfer-Encoding with Content-Length, or
+  // http_parser's own refusals after the fields: Transfer-Encoding with Content-Length, or
   // without a final chunked.
   if (error != HPE_OK) return Status::bad_request;
   if (parser.uses_transfer_encoding &&
@@ -184,8 +196,9 @@ Status judge_head(const http_parser& parser, const HeadContext& context, std::ui
 
 RequestParser::RequestParser() noexcept { http_parser_init(&parser_, HTTP_REQUEST); }
 
-Status RequestParser::parse_head(std::string_view head, std::size_t max_uri,
-                                 std::uint64_t max_body, RequestHead& out) noexcept {
+Status RequestParser::parse_head(std::string_view head, std::size_t line_size,
+                                 std::size_t max_uri, std::uint64_t max_body,
+                                 RequestHead& out) noexcept {
   out = RequestHead{};
   out.size = head.size();
   HeadContext context;
@@ -196,7 +209,7 @@ Status RequestParser::parse_head(std::string_view head, std::size_t max_uri,
   parser_.data = &context;
   const std::size_t parsed = http_parser_execute(&parser_, &kHeadSettings, head.data(), head.size());
   parser_.data = nullptr;
-  Status status = judge_head(parser_, context, max_body);
+  Status status = judge_head(parser_, context, parsed, line_size, max_body);
   // The scanner and http_parser agree on where a head ends; should they ever not, the request
   // is not one we can frame.
   if (status == Status::ok && parsed != head.size()) status = Status::bad_request;
@@ -207,6 +220,22 @@ Status RequestParser::parse_head(std::string_view head, std::size_t max_uri,
     out.content_length = 0;
   }
   out.expect_continue = context.expect_continue && !out.http10 && out.has_body();
+  return Status::ok;
+}
+
+Status RequestParser::parse_request_line(std::string_view line, std::size_t max_uri) noexcept {
+  RequestHead ignored;
+  HeadContext context;
+  context.head = line.data();
+  context.max_uri = max_uri;
+  context.out = &ignored;
+  http_parser_init(&parser_, HTTP_REQUEST);
+  parser_.data = &context;
+  http_parser_execute(&parser_, &kHeadSettings, line.data(), line.size());
+  parser_.data = nullptr;
+  const auto error = HTTP_PARSER_ERRNO(&parser_);
+  if (error != HPE_OK) return request_line_refusal(error);
+  if (parser_.http_major != 1) return Status::version_not_supported;
   return Status::ok;
 }
 

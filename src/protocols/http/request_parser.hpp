@@ -32,9 +32,13 @@ class RequestParser {
   // Thread rule: one session's, like the session.
   RequestParser() noexcept;
 
-  // Parses `head`, a whole request head ending with its blank line. Status::ok and `out`
-  // filled when the request is acceptable so far; otherwise the status to refuse it with.
-  // After Status::ok with out.chunked, decode_chunked() takes the body.
+  // Parses `head`, a whole request head ending with its blank line; its request line (with
+  // its "\n") is the first `line_size` bytes. Status::ok and `out` filled when the request is
+  // acceptable so far; otherwise the status to refuse it with. After Status::ok with
+  // out.chunked, decode_chunked() takes the body.
+  //
+  // A verdict on the request line comes before any on the fields, so that it is the same one
+  // parse_request_line() gives while the fields are still on their way.
   //
   // Refusals, RFC 9112 and 9110 sections in brackets:
   //   400  malformed (http_parser's verdict); Transfer-Encoding with Content-Length [6.1];
@@ -45,8 +49,14 @@ class RequestParser {
   //   431  http_parser's own header size limit (80 KiB, above any max_head we take)
   //   501  a method http_parser does not know; a transfer coding other than chunked [6.1]
   //   505  an HTTP major version other than 1 (HTTP/2.0, a version-less HTTP/0.9 line)
-  Status parse_head(std::string_view head, std::size_t max_uri, std::uint64_t max_body,
-                    RequestHead& out) noexcept;
+  Status parse_head(std::string_view head, std::size_t line_size, std::size_t max_uri,
+                    std::uint64_t max_body, RequestHead& out) noexcept;
+
+  // Judges a request line alone (with its "\n"), before the rest of its head has arrived: a
+  // malformed line, an unknown method or a long target are refused as parse_head() would,
+  // and so is a version other than 1.x (an HTTP/0.9 client sends this line and nothing more).
+  // Status::ok: the line is acceptable; the head is still to be parsed whole.
+  Status parse_request_line(std::string_view line, std::size_t max_uri) noexcept;
 
   // Decodes the next bytes of a chunked body (after those given before; never empty),
   // appending its data to `body`. Stops right after the body's end (the last chunk and

@@ -56,13 +56,25 @@ Session::Step Session::read_head(std::string_view request, std::string& out,
   }
   const HeadScan scan = scanner_.scan(request, service_->head_limits());
   examined_ += scan.examined;
-  if (scan.kind == HeadScan::Kind::incomplete) return {0, false, false, true};
-  if (scan.kind == HeadScan::Kind::refused) return refuse(scan.status, out, date);
-
   const Options& options = service_->options();
+  if (scan.kind == HeadScan::Kind::refused) return refuse(scan.status, out, date);
+  if (scan.kind != HeadScan::Kind::complete) {
+    // The head is not all here, but its request line may be: judge it now rather than when
+    // the head is complete, which for an HTTP/0.9 client or a broken one would be never.
+    if (!line_judged_ && scanner_.line_size() > 0) {
+      line_judged_ = true;
+      examined_ += scanner_.line_size();
+      const Status status = parser_.parse_request_line(request.substr(0, scanner_.line_size()),
+                                                       options.max_uri);
+      if (status != Status::ok) return refuse(status, out, date);
+    }
+    if (scan.kind == HeadScan::Kind::too_large) return refuse(scan.status, out, date);
+    return {0, false, false, true};
+  }
+
   examined_ += scan.size;
-  const Status status =
-      parser_.parse_head(request.substr(0, scan.size), options.max_uri, options.max_body, head_);
+  const Status status = parser_.parse_head(request.substr(0, scan.size), scanner_.line_size(),
+                                           options.max_uri, options.max_body, head_);
   if (status != Status::ok) return refuse(status, out, date);
   scanner_.reset();
   // Sent whether or not the body is here already, so that what a client receives does not
@@ -123,6 +135,7 @@ Session::Step Session::refuse(Status status, std::string& out, std::string_view 
 void Session::finish_request() noexcept {
   phase_ = Phase::head;
   scanner_.reset();
+  line_judged_ = false;
   chunked_fed_ = 0;
   chunked_body_.clear();
   if (chunked_body_.capacity() > kKeptBodyCapacity) std::string().swap(chunked_body_);

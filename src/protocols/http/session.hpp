@@ -96,6 +96,7 @@ class Session {
   std::size_t chunked_fed_ = 0;  // bytes of the front request given to parser_, head included
   std::size_t examined_ = 0;
   Phase phase_ = Phase::head;
+  bool line_judged_ = false;  // the front request's line was judged while its head was partial
 };
 
 }  // namespace iomux::http
