@@ -23,7 +23,9 @@ namespace iomux::http {
 
 class Service {
  public:
-  // Limits too small to hold a request line are raised to a floor (see the .cpp).
+  // The limits are adjusted to fit each other: max_head is at least 128 bytes, and max_uri at
+  // most max_head - 65 (a target must fit in a head with its request line); options() shows
+  // the limits as applied.
   explicit Service(Options options);
 
   Service(const Service&) = delete;
