@@ -502,6 +502,12 @@ std::vector<Refusal> refusals() {
       {"HTTP/2.0 line before a malformed field", "GET / HTTP/2.0\r\nno colon\r\n\r\n", 505},
       {"HTTP/2.0 line before an oversized head",
        "GET / HTTP/2.0\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 505},
+      {"head ended by CR and another byte (http_parser, not strict, takes it for CRLF)",
+       "GET / HTTP/1.1\r\nHost: t\r\n\rX\r\n\r\n", 400},
+      {"field line ended by CR and another byte, a request hidden behind it",
+       "GET / HTTP/1.1\r\nHost: t\r\nX: \r\xa2\r\nGET /echo HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+      {"version 0.1 line before an ambiguous head end (found by the fuzzer)",
+       "GET /x HTTP/0.1\r\nHost: \r\xa2\r\nGET /x HTTP/1.1\r\nHost: t\r\n\r\n", 505},
       {"malformed line before an oversized head",
        "GET / FTP/1.1\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 400},
   };

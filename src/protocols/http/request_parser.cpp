@@ -112,6 +112,9 @@ int on_headers_complete(http_parser* parser) {
                        : (parser->flags & F_CONNECTION_KEEP_ALIVE) != 0;
   out.chunked = (parser->flags & F_CHUNKED) != 0;
   out.content_length = (parser->flags & F_CONTENTLENGTH) ? parser->content_length : 0;
+  // Stop here, on the head's last '\n', so that the parser cannot read on past where it thinks
+  // the head ends; parse_head() checks that this is where HeadScanner found the end.
+  http_parser_pause(parser, 1);
   return 0;
 }
 
@@ -169,21 +172,24 @@ Status request_line_refusal(http_errno error) noexcept {
   }
 }
 
-// The verdict on a head http_parser has run over (`parsed` bytes of it), in the order the
-// checks matter: the request line's first, then the fields', then what needs the whole head.
-Status judge_head(const http_parser& parser, const HeadContext& context, std::size_t parsed,
-                  std::size_t line_size, std::uint64_t max_body) {
+// The verdict on a head http_parser has run over (`parsed` bytes of it, stopping on the last
+// '\n' of what it took for the head), in the order the checks matter: the request line's
+// first, then the fields', then what needs the whole head.
+Status judge_head(const http_parser& parser, const HeadContext& context, std::size_t head_size,
+                  std::size_t parsed, std::size_t line_size, std::uint64_t max_body) {
   const RequestHead& head = *context.out;
-  const auto error = HTTP_PARSER_ERRNO(&parser);
+  auto error = HTTP_PARSER_ERRNO(&parser);
+  if (error == HPE_PAUSED) error = HPE_OK;  // our pause at the end of the head
   const bool line_parsed = context.headers_complete || parsed >= line_size;
   if (error != HPE_OK && !line_parsed) return request_line_refusal(error);
   if (parser.http_major != 1) return Status::version_not_supported;
   if (!context.headers_complete)
     return error == HPE_HEADER_OVERFLOW ? Status::header_fields_too_large : Status::bad_request;
+  // libhttp-parser as Debian builds it is not strict: it takes "\r" and any byte for a line end
+  // where HeadScanner wants "\n". Where the two disagree on the head's end, the request's
+  // framing is ambiguous, and ambiguous framing is what request smuggling feeds on.
+  if (parsed + 1 != head_size) return Status::bad_request;
   if (context.unknown_coding) return Status::not_implemented;
-  // http_parser's own refusals after the fields: Transfer-Encoding with Content-Length, or
-  // without a final chunked.
-  if (error != HPE_OK) return Status::bad_request;
   if (parser.uses_transfer_encoding &&
       (head.http10 || context.chunked_codings != 1 || !context.chunked_last))
     return Status::bad_request;
@@ -208,13 +214,18 @@ Status RequestParser::parse_head(std::string_view head, std::size_t line_size,
   http_parser_init(&parser_, HTTP_REQUEST);
   parser_.data = &context;
   const std::size_t parsed = http_parser_execute(&parser_, &kHeadSettings, head.data(), head.size());
+  const Status status = judge_head(parser_, context, head.size(), parsed, line_size, max_body);
+  // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3) and is
+  // complete. Otherwise resume on the last '\n', where the parser decides what follows: a body,
+  // or not (a CONNECT's), or a refusal (Transfer-Encoding without a final chunked).
+  if (status == Status::ok && (out.has_body() || parser_.uses_transfer_encoding)) {
+    http_parser_pause(&parser_, 0);
+    http_parser_execute(&parser_, &kHeadSettings, head.data() + parsed, head.size() - parsed);
+  }
   parser_.data = nullptr;
-  Status status = judge_head(parser_, context, parsed, line_size, max_body);
-  // The scanner and http_parser agree on where a head ends; should they ever not, the request
-  // is not one we can frame.
-  if (status == Status::ok && parsed != head.size()) status = Status::bad_request;
   if (status != Status::ok) return status;
-  // http_parser decides whether a body follows: a CONNECT's never does, for instance.
+  const auto error = HTTP_PARSER_ERRNO(&parser_);
+  if (error != HPE_OK && error != HPE_PAUSED) return Status::bad_request;
   if (context.message_complete) {
     out.chunked = false;
     out.content_length = 0;
