@@ -508,6 +508,8 @@ std::vector<Refusal> refusals() {
        "GET / HTTP/1.1\r\nHost: t\r\nX: \r\xa2\r\nGET /echo HTTP/1.1\r\nHost: t\r\n\r\n", 400},
       {"version 0.1 line before an ambiguous head end (found by the fuzzer)",
        "GET /x HTTP/0.1\r\nHost: \r\xa2\r\nGET /x HTTP/1.1\r\nHost: t\r\n\r\n", 505},
+      {"HTTP/0.9 line with a target over max_uri (found by the fuzzer)",
+       "GET /" + std::string(8 * 1024, 'a') + "\nHost: t\n\n", 414},
       {"malformed line before an oversized head",
        "GET / FTP/1.1\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 400},
   };

@@ -180,7 +180,11 @@ Status judge_head(const http_parser& parser, const HeadContext& context, std::si
   const RequestHead& head = *context.out;
   auto error = HTTP_PARSER_ERRNO(&parser);
   if (error == HPE_PAUSED) error = HPE_OK;  // our pause at the end of the head
-  const bool line_parsed = context.headers_complete || parsed >= line_size;
+  // An error past the request line's bytes is the fields'; but our on_url's refusal is the
+  // line's wherever it stops the parser: a data callback's failure counts the byte it was
+  // called on, which for an HTTP/0.9 line ("GET /\n") is the line's '\n'.
+  const bool line_parsed =
+      context.headers_complete || (error != HPE_CB_url && parsed >= line_size);
   if (error != HPE_OK && !line_parsed) return request_line_refusal(error);
   if (parser.http_major != 1) return Status::version_not_supported;
   if (!context.headers_complete)
