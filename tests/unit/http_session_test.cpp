@@ -510,6 +510,8 @@ std::vector<Refusal> refusals() {
        "GET /x HTTP/0.1\r\nHost: \r\xa2\r\nGET /x HTTP/1.1\r\nHost: t\r\n\r\n", 505},
       {"HTTP/0.9 line with a target over max_uri (found by the fuzzer)",
        "GET /" + std::string(8 * 1024, 'a') + "\nHost: t\n\n", 414},
+      {"a line's \\n taken for the / of HTTP/ (http_parser, not strict; found by the fuzzer)",
+       "GET / HTTP\n1./H\r\nHost: t\r\n\r\n", 400},
       {"malformed line before an oversized head",
        "GET / FTP/1.1\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 400},
   };

@@ -247,9 +247,18 @@ Status RequestParser::parse_request_line(std::string_view line, std::size_t max_
   http_parser_init(&parser_, HTTP_REQUEST);
   parser_.data = &context;
   http_parser_execute(&parser_, &kHeadSettings, line.data(), line.size());
-  parser_.data = nullptr;
   const auto error = HTTP_PARSER_ERRNO(&parser_);
+  // Whether http_parser has finished the line too: not being strict, it may have taken the
+  // '\n' for a character of the line (the '/' in "HTTP/"), and then the version is not known
+  // yet. An empty line after a finished request line ends the head at once; after anything
+  // else it does not.
+  if (error == HPE_OK) {
+    static constexpr char kEmptyLine[] = "\r\n";
+    http_parser_execute(&parser_, &kHeadSettings, kEmptyLine, sizeof kEmptyLine - 1);
+  }
+  parser_.data = nullptr;
   if (error != HPE_OK) return request_line_refusal(error);
+  if (!context.headers_complete) return Status::ok;  // the whole head will tell
   if (parser_.http_major != 1) return Status::version_not_supported;
   return Status::ok;
 }

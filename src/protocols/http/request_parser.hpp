@@ -55,7 +55,8 @@ class RequestParser {
   // Judges a request line alone (with its "\n"), before the rest of its head has arrived: a
   // malformed line, an unknown method or a long target are refused as parse_head() would,
   // and so is a version other than 1.x (an HTTP/0.9 client sends this line and nothing more).
-  // Status::ok: the line is acceptable; the head is still to be parsed whole.
+  // Status::ok: no refusal yet; the head is still to be parsed whole. Every refusal here is
+  // the one parse_head() gives for any head that starts with this line.
   Status parse_request_line(std::string_view line, std::size_t max_uri) noexcept;
 
   // Decodes the next bytes of a chunked body (after those given before; never empty),
