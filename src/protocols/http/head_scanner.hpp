@@ -4,8 +4,8 @@
 // A session is given the same unfinished head again and again, a few bytes longer each time,
 // until the blank line arrives. Searching from the start on every call would be quadratic in
 // the head's size for a client that sends it byte by byte, so the scanner remembers how far it
-// has looked. It is the only part that sees an unfinished head: http_parser runs once, over the
-// complete head.
+// has looked. http_parser runs over a head once, when it is complete (and over its request line
+// once, when that is complete and the rest is not; see Session).
 //
 // What it refuses, checked in this order on the bytes seen so far (every check keeps its
 // verdict as bytes are added, so the verdict never depends on how the head was cut into reads):

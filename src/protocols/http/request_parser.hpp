@@ -46,7 +46,7 @@ class RequestParser {
   //        HTTP/1.1 without Host, or several Host lines [3.2]
   //   413  Content-Length over max_body (decided before the body arrives)
   //   414  target over max_uri
-  //   431  http_parser's own header size limit (80 KiB, above any max_head we take)
+  //   431  http_parser's own header size limit (80 KiB, above the default max_head)
   //   501  a method http_parser does not know; a transfer coding other than chunked [6.1]
   //   505  an HTTP major version other than 1 (HTTP/2.0, a version-less HTTP/0.9 line)
   Status parse_head(std::string_view head, std::size_t line_size, std::size_t max_uri,

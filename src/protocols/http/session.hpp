@@ -9,9 +9,13 @@
 // complete.
 //
 // Work stays linear in the bytes received however they are cut into reads: the end of a head
-// is searched for once per byte (HeadScanner), http_parser runs over a head once it is whole,
-// a Content-Length body is waited for by its size alone, and a chunked body is decoded
-// incrementally, each byte once.
+// is searched for once per byte (HeadScanner), http_parser runs over a head once it is whole
+// (and over its request line once, if that arrives before the rest, so that a bad line is
+// refused without waiting for a blank line that may never come), a Content-Length body is
+// waited for by its size alone, and a chunked body is decoded incrementally, each byte once.
+//
+// What a client receives never depends on how its bytes were cut into reads: every verdict is
+// one that more bytes cannot change (the fuzzer checks this against one-shot processing).
 //
 // Map: Session (framing, per connection) -> HeadScanner (end of head, early limits)
 //                                        -> RequestParser (http_parser: head, chunked body)
