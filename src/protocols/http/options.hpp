@@ -14,8 +14,9 @@
 
 namespace iomux::http {
 
-// The tutorial servers' reply text (iomux::kDefaultReply in iomux/protocol.hpp), which GET /
-// answers so the HTTP service says what the plain-TCP ones say.
+// The tutorial servers' reply text (iomux::kDefaultReply, the plain-TCP protocols' default
+// reply), which GET / answers so the HTTP service says what they say. Spelled out here rather
+// than included, so this core does not depend on the connection layer's headers.
 inline constexpr std::string_view kTutorialReply = "----ok----Request accepted";
 
 struct Options {
