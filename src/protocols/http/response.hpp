@@ -1,0 +1,76 @@
+// Response bytes: the status codes this service sends, and the two ways a response is made.
+//
+// Every response has the same layout, so a fixed one can be laid down in advance except for
+// its Date:
+//
+//   HTTP/1.1 200 OK\r\n
+//   Server: iomux\r\n
+//   Content-Type: text/plain\r\n
+//   Content-Length: 13\r\n
+//   [Connection: keep-alive | close\r\n]      one of three heads, chosen per request
+//   [Allow: GET, HEAD\r\n]                    405 only
+//   Date: <29 bytes from DateCache>\r\n
+//   \r\n
+//   Hello, World!                             left out for HEAD
+//
+// A CannedResponse holds the three heads (up to "Date: ") and the tail ("\r\n\r\n" + body), so
+// answering is three appends. append_response() writes the same layout for a body known only
+// at run time (echo, stats).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace iomux::http {
+
+enum class Status : std::uint16_t {
+  ok = 200,
+  bad_request = 400,
+  not_found = 404,
+  method_not_allowed = 405,
+  payload_too_large = 413,
+  uri_too_long = 414,
+  header_fields_too_large = 431,
+  not_implemented = 501,
+  version_not_supported = 505,
+};
+
+std::string_view reason_phrase(Status status) noexcept;
+
+// Sent before the body of a request that asked for it (Expect: 100-continue).
+inline constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// What the response says about the connection after it.
+enum class Persistence : std::uint8_t {
+  implied,     // HTTP/1.1 without "Connection: close": persistent, nothing to say
+  keep_alive,  // an HTTP/1.0 client asked for it: "Connection: keep-alive"
+  close,       // "Connection: close", and the server closes after sending
+};
+
+// Appends a whole response whose body is known only now.
+void append_response(std::string& out, Status status, std::string_view content_type,
+                     std::string_view body, Persistence persistence, std::string_view date,
+                     bool with_body);
+
+class CannedResponse {
+ public:
+  // `extra_headers`: whole lines, each ending in "\r\n" (e.g. "Allow: GET, HEAD\r\n").
+  CannedResponse(Status status, std::string_view content_type, std::string_view body,
+                 std::string_view extra_headers = {});
+
+  // with_body false: a response to HEAD, same headers (Content-Length included), no body.
+  void append_to(std::string& out, Persistence persistence, std::string_view date,
+                 bool with_body) const {
+    const std::string& head = heads_[static_cast<std::size_t>(persistence)];
+    std::string_view tail = with_body ? std::string_view(tail_) : std::string_view(tail_).substr(0, 4);
+    out.append(head).append(date).append(tail);
+  }
+
+ private:
+  std::array<std::string, 3> heads_;  // indexed by Persistence; each ends with "Date: "
+  std::string tail_;                  // "\r\n\r\n" + body
+};
+
+}  // namespace iomux::http

@@ -1,0 +1,137 @@
+#include "protocols/http/service.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace iomux::http {
+namespace {
+
+constexpr std::string_view kTextPlain = "text/plain";
+
+// Enough for "UNSUBSCRIBE " + " HTTP/1.1\r" around a target of max_uri bytes, with room for
+// a few extra spaces (http_parser allows several between the parts).
+constexpr std::size_t kRequestLineOverhead = 64;
+
+// The smallest head a Service accepts as a limit: room for a short request line and Host.
+constexpr std::size_t kMinHead = 128;
+
+std::string error_text(Status status) {
+  return std::to_string(static_cast<int>(status)) + " " + std::string(reason_phrase(status)) +
+         "\n";
+}
+
+CannedResponse error_response(Status status) {
+  return CannedResponse(status, kTextPlain, error_text(status));
+}
+
+// The limits the scanner applies. A request line must be decided before the head limit is
+// reached (HeadScanner's checks are ordered so), hence max_request_line < max_head.
+HeadLimits head_limits_of(Options& options) {
+  options.max_head = std::max(options.max_head, kMinHead);
+  options.max_uri = std::min(options.max_uri, options.max_head - kRequestLineOverhead - 1);
+  return {options.max_head, options.max_uri + kRequestLineOverhead};
+}
+
+Persistence persistence_of(const Request& request) noexcept {
+  if (!request.keep_alive) return Persistence::close;
+  return request.http10 ? Persistence::keep_alive : Persistence::implied;
+}
+
+bool is_get_or_head(Method method) noexcept { return method == Method::get || method == Method::head; }
+
+// The path of an absolute-form target ("http://host:8080/plaintext?x", RFC 9112 3.2.2) and
+// what follows it; an origin-form target ("/plaintext?x") as it is.
+std::string_view origin_form_of(std::string_view target) noexcept {
+  if (!target.empty() && target.front() != '/') {
+    const std::size_t scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos) return target;  // authority-form, asterisk-form
+    const std::size_t slash = target.find('/', scheme_end + 3);
+    return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  return target;
+}
+
+// Whether `target` is `path`, alone or followed by a query or a fragment. A constant-length
+// memcmp compiles to a compare or two, and the rest of the target is never scanned.
+template <std::size_t N>
+bool has_path(std::string_view target, const char (&path)[N]) noexcept {
+  constexpr std::size_t size = N - 1;
+  if (target.size() < size || std::memcmp(target.data(), path, size) != 0) return false;
+  return target.size() == size || target[size] == '?' || target[size] == '#';
+}
+
+}  // namespace
+
+Service::Service(Options options)
+    : options_(std::move(options)),
+      head_limits_(head_limits_of(options_)),
+      tutorial_(Status::ok, kTextPlain, options_.reply),
+      plaintext_(Status::ok, kTextPlain, "Hello, World!"),
+      not_found_(error_response(Status::not_found)),
+      get_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed),
+                "Allow: GET, HEAD\r\n"),
+      post_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed),
+                 "Allow: POST\r\n"),
+      bad_request_(error_response(Status::bad_request)),
+      payload_too_large_(error_response(Status::payload_too_large)),
+      uri_too_long_(error_response(Status::uri_too_long)),
+      header_fields_too_large_(error_response(Status::header_fields_too_large)),
+      not_implemented_(error_response(Status::not_implemented)),
+      version_not_supported_(error_response(Status::version_not_supported)) {}
+
+Service::Route Service::route_of(std::string_view target) noexcept {
+  target = origin_form_of(target);
+  if (has_path(target, "/plaintext")) return Route::plaintext;
+  if (has_path(target, "/")) return Route::tutorial;
+  if (has_path(target, "/echo")) return Route::echo;
+  if (has_path(target, "/stats")) return Route::stats;
+  return Route::none;
+}
+
+bool Service::answer(const Request& request, std::string_view date, std::string& out) const {
+  const Persistence persistence = persistence_of(request);
+  const bool with_body = request.method != Method::head;
+  const Route route = route_of(request.target);
+  if (route == Route::none) {
+    not_found_.append_to(out, persistence, date, with_body);
+  } else if (route == Route::echo) {
+    if (request.method == Method::post)
+      append_response(out, Status::ok, "application/octet-stream", request.body, persistence, date,
+                      true);
+    else
+      post_only_.append_to(out, persistence, date, with_body);
+  } else if (!is_get_or_head(request.method)) {
+    get_only_.append_to(out, persistence, date, with_body);
+  } else if (route == Route::plaintext) {
+    plaintext_.append_to(out, persistence, date, with_body);
+  } else if (route == Route::tutorial) {
+    tutorial_.append_to(out, persistence, date, with_body);
+  } else {
+    answer_stats(request, persistence, date, out);
+  }
+  return persistence == Persistence::close;
+}
+
+void Service::answer_stats(const Request& request, Persistence persistence, std::string_view date,
+                           std::string& out) const {
+  const std::string json = options_.stats ? options_.stats().dump() : std::string("{}");
+  append_response(out, Status::ok, "application/json", json, persistence, date,
+                  request.method != Method::head);
+}
+
+void Service::refuse(Status status, std::string_view date, std::string& out) const {
+  const CannedResponse* response = &bad_request_;
+  switch (status) {
+    case Status::payload_too_large: response = &payload_too_large_; break;
+    case Status::uri_too_long: response = &uri_too_long_; break;
+    case Status::header_fields_too_large: response = &header_fields_too_large_; break;
+    case Status::not_implemented: response = &not_implemented_; break;
+    case Status::version_not_supported: response = &version_not_supported_; break;
+    default: break;
+  }
+  response->append_to(out, Persistence::close, date, true);
+}
+
+}  // namespace iomux::http

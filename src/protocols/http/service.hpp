@@ -1,0 +1,74 @@
+// What an HTTP server answers: the routes, the limits, and every fixed response laid down in
+// advance. Immutable once made, so one Service serves every session on every thread.
+//
+//   GET  /           the tutorial's reply text (text/plain)
+//   GET  /plaintext  "Hello, World!" by the TechEmpower plaintext rules
+//   POST /echo       the request body back (application/octet-stream)
+//   GET  /stats      Options::stats(), as JSON
+// HEAD works wherever GET does; a route's other methods get 405 with Allow, other targets 404.
+// Targets route by their path: a query is ignored and an absolute-form target
+// ("http://host/plaintext") routes like its path.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "protocols/http/head_scanner.hpp"
+#include "protocols/http/options.hpp"
+#include "protocols/http/request.hpp"
+#include "protocols/http/response.hpp"
+
+namespace iomux::http {
+
+class Service {
+ public:
+  // The limits are adjusted to fit each other: max_head is at least 128 bytes, and max_uri at
+  // most max_head - 65 (a target must fit in a head with its request line); options() shows
+  // the limits as applied.
+  explicit Service(Options options);
+
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Thread rule for everything below: safe from any thread (const, nothing mutable).
+
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+  [[nodiscard]] const HeadLimits& head_limits() const noexcept { return head_limits_; }
+
+  // The most input a connection must keep for a request to be accepted: a head and a body of
+  // the largest sizes accepted. A Session never leaves more than this unconsumed.
+  [[nodiscard]] std::size_t max_kept_input() const noexcept {
+    return options_.max_head + options_.max_body;
+  }
+
+  // Appends the response to a complete request. Returns true when the connection must close
+  // after it (the client did not ask to keep it).
+  bool answer(const Request& request, std::string_view date, std::string& out) const;
+
+  // Appends the response refusing a request with `status` (an error), which closes the
+  // connection.
+  void refuse(Status status, std::string_view date, std::string& out) const;
+
+ private:
+  enum class Route { none, tutorial, plaintext, echo, stats };
+  static Route route_of(std::string_view target) noexcept;
+  void answer_stats(const Request& request, Persistence persistence, std::string_view date,
+                    std::string& out) const;
+
+  Options options_;
+  HeadLimits head_limits_;
+  CannedResponse tutorial_;
+  CannedResponse plaintext_;
+  CannedResponse not_found_;
+  CannedResponse get_only_;   // 405 from a GET route
+  CannedResponse post_only_;  // 405 from a POST route
+  CannedResponse bad_request_;
+  CannedResponse payload_too_large_;
+  CannedResponse uri_too_long_;
+  CannedResponse header_fields_too_large_;
+  CannedResponse not_implemented_;
+  CannedResponse version_not_supported_;
+};
+
+}  // namespace iomux::http
