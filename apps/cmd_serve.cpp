@@ -5,8 +5,10 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "iomux/http.hpp"
 #include "iomux/models.hpp"
 #include "iomux/protocols.hpp"
+#include "iomux/resp.hpp"
 #include "iomux/server.hpp"
 #include "core/socket.hpp"
 
@@ -26,6 +28,8 @@ struct ServeArgs {
   double poll_interval_ms = 1;
   std::size_t max_pending = 1024 * 1024;
   std::size_t max_memory = ServerOptions{}.max_memory;
+  std::size_t resp_max_memory = RespOptions{}.max_memory;
+  double header_timeout_s = 10;
   double idle_timeout_s = 0;
   double drain_timeout_s = 5;
   double stats_interval_s = 0;
@@ -63,6 +67,17 @@ void watch_signals(std::stop_token stop, Server& server, Logger& log) {
 HandlerFactory protocol_factory(const ServeArgs& a) {
   if (a.protocol == "line") return line_protocol(a.reply, a.max_line);
   if (a.protocol == "echo") return echo_protocol();
+  if (a.protocol == "resp") {
+    RespOptions o;
+    o.max_memory = a.resp_max_memory;
+    return resp_protocol(o);
+  }
+  if (a.protocol == "http") {
+    HttpOptions o;
+    o.header_timeout = seconds_to_ms(a.header_timeout_s);
+    o.reply = a.reply;
+    return http_protocol(o);
+  }
   return ack_protocol(a.reply);
 }
 
@@ -131,8 +146,9 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--host", args->host, "Address or host name to listen on")->capture_default_str();
   cmd->add_option("-p,--port", args->port, "TCP port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("--protocol", args->protocol, "ack: reply per chunk; line: reply per line; echo")
-      ->check(CLI::IsMember({"ack", "line", "echo"}))
+  cmd->add_option("--protocol", args->protocol,
+                  "ack: reply per chunk; line: reply per line; echo; resp: a Redis-compatible server; http: HTTP/1.1")
+      ->check(CLI::IsMember({"ack", "line", "echo", "resp", "http"}))
       ->capture_default_str();
   cmd->add_option("--reply", args->reply, "Reply text")->capture_default_str();
   // Sizes take a unit: 64K, 1M, 256KiB (K = 1024 throughout, as the docs use KiB).
@@ -143,6 +159,8 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--poll-interval", args->poll_interval_ms, "nonblocking: idle back-off; timeout: SO_RCVTIMEO per visit (ms)")->check(CLI::Range(1.0, 10000.0))->capture_default_str();
   cmd->add_option("--max-pending", args->max_pending, "Pending output per connection before reading pauses (bytes; K, M suffixes)")->transform(CLI::AsSizeValue(false))->check(kPositive)->capture_default_str();
   cmd->add_option("--max-memory", args->max_memory, "Bytes all connections may hold together (kept input + owed output); near it the largest holders stop reading, over it the largest is closed (K, M, G suffixes; 0: no bound)")->transform(CLI::AsSizeValue(false))->capture_default_str();
+  cmd->add_option("--resp-max-memory", args->resp_max_memory, "resp: bytes the keyspace may hold; past it writes answer -OOM (K, M, G suffixes; 0: no bound)")->transform(CLI::AsSizeValue(false))->capture_default_str();
+  cmd->add_option("--header-timeout", args->header_timeout_s, "http: seconds a request head may take to arrive")->check(kPositive)->capture_default_str();
   cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")->check(kNonNegative)->capture_default_str();
   cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")->check(kNonNegative)->capture_default_str();
   cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")->check(kNonNegative)->capture_default_str();

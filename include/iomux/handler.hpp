@@ -172,6 +172,11 @@ class Connection {
   // True while reading is paused: by back-pressure (pending output over max_pending, or too
   // many deferred replies), or by the server's memory budget.
   [[nodiscard]] bool reading_paused() const noexcept;
+  // Reads no more until every byte owed now has gone to the socket; then on_drain() is called
+  // and the kept input is presented again, with or without new bytes. For a handler that stops
+  // consuming because it has written enough for now (a pipeline of large replies): it is
+  // called again once the peer has taken them.
+  void wait_for_drain() noexcept;
   // The most unconsumed input this connection may keep (ServerOptions::max_input to start).
   // A connection that keeps more is closed with CloseReason::input_limit.
   void set_max_input(std::size_t bytes) noexcept;
@@ -222,8 +227,8 @@ class Handler {
   // reply is sent.
   virtual void on_peer_shutdown(Connection& conn) { conn.close_after_flush(); }
 
-  // Reading resumed after back-pressure: pending output fell to half of max_pending, or the
-  // deferred replies to half of max_deferred.
+  // Reading resumed after back-pressure: pending output fell to half of max_pending, the
+  // deferred replies to half of max_deferred, or everything owed at wait_for_drain() was sent.
   virtual void on_drain(Connection& /*conn*/) {}
 
   // The last call. `conn` can no longer send; its handle answers `gone` from now on.

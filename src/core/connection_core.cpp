@@ -178,6 +178,7 @@ void ConnectionCore::output_changed_slow() {
     if (!paused && pending >= o.max_pending && state_ == State::open) set_paused(kPausedOutput, true);
     else if (paused && pending <= o.max_pending / 2) set_paused(kPausedOutput, false);
   }
+  if ((no_read_ & kPausedDrain) && pending == 0) set_paused(kPausedDrain, false);
   const std::size_t unfilled = queue_.deferred_unfilled();
   const bool deferred_paused = no_read_ & kPausedDeferred;
   if (!deferred_paused && unfilled >= o.max_deferred && state_ == State::open) set_paused(kPausedDeferred, true);
@@ -425,6 +426,11 @@ bool Connection::can_defer() const noexcept {
 }
 
 bool Connection::reading_paused() const noexcept { return core_of(*this).paused(); }
+
+void Connection::wait_for_drain() noexcept {
+  ConnectionCore& c = core_of(*this);
+  if (c.state_ == ConnectionCore::State::open) c.set_paused(ConnectionCore::kPausedDrain, true);
+}
 
 void Connection::set_max_input(std::size_t bytes) noexcept { core_of(*this).max_input_ = bytes; }
 

@@ -277,7 +277,8 @@ class ConnectionCore final : public iomux::Connection {
   static constexpr std::uint8_t kPausedOutput = 1;    // pending output >= max_pending
   static constexpr std::uint8_t kPausedDeferred = 2;  // max_deferred places unfilled
   static constexpr std::uint8_t kPausedBudget = 4;    // the memory budget
-  static constexpr std::uint8_t kPaused = kPausedOutput | kPausedDeferred | kPausedBudget;
+  static constexpr std::uint8_t kPausedDrain = 16;    // the handler waits for its output to leave
+  static constexpr std::uint8_t kPaused = kPausedOutput | kPausedDeferred | kPausedBudget | kPausedDrain;
   static constexpr std::uint8_t kPeerClosed = 8;      // the peer sent FIN
   std::uint8_t no_read_ = 0;
   bool resume_due_ = false;     // a pause lifted: on_drain and kept input are owed
