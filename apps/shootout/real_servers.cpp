@@ -278,6 +278,14 @@ RealPlan make_real_plan(const RealPlanOptions& in) {
   return plan;
 }
 
+std::uint64_t resp_requests_for_rate(const RealLoad& load, double rps) {
+  const double target_s = static_cast<double>(load.requests) / (load.pipeline > 1 ? kRespRateP16 : kRespRateP1);
+  const double want = rps * target_s;
+  const std::uint64_t floor = std::max<std::uint64_t>(load.requests / 8, 1000);
+  const auto rounded = static_cast<std::uint64_t>(want / 1000) * 1000;
+  return std::clamp<std::uint64_t>(rounded, floor, load.requests);
+}
+
 double estimate_real_run_s(const RealPlan& plan, const RealCell& cell) {
   const RealSection& s = plan.sections[cell.section];
   const RealLoad& l = s.loads[cell.load];

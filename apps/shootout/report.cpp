@@ -322,7 +322,8 @@ json results_json(const Plan& plan, const ShootoutRun& run, const std::vector<Ce
 }
 
 std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std::vector<CellSummary>& sums,
-                             const std::vector<std::string>& charts, const std::string& charts_note) {
+                             const std::vector<std::string>& charts, const std::string& charts_note,
+                             const std::string& extra_sections) {
   std::string md;
   auto add = [&md](const std::string& s) { md += s + "\n"; };
   add("# iomux shootout");
@@ -491,6 +492,8 @@ std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std
       add("");
     }
   }
+
+  md += extra_sections;
 
   add("## Charts");
   add("");

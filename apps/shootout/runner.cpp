@@ -14,22 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string now_iso() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm {};
-  ::localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
-  return buf;
-}
-
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  if (!(f >> a >> b >> c)) return "?";
-  return a + " " + b + " " + c;
-}
-
 // Single-quoted for /bin/sh.
 std::string shell_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+:=") ==
@@ -116,6 +100,22 @@ std::string outcome_line(const RunRecord& rec) {
 
 }  // namespace
 
+std::string now_iso() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm {};
+  ::localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return buf;
+}
+
+std::string loadavg_text() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "?";
+  return a + " " + b + " " + c;
+}
+
 std::string describe_cell(const Plan& plan, const Cell& cell) {
   return fmt::format("{:<20} {:<8} c={:<6} idle={}", plan.servers[cell.server].label(), workloads()[cell.workload].key,
                      cell.connections, cell.idle);
@@ -124,7 +124,7 @@ std::string describe_cell(const Plan& plan, const Cell& cell) {
 ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
   ShootoutRun out;
   out.started_at = now_iso();
-  out.loadavg_start = loadavg();
+  out.loadavg_start = loadavg_text();
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   auto cancelled = [&] { return opts.cancel && opts.cancel->load(); };
@@ -186,7 +186,7 @@ ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
   out.cancelled = out.cancelled || cancelled();
   out.elapsed_s = elapsed();
   out.finished_at = now_iso();
-  out.loadavg_end = loadavg();
+  out.loadavg_end = loadavg_text();
   return out;
 }
 

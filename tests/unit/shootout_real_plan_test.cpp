@@ -238,6 +238,16 @@ TEST(ShootoutRealPlan, H2oConfig) {
   EXPECT_EQ(h2o_config(8081, "/tmp/x", "").find("user:"), std::string::npos);
 }
 
+TEST(ShootoutRealPlan, SlowerServersGetShorterRespRuns) {
+  const RealPlan p = make_real_plan(options());
+  const RealLoad& set1 = p.sections[0].loads[*p.sections[0].find_load("set-p1")];
+  ASSERT_EQ(set1.requests, 100000u);
+  // The counts are sized for 70k/s at -P 1: a server at 35k/s gets half, rounded to thousands.
+  EXPECT_EQ(resp_requests_for_rate(set1, 35123), 50000u);
+  EXPECT_EQ(resp_requests_for_rate(set1, 1e6), 100000u);  // never more than planned
+  EXPECT_EQ(resp_requests_for_rate(set1, 10), 12500u);    // never less than an eighth
+}
+
 TEST(ShootoutRealPlan, DescribesItself) {
   const RealPlan p = make_real_plan(options({"h2o"}));
   const std::string d = describe_real_plan(p);

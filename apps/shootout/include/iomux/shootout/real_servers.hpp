@@ -120,6 +120,10 @@ std::string find_wrk_script();
 // PATH lookup: the full path of `name`, or "".
 std::string find_in_path(std::string_view name);
 
+// The request count of a RESP run of `load` for a server that did `rps` before: about as long
+// as a run of the fastest servers, never more than load.requests nor less than an eighth of it.
+std::uint64_t resp_requests_for_rate(const RealLoad& load, double rps);
+
 // Rough wall-clock cost of one run, and of every runnable cell `repeat` times, seconds.
 double estimate_real_run_s(const RealPlan& plan, const RealCell& cell);
 double estimate_real_plan_s(const RealPlan& plan);
