@@ -73,7 +73,7 @@ std::vector<RealCellSummary> summarize_real(const RealPlan& plan, const std::vec
       s.reason = plan.cells[i].skip;
       continue;
     }
-    std::vector<double> rps, cpu, pct;
+    std::vector<double> rps, cpu, pct, user;
     std::string first_error;
     for (const RealRunRecord& r : runs) {
       if (r.cell != i) continue;
@@ -88,6 +88,7 @@ std::vector<RealCellSummary> summarize_real(const RealPlan& plan, const std::vec
         s.cpu_runs.push_back(*r.server_cpu_us_per_req);
       }
       if (r.server_cpu_pct) pct.push_back(*r.server_cpu_pct);
+      if (r.server_user_s && r.server_cpu_s && *r.server_cpu_s > 0) user.push_back(*r.server_user_s / *r.server_cpu_s);
     }
     if (s.runs == 0) {
       s.status = "not run";
@@ -104,6 +105,7 @@ std::vector<RealCellSummary> summarize_real(const RealPlan& plan, const std::vec
     if (!rps.empty()) s.rps = median(rps);
     if (!cpu.empty()) s.cpu_us_per_req = median(cpu);
     if (!pct.empty()) s.server_cpu_pct = median(pct);
+    if (!user.empty()) s.user_share = median(user);
   }
   return out;
 }
@@ -210,6 +212,7 @@ json real_results_json(const RealPlan& plan, const RealShootoutRun& run, const s
                       {"rps", opt(r.rps)},
                       {"requests", r.requests},
                       {"server_cpu_s", opt(r.server_cpu_s)},
+                      {"server_user_s", opt(r.server_user_s)},
                       {"server_cpu_us_per_req", opt(r.server_cpu_us_per_req)},
                       {"server_cpu_pct", opt(r.server_cpu_pct)},
                       {"server_threads", r.server_threads ? json(*r.server_threads) : json(nullptr)},
@@ -242,7 +245,8 @@ json real_results_json(const RealPlan& plan, const RealShootoutRun& run, const s
                        {"median",
                         {{"rps", opt(m.rps)},
                          {"server_cpu_us_per_req", opt(m.cpu_us_per_req)},
-                         {"server_cpu_pct", opt(m.server_cpu_pct)}}},
+                         {"server_cpu_pct", opt(m.server_cpu_pct)},
+                         {"server_user_share", opt(m.user_share)}}},
                        {"server_cpu_us_per_req_runs", m.cpu_runs},
                        {"server_cpu_spread", opt(m.cpu_spread())},
                        {"ratio_to", ratios}});
@@ -307,8 +311,8 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
     // The table: loads in plan order, the baseline first within each.
     std::vector<std::string> against = {s.baseline};
     against.insert(against.end(), s.also_against.begin(), s.also_against.end());
-    std::string head = "| load | server | req/s | server µs/request | server CPU |";
-    std::string rule = "|---|---|---:|---:|---:|";
+    std::string head = "| load | server | req/s | server µs/request | in user space | server CPU |";
+    std::string rule = "|---|---|---:|---:|---:|---:|";
     for (const auto& a : against) {
       head += fmt::format(" CPU/req × {} |", a);
       rule += "---:|";
@@ -330,14 +334,15 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
         const RealCellSummary& m = sums[*i];
         std::string row = fmt::format("| {} | {} |", s.loads[l].title, s.servers[v].label());
         if (!m.has_numbers()) {
-          row += " " + no_numbers(m) + " | | |";
+          row += " " + no_numbers(m) + " | | | |";
           for (std::size_t k = 0; k < against.size(); ++k) row += " |";
           row += " |";
           add(row);
           continue;
         }
-        row += fmt::format(" {}{} | {} | {} |", format_rate(*m.rps), m.status == "errors" ? " ⚠" : "",
+        row += fmt::format(" {}{} | {} | {} | {} |", format_rate(*m.rps), m.status == "errors" ? " ⚠" : "",
                            m.cpu_us_per_req ? format_cpu(*m.cpu_us_per_req) : "–",
+                           m.user_share ? fmt::format("{:.0f}%", *m.user_share * 100) : "–",
                            m.server_cpu_pct ? fmt::format("{:.0f}%", *m.server_cpu_pct) : "–");
         for (const auto& a : against) {
           const std::string r =
@@ -353,8 +358,9 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
       }
     }
     add("");
-    add("`⚠`: the tool reported errors in some run (see *Problems* below). Spread = (max − min) / median of the "
-        "runs' CPU per request.");
+    add("*In user space*: the share of the server's CPU time spent outside the kernel (the rest is system "
+        "calls, TCP and scheduling); *server CPU*: of one core, over the tool's run. `⚠`: the tool reported errors "
+        "in some run (see *Problems* below). Spread = (max − min) / median of the runs' CPU per request.");
     add("");
 
     // The noise, in one line.

@@ -269,10 +269,10 @@ void write_server_files(const RealServer& server, int port, const ServerFiles& f
   }
 }
 
-std::optional<std::uint64_t> cpu_ticks(pid_t pid) {
+std::optional<loadgen::ProcStat> cpu_ticks(pid_t pid) {
   const auto t = loadgen::read_tree_stat(pid);
   if (!t) return std::nullopt;
-  return t->total.cpu_ticks();
+  return t->total;
 }
 
 std::string short_rate(double v) {
@@ -388,9 +388,11 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
   const auto after = cpu_ticks(srv->pid());
   if (const auto st = loadgen::read_proc_stat(srv->pid())) rec.server_threads = st->num_threads;
   const bool alive = srv->alive();
-  std::optional<double> server_cpu_s;
-  if (before && after && alive) server_cpu_s = loadgen::ticks_to_us(*after - *before) / 1e6;
-  read_tool_run(section, load, tool, server_cpu_s, rec);
+  std::optional<ServerCpu> server_cpu;
+  if (before && after && alive)
+    server_cpu = ServerCpu{loadgen::ticks_to_us(after->utime_ticks - before->utime_ticks) / 1e6,
+                           loadgen::ticks_to_us(after->stime_ticks - before->stime_ticks) / 1e6};
+  read_tool_run(section, load, tool, server_cpu, rec);
   if (!alive) {
     rec.status = "failed";
     rec.error = "the server died during the run" + server_story() + (rec.error.empty() ? "" : "; " + rec.error);
@@ -406,8 +408,9 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
 }  // namespace
 
 void read_tool_run(const RealSection& section, const RealLoad& load, const ToolRun& tool,
-                   std::optional<double> server_cpu_s, RealRunRecord& rec) {
+                   std::optional<ServerCpu> server_cpu, RealRunRecord& rec) {
   std::vector<std::string> problems;
+  rec.tool_wall_s = tool.wall_s;
   const auto err_lines = nonempty_lines(tool.err);
   auto exit_text = [&] {
     return tool.exit_code < 0 ? std::string("was killed") : fmt::format("exited with status {}", tool.exit_code);
@@ -460,12 +463,13 @@ void read_tool_run(const RealSection& section, const RealLoad& load, const ToolR
   }
   rec.tool["exit_code"] = tool.exit_code;
   if (!err_lines.empty()) rec.tool["stderr"] = err_lines;
-  rec.tool_wall_s = tool.wall_s;
   if (tool.wall_s > 0) rec.tool_cpu_pct = tool.cpu_s / tool.wall_s * 100;
-  if (server_cpu_s) {
-    rec.server_cpu_s = *server_cpu_s;
-    if (rec.requests > 0) rec.server_cpu_us_per_req = *server_cpu_s * 1e6 / static_cast<double>(rec.requests);
-    if (tool.wall_s > 0) rec.server_cpu_pct = *server_cpu_s / tool.wall_s * 100;
+  if (server_cpu) {
+    const double cpu_s = server_cpu->total_s();
+    rec.server_cpu_s = cpu_s;
+    rec.server_user_s = server_cpu->user_s;
+    if (rec.requests > 0) rec.server_cpu_us_per_req = cpu_s * 1e6 / static_cast<double>(rec.requests);
+    if (tool.wall_s > 0) rec.server_cpu_pct = cpu_s / tool.wall_s * 100;
   }
   rec.status = problems.empty() ? "ok" : "errors";
   rec.error = fmt::format("{}", fmt::join(problems, "; "));

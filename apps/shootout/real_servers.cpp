@@ -32,7 +32,7 @@ constexpr double kHttpDurationS = 2, kQuickHttpDurationS = 1;
 constexpr int kPipelineDepth = 16;
 // For the time estimate: what a run costs besides the load itself (spawn, readiness probe, stop;
 // and the seed before a GET), and the rates the RESP sizes were chosen for.
-constexpr double kRunOverheadS = 0.4, kRespRateP1 = 70'000, kRespRateP16 = 600'000;
+constexpr double kRunOverheadS = 0.3, kGetSeedS = 0.15, kRespRateP1 = 70'000, kRespRateP16 = 600'000;
 constexpr double kDefaultBudgetS = 14.5 * 60, kQuickBudgetS = 3 * 60;
 
 std::string lower(std::string s) {
@@ -291,7 +291,7 @@ double estimate_real_run_s(const RealPlan& plan, const RealCell& cell) {
   const RealLoad& l = s.loads[cell.load];
   if (s.protocol == RealProtocol::resp) {
     const double rate = l.pipeline > 1 ? kRespRateP16 : kRespRateP1;
-    return kRunOverheadS + static_cast<double>(l.requests) / rate + (l.test == "GET" ? 0.1 : 0.0);
+    return kRunOverheadS + static_cast<double>(l.requests) / rate + (l.test == "GET" ? kGetSeedS : 0.0);
   }
   return kRunOverheadS + l.duration_s + 0.0003 * l.clients;
 }

@@ -35,6 +35,7 @@ RealRunRecord run(std::size_t c, int repeat, double rps, double cpu_us, std::str
   r.requests = 100000;
   r.server_cpu_us_per_req = cpu_us;
   r.server_cpu_s = cpu_us * 0.1;
+  r.server_user_s = cpu_us * 0.04;
   r.server_cpu_pct = 95;
   r.server_command = "srv";
   r.tool_command = "tool";
@@ -52,13 +53,14 @@ TEST(ShootoutRealReport, ReadsARedisBenchmarkRun) {
   t.wall_s = 2;
   t.cpu_s = 1.9;
   RealRunRecord r;
-  read_tool_run(resp, set16, t, 1.5, r);
+  read_tool_run(resp, set16, t, ServerCpu{0.5, 1.0}, r);
   EXPECT_EQ(r.status, "ok");
   EXPECT_EQ(r.requests, set16.requests);
   EXPECT_DOUBLE_EQ(*r.rps, 500000);
   EXPECT_DOUBLE_EQ(*r.server_cpu_us_per_req, 1.5e6 / static_cast<double>(set16.requests));
   EXPECT_DOUBLE_EQ(*r.server_cpu_pct, 75);
   EXPECT_DOUBLE_EQ(*r.tool_cpu_pct, 95);
+  EXPECT_DOUBLE_EQ(*r.server_user_s, 0.5);
   EXPECT_EQ(r.tool["rows"][0]["test"], "SET");
 }
 
@@ -71,7 +73,7 @@ TEST(ShootoutRealReport, AnErrorReplyFailsTheRedisBenchmarkRun) {
   t.err = "Error from server: WRONGTYPE Operation against a key holding the wrong kind of value\n";
   t.exit_code = 1;
   RealRunRecord r;
-  read_tool_run(resp, resp.loads[1], t, 1.0, r);
+  read_tool_run(resp, resp.loads[1], t, ServerCpu{0.5, 0.5}, r);
   EXPECT_EQ(r.status, "failed");
   EXPECT_NE(r.error.find("exited with status 1"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("WRONGTYPE"), std::string::npos) << r.error;
@@ -86,7 +88,7 @@ TEST(ShootoutRealReport, WrkErrorsMarkTheRunButKeepItsNumbers) {
           "  Non-2xx or 3xx responses: 5\nRequests/sec:   1000.00\n";
   t.wall_s = 2.1;
   RealRunRecord r;
-  read_tool_run(http, http.loads[0], t, 0.02, r);
+  read_tool_run(http, http.loads[0], t, ServerCpu{0.005, 0.015}, r);
   EXPECT_EQ(r.status, "errors");
   EXPECT_NE(r.error.find("read 3"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("timeout 2"), std::string::npos) << r.error;
@@ -97,7 +99,7 @@ TEST(ShootoutRealReport, WrkErrorsMarkTheRunButKeepItsNumbers) {
   ToolRun none;
   none.out = "  0 requests in 1.06s, 0.00B read\n  Socket errors: connect 0, read 3277, write 0, timeout 0\n";
   RealRunRecord r2;
-  read_tool_run(http, http.loads[0], none, 0.0, r2);
+  read_tool_run(http, http.loads[0], none, ServerCpu{}, r2);
   EXPECT_EQ(r2.status, "failed");
   EXPECT_NE(r2.error.find("no request answered"), std::string::npos);
 
@@ -201,6 +203,7 @@ TEST(ShootoutRealReport, ResultsJsonHasEveryRunAndTheMedians) {
   EXPECT_EQ(http["runs"][2]["tool"]["requests"], 260000);
   EXPECT_EQ(http["runs"][2]["server_command"], "srv");
   EXPECT_DOUBLE_EQ(http["runs"][2]["server_cpu_us_per_req"].get<double>(), 6);
+  EXPECT_DOUBLE_EQ(http["runs"][2]["server_user_s"].get<double>(), 0.24);
   EXPECT_EQ(j["resp"]["runs"].size(), 0u);
   bool found = false;
   for (const auto& c : http["cells"]) {
@@ -236,14 +239,14 @@ TEST(ShootoutRealReport, SummaryMarkdownTables) {
   const std::string md = real_summary_markdown(p, rr, sums, {"real_resp.png"}, "");
   EXPECT_NE(md.find("## Real servers"), std::string::npos);
   EXPECT_NE(md.find("### RESP: iomux vs redis-server"), std::string::npos);
-  EXPECT_NE(md.find("| load | server | req/s | server µs/request | server CPU | CPU/req × redis-server |"),
+  EXPECT_NE(md.find("| load | server | req/s | server µs/request | in user space | server CPU | CPU/req × redis-server |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| CPU/req × nginx | CPU/req × h2o |"), std::string::npos);
   // redis-server's row: its own ratio is 1; epoll's: 1.4 / 2.1.
-  EXPECT_NE(md.find("| SET -P 16 | redis-server | 500.0k | 2.10 | 95% | 1 | 2.00, 2.20 (10%) |"), std::string::npos)
+  EXPECT_NE(md.find("| SET -P 16 | redis-server | 500.0k | 2.10 | 40% | 95% | 1 | 2.00, 2.20 (10%) |"), std::string::npos)
       << md;
-  EXPECT_NE(md.find("| SET -P 16 | iomux epoll | 600.0k ⚠ | 1.40 | 95% | 0.67× | 1.50, 1.30 (14%) |"),
+  EXPECT_NE(md.find("| SET -P 16 | iomux epoll | 600.0k ⚠ | 1.40 | 40% | 95% | 0.67× | 1.50, 1.30 (14%) |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| iomux epoll | SET -P 16 | redis-server | ≤ 0.60× | 0.67× | **missed** |"), std::string::npos)

@@ -34,6 +34,7 @@ struct RealRunRecord {
   std::optional<double> rps;   // as the tool reports it
   double tool_wall_s = 0;
   std::optional<double> server_cpu_s;           // user + system over the tool's run
+  std::optional<double> server_user_s;          // of which user space
   std::optional<double> server_cpu_us_per_req;
   std::optional<double> server_cpu_pct;         // of one core, over the tool's run
   std::optional<double> tool_cpu_pct;           // the tool's own CPU (from wait4), of one core
@@ -52,10 +53,16 @@ struct ToolRun {
   double cpu_s = 0;           // the tool's own user + system time
 };
 
+// The server's CPU time over the tool's run (its process tree, /proc/PID/stat).
+struct ServerCpu {
+  double user_s = 0, sys_s = 0;
+  [[nodiscard]] double total_s() const noexcept { return user_s + sys_s; }
+};
+
 // Reads the tool's report into `rec` (requests, rps, tool, status, error) and, with the server's
 // CPU time over the run, the CPU per request. IO-free.
 void read_tool_run(const RealSection& section, const RealLoad& load, const ToolRun& tool,
-                   std::optional<double> server_cpu_s, RealRunRecord& rec);
+                   std::optional<ServerCpu> server_cpu, RealRunRecord& rec);
 
 struct RealShootoutRun {
   std::vector<RealRunRecord> runs;
