@@ -93,6 +93,10 @@ void print_dry_run(const ShootoutArgs& a, const Parts& p) {
       fmt::print("  {}  {}\n", shootout::describe_real_cell(*p.real, c),
                  c.runnable() ? fmt::format("~{:.1f} s per run", shootout::estimate_real_run_s(*p.real, c)) : c.skip);
   }
+  if (p.matrix && p.real)
+    fmt::print("the real servers run first (~{:.1f} min); the matrix's later passes get what is left of the "
+               "{:.1f} min budget\n",
+               shootout::estimate_real_plan_s(*p.real) / 60, p.matrix->budget_s / 60);
   fmt::print("output: {}/results.json, {}/summary.md, {}/*.png\n", a.out, a.out, a.out);
   const std::string gp = shootout::find_gp_dir(a.gp_dir);
   fmt::print("gnuplot scripts: {}\n", gp.empty() ? "not found (charts would not be rendered)" : gp);
