@@ -66,7 +66,9 @@ struct Parts {
 nlohmann::json results_of(const Parts& p) {
   nlohmann::json j;
   if (p.matrix) {
-    j = shootout::results_json(*p.matrix, p.matrix_run, p.matrix_cells);
+    // Before the matrix has run (results.json rewritten during the real servers' runs) its
+    // summaries are not there yet: summarize what there is, nothing.
+    j = shootout::results_json(*p.matrix, p.matrix_run, shootout::summarize(*p.matrix, p.matrix_run.runs));
   } else {
     j["tool"] = "iomux shootout";
     j["started_at"] = p.real_run.started_at;
