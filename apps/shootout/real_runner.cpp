@@ -389,7 +389,9 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
   if (const auto st = loadgen::read_proc_stat(srv->pid())) rec.server_threads = st->num_threads;
   const bool alive = srv->alive();
   std::optional<ServerCpu> server_cpu;
-  if (before && after && alive)
+  // (A process of the tree that exits during the run takes its ticks with it: no number then.)
+  if (before && after && alive && after->utime_ticks >= before->utime_ticks &&
+      after->stime_ticks >= before->stime_ticks)
     server_cpu = ServerCpu{loadgen::ticks_to_us(after->utime_ticks - before->utime_ticks) / 1e6,
                            loadgen::ticks_to_us(after->stime_ticks - before->stime_ticks) / 1e6};
   read_tool_run(section, load, tool, server_cpu, rec);
