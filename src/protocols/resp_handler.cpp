@@ -32,10 +32,15 @@ class RespHandler final : public Handler {
  public:
   explicit RespHandler(RespShared& shared) : session_(shared.keyspace, shared.info, shared.session_options) {}
 
-  void on_open(Connection& conn) override { conn.set_max_input(session_.max_kept_input()); }
+  void on_open(Connection& conn) override {
+    conn.set_max_input(session_.max_kept_input());
+    log_ = &conn.log();
+  }
 
   std::size_t on_data(std::span<const char> in, Connection& conn) override {
     const resp::Session::Result r = session_.process(std::string_view(in.data(), in.size()), out_);
+    if (log_->enabled(LogLevel::debug) && r.consumed > 0)  // iomux serve -v
+      log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes({in.data(), r.consumed}));
     conn.count_requests(r.commands);
     std::string why;
     if (r.close) why = session_.client().close_after_reply ? "QUIT" : protocol_error(conn);
@@ -67,6 +72,7 @@ class RespHandler final : public Handler {
 
   resp::Session session_;
   std::string out_;
+  Logger* log_ = nullptr;
 };
 
 }  // namespace
