@@ -7,6 +7,7 @@
 #include <string>
 
 #include "iomux/http.hpp"
+#include "protocols/gathered_replies.hpp"
 #include "protocols/http/service.hpp"
 #include "protocols/http/session.hpp"
 
@@ -51,7 +52,6 @@ struct HttpShared {
   std::chrono::milliseconds header_timeout;
 };
 
-constexpr std::size_t kMoveResponses = 64 * 1024;
 
 class HttpHandler final : public Handler {
  public:
@@ -69,15 +69,7 @@ class HttpHandler final : public Handler {
     if (log_->enabled(LogLevel::debug) && r.consumed > 0)  // iomux serve -v
       log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes({in.data(), r.consumed}));
     conn.count_requests(r.requests);
-    if (!out_.empty()) {
-      if (out_.size() >= kMoveResponses) {
-        conn.write(std::move(out_));
-        out_ = std::string();
-      } else {
-        conn.write(out_);
-        out_.clear();
-      }
-    }
+    write_gathered(conn, out_);
     if (r.close) {
       conn.close_after_flush("HTTP: connection closes after the response");
       return r.consumed;

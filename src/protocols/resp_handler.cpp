@@ -8,6 +8,7 @@
 #include <string>
 
 #include "iomux/resp.hpp"
+#include "protocols/gathered_replies.hpp"
 #include "protocols/resp/keyspace.hpp"
 #include "protocols/resp/server_info.hpp"
 #include "protocols/resp/session.hpp"
@@ -25,8 +26,6 @@ struct RespShared {
   resp::SessionOptions session_options;
 };
 
-// Replies bigger than this are handed over (moved) instead of copied.
-constexpr std::size_t kMoveReplies = 64 * 1024;
 
 class RespHandler final : public Handler {
  public:
@@ -44,15 +43,7 @@ class RespHandler final : public Handler {
     conn.count_requests(r.commands);
     std::string why;
     if (r.close) why = session_.client().close_after_reply ? "QUIT" : protocol_error(conn);
-    if (!out_.empty()) {
-      if (out_.size() >= kMoveReplies) {
-        conn.write(std::move(out_));
-        out_ = std::string();
-      } else {
-        conn.write(out_);
-        out_.clear();
-      }
-    }
+    write_gathered(conn, out_);
     if (r.close) conn.close_after_flush(why);
     else if (r.output_full) conn.wait_for_drain();  // called again with the rest once it is sent
     return r.consumed;

@@ -60,14 +60,8 @@ std::size_t for_each_line(std::span<const char> in, const std::function<void(std
   return used;
 }
 
-class HandlerContract : public ::testing::TestWithParam<std::string> {
+class HandlerContract : public ModelTest {
  protected:
-  void SetUp() override {
-    raise_fd_limit();
-    Availability a = probe_model(GetParam());
-    if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
-  }
-  bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
   bool blocking_sends() const { return GetParam() == "blocking" || GetParam() == "threaded"; }
   ServerOptions options() const {
     ServerOptions o;

@@ -21,14 +21,8 @@ namespace {
 const std::string kReply(kDefaultReply);
 const std::string kLineReply = kReply + "\r\n";
 
-class Hardening : public ::testing::TestWithParam<std::string> {
+class Hardening : public ModelTest {
  protected:
-  void SetUp() override {
-    raise_fd_limit();
-    Availability a = probe_model(GetParam());
-    if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
-  }
-  bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
   TestOptions opts(ProtocolMode mode) const {
     TestOptions o = options_for(GetParam());
     o.protocol.mode = mode;
