@@ -3,13 +3,13 @@
 // when the client or the model is not available here.
 #include <gtest/gtest.h>
 
-#include <charconv>
-#include <cstdio>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <string>
 #include <vector>
 
 #include "interop/client_tools.hpp"
@@ -221,9 +221,9 @@ TEST_P(HttpClients, CurlReadsStatsAsJson) {
   ASSERT_FALSE(stats.is_discarded()) << "not JSON: " << run.out;
   ASSERT_TRUE(stats.is_object()) << run.out;
   EXPECT_EQ(stats.value("model", ""), GetParam());
-  for (const char* counter : {"connections_open", "connections_accepted", "connections_refused", "connections_timed_out",
-                              "connections_paused", "connections_evicted", "requests", "bytes_in", "bytes_out",
-                              "bytes_pending", "bytes_held", "handler_errors"}) {
+  for (const char* counter : {"connections_open", "connections_accepted", "connections_refused",
+                              "connections_timed_out", "connections_paused", "connections_evicted", "requests",
+                              "bytes_in", "bytes_out", "bytes_pending", "bytes_held", "handler_errors"}) {
     ASSERT_TRUE(stats.contains(counter)) << counter << " missing from " << run.out;
     EXPECT_TRUE(stats[counter].is_number_unsigned()) << counter << " in " << run.out;
   }
@@ -290,7 +290,8 @@ TEST_P(HttpClients, HundredPipelinedRequestsInOneWriteGetHundredResponsesInOrder
     const bool last = i == kRequests - 1;
     const std::string connection = last ? "Connection: close\r\n" : "";
     if (i % 3 == 0) {
-      std::string body = "request " + std::to_string(i) + ": " + binary_body(static_cast<std::size_t>(i) * 37 % 1500, i);
+      const std::size_t size = static_cast<std::size_t>(i) * 37 % 1500;
+      std::string body = "request " + std::to_string(i) + ": " + binary_body(size, static_cast<unsigned>(i));
       requests += "POST /echo HTTP/1.1\r\nHost: t\r\n" + connection +
                   "Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(body.size()) +
                   "\r\n\r\n" + body;

@@ -9,7 +9,6 @@
 #include <charconv>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <thread>
 #include <vector>
 
@@ -233,7 +232,10 @@ void increment_keys(const Endpoint& ep, const std::vector<std::string>& keys, in
   }
   if (!pending.empty()) return fail("extra bytes after the replies: " + pending);
   std::lock_guard lock(results.mutex);
-  for (auto& [key, values] : mine) results.replies[key].insert(results.replies[key].end(), values.begin(), values.end());
+  for (auto& [key, values] : mine) {
+    std::vector<long long>& all = results.replies[key];
+    all.insert(all.end(), values.begin(), values.end());
+  }
 }
 
 class RedisOnTwoThreads : public ::testing::TestWithParam<std::string> {
