@@ -85,7 +85,7 @@ inline ToolRun run_tool(const std::vector<std::string>& argv, std::chrono::milli
   return run;
 }
 
-// "127.0.0.1", and the port as text, for command lines.
+// The port of `ep` as text, for command lines.
 inline std::string port_of(const Endpoint& ep) { return std::to_string(ep.port()); }
 
 // The lines of `text`, split at '\n' and '\r' (progress lines end with '\r'), without empty ones.
