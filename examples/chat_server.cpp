@@ -24,7 +24,6 @@
 
 namespace {
 
-constexpr std::size_t kMaxLine = 64 * 1024;
 constexpr std::size_t kMaxBehind = 1024 * 1024;
 
 class Room {
@@ -94,22 +93,13 @@ class Chatter final : public iomux::Handler {
   void on_open(iomux::Connection& conn) override { id_ = room_->join(conn.handle(), conn.peer().to_string()); }
 
   std::size_t on_data(std::span<const char> in, iomux::Connection& conn) override {
-    const std::string_view text(in.data(), in.size());
-    std::size_t used = 0;
-    for (std::size_t nl; (nl = text.find('\n', used)) != std::string_view::npos; used = nl + 1) {
-      std::string_view line = text.substr(used, nl - used);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return iomux_example::for_each_line(in, conn, [&](std::string_view line) {
       std::string message(line);
       message += "\r\n";
       room_->broadcast(id_, std::move(message), conn.log());
       conn.count_requests();
-    }
-    if (text.size() - used > kMaxLine) {
-      conn.write_static("ERROR line too long\r\n");
-      conn.close_after_flush("line too long");
-      return in.size();
-    }
-    return used;
+      return true;
+    });
   }
 
   void on_close(iomux::Connection&, const iomux::CloseInfo&) override { room_->leave(id_); }

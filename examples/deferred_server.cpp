@@ -26,7 +26,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxLine = 64 * 1024;
 constexpr std::size_t kMaxJobs = 100'000;
 constexpr long kMaxDelay = 60'000;  // ms
 
@@ -93,20 +92,11 @@ class Deferred final : public iomux::Handler {
   explicit Deferred(std::shared_ptr<DelayPool> pool) : pool_(std::move(pool)) {}
 
   std::size_t on_data(std::span<const char> in, iomux::Connection& conn) override {
-    const std::string_view text(in.data(), in.size());
-    std::size_t used = 0;
-    for (std::size_t nl; (nl = text.find('\n', used)) != std::string_view::npos; used = nl + 1) {
-      if (!conn.can_defer()) return used;  // the rest is kept; presented again as replies drain
-      std::string_view line = text.substr(used, nl - used);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return iomux_example::for_each_line(in, conn, [&](std::string_view line) {
+      if (!conn.can_defer()) return false;  // the rest is kept; presented again as replies drain
       answer(line, conn);
-    }
-    if (text.size() - used > kMaxLine) {
-      conn.write_static("ERROR line too long\r\n");
-      conn.close_after_flush("line too long");
-      return in.size();
-    }
-    return used;
+      return true;
+    });
   }
 
  private:

@@ -16,9 +16,34 @@
 #include <string_view>
 #include <thread>
 
+#include "iomux/handler.hpp"
 #include "iomux/server.hpp"
 
 namespace iomux_example {
+
+// The line framing the three examples share. Calls `on_line(line)` for each complete line at
+// the start of `in` (a trailing '\r' removed) while it returns true, and returns the bytes of
+// the lines it took: an unfinished line is left to the library, which presents it again with
+// more bytes. A line that cannot end within kMaxLine bytes is refused: an error reply, then
+// the connection closes after it.
+inline constexpr std::size_t kMaxLine = 64 * 1024;
+
+template <typename OnLine>
+std::size_t for_each_line(std::span<const char> in, iomux::Connection& conn, OnLine&& on_line) {
+  const std::string_view text(in.data(), in.size());
+  std::size_t used = 0;
+  for (std::size_t nl; (nl = text.find('\n', used)) != std::string_view::npos; used = nl + 1) {
+    std::string_view line = text.substr(used, nl - used);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!on_line(line)) return used;
+  }
+  if (text.size() - used > kMaxLine) {
+    conn.write_static("ERROR line too long\r\n");
+    conn.close_after_flush("line too long");
+    return in.size();
+  }
+  return used;
+}
 
 // The stop signals are taken by one thread with sigwait, never by a handler. They are blocked
 // before main() runs, so every thread the program starts (the server's, an example's own

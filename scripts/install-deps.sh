@@ -13,6 +13,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3
+  # Clients for tests/interop: redis-cli and redis-benchmark, curl, ab, wrk. Clients only:
+  # none of these packages installs or starts a service (redis-tools is not redis-server).
+  redis-tools curl apache2-utils wrk
 )
 bench=0
 if [[ "${1:-}" == "--bench" ]]; then

@@ -19,10 +19,6 @@
 namespace iomux::detail::blocking {
 namespace {
 
-// After an accept() failure other than "try again" (e.g. out of fds): a pause, so a lasting
-// failure does not spin the thread.
-constexpr std::chrono::milliseconds kAcceptBackoff{10};
-
 class BlockingServer final : public Server {
  public:
   BlockingServer(ServerOptions options, HandlerFactory factory)

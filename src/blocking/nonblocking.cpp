@@ -26,10 +26,6 @@
 namespace iomux::detail::blocking {
 namespace {
 
-// Connections one pass may accept: enough for a burst, few enough that the connected clients
-// still get their turn during a connection storm.
-constexpr int kAcceptBurst = 64;
-
 class NonblockingServer final : public VisitingServer {
  public:
   NonblockingServer(ServerOptions options, HandlerFactory factory)

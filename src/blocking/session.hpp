@@ -138,6 +138,12 @@ class Session final : public Transport {
 
 // Stack space each serving thread reads into.
 inline constexpr std::size_t kScratchSize = 64 * 1024;
+// After an accept() failure other than "try again" (e.g. out of fds): a pause, so a lasting
+// failure does not spin the thread.
+inline constexpr std::chrono::milliseconds kAcceptBackoff{10};
+// Connections one pass of a visiting model may accept: enough for a burst, few enough that the
+// connected clients still get their turn during a connection storm.
+inline constexpr int kAcceptBurst = 64;
 
 // The handler for a new connection from the server's factory, or null when the factory failed
 // (the connection is then refused: released, counted and logged).

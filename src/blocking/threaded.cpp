@@ -37,7 +37,6 @@ namespace {
 constexpr std::size_t kDefaultThreadCap = 1024;
 // Each connection thread reads into this much of its own stack.
 constexpr std::size_t kThreadScratchSize = 16 * 1024;
-constexpr std::chrono::milliseconds kAcceptBackoff{10};
 
 ServerOptions with_thread_cap(ServerOptions options) {
   if (options.max_connections == 0) options.max_connections = kDefaultThreadCap;

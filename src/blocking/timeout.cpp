@@ -32,10 +32,8 @@
 namespace iomux::detail::blocking {
 namespace {
 
-// Connections one pass may accept. Each accept after the first that finds the queue empty costs
-// a full interval, so the burst ends at the first timeout.
-constexpr int kAcceptBurst = 64;
-constexpr std::chrono::milliseconds kAcceptBackoff{10};
+// (A pass accepts at most kAcceptBurst connections, but each accept that finds the queue empty
+// costs a full interval, so the burst ends at the first timeout.)
 
 std::chrono::milliseconds visit_timeout(const ServerOptions& o) {
   return std::max(o.poll_interval, std::chrono::milliseconds(1));

@@ -8,7 +8,7 @@
 //                                          back below it; small holders are still served
 //   over the limit                         the largest holder is closed (and counted), then the
 //                                          next, until usage is under the limit
-// Each thread acts on its own connections (Executor::enforce_budget): no lock is shared.
+// Each thread acts on its own connections (Executor::budget_pressure): no lock is shared.
 #pragma once
 
 #include <algorithm>

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "iomux/http.hpp"
+#include "protocols/gathered_replies.hpp"
 #include "protocols/http/service.hpp"
 #include "protocols/http/session.hpp"
 
@@ -51,28 +52,24 @@ struct HttpShared {
   std::chrono::milliseconds header_timeout;
 };
 
-constexpr std::size_t kMoveResponses = 64 * 1024;
 
 class HttpHandler final : public Handler {
  public:
   explicit HttpHandler(const HttpShared& shared) : shared_(shared), session_(shared.service) {}
 
-  void on_open(Connection& conn) override { conn.set_max_input(session_.max_kept_input()); }
+  void on_open(Connection& conn) override {
+    conn.set_max_input(session_.max_kept_input());
+    log_ = &conn.log();
+  }
 
   std::size_t on_data(std::span<const char> in, Connection& conn) override {
     answering = &conn;
     const http::Result r = session_.process(std::string_view(in.data(), in.size()), out_);
     answering = nullptr;
+    if (log_->enabled(LogLevel::debug) && r.consumed > 0)  // iomux serve -v
+      log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes({in.data(), r.consumed}));
     conn.count_requests(r.requests);
-    if (!out_.empty()) {
-      if (out_.size() >= kMoveResponses) {
-        conn.write(std::move(out_));
-        out_ = std::string();
-      } else {
-        conn.write(out_);
-        out_.clear();
-      }
-    }
+    write_gathered(conn, out_);
     if (r.close) {
       conn.close_after_flush("HTTP: connection closes after the response");
       return r.consumed;
@@ -102,6 +99,7 @@ class HttpHandler final : public Handler {
   http::Session session_;
   std::string out_;
   TimerId head_timer_ = kNoTimer;
+  Logger* log_ = nullptr;
 };
 
 }  // namespace

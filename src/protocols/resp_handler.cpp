@@ -8,6 +8,7 @@
 #include <string>
 
 #include "iomux/resp.hpp"
+#include "protocols/gathered_replies.hpp"
 #include "protocols/resp/keyspace.hpp"
 #include "protocols/resp/server_info.hpp"
 #include "protocols/resp/session.hpp"
@@ -25,29 +26,24 @@ struct RespShared {
   resp::SessionOptions session_options;
 };
 
-// Replies bigger than this are handed over (moved) instead of copied.
-constexpr std::size_t kMoveReplies = 64 * 1024;
 
 class RespHandler final : public Handler {
  public:
   explicit RespHandler(RespShared& shared) : session_(shared.keyspace, shared.info, shared.session_options) {}
 
-  void on_open(Connection& conn) override { conn.set_max_input(session_.max_kept_input()); }
+  void on_open(Connection& conn) override {
+    conn.set_max_input(session_.max_kept_input());
+    log_ = &conn.log();
+  }
 
   std::size_t on_data(std::span<const char> in, Connection& conn) override {
     const resp::Session::Result r = session_.process(std::string_view(in.data(), in.size()), out_);
+    if (log_->enabled(LogLevel::debug) && r.consumed > 0)  // iomux serve -v
+      log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes({in.data(), r.consumed}));
     conn.count_requests(r.commands);
     std::string why;
     if (r.close) why = session_.client().close_after_reply ? "QUIT" : protocol_error(conn);
-    if (!out_.empty()) {
-      if (out_.size() >= kMoveReplies) {
-        conn.write(std::move(out_));
-        out_ = std::string();
-      } else {
-        conn.write(out_);
-        out_.clear();
-      }
-    }
+    write_gathered(conn, out_);
     if (r.close) conn.close_after_flush(why);
     else if (r.output_full) conn.wait_for_drain();  // called again with the rest once it is sent
     return r.consumed;
@@ -67,6 +63,7 @@ class RespHandler final : public Handler {
 
   resp::Session session_;
   std::string out_;
+  Logger* log_ = nullptr;
 };
 
 }  // namespace

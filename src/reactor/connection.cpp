@@ -62,18 +62,20 @@ bool Connection::start() {
 }
 
 void Connection::handle_events(std::uint32_t events) {
-  if (events == kReadable) [[likely]] {
+  // The common case: bytes to read and nothing owed. (An edge-triggered poller reports the
+  // socket's whole state, so its readable events usually say writable too.)
+  if (events == kReadable || (events == (kReadable | kWritable) && core_.queue().empty())) [[likely]] {
     on_readable(events);
     update_interest();
     return;
   }
   if (core_.state() == ConnectionCore::State::closed) return;
-  if (events & kError) {
+  if (events & kError) [[unlikely]] {
     const std::error_code ec = socket_error(fd_.get());
     core_.io_failed(ec ? ec.value() : EIO);
     return;
   }
-  if ((events & kHangup) && !(events & kReadable)) {
+  if ((events & kHangup) && !(events & kReadable)) [[unlikely]] {
     core_.close(CloseReason::peer_reset, 0, "hung up");
     return;
   }
@@ -85,11 +87,9 @@ void Connection::handle_events(std::uint32_t events) {
   update_interest();
 }
 
-void Connection::update_edge_interest() {
-  if (core_.state() == ConnectionCore::State::closed) return;
+void Connection::update_edge_interest(bool reading) {
   // Reading was stopped (back-pressure, a budget pause): bytes and even a FIN may have arrived
   // meanwhile, and an edge-triggered poller will not report them again. Look now.
-  const bool reading = core_.wants_read() || core_.discarding();
   if (reading && !reading_) owner_.loop().inject(fd_.get(), kReadable | kPeerShutdown);
   reading_ = reading;
 }

@@ -38,16 +38,17 @@ class Connection final : public IoHandler, public Transport {
   int send() { return send_owed(core_, fd_.get(), /*blocking=*/false); }
   // Keeps the poller's interest in step with the core. Inline: almost always nothing changed.
   void update_interest() {
+    const bool reading = core_.wants_read() || core_.discarding();
     if (edge_) {
-      update_edge_interest();
+      if (reading != reading_ && core_.state() != ConnectionCore::State::closed) [[unlikely]]
+        update_edge_interest(reading);
       return;
     }
     const OutputQueue& q = core_.queue();
-    const std::uint32_t want = (core_.wants_read() || core_.discarding() ? kReadable : 0u) |
-                               (!q.empty() && !q.blocked() ? kWritable : 0u);
+    const std::uint32_t want = (reading ? kReadable : 0u) | (!q.empty() && !q.blocked() ? kWritable : 0u);
     if (want != interest_ && core_.state() != ConnectionCore::State::closed) [[unlikely]] change_interest(want);
   }
-  void update_edge_interest();
+  void update_edge_interest(bool reading);
   void change_interest(std::uint32_t want);
 
   ReactorThread& owner_;

@@ -1,5 +1,5 @@
 // The readiness-notification backends behind the event loop: select, poll, epoll (level- or
-// edge-triggered) and signal-driven IO. Each lives in one file under src/poller/ and is the
+// edge-triggered) and signal-driven IO. Each lives in one file under src/reactor/pollers/ and is the
 // only code that touches its kernel structures (fd_set, pollfd, epoll_event, siginfo_t);
 // everything above sees a neutral list of {fd, events}.
 #pragma once

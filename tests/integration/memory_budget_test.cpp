@@ -26,14 +26,7 @@ std::size_t resident_bytes(pid_t pid) {
   return 0;
 }
 
-class MemoryBudget : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    raise_fd_limit();
-    Availability a = probe_model(GetParam());
-    if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
-  }
-};
+class MemoryBudget : public ModelTest {};
 
 TEST_P(MemoryBudget, ThousandsOfUnfinishedLinesStayNearTheBudgetAndOthersAreServed) {
   Subprocess server({IOMUX_CLI_PATH, "serve", "--model", GetParam(), "--host", "127.0.0.1", "--port", "0",

@@ -17,14 +17,8 @@ namespace {
 
 const std::string kReply(kDefaultReply);
 
-class EveryModel : public ::testing::TestWithParam<std::string> {
+class EveryModel : public ModelTest {
  protected:
-  void SetUp() override {
-    raise_fd_limit();
-    Availability a = probe_model(GetParam());
-    if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
-  }
-  bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
   TestOptions opts(ProtocolMode mode = ProtocolMode::ack) const {
     TestOptions o = options_for(GetParam());
     o.protocol.mode = mode;

@@ -2,6 +2,7 @@
 // blocking client sockets with timeouts, so no test can hang.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -185,6 +186,18 @@ inline std::vector<std::string> all_model_names() {
   for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
   return names;
 }
+// A suite parametrized by model name: raises the fd limit, and skips (never passes) a model
+// this kernel cannot run, with the reason.
+class ModelTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    raise_fd_limit();
+    const Availability a = probe_model(GetParam());
+    if (!a.available) GTEST_SKIP() << GetParam() << " unavailable here: " << a.reason;
+  }
+  bool concurrent() const { return find_model(GetParam())->serves_concurrently; }
+};
+
 struct ModelTestName {
   template <typename Info>
   std::string operator()(const Info& info) const {

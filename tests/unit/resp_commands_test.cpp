@@ -10,22 +10,19 @@
 #include "protocols/resp/commands.hpp"
 #include "protocols/resp/keyspace.hpp"
 #include "protocols/resp/server_info.hpp"
+#include "resp_test_text.hpp"
 
 namespace iomux::resp {
 namespace {
+
+using test_text::cat;
+using test_text::multibulk;
 
 // Replies as Redis writes them.
 const std::string kOk = "+OK\r\n";
 const std::string kNil = "$-1\r\n";
 const std::string kNilArray = "*-1\r\n";
 const std::string kEmptyArray = "*0\r\n";
-// Concatenation by appending: GCC 12 at -O3 warns wrongly (-Wrestrict, bug 105329) about
-// `"literal" + std::string(...)`, which the project's Release build would show.
-std::string cat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (std::string_view part : parts) out.append(part);
-  return out;
-}
 std::string bulk(std::string_view value) { return cat({"$", std::to_string(value.size()), "\r\n", value, "\r\n"}); }
 std::string integer(long long value) { return cat({":", std::to_string(value), "\r\n"}); }
 std::string error(std::string_view text) { return cat({"-", text, "\r\n"}); }

@@ -9,9 +9,13 @@
 #include <vector>
 
 #include "protocols/resp/keyspace.hpp"
+#include "resp_test_text.hpp"
 
 namespace iomux::resp {
 namespace {
+
+using test_text::cat;
+using test_text::multibulk;
 
 using namespace std::chrono_literals;
 
@@ -31,14 +35,6 @@ KeyspaceOptions manual(const ManualClock& clock, std::size_t max_memory = 0) {
   options.active_expiry = false;
   options.clock = clock.source();
   return options;
-}
-
-// Concatenation by appending: GCC 12 at -O3 warns wrongly (-Wrestrict, bug 105329) about
-// `"literal" + std::string(...)`, which the project's Release build would show.
-std::string cat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (std::string_view part : parts) out.append(part);
-  return out;
 }
 
 void set(Keyspace& keyspace, std::string_view key, std::string_view value) {

@@ -7,9 +7,13 @@
 #include <vector>
 
 #include "protocols/resp/request_parser.hpp"
+#include "resp_test_text.hpp"
 
 namespace iomux::resp {
 namespace {
+
+using test_text::cat;
+using test_text::multibulk;
 
 using Request = std::vector<std::string>;
 
@@ -56,20 +60,6 @@ Parsed feed(RequestParser& parser, std::string_view stream, const std::vector<st
 Parsed feed(std::string_view stream, std::vector<std::size_t> chunk_sizes = {SIZE_MAX}, Limits limits = {}) {
   RequestParser parser(limits);
   return feed(parser, stream, chunk_sizes);
-}
-
-// Concatenation by appending: GCC 12 at -O3 warns wrongly (-Wrestrict, bug 105329) about
-// `"literal" + std::string(...)`, which the project's Release build would show.
-std::string cat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (std::string_view part : parts) out.append(part);
-  return out;
-}
-
-std::string multibulk(const Request& args) {
-  std::string out = cat({"*", std::to_string(args.size()), "\r\n"});
-  for (const std::string& arg : args) out += cat({"$", std::to_string(arg.size()), "\r\n", arg, "\r\n"});
-  return out;
 }
 
 std::string error_line(std::string_view what) { return cat({"-ERR Protocol error: ", what, "\r\n"}); }

@@ -7,28 +7,18 @@
 #include "protocols/resp/keyspace.hpp"
 #include "protocols/resp/server_info.hpp"
 #include "protocols/resp/session.hpp"
+#include "resp_test_text.hpp"
 
 namespace iomux::resp {
 namespace {
+
+using test_text::cat;
+using test_text::multibulk;
 
 KeyspaceOptions quiet_keyspace() {
   KeyspaceOptions options;
   options.active_expiry = false;
   return options;
-}
-
-// Concatenation by appending: GCC 12 at -O3 warns wrongly (-Wrestrict, bug 105329) about
-// `"literal" + std::string(...)`, which the project's Release build would show.
-std::string cat(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (std::string_view part : parts) out.append(part);
-  return out;
-}
-
-std::string multibulk(const std::vector<std::string>& args) {
-  std::string out = cat({"*", std::to_string(args.size()), "\r\n"});
-  for (const std::string& arg : args) out += cat({"$", std::to_string(arg.size()), "\r\n", arg, "\r\n"});
-  return out;
 }
 
 // A connection's view of a Session: keeps what process() did not consume and presents it
