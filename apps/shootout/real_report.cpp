@@ -1,4 +1,5 @@
 #include "iomux/shootout/real_report.hpp"
+#include "iomux/shootout/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -14,18 +15,6 @@ namespace {
 using nlohmann::json;
 
 json opt(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-std::string md_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
-    else out += c;
-  }
-  return out;
-}
 
 std::string format_cpu(double us) { return us >= 10 ? fmt::format("{:.1f}", us) : fmt::format("{:.2f}", us); }
 

@@ -1,4 +1,5 @@
 #include "iomux/shootout/real_runner.hpp"
+#include "iomux/shootout/text.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -41,13 +42,6 @@ constexpr int kServerCpu = 0, kToolCpu = 1;
 constexpr auto kReadyTimeout = std::chrono::seconds(10);
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-std::string first_line(const std::string& s) {
-  const auto start = s.find_first_not_of(" \t\r\n");
-  if (start == std::string::npos) return {};
-  const auto end = s.find_first_of("\r\n", start);
-  return s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-}
 
 std::vector<std::string> nonempty_lines(const std::string& s) {
   std::vector<std::string> out;

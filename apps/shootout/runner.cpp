@@ -1,4 +1,5 @@
 #include "iomux/shootout/runner.hpp"
+#include "iomux/shootout/text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -45,8 +46,6 @@ loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, bool pin) {
   cfg.threads = 1;
   return cfg;
 }
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 // Classifies a finished run: what went wrong, if anything, in one line.
 void classify(const loadgen::BenchConfig& cfg, const loadgen::BenchResult& r, RunRecord& rec) {
