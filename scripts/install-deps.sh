@@ -2,7 +2,9 @@
 # Installs the Debian packages iomux needs to build, test and benchmark. Idempotent: installs
 # only what is missing, and needs no network when nothing is.
 #   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --bench  also the peer libraries and tools for `make bench`
+#   scripts/install-deps.sh --bench  also the peer libraries and tools for `make bench`: the peers'
+#                                    libraries, gnuplot, and the real servers and their tools
+#                                    (redis-server + redis-benchmark, nginx, h2o, wrk)
 set -euo pipefail
 
 packages=(
@@ -15,9 +17,25 @@ packages=(
   # none of these packages installs or starts a service (redis-tools is not redis-server).
   redis-tools curl apache2-utils wrk
 )
+bench=0
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libevent-dev libuv1-dev libasio-dev gnuplot-nox)
+  bench=1
+  packages+=(libevent-dev libuv1-dev libasio-dev gnuplot-nox redis-server redis-tools nginx h2o wrk)
 fi
+# The Debian packages of the real servers start them as services when installed; `iomux
+# shootout` starts its own (on 127.0.0.1, free ports, private configs), and a bench machine
+# should be quiet. So after installing, they are stopped (nothing happens if one is not running).
+services=(redis-server nginx h2o)
+stop_services() {
+  ((bench)) || return 0
+  for s in "${services[@]}"; do
+    if command -v service >/dev/null 2>&1 && [[ -e /etc/init.d/$s ]]; then
+      $SUDO service "$s" stop >/dev/null 2>&1 || true
+    fi
+  done
+}
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,8 +48,7 @@ if ((${#missing[@]} == 0)); then
 fi
 
 echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+stop_services

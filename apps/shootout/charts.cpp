@@ -27,8 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::array<const char*, 5> kScripts = {"style.gp", "rps_vs_connections.gp", "p99_vs_connections.gp",
-                                             "cpu_vs_idle.gp", "rss_per_connection.gp"};
+const std::array<const char*, 6> kScripts = {"style.gp",       "rps_vs_connections.gp", "p99_vs_connections.gp",
+                                             "cpu_vs_idle.gp", "rss_per_connection.gp", "real_servers.gp"};
 
 // A colour/point style per server that stays the same from chart to chart and run to run:
 // models 1-10 in ladder order, peers 11-16 (style.gp draws them dashed, the floor in black).
@@ -45,6 +45,19 @@ int line_type(const ServerSpec& s) {
     ++i;
   }
   return 10;
+}
+
+// The real servers: iomux models as in the matrix, the servers they are compared with 16-18.
+int real_line_type(const RealServer& s) {
+  if (s.iomux) {
+    ServerSpec spec;
+    spec.name = s.name;
+    return line_type(spec);
+  }
+  if (s.name == "redis-server") return 16;
+  if (s.name == "nginx") return 17;
+  if (s.name == "h2o") return 18;
+  return 15;
 }
 
 std::string num(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : std::string("NaN"); }
@@ -309,6 +322,99 @@ ChartsOutcome write_charts(const Plan& plan, const std::vector<CellSummary>& cel
   }
   render.close();
   fs::permissions(data / "render.sh", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                  fs::perm_options::add);
+  if (!failed.empty())
+    out.note = fmt::format("gnuplot failed to render {} (see data/gnuplot.log).", fmt::join(failed, ", "));
+  return out;
+}
+
+ChartsOutcome write_real_charts(const RealPlan& plan, const std::vector<RealCellSummary>& sums,
+                                const std::string& out_dir, const std::string& gp_dir) {
+  ChartsOutcome out;
+  const fs::path data = fs::path(out_dir) / "data";
+  fs::create_directories(data);
+
+  // One file per section, two blocks: server CPU per request, then requests/s. A row per load, a
+  // column per server that measured something (gnuplot's clustered histogram reads it as is).
+  struct Panel {
+    std::string key, file, title, lts;
+    std::size_t columns = 0;
+  };
+  std::vector<Panel> panels;
+  for (std::size_t sec = 0; sec < plan.sections.size(); ++sec) {
+    const RealSection& s = plan.sections[sec];
+    std::vector<std::size_t> servers;
+    for (std::size_t v = 0; v < s.servers.size(); ++v)
+      for (std::size_t l = 0; l < s.loads.size(); ++l)
+        if (auto i = plan.find_cell(sec, v, l); i && sums[*i].has_numbers()) {
+          servers.push_back(v);
+          break;
+        }
+    if (servers.empty()) continue;
+    const std::string name = "real_" + s.key + ".dat";
+    std::ofstream f(data / name);
+    f << "# iomux shootout, real servers (" << s.key << "): medians by load (rows) and server (columns)\n";
+    f << "# block 0: server CPU per request (us); block 1: requests/s\n";
+    Panel p{s.key, "data/" + name, s.title, "", servers.size()};
+    for (std::size_t v : servers) p.lts += (p.lts.empty() ? "" : " ") + std::to_string(real_line_type(s.servers[v]));
+    for (int block = 0; block < 2; ++block) {
+      if (block == 1) f << "\n\n";
+      f << "load";
+      for (std::size_t v : servers) f << " \"" << s.servers[v].label() << '"';
+      f << "\n";
+      for (std::size_t l = 0; l < s.loads.size(); ++l) {
+        f << '"' << s.loads[l].title << '"';
+        for (std::size_t v : servers) {
+          const auto i = plan.find_cell(sec, v, l);
+          const RealCellSummary* m = i ? &sums[*i] : nullptr;
+          f << ' ' << num(m && m->has_numbers() ? (block == 0 ? m->cpu_us_per_req : m->rps) : std::nullopt);
+        }
+        f << "\n";
+      }
+    }
+    out.data_files.push_back(p.file);
+    panels.push_back(std::move(p));
+  }
+  if (panels.empty()) return out;
+
+  const std::string gnuplot = find_program("gnuplot");
+  if (gnuplot.empty()) {
+    out.note = "gnuplot is not installed, so the real servers' charts were not rendered; their data is in "
+               "data/real_*.dat.";
+    return out;
+  }
+  if (gp_dir.empty()) {
+    out.note = "bench/shootout/real_servers.gp was not found, so the real servers' charts were not rendered.";
+    return out;
+  }
+  const std::string term = png_terminal(gnuplot, out_dir);
+  if (term.empty() || out_dir.find('\'') != std::string::npos) {
+    out.note = "No PNG terminal in this gnuplot (or a quote in the output directory's name): the real servers' "
+               "charts were not rendered.";
+    return out;
+  }
+  for (const char* sname : {"style.gp", "real_servers.gp"})
+    fs::copy_file(fs::path(gp_dir) / sname, data / sname, fs::copy_options::overwrite_existing);
+  const std::string log = (data / "gnuplot.log").string();
+  std::ofstream render(data / "render_real.sh");
+  render << "#!/bin/sh\n# Re-renders the real servers' charts; run from the shootout's output directory.\nset -e\n";
+  std::vector<std::string> failed;
+  for (const Panel& p : panels) {
+    const std::string png = "real_" + p.key + ".png";
+    const std::string e =
+        fmt::format("term='{}'; gpdir='data'; f={}; l={}; n={}; t={}; out={}", term, quote_gp(p.file),
+                    quote_gp(p.lts), p.columns, quote_gp(p.title), quote_gp(png));
+    std::string sh_e;
+    for (char ch : e) sh_e += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    render << "gnuplot -e '" << sh_e << "' data/real_servers.gp\n";
+    fs::remove(fs::path(out_dir) / png);
+    const int rc = run_logged({gnuplot, "-e", e, "data/real_servers.gp"}, out_dir, log);
+    std::error_code ec;
+    if (rc == 0 && fs::file_size(fs::path(out_dir) / png, ec) > 0 && !ec) out.pngs.push_back(png);
+    else failed.push_back(png);
+  }
+  render.close();
+  fs::permissions(data / "render_real.sh", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
                   fs::perm_options::add);
   if (!failed.empty())
     out.note = fmt::format("gnuplot failed to render {} (see data/gnuplot.log).", fmt::join(failed, ", "));

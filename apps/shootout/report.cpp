@@ -1,4 +1,5 @@
 #include "iomux/shootout/report.hpp"
+#include "iomux/shootout/text.hpp"
 
 #include <sys/utsname.h>
 
@@ -27,18 +28,6 @@ std::optional<double> median_of(const std::vector<RunRecord>& runs, const std::v
 std::optional<double> number(const json& j, const char* key) {
   if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
   return j[key].get<double>();
-}
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-std::string md_escape(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
-    else out += c;
-  }
-  return out;
 }
 
 std::string shorten(const std::string& s, std::size_t n) {
@@ -322,7 +311,8 @@ json results_json(const Plan& plan, const ShootoutRun& run, const std::vector<Ce
 }
 
 std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std::vector<CellSummary>& sums,
-                             const std::vector<std::string>& charts, const std::string& charts_note) {
+                             const std::vector<std::string>& charts, const std::string& charts_note,
+                             const std::string& extra_sections) {
   std::string md;
   auto add = [&md](const std::string& s) { md += s + "\n"; };
   add("# iomux shootout");
@@ -491,6 +481,8 @@ std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std
       add("");
     }
   }
+
+  md += extra_sections;
 
   add("## Charts");
   add("");

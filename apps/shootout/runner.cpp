@@ -1,4 +1,5 @@
 #include "iomux/shootout/runner.hpp"
+#include "iomux/shootout/text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -13,22 +14,6 @@ namespace iomux::shootout {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string now_iso() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm {};
-  ::localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
-  return buf;
-}
-
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  if (!(f >> a >> b >> c)) return "?";
-  return a + " " + b + " " + c;
-}
 
 // Single-quoted for /bin/sh.
 std::string shell_quote(const std::string& s) {
@@ -61,8 +46,6 @@ loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, bool pin) {
   cfg.threads = 1;
   return cfg;
 }
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 // Classifies a finished run: what went wrong, if anything, in one line.
 void classify(const loadgen::BenchConfig& cfg, const loadgen::BenchResult& r, RunRecord& rec) {
@@ -116,6 +99,22 @@ std::string outcome_line(const RunRecord& rec) {
 
 }  // namespace
 
+std::string now_iso() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm {};
+  ::localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return buf;
+}
+
+std::string loadavg_text() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "?";
+  return a + " " + b + " " + c;
+}
+
 std::string describe_cell(const Plan& plan, const Cell& cell) {
   return fmt::format("{:<20} {:<8} c={:<6} idle={}", plan.servers[cell.server].label(), workloads()[cell.workload].key,
                      cell.connections, cell.idle);
@@ -124,7 +123,7 @@ std::string describe_cell(const Plan& plan, const Cell& cell) {
 ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
   ShootoutRun out;
   out.started_at = now_iso();
-  out.loadavg_start = loadavg();
+  out.loadavg_start = loadavg_text();
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   auto cancelled = [&] { return opts.cancel && opts.cancel->load(); };
@@ -186,7 +185,7 @@ ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
   out.cancelled = out.cancelled || cancelled();
   out.elapsed_s = elapsed();
   out.finished_at = now_iso();
-  out.loadavg_end = loadavg();
+  out.loadavg_end = loadavg_text();
   return out;
 }
 

@@ -237,7 +237,9 @@ TEST_P(HandlerContract, PendingOutputPausesReadingWithoutTheHandlersHelpAndNothi
   const std::string got = recv_exact(c.get(), kRequests * kReply);
   EXPECT_EQ(got.size(), kRequests * kReply);
   EXPECT_EQ(got.find_first_not_of('f'), std::string::npos);
-  if (!blocking_sends()) EXPECT_TRUE(wait_until([&] { return seen.drains >= 1; }));
+  if (!blocking_sends()) {
+    EXPECT_TRUE(wait_until([&] { return seen.drains >= 1; }));
+  }
 }
 
 // ---- a handler that throws

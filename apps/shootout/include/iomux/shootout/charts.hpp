@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "iomux/shootout/plan.hpp"
+#include "iomux/shootout/real_report.hpp"
 #include "iomux/shootout/report.hpp"
 
 namespace iomux::shootout {
@@ -23,5 +24,10 @@ std::string find_gp_dir(const std::string& override_dir);
 // Writes out_dir/data/*.dat and renders out_dir/*.png.
 ChartsOutcome write_charts(const Plan& plan, const std::vector<CellSummary>& cells, const std::string& out_dir,
                            const std::string& gp_dir);
+
+// The real servers' charts: out_dir/data/real_<section>.dat and out_dir/real_<section>.png, server
+// CPU per request and requests/s by server, bars grouped by load (bench/shootout/real_servers.gp).
+ChartsOutcome write_real_charts(const RealPlan& plan, const std::vector<RealCellSummary>& sums,
+                                const std::string& out_dir, const std::string& gp_dir);
 
 }  // namespace iomux::shootout

@@ -39,9 +39,11 @@ double median(std::vector<double> v);
 nlohmann::json results_json(const Plan& plan, const ShootoutRun& run, const std::vector<CellSummary>& cells);
 
 // The Markdown report. `charts` lists the PNG files written (relative to the output
-// directory); `charts_note` says why there are none, if there are none.
+// directory); `charts_note` says why there are none, if there are none. `extra_sections` (the
+// real servers' tables) go after the ratio tables, before the charts.
 std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std::vector<CellSummary>& cells,
-                             const std::vector<std::string>& charts, const std::string& charts_note);
+                             const std::vector<std::string>& charts, const std::string& charts_note,
+                             const std::string& extra_sections = {});
 
 // "41.2k", "812", "1.23M".
 std::string format_rate(double rps);

@@ -45,6 +45,10 @@ struct ShootoutRun {
 
 ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts);
 
+// Local time in ISO 8601, and /proc/loadavg's first three fields: the frame of a report.
+std::string now_iso();
+std::string loadavg_text();
+
 // "epoll  ack64  c=100 idle=1,000": the cell in progress lines.
 std::string describe_cell(const Plan& plan, const Cell& cell);
 

@@ -1,0 +1,443 @@
+#include "iomux/shootout/real_servers.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "iomux/loadgen/procfs.hpp"
+#include "iomux/models.hpp"
+
+#ifndef IOMUX_SHOOTOUT_WRK_DIR
+#define IOMUX_SHOOTOUT_WRK_DIR ""
+#endif
+
+namespace iomux::shootout {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Run sizes. redis-benchmark has no duration option, so a RESP run is a request count, sized
+// for 1-2 s on the 2-core development VM: redis-server did 20-40k requests/s at -P 1 (the
+// single-threaded redis-benchmark is as busy as the server) and 350-600k at -P 16; the iomux
+// models are in the same range, `threaded` slower (its later runs are cut, see below).
+constexpr int kRespClients = 50;
+constexpr std::uint64_t kRespRequestsP1 = 50'000, kRespRequestsP16 = 600'000;
+constexpr std::uint64_t kQuickRespRequestsP1 = 15'000, kQuickRespRequestsP16 = 150'000;
+constexpr double kHttpDurationS = 2, kQuickHttpDurationS = 1;
+constexpr int kPipelineDepth = 16;
+// For the time estimate: what a run costs besides the load itself (spawn, readiness probe, stop;
+// and the seed before a GET), and the rates the RESP sizes were chosen for.
+constexpr double kRunOverheadS = 0.3, kGetSeedS = 0.15, kRespRateP1 = 35'000, kRespRateP16 = 450'000;
+constexpr double kDefaultBudgetS = 14.5 * 60, kQuickBudgetS = 3 * 60;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::vector<RealLoad> resp_loads(bool quick) {
+  std::vector<RealLoad> loads;
+  for (int p : {1, kPipelineDepth}) {
+    for (const char* test : {"PING_INLINE", "SET", "GET"}) {
+      RealLoad l;
+      l.key = fmt::format("{}-p{}", lower(test) == "ping_inline" ? "ping" : lower(test), p);
+      l.title = fmt::format("{} -P {}", test, p);
+      l.clients = kRespClients;
+      l.test = test;
+      l.pipeline = p;
+      l.requests = p == 1 ? (quick ? kQuickRespRequestsP1 : kRespRequestsP1)
+                          : (quick ? kQuickRespRequestsP16 : kRespRequestsP16);
+      loads.push_back(std::move(l));
+    }
+  }
+  return loads;
+}
+
+std::vector<RealLoad> http_loads(bool quick) {
+  std::vector<RealLoad> loads;
+  for (int c : {100, 1000}) {
+    for (int depth : {0, kPipelineDepth}) {
+      RealLoad l;
+      l.key = depth == 0 ? fmt::format("c{}", c) : fmt::format("c{}-pipe{}", c, depth);
+      l.title = depth == 0 ? fmt::format("-c {}", c) : fmt::format("-c {} pipelined {}", c, depth);
+      l.clients = c;
+      l.depth = depth;
+      l.duration_s = quick ? kQuickHttpDurationS : kHttpDurationS;
+      loads.push_back(std::move(l));
+    }
+  }
+  return loads;
+}
+
+// The targets of the real-server comparison (see docs/benchmarks.md). "Pipelined" is read as
+// both connection counts; "no more than h2o's" as every HTTP load.
+std::vector<RealTarget> resp_targets() {
+  std::vector<RealTarget> t;
+  for (const char* server : {"epoll", "uring"})
+    for (const char* load : {"set-p16", "get-p16", "set-p1", "get-p1"})
+      t.push_back({server, load, "redis-server", std::string(load).ends_with("p16") ? 0.6 : 0.8});
+  return t;
+}
+
+std::vector<RealTarget> http_targets() {
+  std::vector<RealTarget> t;
+  for (const char* server : {"epoll", "uring"}) {
+    t.push_back({server, "c100", "nginx", 0.7});
+    t.push_back({server, "c100-pipe16", "nginx", 0.5});
+    t.push_back({server, "c1000-pipe16", "nginx", 0.5});
+    for (const char* load : {"c100", "c100-pipe16", "c1000", "c1000-pipe16"}) t.push_back({server, load, "h2o", 1.0});
+  }
+  return t;
+}
+
+// Package names for the "not found" lines.
+std::string package_of(std::string_view program) {
+  if (program == "redis-benchmark") return "redis-tools";
+  if (program == "redis-server") return "redis-server";
+  return std::string(program);
+}
+
+std::string not_found(std::string_view program) {
+  return fmt::format("{} not found: install {}", program, package_of(program));
+}
+
+RealServer peer_server(const RealPlanOptions& opts, std::string name) {
+  RealServer s;
+  s.name = std::move(name);
+  s.program = opts.find_program(s.name);
+  if (s.program.empty()) s.skip = not_found(s.name);
+  return s;
+}
+
+std::string exe_dir() {
+  const std::string self = loadgen::self_exe_path();
+  return self.empty() ? std::string() : fs::path(self).parent_path().string();
+}
+
+std::string quote_arg(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+:=,") ==
+                        std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::optional<std::size_t> RealSection::find_server(std::string_view name) const {
+  for (std::size_t i = 0; i < servers.size(); ++i)
+    if (servers[i].name == name) return i;
+  return std::nullopt;
+}
+
+std::optional<std::size_t> RealSection::find_load(std::string_view k) const {
+  for (std::size_t i = 0; i < loads.size(); ++i)
+    if (loads[i].key == k) return i;
+  return std::nullopt;
+}
+
+std::optional<std::size_t> RealPlan::find_section(std::string_view key) const {
+  for (std::size_t i = 0; i < sections.size(); ++i)
+    if (sections[i].key == key) return i;
+  return std::nullopt;
+}
+
+std::optional<std::size_t> RealPlan::find_cell(std::size_t section, std::size_t server, std::size_t load) const {
+  for (std::size_t i = 0; i < cells.size(); ++i)
+    if (cells[i].section == section && cells[i].server == server && cells[i].load == load) return i;
+  return std::nullopt;
+}
+
+std::string find_in_path(std::string_view name) {
+  if (name.find('/') != std::string_view::npos)
+    return ::access(std::string(name).c_str(), X_OK) == 0 ? std::string(name) : std::string();
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    const fs::path p = fs::path(dir.empty() ? "." : dir) / name;
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  // nginx lives in /usr/sbin, which a non-root PATH may lack.
+  for (const char* dir2 : {"/usr/sbin", "/usr/local/sbin", "/sbin"}) {
+    const fs::path p = fs::path(dir2) / name;
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  return {};
+}
+
+std::string find_wrk_script() {
+  const fs::path next_to_exe = fs::path(exe_dir()) / "bench" / "wrk" / "pipeline.lua";
+  std::error_code ec;
+  if (fs::is_regular_file(next_to_exe, ec)) return next_to_exe.string();
+  const fs::path source = fs::path(IOMUX_SHOOTOUT_WRK_DIR) / "pipeline.lua";
+  if (!std::string(IOMUX_SHOOTOUT_WRK_DIR).empty() && fs::is_regular_file(source, ec)) return source.string();
+  return {};
+}
+
+RealPlan make_real_plan(const RealPlanOptions& in) {
+  RealPlanOptions opts = in;
+  if (!opts.find_program) opts.find_program = [](std::string_view n) { return find_in_path(n); };
+  if (!opts.model_unavailable)
+    opts.model_unavailable = [](std::string_view m) {
+      const Availability a = probe_model(m);
+      return a.available ? std::string() : (a.reason.empty() ? std::string("not available") : a.reason);
+    };
+
+  RealPlan plan;
+  plan.quick = opts.quick;
+  plan.repeat = opts.repeat > 0 ? opts.repeat : (opts.quick ? 1 : 3);
+  plan.budget_s = opts.budget_s.value_or(opts.quick ? kQuickBudgetS : kDefaultBudgetS);
+  plan.wrk_script = opts.wrk_script ? *opts.wrk_script : find_wrk_script();
+
+  // The iomux models: kRealModels' order by default, ladder order for --models.
+  std::vector<std::string> models;
+  if (opts.models) {
+    for (const ModelInfo& m : all_models())
+      if (std::find(opts.models->begin(), opts.models->end(), m.name) != opts.models->end())
+        models.emplace_back(m.name);
+  } else {
+    for (const auto& m : kRealModels)
+      if (find_model(m)) models.push_back(m);
+  }
+
+  auto add_models = [&](RealSection& sec) {
+    for (const auto& m : models) {
+      RealServer s;
+      s.name = m;
+      s.iomux = true;
+      if (const std::string why = opts.model_unavailable(m); !why.empty())
+        s.skip = fmt::format("model {} not available here: {}", m, why);
+      sec.servers.push_back(std::move(s));
+    }
+  };
+
+  RealSection resp;
+  resp.protocol = RealProtocol::resp;
+  resp.key = "resp";
+  resp.title = "RESP: iomux vs redis-server, loaded by redis-benchmark";
+  resp.tool = "redis-benchmark";
+  resp.tool_program = opts.find_program(resp.tool);
+  resp.baseline = "redis-server";
+  resp.servers.push_back(peer_server(opts, "redis-server"));
+  add_models(resp);
+  resp.loads = resp_loads(opts.quick);
+  resp.targets = resp_targets();
+  if (resp.tool_program.empty()) resp.skip = not_found(resp.tool);
+
+  RealSection http;
+  http.protocol = RealProtocol::http;
+  http.key = "http";
+  http.title = "HTTP/1.1: iomux vs nginx and h2o, loaded by wrk";
+  http.tool = "wrk";
+  http.tool_program = opts.find_program(http.tool);
+  http.baseline = "nginx";
+  http.also_against = {"h2o"};
+  http.servers.push_back(peer_server(opts, "nginx"));
+  http.servers.push_back(peer_server(opts, "h2o"));
+  add_models(http);
+  http.loads = http_loads(opts.quick);
+  http.targets = http_targets();
+  if (http.tool_program.empty()) http.skip = not_found(http.tool);
+  else if (plan.wrk_script.empty())
+    plan.notes.push_back("bench/wrk/pipeline.lua not found: the pipelined HTTP loads are skipped");
+
+  plan.sections = {std::move(resp), std::move(http)};
+
+  for (std::size_t sec = 0; sec < plan.sections.size(); ++sec) {
+    const RealSection& s = plan.sections[sec];
+    if (!s.skip.empty()) plan.notes.push_back(fmt::format("{} section skipped: {}", s.key, s.skip));
+    for (const RealServer& server : s.servers)
+      if (!server.skip.empty() && !server.iomux) plan.notes.push_back(server.skip);
+    // Load-major, servers round-robin: the runs of one load by different servers are close in time.
+    for (std::size_t l = 0; l < s.loads.size(); ++l) {
+      for (std::size_t v = 0; v < s.servers.size(); ++v) {
+        RealCell c;
+        c.section = sec;
+        c.server = v;
+        c.load = l;
+        if (!s.skip.empty()) c.skip = "skipped: " + s.skip;
+        else if (!s.servers[v].skip.empty()) c.skip = "skipped: " + s.servers[v].skip;
+        else if (s.loads[l].depth > 0 && plan.wrk_script.empty())
+          c.skip = "skipped: bench/wrk/pipeline.lua not found";
+        plan.cells.push_back(std::move(c));
+      }
+    }
+  }
+  // Models left out are one note, not one per section.
+  for (const RealServer& server : plan.sections.front().servers)
+    if (!server.skip.empty() && server.iomux) plan.notes.push_back(server.skip);
+  return plan;
+}
+
+std::uint64_t resp_requests_for_rate(const RealLoad& load, double rps) {
+  const double target_s = static_cast<double>(load.requests) / (load.pipeline > 1 ? kRespRateP16 : kRespRateP1);
+  const double want = rps * target_s;
+  const std::uint64_t floor = std::max<std::uint64_t>(load.requests / 8, 1000);
+  const auto rounded = static_cast<std::uint64_t>(want / 1000) * 1000;
+  return std::clamp<std::uint64_t>(rounded, floor, load.requests);
+}
+
+double estimate_real_run_s(const RealPlan& plan, const RealCell& cell) {
+  const RealSection& s = plan.sections[cell.section];
+  const RealLoad& l = s.loads[cell.load];
+  if (s.protocol == RealProtocol::resp) {
+    const double rate = l.pipeline > 1 ? kRespRateP16 : kRespRateP1;
+    return kRunOverheadS + static_cast<double>(l.requests) / rate + (l.test == "GET" ? kGetSeedS : 0.0);
+  }
+  return kRunOverheadS + l.duration_s + 0.0003 * l.clients;
+}
+
+double estimate_real_plan_s(const RealPlan& plan) {
+  double total = 0;
+  for (const RealCell& c : plan.cells)
+    if (c.runnable()) total += estimate_real_run_s(plan, c) * plan.repeat;
+  return total;
+}
+
+std::string describe_real_cell(const RealPlan& plan, const RealCell& cell) {
+  const RealSection& s = plan.sections[cell.section];
+  return fmt::format("{:<5} {:<20} {:<13}", s.key, s.servers[cell.server].label(), s.loads[cell.load].key);
+}
+
+std::string describe_real_plan(const RealPlan& plan) {
+  std::size_t runnable = 0;
+  for (const RealCell& c : plan.cells) runnable += c.runnable() ? 1 : 0;
+  std::string out = fmt::format(
+      "real servers: {}{} cells ({} to run, {} skipped), {} run{} each, round-robin over the servers\n",
+      plan.quick ? "quick, " : "", plan.cells.size(), runnable, plan.cells.size() - runnable, plan.repeat,
+      plan.repeat == 1 ? "" : "s");
+  for (const RealSection& s : plan.sections) {
+    std::vector<std::string> names, loads;
+    for (const auto& v : s.servers) names.push_back(v.label() + (v.skip.empty() ? "" : " (skipped)"));
+    for (const auto& l : s.loads)
+      loads.push_back(s.protocol == RealProtocol::resp ? fmt::format("{} -n {}", l.title, l.requests)
+                                                      : fmt::format("{} -d {:g}", l.title, l.duration_s));
+    out += fmt::format("  {:<5} {}{}\n", s.key, s.title, s.skip.empty() ? "" : " -- skipped: " + s.skip);
+    out += fmt::format("        servers: {}\n", fmt::join(names, ", "));
+    out += fmt::format("        loads ({} -c {}): {}\n", s.tool,
+                       s.protocol == RealProtocol::resp ? std::to_string(kRespClients) : std::string("as named"),
+                       fmt::join(loads, "; "));
+  }
+  out += "  each run: a fresh server pinned to CPU 0, the tool on CPU 1; server CPU from /proc/PID/stat around "
+         "the tool's run\n";
+  out += fmt::format("  estimated time: {:.1f} min\n", estimate_real_plan_s(plan) / 60);
+  for (const auto& n : plan.notes) out += "  note: " + n + "\n";
+  return out;
+}
+
+std::vector<std::string> tool_argv(const RealPlan& plan, const RealSection& section, const RealLoad& load, int port) {
+  const std::string p = std::to_string(port);
+  if (section.protocol == RealProtocol::resp) {
+    // One test per invocation, so the server's CPU time covers exactly that test. (An error
+    // reply stops redis-benchmark 7 at once: "Error from server: ..." on stderr, status 1.)
+    return {section.tool_program, "-h", "127.0.0.1", "-p", p, "-c", std::to_string(load.clients), "-P",
+            std::to_string(load.pipeline), "-n", std::to_string(load.requests), "-t", lower(load.test),
+            "--csv"};
+  }
+  std::vector<std::string> argv = {section.tool_program, "-t1", fmt::format("-c{}", load.clients),
+                                   fmt::format("-d{:g}s", load.duration_s), "--latency"};
+  if (load.depth > 0) {
+    argv.insert(argv.end(), {"-s", plan.wrk_script, fmt::format("http://127.0.0.1:{}", port), "--", "/plaintext",
+                             std::to_string(load.depth)});
+  } else {
+    argv.push_back(fmt::format("http://127.0.0.1:{}/plaintext", port));
+  }
+  return argv;
+}
+
+std::vector<std::string> resp_seed_argv(const RealSection& section, int port) {
+  return {section.tool_program, "-h", "127.0.0.1", "-p", std::to_string(port), "-c", "1", "-n", "100", "-t", "set",
+          "--csv"};
+}
+
+std::vector<std::string> server_argv(const RealServer& server, RealProtocol protocol, int port,
+                                     const ServerFiles& files, const std::string& iomux_exe) {
+  const std::string p = std::to_string(port);
+  if (server.iomux)
+    return {iomux_exe, "serve", "--model", server.name, "--protocol", protocol == RealProtocol::resp ? "resp" : "http",
+            "--host", "127.0.0.1", "--port", p, "-q"};
+  if (server.name == "redis-server")
+    // No persistence, one IO thread, logs only warnings, files (none expected) in the run's
+    // directory. Everything else is redis-server's default.
+    return {server.program, "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--io-threads", "1", "--daemonize", "no", "--dir", files.dir, "--logfile", "", "--loglevel", "warning"};
+  if (server.name == "nginx")
+    return {server.program, "-p", files.dir, "-c", files.dir + "/nginx.conf", "-e", files.dir + "/error.log"};
+  if (server.name == "h2o") return {server.program, "-c", files.dir + "/h2o.conf"};
+  return {server.program};
+}
+
+std::string nginx_config(int port, const std::string& dir) {
+  // One process (no master), no access log, keep-alive connections that are never closed for
+  // their request count, and the /plaintext answer of the HTTP section. The listen backlog
+  // matches `iomux serve`'s (4096) so 1,000 connections arriving at once are not a difference.
+  return fmt::format(R"(# nginx for `iomux shootout`: one process, no access log, /plaintext.
+worker_processes 1;
+master_process off;
+daemon off;
+pid {0}/nginx.pid;
+error_log {0}/error.log;
+worker_rlimit_nofile 20000;
+events {{
+  worker_connections 20000;
+}}
+http {{
+  access_log off;
+  keepalive_requests 1000000000;
+  client_body_temp_path {0}/client_body;
+  proxy_temp_path {0}/proxy;
+  fastcgi_temp_path {0}/fastcgi;
+  uwsgi_temp_path {0}/uwsgi;
+  scgi_temp_path {0}/scgi;
+  server {{
+    listen 127.0.0.1:{1} backlog=4096;
+    location = /plaintext {{
+      default_type text/plain;
+      return 200 "{2}";
+    }}
+  }}
+}}
+)",
+                     dir, port, kPlaintextBody);
+}
+
+std::string h2o_config(int port, const std::string& dir, const std::string& user) {
+  // One worker thread, no access log, /plaintext from a file (the static file handler: no
+  // mruby). ETags are off, so the answer's headers are close to nginx's and iomux's.
+  std::string out = "# h2o for `iomux shootout`: one thread, no access log, /plaintext from a file.\n";
+  if (!user.empty()) out += fmt::format("user: {}\n", user);
+  out += fmt::format(R"(num-threads: 1
+max-connections: 20000
+error-log: {0}/error.log
+listen:
+  host: 127.0.0.1
+  port: {1}
+hosts:
+  default:
+    paths:
+      /plaintext:
+        file.file: {0}/{2}
+        file.etag: OFF
+)",
+                     dir, port, kH2oPlaintextFile);
+  return out;
+}
+
+// Used by the runner and the report: the command line as one string.
+std::string join_argv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) out += (out.empty() ? "" : " ") + quote_arg(a);
+  return out;
+}
+
+}  // namespace iomux::shootout
