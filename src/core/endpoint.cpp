@@ -102,9 +102,15 @@ std::string Endpoint::host_string() const {
 }
 
 std::string Endpoint::to_string() const {
-  if (family() == AF_INET6) return "[" + host_string() + "]:" + std::to_string(port());
-  if (family() == AF_INET) return host_string() + ":" + std::to_string(port());
-  return "(unspecified)";
+  if (family() != AF_INET6 && family() != AF_INET) return "(unspecified)";
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, a known false positive) on "[" + s.
+  std::string out;
+  if (family() == AF_INET6) out += '[';
+  out += host_string();
+  if (family() == AF_INET6) out += ']';
+  out += ':';
+  out += std::to_string(port());
+  return out;
 }
 
 bool operator==(const Endpoint& a, const Endpoint& b) noexcept {
