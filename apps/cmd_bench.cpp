@@ -68,8 +68,10 @@ int run_bench_command(BenchArgs& a, bool duration_given) {
     std::cout << loadgen::format_text(cfg, r);
   }
   std::cout.flush();
-  if (r.requests == 0 && !a.quiet) fmt::print(stderr, "iomux bench: no request completed\n");
-  else if (r.errors > 0 && !a.quiet) fmt::print(stderr, "iomux bench: {} request(s) failed\n", r.errors);
+  if (r.requests == 0 && !a.quiet)
+    fmt::print(stderr, "iomux bench: no request completed\n");
+  else if (r.errors > 0 && !a.quiet)
+    fmt::print(stderr, "iomux bench: {} request(s) failed\n", r.errors);
   return r.exit_code();
 }
 
@@ -78,10 +80,10 @@ int run_bench_command(BenchArgs& a, bool duration_given) {
 void register_bench(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<BenchArgs>();
   auto& cfg = args->cfg;
-  CLI::App* sub = app.add_subcommand(
-      "bench",
-      "Load-test a server: closed loop (--connections x --pipeline requests in flight) or open loop "
-      "(--rate); every reply byte is checked.");
+  CLI::App* sub =
+      app.add_subcommand("bench",
+                         "Load-test a server: closed loop (--connections x --pipeline requests in flight) or open loop "
+                         "(--rate); every reply byte is checked.");
   sub->footer(
       "Examples:\n"
       "  iomux bench --model epoll -c 100 -d 10                 spawn `iomux serve --model epoll` and load it\n"
@@ -92,8 +94,8 @@ void register_bench(CLI::App& app, int& exit_code) {
   auto* target = sub->add_option("target", cfg.target, "HOST:PORT of a running server")->capture_default_str();
   auto* spawn = sub->add_option("--spawn", cfg.spawn_command,
                                 "Start this shell command as the server; it must print `listening on HOST:PORT`");
-  auto* model = sub->add_option("--model", cfg.model,
-                                "Start `iomux serve --model M --host 127.0.0.1 --port 0` as the server");
+  auto* model =
+      sub->add_option("--model", cfg.model, "Start `iomux serve --model M --host 127.0.0.1 --port 0` as the server");
   spawn->excludes(target)->excludes(model);
   model->excludes(target);
   sub->add_option("--server-arg", cfg.server_args, "Extra argument for the spawned `iomux serve` (repeatable)")
@@ -114,14 +116,13 @@ void register_bench(CLI::App& app, int& exit_code) {
   sub->add_option("-s,--size", cfg.size, "Request size in bytes, K suffix = 1024 (line mode: including the '\\n')")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
-  auto* duration = sub->add_option("-d,--duration", cfg.duration_s, "Seconds to measure (after the warmup)")
-                       ->capture_default_str();
+  auto* duration =
+      sub->add_option("-d,--duration", cfg.duration_s, "Seconds to measure (after the warmup)")->capture_default_str();
   sub->add_option("-n,--requests", cfg.requests, "Stop after this many measured requests");
   sub->add_option("--warmup", cfg.warmup_s, "Seconds of load before measuring")->capture_default_str();
   sub->add_option("-p,--pipeline", cfg.pipeline, "Requests in flight per connection (line and echo)")
       ->capture_default_str();
-  sub->add_option("-r,--rate", cfg.rate,
-                  "Open loop: requests/s in total; latency counts from the scheduled send time")
+  sub->add_option("-r,--rate", cfg.rate, "Open loop: requests/s in total; latency counts from the scheduled send time")
       ->capture_default_str();
   sub->add_flag("--churn", cfg.churn, "A new connection per request (connect, one request, close)");
   sub->add_option("--timeout", cfg.timeout_s, "Seconds before a request (or a connect) counts as timed out")

@@ -11,9 +11,9 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "core/socket.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/log.hpp"
-#include "core/socket.hpp"
 
 namespace iomux::cli {
 namespace {
@@ -71,8 +71,7 @@ int run_client(ClientArgs a) {
   std::error_code ec;
   UniqueFd fd = connect_tcp(ep, timeout, ec);
   if (!fd) return fail("cannot connect to " + ep.to_string() + ": " + ec.message());
-  if ((ec = send_all(fd.get(), a.message.data(), a.message.size())))
-    return fail("send failed: " + ec.message());
+  if ((ec = send_all(fd.get(), a.message.data(), a.message.size()))) return fail("send failed: " + ec.message());
 
   // ack mode: print what the first read brings (the tutorial reads once); --line: read until
   // the reply's line end.
@@ -112,7 +111,9 @@ void register_client(CLI::App& app, int& exit_code) {
   cmd->add_option("port", args->port, "Server port");
   cmd->add_option("message", args->message, "The message to send");
   cmd->add_flag("--line", args->line, "End the message with \\n and wait for a whole reply line");
-  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for connect and reply")->check(kPositive)->capture_default_str();
+  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for connect and reply")
+      ->check(kPositive)
+      ->capture_default_str();
   cmd->callback([args, &exit_code] { exit_code = run_client(*args); });
 }
 

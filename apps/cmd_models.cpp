@@ -12,8 +12,7 @@ void register_models(CLI::App& app, int& exit_code) {
     fmt::print("{:<12} {:<10} {:<34} {}\n", "MODEL", "AVAILABLE", "TUTORIAL SECTION", "HOW IT WORKS");
     for (const ModelInfo& m : all_models()) {
       Availability a = probe_model(m.name);
-      fmt::print("{:<12} {:<10} {:<34} {}\n", m.name, a.available ? "yes" : "no", m.tutorial_section,
-                 m.summary);
+      fmt::print("{:<12} {:<10} {:<34} {}\n", m.name, a.available ? "yes" : "no", m.tutorial_section, m.summary);
       if (!a.available) fmt::print("{:<12} {:<10} {}\n", "", "", "-> " + a.reason);
     }
     exit_code = 0;

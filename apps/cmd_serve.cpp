@@ -6,12 +6,12 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "core/socket.hpp"
 #include "iomux/http.hpp"
 #include "iomux/models.hpp"
 #include "iomux/protocols.hpp"
 #include "iomux/resp.hpp"
 #include "iomux/server.hpp"
-#include "core/socket.hpp"
 
 namespace iomux::cli {
 namespace {
@@ -131,8 +131,8 @@ int serve(const ServeArgs& a) {
   // Where it listens is part of the result, like the summary: -q still prints it (tools such as
   // `iomux bench --spawn` read it to find the port).
   if (a.quiet)
-    logger->write(LogLevel::info, fmt::format("listening on {} (model {})", server->local_endpoint().to_string(),
-                                              server->model()));
+    logger->write(LogLevel::info,
+                  fmt::format("listening on {} (model {})", server->local_endpoint().to_string(), server->model()));
   std::jthread watcher([&](std::stop_token st) { watch_signals(st, *server, *logger); });
   try {
     server->run();
@@ -143,8 +143,7 @@ int serve(const ServeArgs& a) {
   watcher.request_stop();
   watcher.join();
   // The summary is the one line -q still prints: it is the run's result.
-  logger->write(LogLevel::info,
-                "stopped: " + server->stats().summary());
+  logger->write(LogLevel::info, "stopped: " + server->stats().summary());
   return 0;
 }
 
@@ -159,25 +158,56 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember(names))
       ->capture_default_str();
   cmd->add_option("--host", args->host, "Address or host name to listen on")->capture_default_str();
-  cmd->add_option("-p,--port", args->port, "TCP port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
+  cmd->add_option("-p,--port", args->port, "TCP port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   cmd->add_option("--protocol", args->protocol,
                   "ack: reply per chunk; line: reply per line; echo; resp: a Redis-compatible server; http: HTTP/1.1")
       ->check(CLI::IsMember({"ack", "line", "echo", "resp", "http"}))
       ->capture_default_str();
   cmd->add_option("--reply", args->reply, "Reply text")->capture_default_str();
   // Sizes take a unit: 64K, 1M, 256KiB (K = 1024 throughout, as the docs use KiB).
-  cmd->add_option("--max-line", args->max_line, "Longest line in line mode (bytes; K, M suffixes)")->transform(CLI::AsSizeValue(false))->check(kPositive)->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Event loops, one per thread (epoll, epoll-et, uring)")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--max-line", args->max_line, "Longest line in line mode (bytes; K, M suffixes)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Event loops, one per thread (epoll, epoll-et, uring)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->add_option("--backlog", args->backlog, "listen(2) backlog")->check(kPositive)->capture_default_str();
-  cmd->add_option("--max-connections", args->max_connections, "Open connections at most (0: fd limit); caps threads for `threaded`")->capture_default_str();
-  cmd->add_option("--poll-interval", args->poll_interval_ms, "nonblocking: idle back-off; timeout: SO_RCVTIMEO per visit (ms)")->check(CLI::Range(1.0, 10000.0))->capture_default_str();
-  cmd->add_option("--max-pending", args->max_pending, "Pending output per connection before reading pauses (bytes; K, M suffixes)")->transform(CLI::AsSizeValue(false))->check(kPositive)->capture_default_str();
-  cmd->add_option("--max-memory", args->max_memory, "Bytes all connections may hold together (kept input + owed output); near it the largest holders stop reading, over it the largest is closed (K, M, G suffixes; 0: no bound)")->transform(CLI::AsSizeValue(false))->capture_default_str();
-  cmd->add_option("--resp-max-memory", args->resp_max_memory, "resp: bytes the keyspace may hold; past it writes answer -OOM (K, M, G suffixes; 0: no bound)")->transform(CLI::AsSizeValue(false))->capture_default_str();
-  cmd->add_option("--header-timeout", args->header_timeout_s, "http: seconds a request head may take to arrive")->check(kPositive)->capture_default_str();
-  cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")->check(kNonNegative)->capture_default_str();
-  cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")->check(kNonNegative)->capture_default_str();
-  cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")->check(kNonNegative)->capture_default_str();
+  cmd->add_option("--max-connections", args->max_connections,
+                  "Open connections at most (0: fd limit); caps threads for `threaded`")
+      ->capture_default_str();
+  cmd->add_option("--poll-interval", args->poll_interval_ms,
+                  "nonblocking: idle back-off; timeout: SO_RCVTIMEO per visit (ms)")
+      ->check(CLI::Range(1.0, 10000.0))
+      ->capture_default_str();
+  cmd->add_option("--max-pending", args->max_pending,
+                  "Pending output per connection before reading pauses (bytes; K, M suffixes)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--max-memory", args->max_memory,
+                  "Bytes all connections may hold together (kept input + owed output); near it the largest holders "
+                  "stop reading, over it the largest is closed (K, M, G suffixes; 0: no bound)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--resp-max-memory", args->resp_max_memory,
+                  "resp: bytes the keyspace may hold; past it writes answer -OOM (K, M, G suffixes; 0: no bound)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", args->header_timeout_s, "http: seconds a request head may take to arrive")
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")
+      ->check(kNonNegative)
+      ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Also log every request (escaped)");
   cmd->add_flag("-q,--quiet", args->quiet, "Log only errors and the final summary");
   cmd->callback([args, &exit_code] { exit_code = serve(*args); });

@@ -96,9 +96,10 @@ void print_dry_run(const ShootoutArgs& a, const Parts& p) {
                  c.runnable() ? fmt::format("~{:.1f} s per run", shootout::estimate_real_run_s(*p.real, c)) : c.skip);
   }
   if (p.matrix && p.real)
-    fmt::print("the real servers run first (~{:.1f} min); the matrix's later passes get what is left of the "
-               "{:.1f} min budget\n",
-               shootout::estimate_real_plan_s(*p.real) / 60, p.matrix->budget_s / 60);
+    fmt::print(
+        "the real servers run first (~{:.1f} min); the matrix's later passes get what is left of the "
+        "{:.1f} min budget\n",
+        shootout::estimate_real_plan_s(*p.real) / 60, p.matrix->budget_s / 60);
   fmt::print("output: {}/results.json, {}/summary.md, {}/*.png\n", a.out, a.out, a.out);
   const std::string gp = shootout::find_gp_dir(a.gp_dir);
   fmt::print("gnuplot scripts: {}\n", gp.empty() ? "not found (charts would not be rendered)" : gp);
@@ -205,12 +206,11 @@ int run_shootout_command(ShootoutArgs& a) {
   const std::string gp_dir = shootout::find_gp_dir(a.gp_dir);
   shootout::ChartsOutcome charts, real_charts;
   if (parts.matrix) charts = shootout::write_charts(*parts.matrix, parts.matrix_cells, out_dir.string(), gp_dir);
-  if (parts.real)
-    real_charts = shootout::write_real_charts(*parts.real, parts.real_cells, out_dir.string(), gp_dir);
-  const std::string real_md =
-      parts.real ? shootout::real_summary_markdown(*parts.real, parts.real_run, parts.real_cells, real_charts.pngs,
-                                                   real_charts.note)
-                 : std::string();
+  if (parts.real) real_charts = shootout::write_real_charts(*parts.real, parts.real_cells, out_dir.string(), gp_dir);
+  const std::string real_md = parts.real
+                                  ? shootout::real_summary_markdown(*parts.real, parts.real_run, parts.real_cells,
+                                                                    real_charts.pngs, real_charts.note)
+                                  : std::string();
   try {
     write_file(out_dir / "results.json", results_of(parts).dump(2) + "\n");
     std::string md;
@@ -246,7 +246,8 @@ int run_shootout_command(ShootoutArgs& a) {
   for (const auto& p : real_charts.pngs) fmt::print("{}\n", (out_dir / p).string());
   if (cancelled) return 130;
   const bool measured_any =
-      std::any_of(parts.matrix_cells.begin(), parts.matrix_cells.end(), [](const auto& c) { return c.has_numbers(); }) ||
+      std::any_of(parts.matrix_cells.begin(), parts.matrix_cells.end(),
+                  [](const auto& c) { return c.has_numbers(); }) ||
       std::any_of(parts.real_cells.begin(), parts.real_cells.end(), [](const auto& c) { return c.has_numbers(); });
   return measured_any ? 0 : 1;
 }
@@ -273,22 +274,27 @@ void register_shootout(CLI::App& app, int& exit_code) {
       "measured, 2 for bad options, 130 when interrupted (the reports cover what was measured).");
   sub->add_option("-o,--out", args->out, "Output directory")->capture_default_str();
   sub->add_flag("--quick", args->plan.quick, "A smaller plan: fewer models and points, 1 repeat, short runs");
-  sub->add_option("--models", args->models, "Models to measure, comma-separated (default: every available one in "
-                                            "the matrix, epoll,epoll-et,uring,poll,threaded against the real servers; "
-                                            "`none` for peers only)")
+  sub->add_option("--models", args->models,
+                  "Models to measure, comma-separated (default: every available one in "
+                  "the matrix, epoll,epoll-et,uring,poll,threaded against the real servers; "
+                  "`none` for peers only)")
       ->delimiter(',');
-  sub->add_option("--peers", args->peers, "Peers to measure, comma-separated, e.g. floor_epoll,libuv (default: every "
-                                          "peer_* found; `none` for none)")
+  sub->add_option("--peers", args->peers,
+                  "Peers to measure, comma-separated, e.g. floor_epoll,libuv (default: every "
+                  "peer_* found; `none` for none)")
       ->delimiter(',');
   sub->add_option("--peers-dir", args->plan.peers_dir,
                   "Where the peer_* servers are (default: <dir of this executable>/bench/peers)");
   sub->add_option("--repeat", args->plan.repeat,
                   "Runs per cell, real servers too; the median is reported (default 3, --quick 1)")
       ->check(CLI::Range(1, 100));
-  sub->add_option("-d,--duration", args->duration_s, "Measured seconds per run, every cell (default 0.5, and 1.5 from 5,000 active connections; --quick 0.3 / 1)")
+  sub->add_option(
+         "-d,--duration", args->duration_s,
+         "Measured seconds per run, every cell (default 0.5, and 1.5 from 5,000 active connections; --quick 0.3 / 1)")
       ->check(kPositive);
-  sub->add_option("--warmup", args->warmup_s,
-                  "Warmup seconds per run, every cell (default 0.25, and 1.5 from 5,000 active connections; --quick 0.2 / 1)")
+  sub->add_option(
+         "--warmup", args->warmup_s,
+         "Warmup seconds per run, every cell (default 0.25, and 1.5 from 5,000 active connections; --quick 0.2 / 1)")
       ->check(kNonNegative);
   sub->add_option("--budget", args->budget_s,
                   "Wall-clock budget in seconds for the whole command: repeats beyond the first pass stop when it "

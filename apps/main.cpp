@@ -4,8 +4,9 @@
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"iomux: the IO models of the tutorial (blocking ... epoll, signal-driven, io_uring)\n"
-               "as real TCP servers, with a client and a load generator to measure them."};
+  CLI::App app{
+      "iomux: the IO models of the tutorial (blocking ... epoll, signal-driven, io_uring)\n"
+      "as real TCP servers, with a client and a load generator to measure them."};
   app.set_version_flag("--version", std::string("iomux ") + IOMUX_VERSION);
   app.require_subcommand(1);
   int exit_code = 0;

@@ -71,11 +71,16 @@ inline bool parse_args(int argc, char** argv, Args& a) {
     const std::string_view flag = argv[i];
     if (i + 1 >= argc) return false;
     const char* value = argv[++i];
-    if (flag == "--model") a.model = value;
-    else if (flag == "--host") a.host = value;
-    else if (flag == "--port") a.port = std::atoi(value);
-    else if (flag == "--threads") a.threads = std::atoi(value);
-    else return false;
+    if (flag == "--model")
+      a.model = value;
+    else if (flag == "--host")
+      a.host = value;
+    else if (flag == "--port")
+      a.port = std::atoi(value);
+    else if (flag == "--threads")
+      a.threads = std::atoi(value);
+    else
+      return false;
   }
   return a.port >= 0 && a.port <= 65535 && a.threads >= 1;
 }

@@ -111,9 +111,12 @@ struct RequestCount {
 
 iomux::HandlerFactory factory(const Header& h) {
   switch (h.mode) {
-    case Mode::line: return iomux::line_protocol(h.reply, h.max_line);
-    case Mode::echo: return iomux::echo_protocol();
-    case Mode::ack: break;
+    case Mode::line:
+      return iomux::line_protocol(h.reply, h.max_line);
+    case Mode::echo:
+      return iomux::echo_protocol();
+    case Mode::ack:
+      break;
   }
   return iomux::ack_protocol(h.reply);
 }
@@ -128,8 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   iomux::test::CoreHarness h(factory(header), logged.options());
 
   std::string output;
-  std::size_t offset = 0;   // bytes of the stream fed so far
-  std::size_t chunks = 0;   // non-empty chunks fed
+  std::size_t offset = 0;  // bytes of the stream fed so far
+  std::size_t chunks = 0;  // non-empty chunks fed
   for (std::size_t turn = 0; offset < stream.size() && h.open(); ++turn) {
     const std::size_t chunk_size = std::min(header.chunk_sizes[turn % 4], stream.size() - offset);
     if (chunk_size == 0) continue;

@@ -26,7 +26,9 @@ void require(bool ok) {
   if (!ok) __builtin_trap();
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // The obvious definition of a port: 1-5 decimal digits, nothing else, value 0..65535.
 std::optional<std::uint16_t> reference_port(std::string_view text) {
@@ -101,8 +103,7 @@ void check_from_sockaddr(const std::uint8_t* data, std::size_t size) {
   sockaddr_storage storage{};
   const std::size_t n = std::min(size, sizeof storage);
   std::memcpy(&storage, data, n);
-  auto ep = iomux::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&storage),
-                                           static_cast<socklen_t>(size));
+  auto ep = iomux::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&storage), static_cast<socklen_t>(size));
   if (ep.family() == AF_INET || ep.family() == AF_INET6) {
     check_round_trip(ep);
   } else {

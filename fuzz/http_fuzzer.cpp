@@ -73,16 +73,11 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 
 bool is_our_status_line(std::string_view line) {
   static constexpr std::string_view kLines[] = {
-      "HTTP/1.1 100 Continue",
-      "HTTP/1.1 200 OK",
-      "HTTP/1.1 400 Bad Request",
-      "HTTP/1.1 404 Not Found",
-      "HTTP/1.1 405 Method Not Allowed",
-      "HTTP/1.1 413 Payload Too Large",
-      "HTTP/1.1 414 URI Too Long",
-      "HTTP/1.1 431 Request Header Fields Too Large",
-      "HTTP/1.1 501 Not Implemented",
-      "HTTP/1.1 505 HTTP Version Not Supported",
+      "HTTP/1.1 100 Continue",           "HTTP/1.1 200 OK",
+      "HTTP/1.1 400 Bad Request",        "HTTP/1.1 404 Not Found",
+      "HTTP/1.1 405 Method Not Allowed", "HTTP/1.1 413 Payload Too Large",
+      "HTTP/1.1 414 URI Too Long",       "HTTP/1.1 431 Request Header Fields Too Large",
+      "HTTP/1.1 501 Not Implemented",    "HTTP/1.1 505 HTTP Version Not Supported",
   };
   return std::find(std::begin(kLines), std::end(kLines), line) != std::end(kLines);
 }
@@ -130,13 +125,12 @@ ResponseHead read_response_head(std::string_view out) {
         head.content_length = head.content_length * 10 + static_cast<std::size_t>(c - '0');
       }
       length = true;
-    } else if (line != "Connection: close" && line != "Connection: keep-alive" &&
-               !starts_with(line, "Allow: ")) {
+    } else if (line != "Connection: close" && line != "Connection: keep-alive" && !starts_with(line, "Allow: ")) {
       return head;
     }
   }
-  const bool refusal = status_line.substr(9, 1) != "2" && status_line.substr(9, 3) != "404" &&
-                       status_line.substr(9, 3) != "405";
+  const bool refusal =
+      status_line.substr(9, 1) != "2" && status_line.substr(9, 3) != "404" && status_line.substr(9, 3) != "405";
   head.body_required = head.body_required || refusal;
   head.ok = server && date && type && length;
   return head;
@@ -158,8 +152,7 @@ bool parses_as_responses(std::string_view out, std::size_t at, std::vector<signe
     } else {
       ok = head.content_length <= out.size() - body_start &&
            parses_as_responses(out, body_start + head.content_length, memo);
-      if (!ok && !head.body_required && head.content_length > 0)
-        ok = parses_as_responses(out, body_start, memo);
+      if (!ok && !head.body_required && head.content_length > 0) ok = parses_as_responses(out, body_start, memo);
     }
   }
   memo[at] = ok ? 1 : 0;
@@ -178,8 +171,7 @@ struct Outcome {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < kHeaderSize) return 0;
   const Header header = read_header(data);
-  const std::string_view stream(reinterpret_cast<const char*>(data) + kHeaderSize,
-                                size - kHeaderSize);
+  const std::string_view stream(reinterpret_cast<const char*>(data) + kHeaderSize, size - kHeaderSize);
   const iomux::http::Service service(header.options);
   const std::size_t max_kept = service.max_kept_input();
 
@@ -197,8 +189,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ++calls;
 
     require(r.consumed <= chunked.kept.size());
-    if (chunk_size == 0) require(r.consumed == 0 && r.requests == 0 && !r.close &&
-                                 chunked.out.size() == out_before);
+    if (chunk_size == 0) require(r.consumed == 0 && r.requests == 0 && !r.close && chunked.out.size() == out_before);
     if (r.requests > 0) require(chunked.out.size() > out_before);
     chunked.requests += r.requests;
     chunked.closed = r.close;

@@ -16,9 +16,12 @@ std::optional<ProtocolMode> parse_protocol_mode(std::string_view name) {
 
 std::string_view to_string(ProtocolMode mode) {
   switch (mode) {
-    case ProtocolMode::ack: return "ack";
-    case ProtocolMode::line: return "line";
-    case ProtocolMode::echo: return "echo";
+    case ProtocolMode::ack:
+      return "ack";
+    case ProtocolMode::line:
+      return "line";
+    case ProtocolMode::echo:
+      return "echo";
   }
   return "?";
 }
@@ -34,7 +37,9 @@ constexpr std::size_t kMaxStream = 256u << 20;
 constexpr std::size_t kMaxConnections = 1'000'000;
 constexpr int kMaxThreads = 256;
 
-bool finite_at_least(double v, double lo) { return std::isfinite(v) && v >= lo; }
+bool finite_at_least(double v, double lo) {
+  return std::isfinite(v) && v >= lo;
+}
 
 }  // namespace
 
@@ -51,8 +56,8 @@ std::optional<std::string> validate(const BenchConfig& c) {
   if (c.idle > kMaxConnections) return fmt::format("--idle must be 0..{}", kMaxConnections);
   if (c.threads < 1 || c.threads > kMaxThreads) return fmt::format("--threads must be 1..{}", kMaxThreads);
   if (static_cast<std::size_t>(c.threads) > c.connections)
-    return fmt::format("--threads {} is more than --connections {}: every load thread needs a connection",
-                       c.threads, c.connections);
+    return fmt::format("--threads {} is more than --connections {}: every load thread needs a connection", c.threads,
+                       c.connections);
   if (c.size < 1 || c.size > kMaxSize) return fmt::format("--size must be 1..{} bytes", kMaxSize);
   if (c.protocol == ProtocolMode::line) {
     if (c.size < 2) return "--size must be at least 2 in line mode (one payload byte + '\\n')";
@@ -101,9 +106,12 @@ std::string make_request(const BenchConfig& c) {
 
 std::string expected_reply(const BenchConfig& c) {
   switch (c.protocol) {
-    case ProtocolMode::ack: return c.reply;
-    case ProtocolMode::line: return c.reply + "\r\n";
-    case ProtocolMode::echo: return make_request(c);
+    case ProtocolMode::ack:
+      return c.reply;
+    case ProtocolMode::line:
+      return c.reply + "\r\n";
+    case ProtocolMode::echo:
+      return make_request(c);
   }
   return c.reply;
 }
@@ -120,7 +128,9 @@ LatencySummary summarize(const LatencyHistogram& h) {
   return s;
 }
 
-int BenchResult::exit_code() const noexcept { return (errors > 0 || requests == 0) ? 1 : 0; }
+int BenchResult::exit_code() const noexcept {
+  return (errors > 0 || requests == 0) ? 1 : 0;
+}
 
 std::string describe_target(const BenchConfig& c) {
   if (!c.model.empty()) return c.model;

@@ -5,11 +5,11 @@
 // the expected reply stream, one histogram record per completed request, one send of the next
 // request(s) from a prebuilt pattern. Sockets are registered once (EPOLLIN|EPOLLOUT|EPOLLET), so
 // no epoll_ctl is needed per request, not even with --churn.
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,23 +26,23 @@
 #include <fmt/format.h>
 
 #include "core/fd.hpp"
-#include "iomux/log.hpp"
+#include "core/socket.hpp"
 #include "iomux/loadgen/bench.hpp"
 #include "iomux/loadgen/procfs.hpp"
 #include "iomux/loadgen/spawn.hpp"
-#include "core/socket.hpp"
+#include "iomux/log.hpp"
 
 namespace iomux::loadgen {
 namespace {
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
 constexpr std::int64_t kNever = INT64_MAX;
-constexpr std::int64_t kTickNs = 100'000'000;         // timeouts, reconnects, live stats
-constexpr std::int64_t kRetryNs = 100'000'000;        // after a failed connect
+constexpr std::int64_t kTickNs = 100'000'000;   // timeouts, reconnects, live stats
+constexpr std::int64_t kRetryNs = 100'000'000;  // after a failed connect
 constexpr std::size_t kReadBuffer = 256 * 1024;
 constexpr int kMaxEvents = 1024;
-constexpr std::size_t kConnectBatch = 512;            // connects in flight at once (all threads)
-constexpr int kMaxReadsPerEvent = 64;                 // then the connection waits its next turn
+constexpr std::size_t kConnectBatch = 512;  // connects in flight at once (all threads)
+constexpr int kMaxReadsPerEvent = 64;       // then the connection waits its next turn
 
 std::int64_t now_ns() noexcept {
   timespec ts;
@@ -66,9 +66,9 @@ std::int64_t thread_cpu_ns() noexcept {
 // Read-only for the workers.
 struct Plan {
   Endpoint ep;
-  std::string stream;   // the request repeated pipeline + 1 times: any in-flight window is one slice
+  std::string stream;  // the request repeated pipeline + 1 times: any in-flight window is one slice
   std::size_t req_size = 0;
-  std::string reply;    // the reply to one request
+  std::string reply;  // the reply to one request
   std::uint32_t pipeline = 1;
   bool churn = false;
   bool open_loop = false;
@@ -154,13 +154,13 @@ class Worker {
     bool retry_listed = false;  // in down_ (waiting for a reconnect)
     std::uint32_t head = 0;     // in-flight ring: ts_[index * pipeline + ...]
     std::uint32_t count = 0;
-    std::uint32_t rpos = 0;     // position in the expected reply of the oldest request
-    std::uint32_t send_off = 0; // position in the request pattern of the next byte to send
+    std::uint32_t rpos = 0;      // position in the expected reply of the oldest request
+    std::uint32_t send_off = 0;  // position in the request pattern of the next byte to send
     std::uint64_t send_owed = 0;
-    std::int64_t since = 0;     // kConnecting: connect start; kDown: retry time
-    std::int64_t churn_ts = 0;  // --churn closed loop: when the current request began
-    std::uint64_t bl_seq = 0;   // open loop: first queued sequence number...
-    std::uint64_t bl_count = 0; // ...and how many (every n-th sequence, n = active slots)
+    std::int64_t since = 0;      // kConnecting: connect start; kDown: retry time
+    std::int64_t churn_ts = 0;   // --churn closed loop: when the current request began
+    std::uint64_t bl_seq = 0;    // open loop: first queued sequence number...
+    std::uint64_t bl_count = 0;  // ...and how many (every n-th sequence, n = active slots)
   };
 
   // setup & teardown
@@ -202,9 +202,9 @@ class Worker {
   UniqueFd ep_;
   bool use_pwait2_ = true;
   std::vector<Conn> conns_;
-  std::vector<std::uint32_t> active_;   // indices of active connections (round-robin order)
-  std::vector<std::int64_t> ts_;        // in-flight request timestamps, pipeline per connection
-  std::vector<std::uint32_t> down_;     // connections waiting to reconnect
+  std::vector<std::uint32_t> active_;  // indices of active connections (round-robin order)
+  std::vector<std::int64_t> ts_;       // in-flight request timestamps, pipeline per connection
+  std::vector<std::uint32_t> down_;    // connections waiting to reconnect
   std::vector<std::uint32_t> more_to_read_;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> setup_events_;
   std::unique_ptr<char[]> rbuf_;
@@ -244,8 +244,10 @@ void Worker::run() {
     main_loop();
   }
   out.finish = now_ns();
-  if (measuring_) out.cpu_ns = thread_cpu_ns() - out.cpu_ns;
-  else out.cpu_ns = 0;
+  if (measuring_)
+    out.cpu_ns = thread_cpu_ns() - out.cpu_ns;
+  else
+    out.cpu_ns = 0;
   close_all();
   live_.done.store(true, std::memory_order_release);
 }
@@ -618,10 +620,10 @@ bool Worker::consume(Conn& c, std::uint32_t i, const char* p, std::size_t n, std
         std::size_t at = 0;
         while (at < m && p[at] == expected[c.rpos + at]) ++at;
         const std::size_t show = std::min<std::size_t>(32, m - at);
-        out.first_mismatch = fmt::format(
-            "wrong bytes at offset {} of a {}-byte reply: expected \"{}\", got \"{}\"", c.rpos + at, rlen,
-            escape_bytes(std::string_view(expected + c.rpos + at, show), 48),
-            escape_bytes(std::string_view(p + at, std::min<std::size_t>(32, n - at)), 48));
+        out.first_mismatch =
+            fmt::format("wrong bytes at offset {} of a {}-byte reply: expected \"{}\", got \"{}\"", c.rpos + at, rlen,
+                        escape_bytes(std::string_view(expected + c.rpos + at, show), 48),
+                        escape_bytes(std::string_view(p + at, std::min<std::size_t>(32, n - at)), 48));
       }
       fail(i, Failure::mismatch, now);
       return false;
@@ -717,10 +719,18 @@ void Worker::fail(std::uint32_t i, Failure why, std::int64_t now) {
   if (!stopping_) {
     const std::uint64_t lost = std::max<std::uint64_t>(1, c.count);
     switch (why) {
-      case Failure::timeout: out.timeouts += lost; break;
-      case Failure::reset: out.resets += lost; break;
-      case Failure::mismatch: out.mismatches += lost; break;
-      case Failure::closed: out.closed += lost; break;
+      case Failure::timeout:
+        out.timeouts += lost;
+        break;
+      case Failure::reset:
+        out.resets += lost;
+        break;
+      case Failure::mismatch:
+        out.mismatches += lost;
+        break;
+      case Failure::closed:
+        out.closed += lost;
+        break;
     }
   }
   inflight_total_ -= c.count;
@@ -895,8 +905,8 @@ std::vector<WorkerShare> split(const BenchConfig& cfg, const CpuPlan& cpus, std:
   return shares;
 }
 
-BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<pid_t> server_pid,
-                     const RunHooks& hooks, const CpuPlan& cpus, std::vector<std::string> notes) {
+BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<pid_t> server_pid, const RunHooks& hooks,
+                     const CpuPlan& cpus, std::vector<std::string> notes) {
   const long limit = raise_fd_limit();
   if (auto why = check_fd_budget(cfg, limit)) throw BenchError(*why);
 
@@ -904,7 +914,8 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   {
     std::error_code ec;
     UniqueFd probe = connect_tcp(ep, std::chrono::milliseconds(seconds_to_ns(cfg.timeout_s) / 1'000'000), ec);
-    if (ec || !probe) throw BenchError(fmt::format("cannot connect to {}: {}", ep.to_string(), ec ? ec.message() : "unknown error"));
+    if (ec || !probe)
+      throw BenchError(fmt::format("cannot connect to {}: {}", ep.to_string(), ec ? ec.message() : "unknown error"));
   }
 
   Plan plan;
@@ -925,12 +936,13 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   const auto range = local_port_range();
   const std::size_t long_lived = (cfg.churn ? 0 : cfg.connections) + cfg.idle;
   const int range_size = range.second - range.first + 1;
-  plan.bind_ports = range_size > 0 && long_lived > static_cast<std::size_t>(range_size) / 4 &&
-                    range_size / cfg.threads >= 1024;
+  plan.bind_ports =
+      range_size > 0 && long_lived > static_cast<std::size_t>(range_size) / 4 && range_size / cfg.threads >= 1024;
   if (long_lived + 16 > static_cast<std::size_t>(std::max(range_size, 0)))
-    notes.push_back(fmt::format("{} connections to one address need more source ports than the {} of "
-                                "net.ipv4.ip_local_port_range: expect connect failures",
-                                long_lived, range_size));
+    notes.push_back(
+        fmt::format("{} connections to one address need more source ports than the {} of "
+                    "net.ipv4.ip_local_port_range: expect connect failures",
+                    long_lived, range_size));
   const auto shares = split(cfg, cpus, plan.bind_ports ? range : std::pair<int, int>{0, 0});
   Shared shared(static_cast<std::ptrdiff_t>(shares.size()));
   shared.cancel = hooks.cancel;
@@ -969,11 +981,11 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
                                  ep.to_string(), first_error.empty() ? "unknown error" : first_error));
   }
   if (!cfg.churn && open < cfg.connections)
-    notes.push_back(fmt::format("only {} of {} connections could be established ({})", open, cfg.connections,
-                                first_error));
+    notes.push_back(
+        fmt::format("only {} of {} connections could be established ({})", open, cfg.connections, first_error));
   if (idle_open < cfg.idle)
-    notes.push_back(fmt::format("only {} of {} idle connections could be established ({})", idle_open, cfg.idle,
-                                first_error));
+    notes.push_back(
+        fmt::format("only {} of {} idle connections could be established ({})", idle_open, cfg.idle, first_error));
 
   // Go.
   const std::int64_t t0 = now_ns();
@@ -1099,8 +1111,9 @@ BenchResult run_impl(const BenchConfig& cfg, const Endpoint& ep, std::optional<p
   }
   if (!first_mismatch.empty()) r.notes.push_back("first mismatch: " + first_mismatch);
   if (cfg.protocol == ProtocolMode::ack && cfg.size > 16 * 1024)
-    r.notes.push_back("ack mode with large requests: a server that reads a request in several chunks answers "
-                      "each chunk, and the extra replies count as wrong bytes (use echo or line)");
+    r.notes.push_back(
+        "ack mode with large requests: a server that reads a request in several chunks answers "
+        "each chunk, and the extra replies count as wrong bytes (use echo or line)");
   if (r.gave_up)
     r.notes.push_back(fmt::format("stopped early: no reply for {:g} s although requests were outstanding",
                                   static_cast<double>(plan.give_up_ns) / 1e9));
@@ -1156,7 +1169,8 @@ BenchResult run_bench(const BenchConfig& cfg, const RunHooks& hooks) {
   } catch (const BenchError& e) {
     const bool died = !server->alive();
     std::string msg = e.what();
-    if (died) msg += fmt::format("\nthe server {}; its last output:\n{}", server->exit_description(), server->recent_output());
+    if (died)
+      msg += fmt::format("\nthe server {}; its last output:\n{}", server->exit_description(), server->recent_output());
     server->stop();
     throw BenchError(msg);
   }

@@ -31,8 +31,10 @@ std::string csv_field(std::string_view s) {
 template <typename T>
 std::string csv_opt(const std::optional<T>& v, int digits = 3) {
   if (!v) return "";
-  if constexpr (std::is_floating_point_v<T>) return fmt::format("{:.{}f}", *v, digits);
-  else return fmt::format("{}", *v);
+  if constexpr (std::is_floating_point_v<T>)
+    return fmt::format("{:.{}f}", *v, digits);
+  else
+    return fmt::format("{}", *v);
 }
 
 // 1234567 -> "1,234,567"
@@ -84,9 +86,9 @@ nlohmann::json to_json(const BenchConfig& cfg, const BenchResult& r) {
   j["idle_lost"] = r.idle_lost;
   j["rps"] = round_to(r.rps, 1);
   j["mib_s"] = round_to(r.mib_s, 3);
-  j["latency_us"] = {{"p50", round_to(l.p50_us, 3)},   {"p90", round_to(l.p90_us, 3)},
-                     {"p99", round_to(l.p99_us, 3)},   {"p999", round_to(l.p999_us, 3)},
-                     {"max", round_to(l.max_us, 3)},   {"mean", round_to(l.mean_us, 3)}};
+  j["latency_us"] = {{"p50", round_to(l.p50_us, 3)}, {"p90", round_to(l.p90_us, 3)},
+                     {"p99", round_to(l.p99_us, 3)}, {"p999", round_to(l.p999_us, 3)},
+                     {"max", round_to(l.max_us, 3)}, {"mean", round_to(l.mean_us, 3)}};
   j["client_cpu_pct"] = round_to(r.client_cpu_pct, 1);
   j["server_pid"] = opt(r.server_pid);
   j["server_cpu_us_per_req"] =
@@ -112,10 +114,9 @@ std::string csv_row(const BenchConfig& cfg, const BenchResult& r) {
       "{},{},{},{},{},{},{},{},{},{:.3f},{},{},{},{},{},{},{},{:.1f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},"
       "{:.1f},{},{},{}",
       csv_field(describe_target(cfg)), to_string(cfg.protocol), cfg.connections, cfg.idle, cfg.size, cfg.pipeline,
-      cfg.rate, cfg.churn ? 1 : 0, cfg.threads, r.measured_s, r.requests, r.errors, r.timeouts, r.resets,
-      r.mismatches, r.closed, r.connect_failures, r.rps, r.mib_s, l.p50_us, l.p90_us, l.p99_us, l.p999_us,
-      l.max_us, l.mean_us, r.client_cpu_pct, csv_opt(r.server_cpu_us_per_req, 4), csv_opt(r.server_cpu_pct, 1),
-      csv_opt(r.server_rss_kib));
+      cfg.rate, cfg.churn ? 1 : 0, cfg.threads, r.measured_s, r.requests, r.errors, r.timeouts, r.resets, r.mismatches,
+      r.closed, r.connect_failures, r.rps, r.mib_s, l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us,
+      r.client_cpu_pct, csv_opt(r.server_cpu_us_per_req, 4), csv_opt(r.server_cpu_pct, 1), csv_opt(r.server_rss_kib));
 }
 
 std::string format_text(const BenchConfig& cfg, const BenchResult& r) {
@@ -144,9 +145,10 @@ std::string format_text(const BenchConfig& cfg, const BenchResult& r) {
                      duration_us(l.mean_us)));
   else
     line("  latency     (no requests completed)");
-  line(fmt::format("  errors      {} (timeouts {}, resets {}, wrong bytes {}, closed by server {}); connect "
-                   "failures {}",
-                   r.errors, r.timeouts, r.resets, r.mismatches, r.closed, r.connect_failures));
+  line(
+      fmt::format("  errors      {} (timeouts {}, resets {}, wrong bytes {}, closed by server {}); connect "
+                  "failures {}",
+                  r.errors, r.timeouts, r.resets, r.mismatches, r.closed, r.connect_failures));
   line(fmt::format("  client CPU  {:.1f} %; connections opened in {:.2f} s", r.client_cpu_pct, r.connect_s));
   if (r.server_pid) {
     std::string s = fmt::format("  server      pid {}", *r.server_pid);

@@ -54,9 +54,9 @@ SpawnSpec SpawnSpec::iomux_model(std::string_view model, std::string_view protoc
   if (iomux_exe.empty()) iomux_exe = self_exe_path();
   if (iomux_exe.empty()) throw SpawnError("cannot find this executable's path (/proc/self/exe)");
   SpawnSpec s;
-  s.argv = {std::move(iomux_exe), "serve",           "--model", std::string(model),
-            "--host",             "127.0.0.1",       "--port",  "0",
-            "--protocol",         std::string(protocol), "-q"};
+  s.argv = {
+      std::move(iomux_exe),  "serve", "--model", std::string(model), "--host", "127.0.0.1", "--port", "0", "--protocol",
+      std::string(protocol), "-q"};
   s.argv.insert(s.argv.end(), extra_args.begin(), extra_args.end());
   return s;
 }
@@ -78,8 +78,7 @@ std::optional<ListenAddress> find_listen_address(std::string_view line) {
   if (!std::regex_search(line.begin(), line.end(), m, re)) return std::nullopt;
   ListenAddress a;
   a.host = m[1].str();
-  if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']')
-    a.host = a.host.substr(1, a.host.size() - 2);
+  if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
   const std::string port = m[2].str();
   if (port.size() > 5) return std::nullopt;
   const unsigned long p = std::stoul(port);
@@ -163,18 +162,17 @@ std::unique_ptr<SpawnedServer> SpawnedServer::start(const SpawnSpec& spec) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) {
       self->stop(std::chrono::milliseconds(500));
-      throw SpawnError("server `" + self->command_ + "` printed no `listening on HOST:PORT` line within " +
-                       fmt::format("{:g}", static_cast<double>(spec.ready_timeout.count()) / 1000.0) + " s" +
-                       (self->recent_output().empty() ? std::string(" (no output)")
-                                                      : "; its output:\n" + self->recent_output()));
+      throw SpawnError(
+          "server `" + self->command_ + "` printed no `listening on HOST:PORT` line within " +
+          fmt::format("{:g}", static_cast<double>(spec.ready_timeout.count()) / 1000.0) + " s" +
+          (self->recent_output().empty() ? std::string(" (no output)") : "; its output:\n" + self->recent_output()));
     }
     if (!open[0] && !open[1]) {
       // Both streams closed: the child is exiting (or closed them on purpose); give it a moment.
       self->stop(std::chrono::milliseconds(500));
-      throw SpawnError("server `" + self->command_ + "` " + self->exit_description() +
-                       " before printing `listening on HOST:PORT`" +
-                       (self->recent_output().empty() ? std::string(" (no output)")
-                                                      : "; its output:\n" + self->recent_output()));
+      throw SpawnError(
+          "server `" + self->command_ + "` " + self->exit_description() + " before printing `listening on HOST:PORT`" +
+          (self->recent_output().empty() ? std::string(" (no output)") : "; its output:\n" + self->recent_output()));
     }
     pollfd fds[2] = {{open[0] ? self->out_fd_ : -1, POLLIN, 0}, {open[1] ? self->err_fd_ : -1, POLLIN, 0}};
     const int n = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 100)));
@@ -305,6 +303,8 @@ std::string SpawnedServer::recent_output() const {
   return out;
 }
 
-SpawnedServer::~SpawnedServer() { stop(); }
+SpawnedServer::~SpawnedServer() {
+  stop();
+}
 
 }  // namespace iomux::loadgen

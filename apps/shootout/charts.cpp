@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -60,7 +60,9 @@ int real_line_type(const RealServer& s) {
   return 15;
 }
 
-std::string num(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : std::string("NaN"); }
+std::string num(const std::optional<double>& v) {
+  return v ? fmt::format("{:.6g}", *v) : std::string("NaN");
+}
 
 // One data file: a block per server that has at least one point, each opened by a header line
 // whose first field is the legend. Returns the linetypes of the blocks written ("" if none).
@@ -139,7 +141,9 @@ std::string png_terminal(const std::string& gnuplot, const std::string& scratch_
   return {};
 }
 
-std::string quote_gp(const std::string& s) { return "'" + s + "'"; }
+std::string quote_gp(const std::string& s) {
+  return "'" + s + "'";
+}
 
 std::string exe_dir() {
   char buf[PATH_MAX];
@@ -222,7 +226,8 @@ ChartsOutcome write_charts(const Plan& plan, const std::vector<CellSummary>& cel
         if (plan.cells[i].server == s && plan.cells[i].workload == 0 && plan.cells[i].connections == kActive &&
             cells[i].has_numbers())
           idx.push_back(i);
-      std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return plan.cells[a].idle < plan.cells[b].idle; });
+      std::sort(idx.begin(), idx.end(),
+                [&](std::size_t a, std::size_t b) { return plan.cells[a].idle < plan.cells[b].idle; });
       for (std::size_t i : idx) {
         const CellSummary& c = cells[i];
         ser.rows.push_back(fmt::format("{} {} {} {} {} {}", plan.cells[i].open(), plan.cells[i].idle, num(c.rps),
@@ -235,8 +240,10 @@ ChartsOutcome write_charts(const Plan& plan, const std::vector<CellSummary>& cel
     if (any_idle) {
       idle_lts = write_blocks(data / "idle_ack64.dat",
                               "server open_connections idle rps cpu_us_per_req p99_us rss_kib_per_conn", series);
-      if (idle_lts.empty()) fs::remove(data / "idle_ack64.dat");
-      else out.data_files.push_back("data/idle_ack64.dat");
+      if (idle_lts.empty())
+        fs::remove(data / "idle_ack64.dat");
+      else
+        out.data_files.push_back("data/idle_ack64.dat");
       std::sort(idle_points.begin(), idle_points.end());
       for (auto p : idle_points)
         idle_xtics += fmt::format("{}\"{}\" {}", idle_xtics.empty() ? "(" : ", ",
@@ -247,19 +254,22 @@ ChartsOutcome write_charts(const Plan& plan, const std::vector<CellSummary>& cel
 
   const std::string gnuplot = find_program("gnuplot");
   if (gnuplot.empty()) {
-    out.note = "gnuplot is not installed, so no PNG charts were rendered; the chart data is in data/*.dat "
-               "(install gnuplot-nox, or run `make bench`, which installs it).";
+    out.note =
+        "gnuplot is not installed, so no PNG charts were rendered; the chart data is in data/*.dat "
+        "(install gnuplot-nox, or run `make bench`, which installs it).";
     return out;
   }
   if (gp_dir.empty()) {
-    out.note = "The gnuplot scripts (bench/shootout/*.gp) were not found next to the binary nor in the source "
-               "tree, so no charts were rendered; the chart data is in data/*.dat.";
+    out.note =
+        "The gnuplot scripts (bench/shootout/*.gp) were not found next to the binary nor in the source "
+        "tree, so no charts were rendered; the chart data is in data/*.dat.";
     return out;
   }
   const std::string term = png_terminal(gnuplot, out_dir);
   if (term.empty()) {
-    out.note = "This gnuplot has neither the pngcairo nor the png terminal, so no charts were rendered; the "
-               "chart data is in data/*.dat.";
+    out.note =
+        "This gnuplot has neither the pngcairo nor the png terminal, so no charts were rendered; the "
+        "chart data is in data/*.dat.";
     return out;
   }
   if (out_dir.find('\'') != std::string::npos) {
@@ -317,8 +327,10 @@ ChartsOutcome write_charts(const Plan& plan, const std::vector<CellSummary>& cel
     fs::remove(fs::path(out_dir) / c.png);
     const int rc = run_logged({gnuplot, "-e", e, script}, out_dir, log);
     std::error_code ec;
-    if (rc == 0 && fs::file_size(fs::path(out_dir) / c.png, ec) > 0 && !ec) out.pngs.push_back(c.png);
-    else failed.push_back(c.png);
+    if (rc == 0 && fs::file_size(fs::path(out_dir) / c.png, ec) > 0 && !ec)
+      out.pngs.push_back(c.png);
+    else
+      failed.push_back(c.png);
   }
   render.close();
   fs::permissions(data / "render.sh", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
@@ -379,8 +391,9 @@ ChartsOutcome write_real_charts(const RealPlan& plan, const std::vector<RealCell
 
   const std::string gnuplot = find_program("gnuplot");
   if (gnuplot.empty()) {
-    out.note = "gnuplot is not installed, so the real servers' charts were not rendered; their data is in "
-               "data/real_*.dat.";
+    out.note =
+        "gnuplot is not installed, so the real servers' charts were not rendered; their data is in "
+        "data/real_*.dat.";
     return out;
   }
   if (gp_dir.empty()) {
@@ -389,8 +402,9 @@ ChartsOutcome write_real_charts(const RealPlan& plan, const std::vector<RealCell
   }
   const std::string term = png_terminal(gnuplot, out_dir);
   if (term.empty() || out_dir.find('\'') != std::string::npos) {
-    out.note = "No PNG terminal in this gnuplot (or a quote in the output directory's name): the real servers' "
-               "charts were not rendered.";
+    out.note =
+        "No PNG terminal in this gnuplot (or a quote in the output directory's name): the real servers' "
+        "charts were not rendered.";
     return out;
   }
   for (const char* sname : {"style.gp", "real_servers.gp"})
@@ -401,17 +415,18 @@ ChartsOutcome write_real_charts(const RealPlan& plan, const std::vector<RealCell
   std::vector<std::string> failed;
   for (const Panel& p : panels) {
     const std::string png = "real_" + p.key + ".png";
-    const std::string e =
-        fmt::format("term='{}'; gpdir='data'; f={}; l={}; n={}; t={}; out={}", term, quote_gp(p.file),
-                    quote_gp(p.lts), p.columns, quote_gp(p.title), quote_gp(png));
+    const std::string e = fmt::format("term='{}'; gpdir='data'; f={}; l={}; n={}; t={}; out={}", term, quote_gp(p.file),
+                                      quote_gp(p.lts), p.columns, quote_gp(p.title), quote_gp(png));
     std::string sh_e;
     for (char ch : e) sh_e += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
     render << "gnuplot -e '" << sh_e << "' data/real_servers.gp\n";
     fs::remove(fs::path(out_dir) / png);
     const int rc = run_logged({gnuplot, "-e", e, "data/real_servers.gp"}, out_dir, log);
     std::error_code ec;
-    if (rc == 0 && fs::file_size(fs::path(out_dir) / png, ec) > 0 && !ec) out.pngs.push_back(png);
-    else failed.push_back(png);
+    if (rc == 0 && fs::file_size(fs::path(out_dir) / png, ec) > 0 && !ec)
+      out.pngs.push_back(png);
+    else
+      failed.push_back(png);
   }
   render.close();
   fs::permissions(data / "render_real.sh", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,

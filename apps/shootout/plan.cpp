@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
 #include <algorithm>
 #include <filesystem>
-#include <limits.h>
 
 #include <fmt/format.h>
 
@@ -110,8 +110,9 @@ std::vector<ServerSpec> pick_servers(const PlanOptions& opts, Plan& plan) {
       if (p != "none") wanted_peers.push_back(strip_peer_prefix(p));
     for (const auto& w : wanted_peers) {
       const bool there = std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p.first == w; });
-      if (!there) throw PlanError(fmt::format("peer '{}' not found in {} (build it: see bench/peers/README.md)", w,
-                                              plan.peers_dir));
+      if (!there)
+        throw PlanError(
+            fmt::format("peer '{}' not found in {} (build it: see bench/peers/README.md)", w, plan.peers_dir));
     }
   }
   for (const auto& [name, path] : peers) {
@@ -146,7 +147,11 @@ std::vector<Slice> default_slices(bool quick) {
       {"conns-echo64", "connections sweep, 64 B echo, no idle connections", 1, {1, 100, 1000}, {0}, {}},
       {"conns-echo16k", "connections sweep, 16 KiB echo, no idle connections", 2, {1, 100, 1000}, {0}, {}},
       {"idle-ack64", "idle sweep, 64 B ack, 100 active connections", 0, {100}, {0, 1000, 10000}, {}},
-      {"idle15k", "15,000 idle connections (+100 active), 64 B ack, scalable servers only", 0, {100}, {15000},
+      {"idle15k",
+       "15,000 idle connections (+100 active), 64 B ack, scalable servers only",
+       0,
+       {100},
+       {15000},
        {"epoll", "uring", std::string(kFloorPeer)}},
   };
 }
@@ -154,9 +159,10 @@ std::vector<Slice> default_slices(bool quick) {
 std::string skip_reason(const ServerSpec& s, std::size_t connections, std::size_t idle) {
   if (s.one_client_at_a_time && connections + idle > 1) return "n/a: serves one client at a time";
   if (!s.peer && s.name == "timeout" && connections + idle > kTimeoutModelMaxOpen)
-    return fmt::format("skipped: visits each socket in turn (1 ms timeout, one accept per round); setting up {} "
-                       "connections takes minutes",
-                       grouped(connections + idle));
+    return fmt::format(
+        "skipped: visits each socket in turn (1 ms timeout, one accept per round); setting up {} "
+        "connections takes minutes",
+        grouped(connections + idle));
   return {};
 }
 
@@ -281,24 +287,27 @@ std::string describe_plan(const Plan& plan) {
     std::string conns, idle;
     for (auto c : sl.connections) conns += (conns.empty() ? "" : ", ") + grouped(c);
     for (auto i : sl.idle) idle += (idle.empty() ? "" : ", ") + grouped(i);
-    out += fmt::format("  {:<14} {}: connections {{{}}} x idle {{{}}}{}\n", sl.key, sl.title, conns, idle,
-                       sl.only_servers.empty() ? "" : " (only " + fmt::format("{}", fmt::join(sl.only_servers, ", ")) + ")");
+    out += fmt::format(
+        "  {:<14} {}: connections {{{}}} x idle {{{}}}{}\n", sl.key, sl.title, conns, idle,
+        sl.only_servers.empty() ? "" : " (only " + fmt::format("{}", fmt::join(sl.only_servers, ", ")) + ")");
   }
   if (!plan.cells.empty()) {
     const Cell& small = plan.cells.front();
     const Cell& big = *std::max_element(plan.cells.begin(), plan.cells.end(), [](const Cell& a, const Cell& b) {
       return a.warmup_s + a.duration_s < b.warmup_s + b.duration_s;
     });
-    out += fmt::format("  each run: warmup {:g} s, measured {:g} s (from {} active connections: {:g} s + {:g} s); "
-                       "the median of the repeats is reported\n",
-                       small.warmup_s, small.duration_s, grouped(kBigCell), big.warmup_s, big.duration_s);
+    out += fmt::format(
+        "  each run: warmup {:g} s, measured {:g} s (from {} active connections: {:g} s + {:g} s); "
+        "the median of the repeats is reported\n",
+        small.warmup_s, small.duration_s, grouped(kBigCell), big.warmup_s, big.duration_s);
   }
-  out += fmt::format("  repeats run as passes over the whole matrix (pass 1 = every cell once); a cell that fails "
-                     "outright is not repeated\n");
+  out += fmt::format(
+      "  repeats run as passes over the whole matrix (pass 1 = every cell once); a cell that fails "
+      "outright is not repeated\n");
   out += fmt::format("  estimated time: {:.1f} min; budget {}\n", estimate_plan_s(plan) / 60,
-                     plan.budget_s > 0 ? fmt::format("{:.1f} min (later passes stop when it would be exceeded)",
-                                                     plan.budget_s / 60)
-                                       : std::string("none"));
+                     plan.budget_s > 0
+                         ? fmt::format("{:.1f} min (later passes stop when it would be exceeded)", plan.budget_s / 60)
+                         : std::string("none"));
   for (const auto& n : plan.notes) out += "  note: " + n + "\n";
   return out;
 }

@@ -14,11 +14,17 @@ namespace {
 
 using nlohmann::json;
 
-json opt(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+json opt(const std::optional<double>& v) {
+  return v ? json(*v) : json(nullptr);
+}
 
-std::string format_cpu(double us) { return us >= 10 ? fmt::format("{:.1f}", us) : fmt::format("{:.2f}", us); }
+std::string format_cpu(double us) {
+  return us >= 10 ? fmt::format("{:.1f}", us) : fmt::format("{:.2f}", us);
+}
 
-std::string format_ratio(const std::optional<double>& r) { return r ? fmt::format("{:.2f}×", *r) : "–"; }
+std::string format_ratio(const std::optional<double>& r) {
+  return r ? fmt::format("{:.2f}×", *r) : "–";
+}
 
 const RealCellSummary* summary_of(const RealPlan& plan, const std::vector<RealCellSummary>& sums, std::size_t section,
                                   std::size_t server, std::size_t load) {
@@ -267,13 +273,13 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
                   run.finished_at, run.elapsed_s / 60, run.cancelled ? ", **interrupted**" : "", run.loadavg_start,
                   run.loadavg_end));
   add("");
-  add(fmt::format("Each run starts the server afresh{} and runs the benchmark tool once{}. Server CPU per request is "
-                  "the server's user + system time (its process tree, from `/proc/PID/stat`, 10 ms ticks) over the "
-                  "tool's run, divided by the requests the tool counted. Cells show the **median** of {} run{} per "
-                  "cell, the runs of different servers interleaved (load by load, every server in turn); ratios "
-                  "divide medians measured in this same run.",
-                  run.pinned ? " pinned to CPU 0" : "", run.pinned ? " on CPU 1" : "", plan.repeat,
-                  plan.repeat == 1 ? "" : "s"));
+  add(fmt::format(
+      "Each run starts the server afresh{} and runs the benchmark tool once{}. Server CPU per request is "
+      "the server's user + system time (its process tree, from `/proc/PID/stat`, 10 ms ticks) over the "
+      "tool's run, divided by the requests the tool counted. Cells show the **median** of {} run{} per "
+      "cell, the runs of different servers interleaved (load by load, every server in turn); ratios "
+      "divide medians measured in this same run.",
+      run.pinned ? " pinned to CPU 0" : "", run.pinned ? " on CPU 1" : "", plan.repeat, plan.repeat == 1 ? "" : "s"));
   if (!run.versions.empty()) {
     std::vector<std::string> v;
     for (const auto& [k, line] : run.versions) v.push_back(fmt::format("`{}`", line));
@@ -367,7 +373,8 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
       }
     }
     if (!spreads.empty())
-      add(fmt::format("Run-to-run spread of server CPU per request over {} cells: median {:.0f}%, worst {:.0f}% "
+      add(
+          fmt::format("Run-to-run spread of server CPU per request over {} cells: median {:.0f}%, worst {:.0f}% "
                       "({}).",
                       spreads.size(), median(spreads) * 100, worst_v * 100, worst));
     add("");

@@ -41,7 +41,9 @@ using Clock = std::chrono::steady_clock;
 constexpr int kServerCpu = 0, kToolCpu = 1;
 constexpr auto kReadyTimeout = std::chrono::seconds(10);
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 std::vector<std::string> nonempty_lines(const std::string& s) {
   std::vector<std::string> out;
@@ -137,14 +139,16 @@ ToolRun run_tool(const std::vector<std::string>& argv, int cpu, double timeout_s
     for (int s = 0; s < 2; ++s) {
       if (!open[s] || !(p[s].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       const ssize_t got = ::read(fds[s], buf, sizeof buf);
-      if (got > 0) sinks[s]->append(buf, static_cast<std::size_t>(got));
-      else if (got == 0 || (errno != EINTR && errno != EAGAIN)) open[s] = false;
+      if (got > 0)
+        sinks[s]->append(buf, static_cast<std::size_t>(got));
+      else if (got == 0 || (errno != EINTR && errno != EAGAIN))
+        open[s] = false;
     }
   }
   ::close(fds[0]);
   ::close(fds[1]);
   int status = 0;
-  rusage ru {};
+  rusage ru{};
   while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   r.wall_s = seconds_since(t0);
@@ -160,7 +164,7 @@ ToolRun run_tool(const std::vector<std::string>& argv, int cpu, double timeout_s
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a {};
+  sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
@@ -188,11 +192,11 @@ std::optional<std::string> ask(int port, const std::string& request,
       error = std::string("socket: ") + std::strerror(errno);
       return std::nullopt;
     }
-    sockaddr_in a {};
+    sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<std::uint16_t>(port));
-    timeval tv {1, 0};
+    timeval tv{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
@@ -206,8 +210,10 @@ std::optional<std::string> ask(int port, const std::string& request,
       char buf[4096];
       while (!done(reply) && Clock::now() < deadline) {
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) reply.append(buf, static_cast<std::size_t>(n));
-        else if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+        if (n > 0)
+          reply.append(buf, static_cast<std::size_t>(n));
+        else if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
+          break;
       }
     }
     ::close(fd);
@@ -299,18 +305,19 @@ void collect_versions(const RealPlan& plan, RealShootoutRun& out) {
   };
   for (const RealSection& s : plan.sections) {
     if (!s.skip.empty()) continue;
-    version(s.tool, s.tool_program, s.tool == "wrk" ? std::vector<std::string>{"-v"} : std::vector<std::string>{"--version"});
+    version(s.tool, s.tool_program,
+            s.tool == "wrk" ? std::vector<std::string>{"-v"} : std::vector<std::string>{"--version"});
     for (const RealServer& v : s.servers) {
       if (v.iomux || !v.skip.empty()) continue;
-      version(v.name, v.program, v.name == "nginx" ? std::vector<std::string>{"-v"} : std::vector<std::string>{"--version"});
+      version(v.name, v.program,
+              v.name == "nginx" ? std::vector<std::string>{"-v"} : std::vector<std::string>{"--version"});
     }
   }
 }
 
 // One run of one cell.
 RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, const ServerFiles& files,
-                       const RealRunOptions& opts, const std::string& iomux_exe, bool pin,
-                       std::uint64_t requests) {
+                       const RealRunOptions& opts, const std::string& iomux_exe, bool pin, std::uint64_t requests) {
   const RealSection& section = plan.sections[cell.section];
   const RealServer& server = section.servers[cell.server];
   RealLoad load = section.loads[cell.load];
@@ -415,8 +422,9 @@ void read_tool_run(const RealSection& section, const RealLoad& load, const ToolR
     const auto report = parse_redis_benchmark_csv(tool.out);
     if (!report) {
       rec.status = "failed";
-      rec.error = fmt::format("redis-benchmark {} without a result{}", exit_text(),
-                              err_lines.empty() ? std::string() : ": " + fmt::format("{}", fmt::join(err_lines, " / ")));
+      rec.error =
+          fmt::format("redis-benchmark {} without a result{}", exit_text(),
+                      err_lines.empty() ? std::string() : ": " + fmt::format("{}", fmt::join(err_lines, " / ")));
       rec.tool = {{"exit_code", tool.exit_code}, {"stderr", err_lines}};
       return;
     }
@@ -436,8 +444,9 @@ void read_tool_run(const RealSection& section, const RealLoad& load, const ToolR
     const auto report = parse_wrk_output(tool.out);
     if (!report) {
       rec.status = "failed";
-      rec.error = fmt::format("wrk {} without a report{}", exit_text(),
-                              err_lines.empty() ? std::string() : ": " + fmt::format("{}", fmt::join(err_lines, " / ")));
+      rec.error =
+          fmt::format("wrk {} without a report{}", exit_text(),
+                      err_lines.empty() ? std::string() : ": " + fmt::format("{}", fmt::join(err_lines, " / ")));
       rec.tool = {{"exit_code", tool.exit_code}, {"stderr", err_lines}};
       return;
     }
@@ -453,7 +462,8 @@ void read_tool_run(const RealSection& section, const RealLoad& load, const ToolR
     if (tool.exit_code != 0) problems.push_back("wrk " + exit_text());
     if (report->requests == 0) {
       rec.status = "failed";
-      rec.error = "no request answered" + (problems.empty() ? std::string() : ": " + fmt::format("{}", fmt::join(problems, "; ")));
+      rec.error = "no request answered" +
+                  (problems.empty() ? std::string() : ": " + fmt::format("{}", fmt::join(problems, "; ")));
       return;
     }
   }

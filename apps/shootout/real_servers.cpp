@@ -247,7 +247,8 @@ RealPlan make_real_plan(const RealPlanOptions& in) {
   add_models(http);
   http.loads = http_loads(opts.quick);
   http.targets = http_targets();
-  if (http.tool_program.empty()) http.skip = not_found(http.tool);
+  if (http.tool_program.empty())
+    http.skip = not_found(http.tool);
   else if (plan.wrk_script.empty())
     plan.notes.push_back("bench/wrk/pipeline.lua not found: the pipelined HTTP loads are skipped");
 
@@ -265,8 +266,10 @@ RealPlan make_real_plan(const RealPlanOptions& in) {
         c.section = sec;
         c.server = v;
         c.load = l;
-        if (!s.skip.empty()) c.skip = "skipped: " + s.skip;
-        else if (!s.servers[v].skip.empty()) c.skip = "skipped: " + s.servers[v].skip;
+        if (!s.skip.empty())
+          c.skip = "skipped: " + s.skip;
+        else if (!s.servers[v].skip.empty())
+          c.skip = "skipped: " + s.servers[v].skip;
         else if (s.loads[l].depth > 0 && plan.wrk_script.empty())
           c.skip = "skipped: bench/wrk/pipeline.lua not found";
         plan.cells.push_back(std::move(c));
@@ -312,24 +315,25 @@ std::string describe_real_cell(const RealPlan& plan, const RealCell& cell) {
 std::string describe_real_plan(const RealPlan& plan) {
   std::size_t runnable = 0;
   for (const RealCell& c : plan.cells) runnable += c.runnable() ? 1 : 0;
-  std::string out = fmt::format(
-      "real servers: {}{} cells ({} to run, {} skipped), {} run{} each, round-robin over the servers\n",
-      plan.quick ? "quick, " : "", plan.cells.size(), runnable, plan.cells.size() - runnable, plan.repeat,
-      plan.repeat == 1 ? "" : "s");
+  std::string out =
+      fmt::format("real servers: {}{} cells ({} to run, {} skipped), {} run{} each, round-robin over the servers\n",
+                  plan.quick ? "quick, " : "", plan.cells.size(), runnable, plan.cells.size() - runnable, plan.repeat,
+                  plan.repeat == 1 ? "" : "s");
   for (const RealSection& s : plan.sections) {
     std::vector<std::string> names, loads;
     for (const auto& v : s.servers) names.push_back(v.label() + (v.skip.empty() ? "" : " (skipped)"));
     for (const auto& l : s.loads)
       loads.push_back(s.protocol == RealProtocol::resp ? fmt::format("{} -n {}", l.title, l.requests)
-                                                      : fmt::format("{} -d {:g}", l.title, l.duration_s));
+                                                       : fmt::format("{} -d {:g}", l.title, l.duration_s));
     out += fmt::format("  {:<5} {}{}\n", s.key, s.title, s.skip.empty() ? "" : " -- skipped: " + s.skip);
     out += fmt::format("        servers: {}\n", fmt::join(names, ", "));
     out += fmt::format("        loads ({} -c {}): {}\n", s.tool,
                        s.protocol == RealProtocol::resp ? std::to_string(kRespClients) : std::string("as named"),
                        fmt::join(loads, "; "));
   }
-  out += "  each run: a fresh server pinned to CPU 0, the tool on CPU 1; server CPU from /proc/PID/stat around "
-         "the tool's run\n";
+  out +=
+      "  each run: a fresh server pinned to CPU 0, the tool on CPU 1; server CPU from /proc/PID/stat around "
+      "the tool's run\n";
   out += fmt::format("  estimated time: {:.1f} min\n", estimate_real_plan_s(plan) / 60);
   for (const auto& n : plan.notes) out += "  note: " + n + "\n";
   return out;
@@ -340,8 +344,19 @@ std::vector<std::string> tool_argv(const RealPlan& plan, const RealSection& sect
   if (section.protocol == RealProtocol::resp) {
     // One test per invocation, so the server's CPU time covers exactly that test. (An error
     // reply stops redis-benchmark 7 at once: "Error from server: ..." on stderr, status 1.)
-    return {section.tool_program, "-h", "127.0.0.1", "-p", p, "-c", std::to_string(load.clients), "-P",
-            std::to_string(load.pipeline), "-n", std::to_string(load.requests), "-t", lower(load.test),
+    return {section.tool_program,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            p,
+            "-c",
+            std::to_string(load.clients),
+            "-P",
+            std::to_string(load.pipeline),
+            "-n",
+            std::to_string(load.requests),
+            "-t",
+            lower(load.test),
             "--csv"};
   }
   std::vector<std::string> argv = {section.tool_program, "-t1", fmt::format("-c{}", load.clients),
@@ -356,7 +371,17 @@ std::vector<std::string> tool_argv(const RealPlan& plan, const RealSection& sect
 }
 
 std::vector<std::string> resp_seed_argv(const RealSection& section, int port) {
-  return {section.tool_program, "-h", "127.0.0.1", "-p", std::to_string(port), "-c", "1", "-n", "100", "-t", "set",
+  return {section.tool_program,
+          "-h",
+          "127.0.0.1",
+          "-p",
+          std::to_string(port),
+          "-c",
+          "1",
+          "-n",
+          "100",
+          "-t",
+          "set",
           "--csv"};
 }
 
@@ -364,13 +389,31 @@ std::vector<std::string> server_argv(const RealServer& server, RealProtocol prot
                                      const ServerFiles& files, const std::string& iomux_exe) {
   const std::string p = std::to_string(port);
   if (server.iomux)
-    return {iomux_exe, "serve", "--model", server.name, "--protocol", protocol == RealProtocol::resp ? "resp" : "http",
-            "--host", "127.0.0.1", "--port", p, "-q"};
+    return {
+        iomux_exe, "serve",     "--model", server.name, "--protocol", protocol == RealProtocol::resp ? "resp" : "http",
+        "--host",  "127.0.0.1", "--port",  p,           "-q"};
   if (server.name == "redis-server")
     // No persistence, one IO thread, logs only warnings, files (none expected) in the run's
     // directory. Everything else is redis-server's default.
-    return {server.program, "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--io-threads", "1", "--daemonize", "no", "--dir", files.dir, "--logfile", "", "--loglevel", "warning"};
+    return {server.program,
+            "--port",
+            p,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--io-threads",
+            "1",
+            "--daemonize",
+            "no",
+            "--dir",
+            files.dir,
+            "--logfile",
+            "",
+            "--loglevel",
+            "warning"};
   if (server.name == "nginx")
     return {server.program, "-p", files.dir, "-c", files.dir + "/nginx.conf", "-e", files.dir + "/error.log"};
   if (server.name == "h2o") return {server.program, "-c", files.dir + "/h2o.conf"};

@@ -45,7 +45,9 @@ std::string conn_header(std::size_t conns, std::size_t idle) {
   return idle == 0 ? grouped(conns) : fmt::format("{} + {} idle", grouped(conns), grouped(idle));
 }
 
-std::string format_mib(double kib) { return fmt::format("{:.1f} MiB", kib / 1024.0); }
+std::string format_mib(double kib) {
+  return fmt::format("{:.1f} MiB", kib / 1024.0);
+}
 
 std::string format_kib(double kib) {
   if (kib >= 100) return fmt::format("{:.0f} KiB", kib);
@@ -112,8 +114,7 @@ std::string table(const Plan& plan, const std::vector<CellSummary>& sums, const 
 std::vector<Column> conn_columns(const Plan& plan, std::size_t workload) {
   std::vector<std::size_t> conns;
   for (const Cell& c : plan.cells)
-    if (c.workload == workload && c.idle == 0 &&
-        std::find(conns.begin(), conns.end(), c.connections) == conns.end())
+    if (c.workload == workload && c.idle == 0 && std::find(conns.begin(), conns.end(), c.connections) == conns.end())
       conns.push_back(c.connections);
   std::sort(conns.begin(), conns.end());
   std::vector<Column> cols;
@@ -336,8 +337,8 @@ std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std
   add("");
   add("```");
   md += describe_plan(plan);
-  add(fmt::format("passes started: {} of {}; runs left out by the time budget: {}; runs made: {}",
-                  run.passes_started, plan.repeat, run.skipped_for_budget, run.runs.size()));
+  add(fmt::format("passes started: {} of {}; runs left out by the time budget: {}; runs made: {}", run.passes_started,
+                  plan.repeat, run.skipped_for_budget, run.runs.size()));
   add("```");
   add("");
 
@@ -389,8 +390,8 @@ std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std
       std::string line = fmt::format("- **{}** (64 B ack): {}", plan.servers[s].label(),
                                      at100.empty() ? std::string("not measured at 100 connections") : at100);
       if (gc && gr)
-        line += fmt::format("; over {} points: CPU/req {:.2f} ×, req/s {:.2f} × (geometric means)", cpu_r.size(),
-                            *gc, *gr);
+        line +=
+            fmt::format("; over {} points: CPU/req {:.2f} ×, req/s {:.2f} × (geometric means)", cpu_r.size(), *gc, *gr);
       add(line);
     }
   }
@@ -401,7 +402,8 @@ std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std
   for (std::size_t w = 0; w < workloads().size(); ++w) {
     const auto cols = conn_columns(plan, w);
     if (cols.empty()) continue;
-    add(fmt::format("### {} (no idle connections): req/s · CPU µs/request, by active connections", workloads()[w].title));
+    add(fmt::format("### {} (no idle connections): req/s · CPU µs/request, by active connections",
+                    workloads()[w].title));
     add("");
     md += table(plan, sums, cols, [](std::size_t, const Cell&, const CellSummary& s) { return rate_and_cpu(s); });
     add("");
@@ -519,7 +521,8 @@ std::string summary_markdown(const Plan& plan, const ShootoutRun& run, const std
     }
   for (const auto& n : na) {
     any = true;
-    add(fmt::format("- {}: measured at 1 connection only; every other cell is n/a (it serves one client at a time, "
+    add(
+        fmt::format("- {}: measured at 1 connection only; every other cell is n/a (it serves one client at a time, "
                     "the others wait in the listen queue)",
                     n));
   }

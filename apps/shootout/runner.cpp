@@ -17,8 +17,8 @@ using Clock = std::chrono::steady_clock;
 
 // Single-quoted for /bin/sh.
 std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+:=") ==
-                        std::string::npos)
+  if (!s.empty() &&
+      s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+:=") == std::string::npos)
     return s;
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -30,8 +30,8 @@ loadgen::BenchConfig make_config(const Plan& plan, const Cell& cell, bool pin) {
   const Workload& w = workloads()[cell.workload];
   loadgen::BenchConfig cfg;
   if (server.peer)
-    cfg.spawn_command = fmt::format("{} --port 0 --host 127.0.0.1 --protocol {}", shell_quote(server.peer_path),
-                                    to_string(w.protocol));
+    cfg.spawn_command =
+        fmt::format("{} --port 0 --host 127.0.0.1 --protocol {}", shell_quote(server.peer_path), to_string(w.protocol));
   else
     cfg.model = server.name;
   cfg.pin = pin;
@@ -59,8 +59,8 @@ void classify(const loadgen::BenchConfig& cfg, const loadgen::BenchResult& r, Ru
     what.push_back(fmt::format("{} failed requests ({})", grouped(r.errors), fmt::join(kinds, ", ")));
   }
   if (r.connections_open < cfg.connections)
-    what.push_back(fmt::format("{} of {} connections established", grouped(r.connections_open),
-                               grouped(cfg.connections)));
+    what.push_back(
+        fmt::format("{} of {} connections established", grouped(r.connections_open), grouped(cfg.connections)));
   if (r.idle_open < cfg.idle)
     what.push_back(fmt::format("{} of {} idle connections established", grouped(r.idle_open), grouped(cfg.idle)));
   if (r.idle_lost > 0) what.push_back(fmt::format("{} idle connections closed by server", grouped(r.idle_lost)));
@@ -68,8 +68,8 @@ void classify(const loadgen::BenchConfig& cfg, const loadgen::BenchResult& r, Ru
   if (!r.server_exit.empty()) what.push_back("server " + r.server_exit);
   if (r.requests == 0) {
     rec.status = "failed";
-    rec.error = what.empty() ? fmt::format("no request completed within the run ({:g} s warmup + {:g} s)",
-                                           cfg.warmup_s, cfg.duration_s)
+    rec.error = what.empty() ? fmt::format("no request completed within the run ({:g} s warmup + {:g} s)", cfg.warmup_s,
+                                           cfg.duration_s)
                              : "no request completed: " + fmt::format("{}", fmt::join(what, "; "));
   } else if (!what.empty()) {
     rec.status = "errors";
@@ -92,8 +92,10 @@ std::string outcome_line(const RunRecord& rec) {
   if (j.contains("server_cpu_us_per_req") && !j["server_cpu_us_per_req"].is_null())
     s += fmt::format("  {:6.2f} us/req", j["server_cpu_us_per_req"].get<double>());
   s += fmt::format("  p99 {:.0f} us", j["latency_us"].value("p99", 0.0));
-  if (rec.status == "failed") s += "  FAILED: " + rec.error;
-  else if (rec.status == "errors") s += "  ! " + rec.error;
+  if (rec.status == "failed")
+    s += "  FAILED: " + rec.error;
+  else if (rec.status == "errors")
+    s += "  ! " + rec.error;
   return s;
 }
 
@@ -101,7 +103,7 @@ std::string outcome_line(const RunRecord& rec) {
 
 std::string now_iso() {
   const std::time_t t = std::time(nullptr);
-  std::tm tm {};
+  std::tm tm{};
   ::localtime_r(&t, &tm);
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
@@ -132,7 +134,7 @@ ShootoutRun run_shootout(const Plan& plan, const RunOptions& opts) {
   for (const Cell& c : plan.cells) runnable += c.runnable() ? 1 : 0;
   const std::size_t planned = runnable * static_cast<std::size_t>(plan.repeat);
   std::vector<bool> dead(plan.cells.size(), false);  // failed outright: not repeated
-  double estimated_done = 0, actual_done = 0;          // to calibrate the budget check
+  double estimated_done = 0, actual_done = 0;        // to calibrate the budget check
   std::size_t started = 0;
 
   for (int pass = 1; pass <= plan.repeat && !cancelled(); ++pass) {

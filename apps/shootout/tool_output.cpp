@@ -30,7 +30,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
 
 std::vector<std::string_view> words(std::string_view s) {
   std::vector<std::string_view> out;
@@ -248,20 +250,22 @@ nlohmann::json to_json(const RedisBenchmarkReport& r) {
 
 nlohmann::json to_json(const WrkReport& r) {
   auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  return {{"requests", r.requests},
-          {"duration_s", r.duration_s},
-          {"bytes_read", r.bytes_read},
-          {"rps", r.rps},
-          {"latency_us", {{"avg", opt(r.latency_avg_us)},
-                          {"stdev", opt(r.latency_stdev_us)},
-                          {"max", opt(r.latency_max_us)},
-                          {"p50", opt(r.p50_us)},
-                          {"p75", opt(r.p75_us)},
-                          {"p90", opt(r.p90_us)},
-                          {"p99", opt(r.p99_us)}}},
-          {"socket_errors",
-           {{"connect", r.connect_errors}, {"read", r.read_errors}, {"write", r.write_errors}, {"timeout", r.timeouts}}},
-          {"non_2xx_3xx", r.non_2xx_3xx}};
+  return {
+      {"requests", r.requests},
+      {"duration_s", r.duration_s},
+      {"bytes_read", r.bytes_read},
+      {"rps", r.rps},
+      {"latency_us",
+       {{"avg", opt(r.latency_avg_us)},
+        {"stdev", opt(r.latency_stdev_us)},
+        {"max", opt(r.latency_max_us)},
+        {"p50", opt(r.p50_us)},
+        {"p75", opt(r.p75_us)},
+        {"p90", opt(r.p90_us)},
+        {"p99", opt(r.p99_us)}}},
+      {"socket_errors",
+       {{"connect", r.connect_errors}, {"read", r.read_errors}, {"write", r.write_errors}, {"timeout", r.timeouts}}},
+      {"non_2xx_3xx", r.non_2xx_3xx}};
 }
 
 }  // namespace iomux::shootout

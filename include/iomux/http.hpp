@@ -24,8 +24,8 @@
 namespace iomux {
 
 struct HttpOptions {
-  std::size_t max_head = 16 * 1024;              // request line and headers: 431 past it
-  std::size_t max_uri = 8 * 1024;                // the request target: 414 past it
+  std::size_t max_head = 16 * 1024;                // request line and headers: 431 past it
+  std::size_t max_uri = 8 * 1024;                  // the request target: 414 past it
   std::size_t max_body = 1024 * 1024 + 64 * 1024;  // 413 past it (a 1 MiB body passes)
   // A request head must be complete this long after its first byte arrived; a client that
   // trickles its headers slower is closed (nginx's client_header_timeout).

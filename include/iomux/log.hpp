@@ -41,13 +41,21 @@ class Logger {
     if (enabled(level)) write(level, fmt::format(format, std::forward<Args>(args)...));
   }
   template <typename... Args>
-  void error(fmt::format_string<Args...> f, Args&&... a) { log(LogLevel::error, f, std::forward<Args>(a)...); }
+  void error(fmt::format_string<Args...> f, Args&&... a) {
+    log(LogLevel::error, f, std::forward<Args>(a)...);
+  }
   template <typename... Args>
-  void warn(fmt::format_string<Args...> f, Args&&... a) { log(LogLevel::warn, f, std::forward<Args>(a)...); }
+  void warn(fmt::format_string<Args...> f, Args&&... a) {
+    log(LogLevel::warn, f, std::forward<Args>(a)...);
+  }
   template <typename... Args>
-  void info(fmt::format_string<Args...> f, Args&&... a) { log(LogLevel::info, f, std::forward<Args>(a)...); }
+  void info(fmt::format_string<Args...> f, Args&&... a) {
+    log(LogLevel::info, f, std::forward<Args>(a)...);
+  }
   template <typename... Args>
-  void debug(fmt::format_string<Args...> f, Args&&... a) { log(LogLevel::debug, f, std::forward<Args>(a)...); }
+  void debug(fmt::format_string<Args...> f, Args&&... a) {
+    log(LogLevel::debug, f, std::forward<Args>(a)...);
+  }
 
  private:
   std::atomic<int> level_;

@@ -16,12 +16,12 @@
 namespace iomux {
 
 struct RespOptions {
-  std::size_t max_inline = 64 * 1024;           // longest inline request (Redis: the same)
-  std::size_t max_args = 1024 * 1024;           // most arguments in one request
-  std::size_t max_bulk = 32 * 1024 * 1024;      // longest argument (Redis: 512 MiB)
-  std::size_t max_request = 64 * 1024 * 1024;   // largest request: what a connection may keep
+  std::size_t max_inline = 64 * 1024;             // longest inline request (Redis: the same)
+  std::size_t max_args = 1024 * 1024;             // most arguments in one request
+  std::size_t max_bulk = 32 * 1024 * 1024;        // longest argument (Redis: 512 MiB)
+  std::size_t max_request = 64 * 1024 * 1024;     // largest request: what a connection may keep
   std::size_t max_memory = std::size_t{1} << 30;  // the keyspace; past it writes answer -OOM; 0: none
-  bool active_expiry = true;                    // sample expiring keys every 100 ms
+  bool active_expiry = true;                      // sample expiring keys every 100 ms
 };
 
 // A factory whose handlers share one keyspace, made now and kept as long as the factory (the

@@ -28,17 +28,17 @@ class Counter {
 struct StatsSnapshot {
   std::uint64_t connections_open = 0;
   std::uint64_t connections_accepted = 0;
-  std::uint64_t connections_refused = 0;     // over --max-connections, fd exhaustion, FD_SETSIZE
-  std::uint64_t connections_timed_out = 0;   // closed by --idle-timeout
+  std::uint64_t connections_refused = 0;    // over --max-connections, fd exhaustion, FD_SETSIZE
+  std::uint64_t connections_timed_out = 0;  // closed by --idle-timeout
   std::uint64_t requests = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
-  std::uint64_t bytes_pending = 0;           // replies owed but not yet taken by the peers
+  std::uint64_t bytes_pending = 0;                // replies owed but not yet taken by the peers
   std::uint64_t peak_pending_per_connection = 0;  // the most any one connection has held
-  std::uint64_t connections_paused = 0;      // reading stopped by back-pressure
-  std::uint64_t connections_evicted = 0;     // closed to keep the server under --max-memory
-  std::uint64_t handler_errors = 0;          // connections closed because their handler threw
-  std::uint64_t bytes_held = 0;              // kept input + owed output, all connections (the budget's view)
+  std::uint64_t connections_paused = 0;           // reading stopped by back-pressure
+  std::uint64_t connections_evicted = 0;          // closed to keep the server under --max-memory
+  std::uint64_t handler_errors = 0;               // connections closed because their handler threw
+  std::uint64_t bytes_held = 0;                   // kept input + owed output, all connections (the budget's view)
 
   StatsSnapshot& operator+=(const StatsSnapshot& o) noexcept;
   // "connections 3 (accepted 10, refused 0, timed out 0), requests 42, bytes in 1.2 KiB, ..."

@@ -30,8 +30,8 @@ class NonblockingServer final : public VisitingServer {
  public:
   NonblockingServer(ServerOptions options, HandlerFactory factory)
       : VisitingServer(std::move(options), std::move(factory), /*non_blocking=*/true, SOCK_NONBLOCK) {
-    ctx_.log().info("listening on {} (model {}, one thread polling every socket, {} ms back-off)",
-                    local_.to_string(), ctx_.options().model, ctx_.options().poll_interval.count());
+    ctx_.log().info("listening on {} (model {}, one thread polling every socket, {} ms back-off)", local_.to_string(),
+                    ctx_.options().model, ctx_.options().poll_interval.count());
   }
 
  private:

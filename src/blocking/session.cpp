@@ -84,7 +84,9 @@ TimerId ThreadExecutor::start_timer(Clock::time_point when, std::function<void()
   return timers_.add(when, std::move(callback));
 }
 
-bool ThreadExecutor::cancel_timer(TimerId id) { return timers_.cancel(id); }
+bool ThreadExecutor::cancel_timer(TimerId id) {
+  return timers_.cancel(id);
+}
 
 void ThreadExecutor::run_due() {
   set_now(Clock::now());
@@ -135,7 +137,9 @@ Session::Session(ThreadExecutor& executor, UniqueFd fd, const Endpoint& peer, st
   core_.open([this] { return send(); });
 }
 
-Session::~Session() { close("server stopped"); }
+Session::~Session() {
+  close("server stopped");
+}
 
 void Session::serve(std::span<char> scratch) {
   const auto idle = executor_.context().options().idle_timeout;
@@ -152,8 +156,10 @@ void Session::serve(std::span<char> scratch) {
       // The plain blocking model: sleep in recv() until the client speaks (or SO_RCVTIMEO, the
       // idle timeout, passes).
       const ReadResult r = read_and_serve(core_, fd_.get(), scratch, /*blocking=*/true);
-      if (r.n == 0) on_eof();
-      else if (r.n < 0 && r.error == EAGAIN) core_.close_idle();
+      if (r.n == 0)
+        on_eof();
+      else if (r.n < 0 && r.error == EAGAIN)
+        core_.close_idle();
       continue;
     }
     wait_and_serve(scratch);
@@ -221,13 +227,19 @@ bool Session::visit(std::span<char> scratch, SteadyClock::time_point now) {
 
 // EOF: the peer closed its side, or stop() shut ours (SHUT_RD) to wake this thread.
 void Session::on_eof() {
-  if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open) core_.drain();
-  else core_.peer_shutdown();
+  if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open)
+    core_.drain();
+  else
+    core_.peer_shutdown();
 }
 
-void Session::settle() { core_.settle_with([this] { return send(); }); }
+void Session::settle() {
+  core_.settle_with([this] { return send(); });
+}
 
-void Session::shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
+void Session::shutdown_write() {
+  ::shutdown(fd_.get(), SHUT_WR);
+}
 
 void Session::release_socket() {
   // Unregister before closing: from here on stop() cannot reach this fd number.

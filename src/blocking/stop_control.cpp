@@ -22,9 +22,14 @@ void StopControl::request(StopMode mode) noexcept {
 
 void StopControl::apply_locked(int fd, bool listener) const noexcept {
   switch (level_.load(std::memory_order_relaxed)) {
-    case Level::running: return;
-    case Level::draining: ::shutdown(fd, listener ? SHUT_RDWR : SHUT_RD); return;
-    case Level::cut: ::shutdown(fd, SHUT_RDWR); return;
+    case Level::running:
+      return;
+    case Level::draining:
+      ::shutdown(fd, listener ? SHUT_RDWR : SHUT_RD);
+      return;
+    case Level::cut:
+      ::shutdown(fd, SHUT_RDWR);
+      return;
   }
 }
 

@@ -52,8 +52,8 @@ class ThreadedServer final : public Server {
         local_(iomux::local_endpoint(listener_.get())) {
     stop_.watch(listener_.get(), /*listener=*/true);
     ctx_.set_stats_source([this] { return stats(); });
-    ctx_.log().info("listening on {} (model {}, a thread per connection, at most {} threads)",
-                    local_.to_string(), ctx_.options().model, ctx_.options().max_connections);
+    ctx_.log().info("listening on {} (model {}, a thread per connection, at most {} threads)", local_.to_string(),
+                    ctx_.options().model, ctx_.options().max_connections);
   }
 
   ~ThreadedServer() override {

@@ -25,8 +25,8 @@
 #include <algorithm>
 #include <memory>
 
-#include "core/socket.hpp"
 #include "blocking/visiting_server.hpp"
+#include "core/socket.hpp"
 #include "server/model_factory.hpp"
 
 namespace iomux::detail::blocking {

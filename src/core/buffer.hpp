@@ -44,9 +44,7 @@ class Buffer {
   void clear() noexcept { read_pos_ = write_pos_ = 0; }
 
   void append(std::string_view bytes);
-  void append(const void* data, std::size_t len) {
-    append(std::string_view(static_cast<const char*>(data), len));
-  }
+  void append(const void* data, std::size_t len) { append(std::string_view(static_cast<const char*>(data), len)); }
 
   // Makes room for at least n writable bytes: first by moving content to the front, then by
   // growing (doubling).

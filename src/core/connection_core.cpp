@@ -63,8 +63,7 @@ void ConnectionCore::begin_dispatch() noexcept {
 }
 
 void ConnectionCore::overused(std::size_t given) {
-  executor_.context().log().error("handler for {} used {} bytes of {} given; closing", peer_.to_string(), used_,
-                                  given);
+  executor_.context().log().error("handler for {} used {} bytes of {} given; closing", peer_.to_string(), used_, given);
   used_ = given;
   handler_failed("on_data() used more bytes than it was given");
 }
@@ -169,20 +168,23 @@ void ConnectionCore::output_changed_slow() {
   const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
   if (pending > max_output && state_ != State::closed) [[unlikely]] {
     close(CloseReason::output_limit, 0,
-          fmt::format("{} bytes of output owed, over the limit of {} (the peer is not reading)", pending,
-                      max_output));
+          fmt::format("{} bytes of output owed, over the limit of {} (the peer is not reading)", pending, max_output));
     return;
   }
   if (o.max_pending > 0) {
     const bool paused = no_read_ & kPausedOutput;
-    if (!paused && pending >= o.max_pending && state_ == State::open) set_paused(kPausedOutput, true);
-    else if (paused && pending <= o.max_pending / 2) set_paused(kPausedOutput, false);
+    if (!paused && pending >= o.max_pending && state_ == State::open)
+      set_paused(kPausedOutput, true);
+    else if (paused && pending <= o.max_pending / 2)
+      set_paused(kPausedOutput, false);
   }
   if ((no_read_ & kPausedDrain) && pending == 0) set_paused(kPausedDrain, false);
   const std::size_t unfilled = queue_.deferred_unfilled();
   const bool deferred_paused = no_read_ & kPausedDeferred;
-  if (!deferred_paused && unfilled >= o.max_deferred && state_ == State::open) set_paused(kPausedDeferred, true);
-  else if (deferred_paused && unfilled <= o.max_deferred / 2) set_paused(kPausedDeferred, false);
+  if (!deferred_paused && unfilled >= o.max_deferred && state_ == State::open)
+    set_paused(kPausedDeferred, true);
+  else if (deferred_paused && unfilled <= o.max_deferred / 2)
+    set_paused(kPausedDeferred, false);
   if (pending == 0) queue_.release_if_empty();
   account();
   if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) finish_flush();
@@ -215,7 +217,8 @@ void ConnectionCore::account() noexcept {
   const bool grew = held > held_;
   budget.add(static_cast<std::int64_t>(held) - static_cast<std::int64_t>(held_));
   held_ = held;
-  if (grew && state_ != State::closed && budget.over_soft()) [[unlikely]] executor_.budget_pressure(*this);
+  if (grew && state_ != State::closed && budget.over_soft()) [[unlikely]]
+    executor_.budget_pressure(*this);
 }
 
 void ConnectionCore::close(CloseReason reason, int error, std::string_view detail) {
@@ -274,8 +277,10 @@ void ConnectionCore::start_idle_timer() {
   idle_timer_ = executor_.start_timer(last_activity_ + timeout, [this, timeout] {
     idle_timer_ = kNoTimer;
     if (state_ != State::open) return;
-    if (executor_.now() - last_activity_ >= timeout) close_idle();
-    else start_idle_timer();
+    if (executor_.now() - last_activity_ >= timeout)
+      close_idle();
+    else
+      start_idle_timer();
   });
 }
 
@@ -323,13 +328,18 @@ void ConnectionCore::cancel_all_timers() {
 
 namespace {
 
-ConnectionCore& core_of(Connection& c) noexcept { return static_cast<ConnectionCore&>(c); }
-const ConnectionCore& core_of(const Connection& c) noexcept { return static_cast<const ConnectionCore&>(c); }
+ConnectionCore& core_of(Connection& c) noexcept {
+  return static_cast<ConnectionCore&>(c);
+}
+const ConnectionCore& core_of(const Connection& c) noexcept {
+  return static_cast<const ConnectionCore&>(c);
+}
 
 // Are `inner`'s bytes inside `outer`'s (the input of the current call)?
 bool within(std::string_view inner, std::string_view outer) noexcept {
   std::less_equal<const char*> le;
-  return !outer.empty() && le(outer.data(), inner.data()) && le(inner.data() + inner.size(), outer.data() + outer.size());
+  return !outer.empty() && le(outer.data(), inner.data()) &&
+         le(inner.data() + inner.size(), outer.data() + outer.size());
 }
 
 }  // namespace
@@ -349,8 +359,10 @@ void Connection::write(std::string_view bytes) {
     if (transient ? c.batch_->add_view(bytes, true) : c.batch_->add_copy(bytes)) return;
     c.spill_batch();
   }
-  if (transient) c.queue_.append_transient(bytes);
-  else c.queue_.append_copy(bytes);
+  if (transient)
+    c.queue_.append_transient(bytes);
+  else
+    c.queue_.append_copy(bytes);
 }
 
 void Connection::write_static(std::string_view bytes) {
@@ -403,8 +415,10 @@ DeferredReply Connection::defer() {
 void Connection::close_after_flush(std::string_view reason) {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
-  if (c.in_peer_shutdown_) c.start_flush(CloseReason::peer_closed, reason.empty() ? "closed by peer" : reason);
-  else c.start_flush(CloseReason::closed_by_handler, reason.empty() ? "closed by handler" : reason);
+  if (c.in_peer_shutdown_)
+    c.start_flush(CloseReason::peer_closed, reason.empty() ? "closed by peer" : reason);
+  else
+    c.start_flush(CloseReason::closed_by_handler, reason.empty() ? "closed by handler" : reason);
 }
 
 void Connection::close(std::string_view reason) {
@@ -418,31 +432,39 @@ std::size_t Connection::pending_output() const noexcept {
   return c.queue_.bytes() + c.lent_ + (c.batch_ ? c.batch_->bytes() : 0);
 }
 
-std::size_t Connection::deferred_outstanding() const noexcept { return core_of(*this).queue_.deferred_unfilled(); }
+std::size_t Connection::deferred_outstanding() const noexcept {
+  return core_of(*this).queue_.deferred_unfilled();
+}
 
 bool Connection::can_defer() const noexcept {
   const ConnectionCore& c = core_of(*this);
   return c.accepts_output() && c.queue_.deferred_unfilled() < c.executor_.context().options().max_deferred;
 }
 
-bool Connection::reading_paused() const noexcept { return core_of(*this).paused(); }
+bool Connection::reading_paused() const noexcept {
+  return core_of(*this).paused();
+}
 
 void Connection::wait_for_drain() noexcept {
   ConnectionCore& c = core_of(*this);
   if (c.state_ == ConnectionCore::State::open) c.set_paused(ConnectionCore::kPausedDrain, true);
 }
 
-void Connection::set_max_input(std::size_t bytes) noexcept { core_of(*this).max_input_ = bytes; }
+void Connection::set_max_input(std::size_t bytes) noexcept {
+  core_of(*this).max_input_ = bytes;
+}
 
-std::size_t Connection::max_input() const noexcept { return core_of(*this).max_input_; }
+std::size_t Connection::max_input() const noexcept {
+  return core_of(*this).max_input_;
+}
 
 TimerId Connection::start_timer(std::chrono::milliseconds delay, std::function<void(Connection&)> callback) {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
   if (c.state_ == ConnectionCore::State::closed) return kNoTimer;
   const TimerId id = c.next_timer_++;
-  const TimerId executor_id = c.executor_.start_timer(
-      c.executor_.now() + delay, [&c, id, callback = std::move(callback)] {
+  const TimerId executor_id =
+      c.executor_.start_timer(c.executor_.now() + delay, [&c, id, callback = std::move(callback)] {
         std::erase_if(c.timers_, [id](const ConnectionCore::UserTimer& t) { return t.id == id; });
         c.run_task(callback);
       });
@@ -467,11 +489,17 @@ ConnectionHandle Connection::handle() {
   return ConnectionHandle(c.link());
 }
 
-const Endpoint& Connection::peer() const noexcept { return core_of(*this).peer_; }
+const Endpoint& Connection::peer() const noexcept {
+  return core_of(*this).peer_;
+}
 
-bool Connection::is_open() const noexcept { return core_of(*this).state_ != ConnectionCore::State::closed; }
+bool Connection::is_open() const noexcept {
+  return core_of(*this).state_ != ConnectionCore::State::closed;
+}
 
-std::chrono::steady_clock::time_point Connection::now() const noexcept { return core_of(*this).executor_.now(); }
+std::chrono::steady_clock::time_point Connection::now() const noexcept {
+  return core_of(*this).executor_.now();
+}
 
 void Connection::count_requests(std::uint64_t n) noexcept {
   ConnectionCore& c = core_of(*this);
@@ -479,11 +507,17 @@ void Connection::count_requests(std::uint64_t n) noexcept {
   c.executor_.stats().requests.add(n);
 }
 
-Logger& Connection::log() const noexcept { return core_of(*this).executor_.context().log(); }
+Logger& Connection::log() const noexcept {
+  return core_of(*this).executor_.context().log();
+}
 
-std::string_view Connection::model() const noexcept { return core_of(*this).executor_.context().options().model; }
+std::string_view Connection::model() const noexcept {
+  return core_of(*this).executor_.context().options().model;
+}
 
-StatsSnapshot Connection::server_stats() const { return core_of(*this).executor_.context().server_stats(); }
+StatsSnapshot Connection::server_stats() const {
+  return core_of(*this).executor_.context().server_stats();
+}
 
 // ------------------------------------------------------------------ handles, deferred replies
 
@@ -501,7 +535,9 @@ PostResult ConnectionHandle::close() const {
   return link_->post_close(link_);
 }
 
-bool ConnectionHandle::open() const noexcept { return link_ && link_->open(); }
+bool ConnectionHandle::open() const noexcept {
+  return link_ && link_->open();
+}
 
 DeferredReply::DeferredReply(DeferredReply&& other) noexcept
     : link_(std::move(other.link_)), id_(std::exchange(other.id_, 0)) {}
@@ -528,16 +564,26 @@ bool DeferredReply::fill(std::string bytes) {
 
 std::string_view to_string(CloseReason reason) noexcept {
   switch (reason) {
-    case CloseReason::peer_closed: return "peer closed";
-    case CloseReason::peer_reset: return "peer reset";
-    case CloseReason::closed_by_handler: return "closed by handler";
-    case CloseReason::input_limit: return "input limit";
-    case CloseReason::output_limit: return "output limit";
-    case CloseReason::deferred_limit: return "deferred limit";
-    case CloseReason::memory_budget: return "memory budget";
-    case CloseReason::idle_timeout: return "idle timeout";
-    case CloseReason::handler_error: return "handler error";
-    case CloseReason::server_stopped: return "server stopped";
+    case CloseReason::peer_closed:
+      return "peer closed";
+    case CloseReason::peer_reset:
+      return "peer reset";
+    case CloseReason::closed_by_handler:
+      return "closed by handler";
+    case CloseReason::input_limit:
+      return "input limit";
+    case CloseReason::output_limit:
+      return "output limit";
+    case CloseReason::deferred_limit:
+      return "deferred limit";
+    case CloseReason::memory_budget:
+      return "memory budget";
+    case CloseReason::idle_timeout:
+      return "idle timeout";
+    case CloseReason::handler_error:
+      return "handler error";
+    case CloseReason::server_stopped:
+      return "server stopped";
   }
   return "?";
 }

@@ -26,8 +26,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <span>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,7 +101,8 @@ class ConnectionCore final : public iomux::Connection {
       io_failed(err);
       return;
     }
-    if (resume_due_) [[unlikely]] settle_with(send);
+    if (resume_due_) [[unlikely]]
+      settle_with(send);
   }
   // The two halves of serve(), for an engine that must act between them (uring lends the
   // receive buffer to the send): the replies stay in the batch or the queue until sent.
@@ -117,12 +118,13 @@ class ConnectionCore final : public iomux::Connection {
     } catch (...) {
       handler_failed("an exception that is not a std::exception");
     }
-    if (used_ > input.size()) [[unlikely]] overused(input.size());
+    if (used_ > input.size()) [[unlikely]]
+      overused(input.size());
   }
   // `input_live`: the engine still uses `input` (a lent buffer): debug builds must not
   // overwrite it.
   [[gnu::always_inline]] inline void finish_delivery(std::string_view input, bool input_is_kept,
-                                                      bool input_live = false) {
+                                                     bool input_live = false) {
     input_ = {};
     // The common case: the handler used everything it was given from the engine's buffer, and
     // nothing owed points into it.
@@ -177,7 +179,8 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]] return;
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
+      return;
     output_changed_slow();
   }
 
@@ -206,9 +209,7 @@ class ConnectionCore final : public iomux::Connection {
   friend class iomux::Connection;
 
   [[nodiscard]] bool paused() const noexcept { return (no_read_ & kPaused) != 0; }
-  [[nodiscard]] bool accepts_output() const noexcept {
-    return state_ == State::open || state_ == State::flushing;
-  }
+  [[nodiscard]] bool accepts_output() const noexcept { return state_ == State::open || state_ == State::flushing; }
   void start();
   void begin_dispatch() noexcept;
   void finish_delivery_slow(std::string_view input, bool input_is_kept, bool input_live);
@@ -253,10 +254,10 @@ class ConnectionCore final : public iomux::Connection {
   std::size_t max_input_;
   OutputQueue queue_;
   SendBatch* batch_ = nullptr;
-  std::string_view input_;    // the input of the on_data() call in progress
-  std::size_t used_ = 0;      // what that call returned
-  std::size_t pending_ = 0;   // output bytes last accounted (stats)
-  std::size_t held_ = 0;      // memory last accounted (budget)
+  std::string_view input_;   // the input of the on_data() call in progress
+  std::size_t used_ = 0;     // what that call returned
+  std::size_t pending_ = 0;  // output bytes last accounted (stats)
+  std::size_t held_ = 0;     // memory last accounted (budget)
   std::size_t lent_ = 0;
   std::uint64_t requests_ = 0;
   Clock::time_point last_activity_;
@@ -279,9 +280,9 @@ class ConnectionCore final : public iomux::Connection {
   static constexpr std::uint8_t kPausedBudget = 4;    // the memory budget
   static constexpr std::uint8_t kPausedDrain = 16;    // the handler waits for its output to leave
   static constexpr std::uint8_t kPaused = kPausedOutput | kPausedDeferred | kPausedBudget | kPausedDrain;
-  static constexpr std::uint8_t kPeerClosed = 8;      // the peer sent FIN
+  static constexpr std::uint8_t kPeerClosed = 8;  // the peer sent FIN
   std::uint8_t no_read_ = 0;
-  bool resume_due_ = false;     // a pause lifted: on_drain and kept input are owed
+  bool resume_due_ = false;  // a pause lifted: on_drain and kept input are owed
   bool in_peer_shutdown_ = false;
   bool destroying_ = false;
 };

@@ -37,8 +37,7 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* why)
     if (colon == std::string_view::npos) return fail("expected HOST:PORT");
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos)
-      return fail("IPv6 addresses need brackets: [ADDR]:PORT");
+    if (host.find(':') != std::string_view::npos) return fail("IPv6 addresses need brackets: [ADDR]:PORT");
   }
   if (host.empty()) return fail("empty host");
   auto p = parse_port(port);
@@ -46,7 +45,9 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* why)
   return HostPort{std::string(host), *p};
 }
 
-Endpoint::Endpoint() noexcept { std::memset(&addr_, 0, sizeof addr_); }
+Endpoint::Endpoint() noexcept {
+  std::memset(&addr_, 0, sizeof addr_);
+}
 
 std::optional<Endpoint> Endpoint::from_numeric(std::string_view host, std::uint16_t port) {
   // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass for 1.2.3.4.
@@ -66,7 +67,8 @@ std::optional<Endpoint> Endpoint::from_numeric(std::string_view host, std::uint1
 
 Endpoint Endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
   Endpoint ep;
-  if (sa && len >= sizeof(sa_family_t) && len <= sizeof ep.addr_ && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+  if (sa && len >= sizeof(sa_family_t) && len <= sizeof ep.addr_ &&
+      (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
     std::memcpy(&ep.addr_, sa, len);
   return ep;
 }
@@ -116,8 +118,7 @@ std::string Endpoint::to_string() const {
 bool operator==(const Endpoint& a, const Endpoint& b) noexcept {
   if (a.family() != b.family()) return false;
   if (a.family() == AF_INET)
-    return a.addr_.v4.sin_port == b.addr_.v4.sin_port &&
-           a.addr_.v4.sin_addr.s_addr == b.addr_.v4.sin_addr.s_addr;
+    return a.addr_.v4.sin_port == b.addr_.v4.sin_port && a.addr_.v4.sin_addr.s_addr == b.addr_.v4.sin_addr.s_addr;
   if (a.family() == AF_INET6)
     return a.addr_.v6.sin6_port == b.addr_.v6.sin6_port &&
            std::memcmp(&a.addr_.v6.sin6_addr, &b.addr_.v6.sin6_addr, sizeof(in6_addr)) == 0;
@@ -142,8 +143,7 @@ std::vector<Endpoint> resolve(const HostPort& hp, std::error_code& ec) {
     Endpoint ep = Endpoint::from_sockaddr(ai->ai_addr, ai->ai_addrlen);
     ep.set_port(hp.port);
     auto& bucket = ep.family() == AF_INET ? v4 : v6;
-    if (ep.family() != AF_UNSPEC && std::find(bucket.begin(), bucket.end(), ep) == bucket.end())
-      bucket.push_back(ep);
+    if (ep.family() != AF_UNSPEC && std::find(bucket.begin(), bucket.end(), ep) == bucket.end()) bucket.push_back(ep);
   }
   freeaddrinfo(list);
   v4.insert(v4.end(), v6.begin(), v6.end());

@@ -17,9 +17,13 @@ constexpr std::chrono::milliseconds kBudgetCheckPeriod{100};
 Executor::Executor(ServerContext& ctx, ThreadStats& stats, SendBatch* batch, std::function<void()> wake)
     : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {}
 
-Executor::~Executor() { mailbox_->close(); }
+Executor::~Executor() {
+  mailbox_->close();
+}
 
-void Executor::close_mailbox() { mailbox_->close(); }
+void Executor::close_mailbox() {
+  mailbox_->close();
+}
 
 void Executor::deliver_mail_slow() {
   assert(in_owner_thread());
@@ -51,8 +55,10 @@ void Executor::attach(ConnectionCore& core) noexcept {
 }
 
 void Executor::detach(ConnectionCore& core) noexcept {
-  if (core.prev_in_executor) core.prev_in_executor->next_in_executor = core.next_in_executor;
-  else if (first_ == &core) first_ = core.next_in_executor;
+  if (core.prev_in_executor)
+    core.prev_in_executor->next_in_executor = core.next_in_executor;
+  else if (first_ == &core)
+    first_ = core.next_in_executor;
   if (core.next_in_executor) core.next_in_executor->prev_in_executor = core.prev_in_executor;
   core.prev_in_executor = core.next_in_executor = nullptr;
 }

@@ -13,10 +13,18 @@ std::string escape_bytes(std::string_view bytes, std::size_t max_len) {
   for (std::size_t i = 0; i < n; ++i) {
     auto c = static_cast<unsigned char>(bytes[i]);
     switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\\': out += "\\\\"; break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (c >= 0x20 && c < 0x7f) {
           out += static_cast<char>(c);
@@ -35,10 +43,14 @@ namespace {
 
 std::string_view level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::error: return "error";
-    case LogLevel::warn: return "warn ";
-    case LogLevel::info: return "info ";
-    case LogLevel::debug: return "debug";
+    case LogLevel::error:
+      return "error";
+    case LogLevel::warn:
+      return "warn ";
+    case LogLevel::info:
+      return "info ";
+    case LogLevel::debug:
+      return "debug";
   }
   return "?";
 }
@@ -57,18 +69,17 @@ void Logger::write(LogLevel level, std::string_view message) {
   clock_gettime(CLOCK_REALTIME, &ts);
   tm utc{};
   gmtime_r(&ts.tv_sec, &utc);
-  auto line = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}\n", utc.tm_year + 1900,
-                          utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                          ts.tv_nsec / 1'000'000, level_name(level), message);
+  auto line =
+      fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} {}\n", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                  utc.tm_hour, utc.tm_min, utc.tm_sec, ts.tv_nsec / 1'000'000, level_name(level), message);
   std::lock_guard lock(mutex_);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }
 
 bool RateLimiter::allow(std::uint64_t* suppressed) noexcept {
-  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                 std::chrono::steady_clock::now().time_since_epoch())
-                 .count();
+  auto now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   auto next = next_ns_.load(std::memory_order_relaxed);
   if (now >= next && next_ns_.compare_exchange_strong(next, now + interval_ns_)) {
     auto dropped = dropped_.exchange(0);

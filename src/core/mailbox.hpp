@@ -28,8 +28,8 @@ struct Letter {
   Kind kind;
   std::shared_ptr<ConnectionLink> link;
   std::function<void(iomux::Connection&)> task;  // Kind::task
-  std::uint64_t deferred_id = 0;          // Kind::fill
-  std::string bytes;                      // Kind::fill
+  std::uint64_t deferred_id = 0;                 // Kind::fill
+  std::string bytes;                             // Kind::fill
 };
 
 class Mailbox {

@@ -18,10 +18,14 @@ bool stored_inline(const std::string& s) noexcept {
 
 std::size_t OutputQueue::Segment::storage() const noexcept {
   switch (kind) {
-    case Kind::copy: return copy.capacity();
-    case Kind::owned_string: return string.capacity();
-    case Kind::owned_array: return size;  // what is left; the whole array is freed at the end
-    default: return 0;
+    case Kind::copy:
+      return copy.capacity();
+    case Kind::owned_string:
+      return string.capacity();
+    case Kind::owned_array:
+      return size;  // what is left; the whole array is freed at the end
+    default:
+      return 0;
   }
 }
 

@@ -110,10 +110,10 @@ class OutputQueue {
   [[nodiscard]] Segment* appendable_copy() noexcept;
 
   std::vector<Segment> segments_;
-  std::size_t head_ = 0;     // segments_[head_] is the front; earlier ones are spent
-  std::size_t frozen_ = 0;   // segments from the front backing a send in flight
+  std::size_t head_ = 0;    // segments_[head_] is the front; earlier ones are spent
+  std::size_t frozen_ = 0;  // segments from the front backing a send in flight
   std::size_t bytes_ = 0;
-  std::size_t held_ = 0;     // storage bytes of the live segments
+  std::size_t held_ = 0;  // storage bytes of the live segments
   std::size_t unfilled_ = 0;
   std::size_t transients_ = 0;
   std::uint64_t next_deferred_ = 1;

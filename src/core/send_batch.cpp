@@ -71,16 +71,24 @@ void SendBatch::spill(std::size_t written, OutputQueue& queue) {
     const bool whole = written == 0;
     written = 0;
     switch (kind_[i]) {
-      case Kind::stable: queue.append_stable(rest); break;
+      case Kind::stable:
+        queue.append_stable(rest);
+        break;
       case Kind::transient:
-      case Kind::staged: queue.append_copy(rest); break;
+      case Kind::staged:
+        queue.append_copy(rest);
+        break;
       case Kind::owned_string:
-        if (whole) queue.append_owned(std::move(strings_[owner_[i]]));
-        else queue.append_copy(rest);
+        if (whole)
+          queue.append_owned(std::move(strings_[owner_[i]]));
+        else
+          queue.append_copy(rest);
         break;
       case Kind::owned_array:
-        if (whole) queue.append_owned(std::move(arrays_[owner_[i]]), len);
-        else queue.append_copy(rest);
+        if (whole)
+          queue.append_owned(std::move(arrays_[owner_[i]]), len);
+        else
+          queue.append_copy(rest);
         break;
     }
   }

@@ -39,7 +39,8 @@ class SendBatch {
   // Each returns false, adding nothing, when the batch has no room (the caller spills it and
   // appends to the queue instead). `transient`: the bytes die when the handler call ends.
   bool add_view(std::string_view bytes, bool transient) noexcept {
-    if (count_ == kMaxIov) [[unlikely]] return false;
+    if (count_ == kMaxIov) [[unlikely]]
+      return false;
     iov_[count_] = {const_cast<char*>(bytes.data()), bytes.size()};
     kind_[count_] = transient ? Kind::transient : Kind::stable;
     ++count_;
@@ -61,8 +62,10 @@ class SendBatch {
   SendResult send(int fd) noexcept {
     SendResult r;
     const ssize_t n = sys::sendv(fd, iov_.data(), count_);
-    if (n > 0) r.written = static_cast<std::size_t>(n);
-    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) r.error = errno;
+    if (n > 0)
+      r.written = static_cast<std::size_t>(n);
+    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      r.error = errno;
     return r;
   }
   // Moves what is left after `written` bytes were sent into `queue`, then empties the batch.
@@ -72,7 +75,8 @@ class SendBatch {
     count_ = 0;
     bytes_ = 0;
     staged_ = 0;
-    if (owns_) [[unlikely]] drop_owned();
+    if (owns_) [[unlikely]]
+      drop_owned();
   }
 
  private:

@@ -35,10 +35,8 @@ UniqueFd listen_tcp(const Endpoint& ep, const ListenOptions& opts, std::error_co
   }
   if ((ec = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1))) return {};
   if (opts.reuse_port && (ec = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1))) return {};
-  if (ep.is_v6() && (ec = set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, opts.v6_only ? 1 : 0)))
-    return {};
-  if (::bind(fd.get(), ep.sockaddr_ptr(), ep.sockaddr_len()) != 0 ||
-      ::listen(fd.get(), opts.backlog) != 0) {
+  if (ep.is_v6() && (ec = set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, opts.v6_only ? 1 : 0))) return {};
+  if (::bind(fd.get(), ep.sockaddr_ptr(), ep.sockaddr_len()) != 0 || ::listen(fd.get(), opts.backlog) != 0) {
     ec = last_error();
     return {};
   }

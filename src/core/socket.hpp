@@ -6,18 +6,20 @@
 #include <cstddef>
 #include <system_error>
 
-#include "iomux/endpoint.hpp"
 #include "core/fd.hpp"
+#include "iomux/endpoint.hpp"
 
 namespace iomux {
 
-inline std::error_code last_error() noexcept { return {errno, std::generic_category()}; }
+inline std::error_code last_error() noexcept {
+  return {errno, std::generic_category()};
+}
 
 struct ListenOptions {
   int backlog = 4096;       // the kernel caps it at net.core.somaxconn
   bool reuse_port = false;  // SO_REUSEPORT: one listener per event-loop thread
   bool non_blocking = true;
-  bool v6_only = false;     // for [::] listeners; false = dual stack
+  bool v6_only = false;  // for [::] listeners; false = dual stack
 };
 
 // socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, close-on-exec.

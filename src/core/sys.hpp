@@ -62,9 +62,7 @@ inline ssize_t retrying(Call call) noexcept {
 }
 
 inline ssize_t recv(int fd, void* buf, std::size_t len) noexcept {
-  return retrying([&] {
-    return raw(SYS_recvfrom, fd, reinterpret_cast<long>(buf), static_cast<long>(len), 0, 0, 0);
-  });
+  return retrying([&] { return raw(SYS_recvfrom, fd, reinterpret_cast<long>(buf), static_cast<long>(len), 0, 0, 0); });
 }
 
 inline ssize_t readv(int fd, const iovec* iov, int count) noexcept {
@@ -73,9 +71,8 @@ inline ssize_t readv(int fd, const iovec* iov, int count) noexcept {
 
 // MSG_NOSIGNAL: a peer that vanished is an EPIPE, never a SIGPIPE.
 inline ssize_t send(int fd, const void* buf, std::size_t len) noexcept {
-  return retrying([&] {
-    return raw(SYS_sendto, fd, reinterpret_cast<long>(buf), static_cast<long>(len), MSG_NOSIGNAL, 0, 0);
-  });
+  return retrying(
+      [&] { return raw(SYS_sendto, fd, reinterpret_cast<long>(buf), static_cast<long>(len), MSG_NOSIGNAL, 0, 0); });
 }
 
 inline ssize_t sendv(int fd, const iovec* iov, std::size_t count) noexcept {

@@ -36,9 +36,7 @@ class TimerQueue {
   struct Entry {
     Clock::time_point when;
     TimerId id;
-    bool operator>(const Entry& o) const noexcept {
-      return when != o.when ? when > o.when : id > o.id;
-    }
+    bool operator>(const Entry& o) const noexcept { return when != o.when ? when > o.when : id > o.id; }
   };
   void drop_cancelled_top();
   void compact_if_needed();

@@ -60,8 +60,8 @@ class EchoHandler final : public Handler {
 };
 
 struct LineSettings {
-  std::string reply;          // reply + "\r\n"
-  std::string too_long;       // the error line
+  std::string reply;     // reply + "\r\n"
+  std::string too_long;  // the error line
   std::size_t max_line;
 };
 
@@ -126,8 +126,8 @@ HandlerFactory ack_protocol(std::string reply) {
 }
 
 HandlerFactory line_protocol(std::string reply, std::size_t max_line) {
-  auto settings = std::make_shared<const LineSettings>(LineSettings{
-      reply + "\r\n", "ERROR line too long (max " + std::to_string(max_line) + " bytes)\r\n", max_line});
+  auto settings = std::make_shared<const LineSettings>(
+      LineSettings{reply + "\r\n", "ERROR line too long (max " + std::to_string(max_line) + " bytes)\r\n", max_line});
   return [settings] { return std::make_unique<LineHandler>(*settings); };
 }
 

@@ -52,7 +52,6 @@ struct HttpShared {
   std::chrono::milliseconds header_timeout;
 };
 
-
 class HttpHandler final : public Handler {
  public:
   explicit HttpHandler(const HttpShared& shared) : shared_(shared), session_(shared.service) {}

@@ -26,7 +26,6 @@ struct RespShared {
   resp::SessionOptions session_options;
 };
 
-
 class RespHandler final : public Handler {
  public:
   explicit RespHandler(RespShared& shared) : session_(shared.keyspace, shared.info, shared.session_options) {}
@@ -44,8 +43,10 @@ class RespHandler final : public Handler {
     std::string why;
     if (r.close) why = session_.client().close_after_reply ? "QUIT" : protocol_error(conn);
     write_gathered(conn, out_);
-    if (r.close) conn.close_after_flush(why);
-    else if (r.output_full) conn.wait_for_drain();  // called again with the rest once it is sent
+    if (r.close)
+      conn.close_after_flush(why);
+    else if (r.output_full)
+      conn.wait_for_drain();  // called again with the rest once it is sent
     return r.consumed;
   }
 
@@ -54,7 +55,8 @@ class RespHandler final : public Handler {
   // in out_), logged as the reason, escaped.
   std::string protocol_error(Connection& conn) const {
     const std::size_t at = out_.rfind("-ERR ");
-    std::string_view text = at == std::string::npos ? std::string_view("protocol error") : std::string_view(out_).substr(at + 5);
+    std::string_view text =
+        at == std::string::npos ? std::string_view("protocol error") : std::string_view(out_).substr(at + 5);
     if (text.ends_with("\r\n")) text.remove_suffix(2);
     std::string why = escape_bytes(text, 200);
     conn.log().warn("closing connection from {}: {}", conn.peer().to_string(), why);

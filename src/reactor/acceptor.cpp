@@ -40,8 +40,7 @@ void Acceptor::handle_events(std::uint32_t) {
   for (int i = 0; edge || i < kAcceptBurst; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) return;
@@ -64,9 +63,8 @@ void Acceptor::handle_events(std::uint32_t) {
     Endpoint peer = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     if (fd >= fd_limit) {
       ctx.refuse(owner_.stats(), "fd " + std::to_string(fd) + " of " + peer.to_string() +
-                                     " is at or above FD_SETSIZE (" + std::to_string(fd_limit) +
-                                     "), which " + std::string(owner_.loop().poller().name()) +
-                                     " cannot watch");
+                                     " is at or above FD_SETSIZE (" + std::to_string(fd_limit) + "), which " +
+                                     std::string(owner_.loop().poller().name()) + " cannot watch");
       continue;
     }
     if (!ctx.admit(owner_.stats(), peer)) continue;

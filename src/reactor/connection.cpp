@@ -29,8 +29,7 @@ bool Connection::start() {
   // only fires after a full send buffer drains, so it costs nothing when unused.
   interest_ = edge_ ? (kReadable | kWritable) : kReadable;
   if (auto ec = loop.watch(fd_.get(), interest_, this)) {
-    owner_.context().log().warn("cannot watch connection from {}: {}", core_.peer_endpoint().to_string(),
-                                ec.message());
+    owner_.context().log().warn("cannot watch connection from {}: {}", core_.peer_endpoint().to_string(), ec.message());
     core_.close(CloseReason::server_stopped, ec.value(), "the poller refused to watch it");
     return false;
   }
@@ -105,7 +104,9 @@ void Connection::settle() {
   update_interest();
 }
 
-void Connection::shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
+void Connection::shutdown_write() {
+  ::shutdown(fd_.get(), SHUT_WR);
+}
 
 void Connection::release_socket() {
   const int fd = fd_.get();

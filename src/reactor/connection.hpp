@@ -46,7 +46,8 @@ class Connection final : public IoHandler, public Transport {
     }
     const OutputQueue& q = core_.queue();
     const std::uint32_t want = (reading ? kReadable : 0u) | (!q.empty() && !q.blocked() ? kWritable : 0u);
-    if (want != interest_ && core_.state() != ConnectionCore::State::closed) [[unlikely]] change_interest(want);
+    if (want != interest_ && core_.state() != ConnectionCore::State::closed) [[unlikely]]
+      change_interest(want);
   }
   void update_edge_interest(bool reading);
   void change_interest(std::uint32_t want);

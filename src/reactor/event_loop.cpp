@@ -15,8 +15,7 @@ class EventLoop::Waker final : public IoHandler {
  public:
   Waker() {
     int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
-      throw std::system_error(errno, std::generic_category(), "pipe2");
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
     read_end_.reset(fds[0]);
     write_end_.reset(fds[1]);
   }
@@ -98,7 +97,9 @@ void EventLoop::stop() noexcept {
   wake();
 }
 
-void EventLoop::wake() noexcept { waker_->wake(); }
+void EventLoop::wake() noexcept {
+  waker_->wake();
+}
 
 void EventLoop::post(std::function<void()> task) {
   {

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/fd.hpp"
-#include "reactor/poller.hpp"
 #include "core/timer_queue.hpp"
+#include "reactor/poller.hpp"
 
 namespace iomux {
 

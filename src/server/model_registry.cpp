@@ -22,34 +22,53 @@ struct ModelRow {
 constexpr std::array<ModelRow, 10> kModels{{
     {{"blocking", "one thread, blocking accept/recv: one client at a time, the rest wait", "2 (blocking IO)",
       "blocking", false, false},
-     nullptr, detail::make_blocking_server},
+     nullptr,
+     detail::make_blocking_server},
     {{"threaded", "a thread per connection on blocking sockets, capped by --max-connections",
       "2 (blocking IO, made concurrent)", "blocking", false, true},
-     nullptr, detail::make_threaded_server},
-    {{"nonblocking", "one thread tries accept/recv on every O_NONBLOCK socket, sleeps when idle",
-      "3 (non-blocking IO)", "blocking", false, true},
-     nullptr, detail::make_nonblocking_server},
+     nullptr,
+     detail::make_threaded_server},
+    {{"nonblocking", "one thread tries accept/recv on every O_NONBLOCK socket, sleeps when idle", "3 (non-blocking IO)",
+      "blocking", false, true},
+     nullptr,
+     detail::make_nonblocking_server},
     {{"timeout", "one thread visits blocking sockets in turn, each read bounded by SO_RCVTIMEO",
       "4 (timeout detection)", "blocking", false, true},
-     nullptr, detail::make_timeout_server},
+     nullptr,
+     detail::make_timeout_server},
     {{"select", "readiness from select(2): fd_set bitmaps, O(n) scans, fds < 1024 only", "5.3 (select)", "reactor",
       false, true},
-     nullptr, [](ServerOptions o, HandlerFactory f) { return make_reactor_server(std::move(o), std::move(f), PollerKind::select); }},
+     nullptr,
+     [](ServerOptions o, HandlerFactory f) {
+       return make_reactor_server(std::move(o), std::move(f), PollerKind::select);
+     }},
     {{"poll", "readiness from poll(2): a pollfd array, O(n) per wait, no fd ceiling", "5.5 (poll)", "reactor", false,
       true},
-     nullptr, [](ServerOptions o, HandlerFactory f) { return make_reactor_server(std::move(o), std::move(f), PollerKind::poll); }},
+     nullptr,
+     [](ServerOptions o, HandlerFactory f) {
+       return make_reactor_server(std::move(o), std::move(f), PollerKind::poll);
+     }},
     {{"epoll", "readiness from epoll(7), level-triggered: O(ready) per wait", "5.7 (epoll)", "reactor", true, true},
-     nullptr, [](ServerOptions o, HandlerFactory f) { return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll); }},
+     nullptr,
+     [](ServerOptions o, HandlerFactory f) {
+       return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll);
+     }},
     {{"epoll-et", "epoll(7) edge-triggered: one report per change, sockets drained", "5.2.4 (edge triggering)",
       "reactor", true, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) { return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll_edge); }},
+     [](ServerOptions o, HandlerFactory f) {
+       return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll_edge);
+     }},
     {{"sigio", "signal-driven IO: F_SETSIG real-time signals name the ready fd", "2 (signal-driven IO)", "reactor",
       false, true},
-     nullptr, [](ServerOptions o, HandlerFactory f) { return make_reactor_server(std::move(o), std::move(f), PollerKind::sigio); }},
-    {{"uring", "io_uring completions: multishot accept/recv, provided buffers, batched submits",
-      "2 (asynchronous IO)", "uring", true, true},
-     detail::uring_unavailable_reason, detail::make_uring_server},
+     nullptr,
+     [](ServerOptions o, HandlerFactory f) {
+       return make_reactor_server(std::move(o), std::move(f), PollerKind::sigio);
+     }},
+    {{"uring", "io_uring completions: multishot accept/recv, provided buffers, batched submits", "2 (asynchronous IO)",
+      "uring", true, true},
+     detail::uring_unavailable_reason,
+     detail::make_uring_server},
 }};
 
 const ModelRow* find_row(std::string_view name) noexcept {

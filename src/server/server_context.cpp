@@ -75,10 +75,14 @@ void ServerContext::log_disconnect(const Endpoint& peer, std::string_view why, s
 
 std::string describe_errno(int err) {
   switch (err) {
-    case ECONNRESET: return "reset by peer";
-    case EPIPE: return "peer stopped reading (broken pipe)";
-    case ETIMEDOUT: return "timed out";
-    default: return std::strerror(err);
+    case ECONNRESET:
+      return "reset by peer";
+    case EPIPE:
+      return "peer stopped reading (broken pipe)";
+    case ETIMEDOUT:
+      return "timed out";
+    default:
+      return std::strerror(err);
   }
 }
 

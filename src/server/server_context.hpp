@@ -10,9 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/fd.hpp"
 #include "core/memory_budget.hpp"
 #include "iomux/endpoint.hpp"
-#include "core/fd.hpp"
 #include "iomux/handler.hpp"
 #include "iomux/log.hpp"
 #include "iomux/server.hpp"

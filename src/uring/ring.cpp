@@ -15,7 +15,9 @@
 namespace iomux::detail::uring {
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 // Anonymous, page-aligned memory: what a provided buffer ring must live in.
 void* map_anonymous(std::size_t bytes) {
@@ -142,8 +144,7 @@ Ring::Ring(unsigned sq_entries, unsigned cq_entries) {
   // R_DISABLED (see bind_to_this_thread). COOP_TASKRUN is the weaker pre-6.1 form of the same.
   // SUBMIT_ALL keeps submitting the batch past an SQE that fails at once.
   static constexpr Rung kLadder[] = {
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
-           IORING_SETUP_SUBMIT_ALL,
+      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED | IORING_SETUP_SUBMIT_ALL,
        "single issuer, deferred task work"},
       {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL, "cooperative task work"},
       {0, "no setup flags"},

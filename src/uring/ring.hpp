@@ -71,15 +71,15 @@ class Ring {
 
 class BufferPool {
  public:
-  static constexpr std::uint16_t kGroup = 0;              // the buffer group id recvs select from
+  static constexpr std::uint16_t kGroup = 0;  // the buffer group id recvs select from
   // 16 KiB: a request of up to 16 KiB arrives in one completion and, in echo mode, goes back
   // out in one send lent from its buffer (with 4 KiB buffers a 16 KiB echo took four
   // completions and two sends, 12 KiB copied). Safe for back-pressure only because every recv
   // is bounded: a multishot recv takes up to 32 buffers per wake-up before a cancel can land,
   // so it is armed with a byte limit, or not used at all (UringThread::arm_recv).
   static constexpr unsigned kBufferSize = 16 * 1024;
-  static constexpr unsigned kBuffersPerSlab = 256;        // we start with one slab: 4 MiB
-  static constexpr unsigned kMaxBuffers = 1024;           // ring entries; the cap: 16 MiB
+  static constexpr unsigned kBuffersPerSlab = 256;  // we start with one slab: 4 MiB
+  static constexpr unsigned kMaxBuffers = 1024;     // ring entries; the cap: 16 MiB
 
   // Registers the ring (size kMaxBuffers) and fills it with one slab. Throws ServerError.
   explicit BufferPool(io_uring& ring);
@@ -115,7 +115,7 @@ class BufferPool {
   std::vector<char*> slabs_;         // mmap'd, kBuffersPerSlab * kBufferSize each
   unsigned total_ = 0;
   unsigned lent_ = 0;
-  int staged_ = 0;                   // given back but not yet published
+  int staged_ = 0;  // given back but not yet published
 };
 
 }  // namespace iomux::detail::uring

@@ -38,11 +38,17 @@ bool within(std::string_view inner, std::string_view outer) noexcept {
 
 }  // namespace
 
-void Connection::settle() { owner->settle(slot); }
+void Connection::settle() {
+  owner->settle(slot);
+}
 
-void Connection::shutdown_write() { ::shutdown(fd.get(), SHUT_WR); }
+void Connection::shutdown_write() {
+  ::shutdown(fd.get(), SHUT_WR);
+}
 
-void Connection::release_socket() { owner->on_closed(slot); }
+void Connection::release_socket() {
+  owner->on_closed(slot);
+}
 
 // Multishot where it can be bounded: one SQE per burst of data instead of one per read. Each
 // arrival of data picks a buffer from the group and posts a CQE. A multishot recv is greedy,
@@ -91,8 +97,10 @@ void UringThread::on_recv(std::uint32_t slot, const io_uring_cqe& cqe) {
   }
   if (cqe.flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    if (res > 0 && !c.closed() && c.core->state() == ConnectionCore::State::open) process(slot, bid, res);
-    else pool_.give_back(bid);  // flushing, lingering, closed: input is discarded
+    if (res > 0 && !c.closed() && c.core->state() == ConnectionCore::State::open)
+      process(slot, bid, res);
+    else
+      pool_.give_back(bid);  // flushing, lingering, closed: input is discarded
   }
   if (c.closed()) {
     release_if_idle(slot);

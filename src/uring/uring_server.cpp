@@ -45,11 +45,10 @@ class UringServer final : public LoopGroupServer<uring::UringThread> {
           return std::make_unique<uring::UringThread>(ctx, std::move(listener));
         }) {
     const int n = thread_count();
-    ctx_.log().debug("io_uring: {} ring{} ({}), {} recvs, {} x {} KiB receive buffers each (up to {})", n,
-                     n > 1 ? "s" : "", loops_[0]->ring_description(),
-                     loops_[0]->multishot_recvs() ? "multishot (bounded)" : "one-shot",
-                     uring::BufferPool::kBuffersPerSlab, uring::BufferPool::kBufferSize / 1024,
-                     uring::BufferPool::kMaxBuffers);
+    ctx_.log().debug(
+        "io_uring: {} ring{} ({}), {} recvs, {} x {} KiB receive buffers each (up to {})", n, n > 1 ? "s" : "",
+        loops_[0]->ring_description(), loops_[0]->multishot_recvs() ? "multishot (bounded)" : "one-shot",
+        uring::BufferPool::kBuffersPerSlab, uring::BufferPool::kBufferSize / 1024, uring::BufferPool::kMaxBuffers);
     log_listening();
   }
 

@@ -99,7 +99,9 @@ TimerId UringThread::start_timer(Clock::time_point when, std::function<void()> c
   return timers_.add(when, std::move(callback));
 }
 
-bool UringThread::cancel_timer(TimerId id) { return timers_.cancel(id); }
+bool UringThread::cancel_timer(TimerId id) {
+  return timers_.cancel(id);
+}
 
 // ---------------------------------------------------------------------------------- the loop
 
@@ -140,11 +142,18 @@ void UringThread::handle_batch() {
 void UringThread::dispatch(const io_uring_cqe& cqe) {
   const Tag t = unpack(cqe.user_data);
   switch (t.op) {
-    case Op::accept: on_accept(cqe); return;
-    case Op::wake: on_wake(cqe); return;
-    case Op::cancel: --in_flight_; return;  // the cancelled request reports for itself
+    case Op::accept:
+      on_accept(cqe);
+      return;
+    case Op::wake:
+      on_wake(cqe);
+      return;
+    case Op::cancel:
+      --in_flight_;
+      return;  // the cancelled request reports for itself
     case Op::recv:
-    case Op::send: break;
+    case Op::send:
+      break;
   }
   if (t.slot >= conns_.size() || (conns_[t.slot].generation & kGenerationMask) != t.generation) {
     // Cannot happen while slots outlive their requests; if it does, at least the buffer goes
@@ -155,8 +164,10 @@ void UringThread::dispatch(const io_uring_cqe& cqe) {
     context().log().warn("uring: stale completion for slot {} ignored", t.slot);
     return;
   }
-  if (t.op == Op::recv) on_recv(t.slot, cqe);
-  else on_send(t.slot, cqe);
+  if (t.op == Op::recv)
+    on_recv(t.slot, cqe);
+  else
+    on_send(t.slot, cqe);
 }
 
 void UringThread::after_batch() {
@@ -260,8 +271,10 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
     }
   }
   if (accept_armed_) return;
-  if (!accepting) listener_.reset();
-  else if (!accept_retry_) arm_accept();
+  if (!accepting)
+    listener_.reset();
+  else if (!accept_retry_)
+    arm_accept();
 }
 
 void UringThread::adopt(UniqueFd fd) {
@@ -303,8 +316,10 @@ void UringThread::adopt(UniqueFd fd) {
 // it first would not stop a request that holds a reference to the socket).
 void UringThread::stop_listener() {
   accept_retry_ = false;
-  if (accept_armed_) cancel(pack(Op::accept));
-  else listener_.reset();
+  if (accept_armed_)
+    cancel(pack(Op::accept));
+  else
+    listener_.reset();
 }
 
 // ---------------------------------------------------------------------- stop, drain, sweeps
@@ -321,7 +336,8 @@ void UringThread::on_wake(const io_uring_cqe& cqe) {
   wake_armed_ = false;
   --in_flight_;
   // The stop request and the mail are read in after_batch(); here only keep listening.
-  if (cqe.res > 0 && !done_) arm_wake();
+  if (cqe.res > 0 && !done_)
+    arm_wake();
   else if (cqe.res < 0 && cqe.res != -ECANCELED)
     context().log().error("uring: wake-up read failed: {}", std::strerror(-cqe.res));
 }
@@ -355,7 +371,9 @@ void UringThread::close_all(std::string_view why) {
 
 // Sweeps are coarse and run only while something needs them: a failed accept to retry, a stall
 // probe. (Connections' own timers, idle and linger, are in timers_.)
-bool UringThread::sweeps_active() const noexcept { return accept_retry_ || probes_due_ > 0; }
+bool UringThread::sweeps_active() const noexcept {
+  return accept_retry_ || probes_due_ > 0;
+}
 
 void UringThread::sweep() {
   next_sweep_ = now_ + (probes_due_ > 0 && !accept_retry_ ? kProbeSweepPeriod : kSweepPeriod);

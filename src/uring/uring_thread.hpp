@@ -63,12 +63,12 @@ struct Connection final : Transport {
   std::uint32_t lent_len = 0;
   std::uint32_t generation = 0;
   Clock::time_point last_recv;  // for the stall probes
-  bool recv_armed = false;     // a recv is in the kernel
-  bool recv_cancelled = false; // and a cancel for it is on its way
+  bool recv_armed = false;      // a recv is in the kernel
+  bool recv_cancelled = false;  // and a cancel for it is on its way
   bool send_inflight = false;
-  bool starved = false;        // recv ended with -ENOBUFS; re-armed after this batch
-  bool probe_due = false;      // received since the last stall probe (see probe_stalled_recvs)
-  bool release_due = false;    // closed; the slot goes back once nothing is in flight
+  bool starved = false;      // recv ended with -ENOBUFS; re-armed after this batch
+  bool probe_due = false;    // received since the last stall probe (see probe_stalled_recvs)
+  bool release_due = false;  // closed; the slot goes back once nothing is in flight
 
   [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight; }
   [[nodiscard]] bool closed() const noexcept { return !core || core->state() == ConnectionCore::State::closed; }
@@ -147,8 +147,8 @@ class UringThread final : public Executor {
   BufferPool pool_;            // after ring_: registered with it, and unmapped after it closes
   const bool multishot_recv_;  // recvs are multishot with a byte limit, or one-shot (arm_recv)
   UniqueFd listener_;
-  SpareFd spare_;              // for EMFILE
-  UniqueFd wake_fd_;           // eventfd: stop() and the mailbox write, a pending read SQE completes
+  SpareFd spare_;                 // for EMFILE
+  UniqueFd wake_fd_;              // eventfd: stop() and the mailbox write, a pending read SQE completes
   std::uint64_t wake_value_ = 0;  // the read's target; stable for the loop's life
   std::atomic<unsigned> stop_requests_{0};
   unsigned stop_seen_ = 0;
@@ -156,12 +156,12 @@ class UringThread final : public Executor {
 
   std::deque<Connection> conns_;  // indexed by slot; a deque never moves its elements
   std::vector<std::uint32_t> free_slots_;
-  std::vector<std::uint64_t> starved_;      // tags of recvs to re-arm after the batch
-  std::vector<std::uint32_t> to_release_;   // closed slots to recycle once idle
-  std::size_t live_ = 0;                    // connections counted as open
-  std::size_t in_flight_ = 0;               // requests whose final CQE has not arrived
-  std::size_t probes_due_ = 0;              // connections with probe_due set
-  std::vector<pollfd> probe_fds_;           // probe_stalled_recvs' scratch
+  std::vector<std::uint64_t> starved_;     // tags of recvs to re-arm after the batch
+  std::vector<std::uint32_t> to_release_;  // closed slots to recycle once idle
+  std::size_t live_ = 0;                   // connections counted as open
+  std::size_t in_flight_ = 0;              // requests whose final CQE has not arrived
+  std::size_t probes_due_ = 0;             // connections with probe_due set
+  std::vector<pollfd> probe_fds_;          // probe_stalled_recvs' scratch
   std::vector<std::uint32_t> probe_slots_;
 
   Clock::time_point now_;

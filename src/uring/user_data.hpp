@@ -33,13 +33,12 @@ struct Tag {
 inline constexpr std::uint32_t kGenerationMask = 0xFFFFFF;
 
 constexpr std::uint64_t pack(Op op, std::uint32_t slot = 0, std::uint32_t generation = 0) noexcept {
-  return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) |
-         (std::uint64_t{generation & kGenerationMask} << 32) | slot;
+  return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{generation & kGenerationMask} << 32) |
+         slot;
 }
 
 constexpr Tag unpack(std::uint64_t user_data) noexcept {
-  return {static_cast<Op>(user_data >> 56),
-          static_cast<std::uint32_t>(user_data >> 32) & kGenerationMask,
+  return {static_cast<Op>(user_data >> 56), static_cast<std::uint32_t>(user_data >> 32) & kGenerationMask,
           static_cast<std::uint32_t>(user_data)};
 }
 

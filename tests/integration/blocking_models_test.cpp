@@ -75,7 +75,9 @@ UniqueFd connect_slow_reader(const Endpoint& ep) {
   return fd;
 }
 
-bool serves_concurrently(const std::string& model) { return model != "blocking"; }
+bool serves_concurrently(const std::string& model) {
+  return model != "blocking";
+}
 
 // ---- every model ----------------------------------------------------------------------------
 
@@ -207,7 +209,8 @@ TEST_P(SimpleModels, GracefulStopWithConnectedClientsReturnsAndCountsRight) {
   UniqueFd waiting = connect_to(s.endpoint());
   ASSERT_TRUE(waiting);
   if (serves_concurrently(GetParam())) {
-    ASSERT_TRUE(wait_until([&] { return s.server().stats().connections_open == static_cast<std::uint64_t>(served + 1); }));
+    ASSERT_TRUE(
+        wait_until([&] { return s.server().stats().connections_open == static_cast<std::uint64_t>(served + 1); }));
   }
 
   const auto start = std::chrono::steady_clock::now();
@@ -239,10 +242,12 @@ TEST_P(SimpleModels, GracefulStopGivesUpOnAClientThatNeverReadsAfterDrainTimeout
   // buffer, where the test can see it; the blocking ones sit in send() instead.
   const bool holds_pending = GetParam() == "nonblocking" || GetParam() == "timeout";
   std::thread sender([&] { send_text(fd.get(), pattern_bytes(16 * 1024 * 1024)); });
-  const bool owing = wait_until([&] {
-    const StatsSnapshot st = s.server().stats();
-    return st.bytes_in > 64u * 1024 && (!holds_pending || st.bytes_pending > 0);
-  }, 10s);
+  const bool owing = wait_until(
+      [&] {
+        const StatsSnapshot st = s.server().stats();
+        return st.bytes_in > 64u * 1024 && (!holds_pending || st.bytes_pending > 0);
+      },
+      10s);
   std::this_thread::sleep_for(100ms);
   const auto start = std::chrono::steady_clock::now();
   const bool stopped = s.stop_and_join(StopMode::graceful, 5s);
@@ -292,8 +297,7 @@ TEST_P(SimpleModels, IdleTimeoutClosesASilentClient) {
   EXPECT_TRUE(s.log().contains("--idle-timeout"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, SimpleModels,
-                         ::testing::Values("blocking", "threaded", "nonblocking", "timeout"),
+INSTANTIATE_TEST_SUITE_P(Models, SimpleModels, ::testing::Values("blocking", "threaded", "nonblocking", "timeout"),
                          [](const auto& info) { return info.param; });
 
 // ---- models that serve clients at once ------------------------------------------------------

@@ -75,7 +75,8 @@ TEST(Cli, VerboseLogsRequestsEscaped) {
   UniqueFd c = connect_to(resolve_one("127.0.0.1", static_cast<std::uint16_t>(server.port)));
   ASSERT_TRUE(send_text(c.get(), "evil\x1b[2J\r\n"));
   ASSERT_EQ(recv_exact(c.get(), 26), std::string(kDefaultReply));
-  EXPECT_TRUE(server.proc->wait_for_output(std::regex(R"(request from .*evil\\x1b\[2J\\r\\n)"), std::chrono::seconds(5)))
+  EXPECT_TRUE(
+      server.proc->wait_for_output(std::regex(R"(request from .*evil\\x1b\[2J\\r\\n)"), std::chrono::seconds(5)))
       << server.proc->err();
   EXPECT_EQ(server.proc->err().find('\x1b'), std::string::npos);
 }
@@ -146,7 +147,8 @@ TEST(Cli, NumbersAreCheckedInWordsAndSizesTakeUnits) {
 TEST(Cli, ModelsListsAllTen) {
   Subprocess models({kCli, "models"});
   EXPECT_EQ(models.wait_exit(std::chrono::seconds(10)), 0);
-  for (const ModelInfo& m : all_models()) EXPECT_NE(models.out().find(std::string(m.name) + " "), std::string::npos) << m.name;
+  for (const ModelInfo& m : all_models())
+    EXPECT_NE(models.out().find(std::string(m.name) + " "), std::string::npos) << m.name;
 }
 
 TEST(Cli, VersionAndHelp) {

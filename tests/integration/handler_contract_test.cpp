@@ -56,7 +56,8 @@ struct Seen {
 std::size_t for_each_line(std::span<const char> in, const std::function<void(std::string_view)>& f) {
   const std::string_view text(in.data(), in.size());
   std::size_t used = 0;
-  for (std::size_t nl; (nl = text.find('\n', used)) != std::string_view::npos; used = nl + 1) f(text.substr(used, nl - used));
+  for (std::size_t nl; (nl = text.find('\n', used)) != std::string_view::npos; used = nl + 1)
+    f(text.substr(used, nl - used));
   return used;
 }
 

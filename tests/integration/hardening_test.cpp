@@ -216,8 +216,8 @@ TEST_P(Hardening, GracefulStopUnderLoadDeliversEveryOwedReply) {
 TEST_P(Hardening, FdExhaustionShedsNewClientsAndRecovers) {
   if (!concurrent()) GTEST_SKIP() << "blocking holds one connection at a time";
   if (std::system("command -v prlimit >/dev/null 2>&1") != 0) GTEST_SKIP() << "prlimit not installed";
-  Subprocess server({"prlimit", "--nofile=48:48", IOMUX_CLI_PATH, "serve", "--model", GetParam(), "--host",
-                     "127.0.0.1", "--port", "0", "-q"});
+  Subprocess server({"prlimit", "--nofile=48:48", IOMUX_CLI_PATH, "serve", "--model", GetParam(), "--host", "127.0.0.1",
+                     "--port", "0", "-q"});
   auto m = server.wait_for_output(std::regex(R"(listening on (\S+):(\d+))"), std::chrono::seconds(10));
   ASSERT_TRUE(m) << "no listening line: " << server.err();
   Endpoint ep = Endpoint::loopback_v4(static_cast<std::uint16_t>(std::stoi((*m)[2])));
@@ -231,10 +231,12 @@ TEST_P(Hardening, FdExhaustionShedsNewClientsAndRecovers) {
   EXPECT_EQ(recv_exact(clients.front().get(), kReply.size()), kReply);
   // The server is alive, and once fds free up it serves a newcomer.
   clients.clear();
-  bool served = wait_until([&] {
-    UniqueFd c = connect_to(ep, std::chrono::milliseconds(500));
-    return c && send_text(c.get(), "again") && recv_exact(c.get(), kReply.size()) == kReply;
-  }, std::chrono::seconds(10));
+  bool served = wait_until(
+      [&] {
+        UniqueFd c = connect_to(ep, std::chrono::milliseconds(500));
+        return c && send_text(c.get(), "again") && recv_exact(c.get(), kReply.size()) == kReply;
+      },
+      std::chrono::seconds(10));
   EXPECT_TRUE(served) << server.err();
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(std::chrono::seconds(10)), 0) << server.err();

@@ -111,10 +111,17 @@ class TestServer {
       if (n <= 0) return;
       out.clear();
       switch (behaviour_) {
-        case Behaviour::ack: out = reply; break;
-        case Behaviour::wrong_bytes: out = wrong; break;
-        case Behaviour::silent: break;
-        case Behaviour::echo: out.assign(buf.data(), static_cast<std::size_t>(n)); break;
+        case Behaviour::ack:
+          out = reply;
+          break;
+        case Behaviour::wrong_bytes:
+          out = wrong;
+          break;
+        case Behaviour::silent:
+          break;
+        case Behaviour::echo:
+          out.assign(buf.data(), static_cast<std::size_t>(n));
+          break;
         case Behaviour::line:
           for (ssize_t i = 0; i < n; ++i)
             if (buf[static_cast<std::size_t>(i)] == '\n') out += line_reply;
@@ -151,8 +158,8 @@ BenchConfig quick(const TestServer& s, ProtocolMode mode) {
 
 void expect_clean(const BenchResult& r) {
   EXPECT_GT(r.requests, 0u);
-  EXPECT_EQ(r.errors, 0u) << "timeouts " << r.timeouts << " resets " << r.resets << " mismatches "
-                          << r.mismatches << " closed " << r.closed;
+  EXPECT_EQ(r.errors, 0u) << "timeouts " << r.timeouts << " resets " << r.resets << " mismatches " << r.mismatches
+                          << " closed " << r.closed;
   EXPECT_EQ(r.connect_failures, 0u);
   EXPECT_EQ(r.exit_code(), 0);
   EXPECT_EQ(r.latency.count(), r.requests);
@@ -224,8 +231,8 @@ TEST(LoadgenIntegration, ChurnOpensAConnectionPerRequest) {
   c.duration_s = 0.5;
   const auto r = run_bench(c);
   EXPECT_GT(r.requests, 0u);
-  EXPECT_EQ(r.errors, 0u) << "timeouts " << r.timeouts << " resets " << r.resets << " mismatches "
-                          << r.mismatches << " closed " << r.closed;
+  EXPECT_EQ(r.errors, 0u) << "timeouts " << r.timeouts << " resets " << r.resets << " mismatches " << r.mismatches
+                          << " closed " << r.closed;
   EXPECT_GE(s.accepted(), r.requests);
 }
 

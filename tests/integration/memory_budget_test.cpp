@@ -29,8 +29,8 @@ std::size_t resident_bytes(pid_t pid) {
 class MemoryBudget : public ModelTest {};
 
 TEST_P(MemoryBudget, ThousandsOfUnfinishedLinesStayNearTheBudgetAndOthersAreServed) {
-  Subprocess server({IOMUX_CLI_PATH, "serve", "--model", GetParam(), "--host", "127.0.0.1", "--port", "0",
-                     "--protocol", "line", "--max-memory", "64M", "-q"});
+  Subprocess server({IOMUX_CLI_PATH, "serve", "--model", GetParam(), "--host", "127.0.0.1", "--port", "0", "--protocol",
+                     "line", "--max-memory", "64M", "-q"});
   const auto listening = server.wait_for_output(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
   ASSERT_TRUE(listening) << server.err();
   const Endpoint ep = Endpoint::loopback_v4(static_cast<std::uint16_t>(std::stoi((*listening)[1])));

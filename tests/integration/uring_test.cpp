@@ -22,10 +22,10 @@
 namespace iomux::test {
 namespace {
 
-#define SKIP_WITHOUT_URING()                                                       \
-  do {                                                                             \
-    const Availability a = probe_model("uring");                                   \
-    if (!a.available) GTEST_SKIP() << "io_uring unavailable here: " << a.reason;   \
+#define SKIP_WITHOUT_URING()                                                     \
+  do {                                                                           \
+    const Availability a = probe_model("uring");                                 \
+    if (!a.available) GTEST_SKIP() << "io_uring unavailable here: " << a.reason; \
   } while (false)
 
 const std::string kAck{kDefaultReply};
@@ -44,7 +44,9 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-std::uint16_t local_port(int fd) { return local_endpoint(fd).port(); }
+std::uint16_t local_port(int fd) {
+  return local_endpoint(fd).port();
+}
 
 // Writes a known stream on a non-blocking socket until the server has stopped taking it for
 // 300 ms (back-pressure: it paused reading) or 64 MiB went out. Returns what was written.
@@ -146,8 +148,7 @@ TEST_P(Uring, EchoOf64KiBFromManyClientsAtOnce) {
   }
   // Writers on their own threads: a client that wrote 64 KiB without reading could block.
   std::vector<std::thread> writers;
-  for (int i = 0; i < kClients; ++i)
-    writers.emplace_back([&, i] { send_text(fds[i].get(), data[i]); });
+  for (int i = 0; i < kClients; ++i) writers.emplace_back([&, i] { send_text(fds[i].get(), data[i]); });
   for (int i = 0; i < kClients; ++i) EXPECT_TRUE(recv_exact(fds[i].get(), data[i].size()) == data[i]) << i;
   for (auto& w : writers) w.join();
 }
@@ -334,7 +335,8 @@ TEST_P(Uring, TwoThreadsShareThePortAndServeEveryone) {
     ASSERT_TRUE(fds.back());
   }
   for (int i = 0; i < 60; ++i) ASSERT_TRUE(send_text(fds[i].get(), "n" + std::to_string(i)));
-  for (int i = 0; i < 60; ++i) EXPECT_EQ(recv_exact(fds[i].get(), 1 + std::to_string(i).size()), "n" + std::to_string(i));
+  for (int i = 0; i < 60; ++i)
+    EXPECT_EQ(recv_exact(fds[i].get(), 1 + std::to_string(i).size()), "n" + std::to_string(i));
   EXPECT_EQ(server.server().stats().connections_accepted, 60u);
   ASSERT_TRUE(server.stop_and_join(StopMode::graceful));
 }
@@ -352,7 +354,8 @@ TEST_P(Uring, LogsListeningConnectAndDisconnectLikeTheReactor) {
     EXPECT_EQ(recv_exact(c.get(), kAck.size()), kAck);
   }
   const std::string peer = "127.0.0.1:" + std::to_string(client_port);
-  EXPECT_TRUE(wait_until([&] { return server.log().contains("disconnect " + peer + ": closed by peer (1 requests)"); }));
+  EXPECT_TRUE(
+      wait_until([&] { return server.log().contains("disconnect " + peer + ": closed by peer (1 requests)"); }));
   EXPECT_TRUE(server.log().contains("connect " + peer + " (fd "));
   const std::regex listening(R"(listening on (\S+):(\d+))");
   bool matched = false;

@@ -23,7 +23,9 @@ namespace iomux::test {
 // completions). The cases that drive a load generator (redis-benchmark, ab, wrk) run on the
 // first list only, to keep the suite's time down: select differs from poll only in its
 // fd_set, and epoll-et takes load in the two-thread cases of redis_clients_test.cpp.
-inline std::vector<std::string> load_models() { return {"blocking", "threaded", "poll", "epoll", "sigio", "uring"}; }
+inline std::vector<std::string> load_models() {
+  return {"blocking", "threaded", "poll", "epoll", "sigio", "uring"};
+}
 inline std::vector<std::string> interop_models() {
   return {"blocking", "threaded", "select", "poll", "epoll", "epoll-et", "sigio", "uring"};
 }
@@ -46,19 +48,18 @@ inline bool on_path(std::string_view tool) {
 
 // Skips the current test, naming the Debian package to install, when `tool` is not on $PATH.
 // A missing client is never a pass: CI installs them (scripts/install-deps.sh).
-#define IOMUX_REQUIRE_TOOL(tool, package)                                                        \
-  do {                                                                                           \
-    if (!::iomux::test::on_path(tool))                                                           \
-      GTEST_SKIP() << (tool) << " is not on PATH: install the Debian package " << (package)      \
-                   << " (scripts/install-deps.sh does)";                                         \
+#define IOMUX_REQUIRE_TOOL(tool, package)                                                   \
+  do {                                                                                      \
+    if (!::iomux::test::on_path(tool))                                                      \
+      GTEST_SKIP() << (tool) << " is not on PATH: install the Debian package " << (package) \
+                   << " (scripts/install-deps.sh does)";                                    \
   } while (0)
 
 // Skips the current test when the kernel cannot run `model`, with the reason.
-#define IOMUX_REQUIRE_MODEL(model)                                                               \
-  do {                                                                                           \
-    const ::iomux::Availability availability_ = ::iomux::probe_model(model);                     \
-    if (!availability_.available)                                                                \
-      GTEST_SKIP() << (model) << " unavailable here: " << availability_.reason;                  \
+#define IOMUX_REQUIRE_MODEL(model)                                                                          \
+  do {                                                                                                      \
+    const ::iomux::Availability availability_ = ::iomux::probe_model(model);                                \
+    if (!availability_.available) GTEST_SKIP() << (model) << " unavailable here: " << availability_.reason; \
   } while (0)
 
 struct ToolRun {
@@ -86,7 +87,9 @@ inline ToolRun run_tool(const std::vector<std::string>& argv, std::chrono::milli
 }
 
 // The port of `ep` as text, for command lines.
-inline std::string port_of(const Endpoint& ep) { return std::to_string(ep.port()); }
+inline std::string port_of(const Endpoint& ep) {
+  return std::to_string(ep.port());
+}
 
 // The lines of `text`, split at '\n' and '\r' (progress lines end with '\r'), without empty ones.
 inline std::vector<std::string> lines_of(std::string_view text) {

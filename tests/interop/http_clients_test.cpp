@@ -27,8 +27,9 @@ const std::string kPlaintext = "Hello, World!";
 // it. `connection` is "" (HTTP/1.1's implied keep-alive), "keep-alive" or "close".
 std::string expected_head(std::string_view status, std::string_view content_type, std::size_t content_length,
                           std::string_view connection = "") {
-  std::string head = "HTTP/1.1 " + std::string(status) + "\r\nServer: iomux\r\nContent-Type: " +
-                     std::string(content_type) + "\r\nContent-Length: " + std::to_string(content_length) + "\r\n";
+  std::string head = "HTTP/1.1 " + std::string(status) +
+                     "\r\nServer: iomux\r\nContent-Type: " + std::string(content_type) +
+                     "\r\nContent-Length: " + std::to_string(content_length) + "\r\n";
   if (!connection.empty()) head += "Connection: " + std::string(connection) + "\r\n";
   return head + "Date: <date>\r\n\r\n";
 }
@@ -152,8 +153,9 @@ TEST_P(HttpClients, CurlHeadGetsHeadersOnly) {
   // the response to a GET pipelined behind the HEAD must start right after the HEAD's head.
   UniqueFd c = connect_to(server_->endpoint());
   ASSERT_TRUE(c);
-  ASSERT_TRUE(send_text(c.get(), "HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
-                                 "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(send_text(c.get(),
+                        "HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
   std::string stream = read_until_closed(c.get());
   std::string why;
   const std::optional<Response> head = take_response(stream, true, &why);
@@ -177,8 +179,8 @@ TEST_P(HttpClients, CurlPostOfOneMebibyteEchoesEveryByte) {
     ASSERT_TRUE(f.good()) << file;
   }
   // curl 7.88 sends "Expect: 100-continue" with a body this large, and waits for the 100.
-  const ToolRun run = curl({"--data-binary", "@" + file.string(), "-H", "Content-Type: application/octet-stream",
-                            url("/echo")});
+  const ToolRun run =
+      curl({"--data-binary", "@" + file.string(), "-H", "Content-Type: application/octet-stream", url("/echo")});
   std::filesystem::remove(file);
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.err, "");
@@ -266,7 +268,9 @@ TEST_P(HttpLoad, AbKeepAliveCompletesEveryRequest) {
   EXPECT_TRUE(std::regex_search(run.out, std::regex("Document Length:\\s+13 bytes\n"))) << run.out;
 }
 
-TEST_P(HttpLoad, WrkPlaintextWithoutErrors) { run_wrk({url("/plaintext")}); }
+TEST_P(HttpLoad, WrkPlaintextWithoutErrors) {
+  run_wrk({url("/plaintext")});
+}
 
 TEST_P(HttpLoad, WrkPipelinedPlaintextWithoutErrors) {
   const std::string script = std::string(IOMUX_SOURCE_DIR) + "/bench/wrk/pipeline.lua";
@@ -312,8 +316,8 @@ TEST_P(HttpClients, HundredPipelinedRequestsInOneWriteGetHundredResponsesInOrder
   for (int i = 0; i < kRequests; ++i) {
     std::string why;
     const std::optional<Response> r = take_response(stream, false, &why);
-    ASSERT_TRUE(r) << "response " << i << " incomplete or malformed after " << received - stream.size()
-                   << " of " << received << " bytes: " << why;
+    ASSERT_TRUE(r) << "response " << i << " incomplete or malformed after " << received - stream.size() << " of "
+                   << received << " bytes: " << why;
     EXPECT_EQ(r->head, expected[static_cast<std::size_t>(i)].head) << "response " << i;
     EXPECT_TRUE(r->body == expected[static_cast<std::size_t>(i)].body) << "response " << i << "'s body differs";
   }

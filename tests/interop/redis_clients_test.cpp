@@ -158,9 +158,20 @@ class RedisBenchmark : public RedisClients {
  protected:
   void run_benchmark(int pipeline) {
     IOMUX_REQUIRE_TOOL("redis-benchmark", "redis-tools");
-    std::vector<std::string> argv{"redis-benchmark", "-h", "127.0.0.1", "-p", port_of(server_->endpoint()),
-                                  "-n", "20000", "-q", "-t", "ping_inline,ping_mbulk,set,get,incr,lpush,lpop,mset",
-                                  "-P", std::to_string(pipeline), "-c", concurrent() ? "50" : "1"};
+    std::vector<std::string> argv{"redis-benchmark",
+                                  "-h",
+                                  "127.0.0.1",
+                                  "-p",
+                                  port_of(server_->endpoint()),
+                                  "-n",
+                                  "20000",
+                                  "-q",
+                                  "-t",
+                                  "ping_inline,ping_mbulk,set,get,incr,lpush,lpop,mset",
+                                  "-P",
+                                  std::to_string(pipeline),
+                                  "-c",
+                                  concurrent() ? "50" : "1"};
     const ToolRun run = run_tool(argv, 60s);
     EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
     for (const char* bad : {"ERROR", "Error", "WARNING", "Could not"}) {
@@ -179,8 +190,12 @@ class RedisBenchmark : public RedisClients {
   }
 };
 
-TEST_P(RedisBenchmark, EveryTestCompletesWithoutPipelining) { run_benchmark(1); }
-TEST_P(RedisBenchmark, EveryTestCompletesWithPipelinesOf16) { run_benchmark(16); }
+TEST_P(RedisBenchmark, EveryTestCompletesWithoutPipelining) {
+  run_benchmark(1);
+}
+TEST_P(RedisBenchmark, EveryTestCompletesWithPipelinesOf16) {
+  run_benchmark(16);
+}
 
 // ---- Many clients incrementing the same keys on a server of two event-loop threads.
 
@@ -291,8 +306,20 @@ TEST_P(RedisOnTwoThreads, TwoRedisBenchmarksIncrementingOneKeyCountExactly) {
   // 20000 is a multiple of the pipeline depth, so each sends exactly 20000 INCRs (it counts
   // requests a pipeline at a time), all to the key "counter:__rand_int__" (no -r): against
   // Redis 7.0 itself the count is 40000 too.
-  const std::vector<std::string> argv{"redis-benchmark", "-h", "127.0.0.1", "-p", port_of(server_->endpoint()),
-                                      "-n", "20000", "-c", "50", "-t", "incr", "-P", "16", "-q"};
+  const std::vector<std::string> argv{"redis-benchmark",
+                                      "-h",
+                                      "127.0.0.1",
+                                      "-p",
+                                      port_of(server_->endpoint()),
+                                      "-n",
+                                      "20000",
+                                      "-c",
+                                      "50",
+                                      "-t",
+                                      "incr",
+                                      "-P",
+                                      "16",
+                                      "-q"};
   Subprocess first(argv);
   Subprocess second(argv);
   ASSERT_TRUE(first.started() && second.started());

@@ -35,8 +35,9 @@ TEST_P(TutorialServer, IomuxClientGetsTheReply) {
   Subprocess server({"python3", "-u", script});
   ASSERT_TRUE(server.started());
   // Wait until the tutorial's server accepts connections.
-  bool up = wait_until([] { return static_cast<bool>(connect_to(Endpoint::loopback_v4(7890), std::chrono::milliseconds(200))); },
-                       std::chrono::seconds(10));
+  bool up = wait_until(
+      [] { return static_cast<bool>(connect_to(Endpoint::loopback_v4(7890), std::chrono::milliseconds(200))); },
+      std::chrono::seconds(10));
   ASSERT_TRUE(up) << server.err();
   Subprocess client({IOMUX_CLI_PATH, "client", "127.0.0.1", "7890", "hello from iomux"});
   EXPECT_EQ(client.wait_exit(std::chrono::seconds(15)), 0) << client.err();

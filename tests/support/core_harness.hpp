@@ -85,7 +85,9 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
   bool cancel_timer(TimerId id) override { return timers_.cancel(id); }
 
   // Transport.
-  void settle() override { core_->settle_with([this] { return send(); }); }
+  void settle() override {
+    core_->settle_with([this] { return send(); });
+  }
   void shutdown_write() override { fin_ = true; }
   void release_socket() override { released_ = true; }
 

@@ -66,7 +66,9 @@ class Subprocess {
     [[maybe_unused]] ssize_t n = ::write(stdin_.get(), text.data(), text.size());
   }
   void close_stdin() { stdin_.reset(); }
-  void signal(int sig) { if (pid_ > 0) ::kill(pid_, sig); }
+  void signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
 
   // Reads output until `pattern` matches stdout+stderr (returns the match) or the timeout.
   std::optional<std::smatch> wait_for_output(const std::regex& pattern, std::chrono::milliseconds timeout) {
@@ -124,8 +126,10 @@ class Subprocess {
       UniqueFd& fd = i == 0 ? stdout_ : stderr_;
       if (!fd || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
       ssize_t n = ::read(fd.get(), buf, sizeof buf);
-      if (n > 0) (i == 0 ? out_ : err_).append(buf, n);
-      else if (n == 0) fd.reset();
+      if (n > 0)
+        (i == 0 ? out_ : err_).append(buf, n);
+      else if (n == 0)
+        fd.reset();
     }
     return true;
   }

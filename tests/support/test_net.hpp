@@ -63,9 +63,12 @@ struct TestOptions : ServerOptions {
 
   HandlerFactory factory() const {
     switch (protocol.mode) {
-      case ProtocolMode::line: return line_protocol(protocol.reply, protocol.max_line);
-      case ProtocolMode::echo: return echo_protocol();
-      case ProtocolMode::ack: break;
+      case ProtocolMode::line:
+        return line_protocol(protocol.reply, protocol.max_line);
+      case ProtocolMode::echo:
+        return echo_protocol();
+      case ProtocolMode::ack:
+        break;
     }
     return ack_protocol(protocol.reply);
   }

@@ -39,8 +39,10 @@ class Scripted final : public Handler {
   }
   void on_peer_shutdown(Connection& c) override {
     s_.events.push_back("peer_shutdown");
-    if (s_.on_peer_shutdown) s_.on_peer_shutdown(c);
-    else c.close_after_flush();
+    if (s_.on_peer_shutdown)
+      s_.on_peer_shutdown(c);
+    else
+      c.close_after_flush();
   }
   void on_drain(Connection&) override { s_.events.push_back("drain"); }
   void on_close(Connection& c, const CloseInfo& info) override {
@@ -316,9 +318,9 @@ TEST(ConnectionCore, OutputOverMaxOutputClosesAConnectionThatDoesNotRead) {
     return in.size();
   };
   CoreHarness h(scripted(s), options([](ServerOptions& o) {
-    o.max_pending = 1000;
-    o.max_output = 4000;
-  }));
+                  o.max_pending = 1000;
+                  o.max_output = 4000;
+                }));
   h.stall(true);
   h.feed("x");
   EXPECT_FALSE(h.open());
@@ -384,9 +386,9 @@ TEST(ConnectionCore, TheMemoryBudgetPausesALargeHolderAndEvictsOverTheLimit) {
   Script s;
   s.on_data = [](std::string_view, Connection&) { return std::size_t{0}; };  // keeps everything
   CoreHarness h(scripted(s), options([](ServerOptions& o) {
-    o.max_memory = 256 * 1024;  // soft mark 192 KiB; pause threshold 4 KiB
-    o.max_input = 1 << 20;
-  }));
+                  o.max_memory = 256 * 1024;  // soft mark 192 KiB; pause threshold 4 KiB
+                  o.max_input = 1 << 20;
+                }));
   h.feed(std::string(100 * 1024, 'k'));  // kept in a 128 KiB buffer
   EXPECT_FALSE(h.core().reading_paused());
   h.feed(std::string(30 * 1024, 'k'));  // 256 KiB held: over the soft mark, and a large holder

@@ -27,8 +27,8 @@ TEST(ParseHostPort, HostName) {
 }
 
 TEST(ParseHostPort, RejectsMalformedWithAReason) {
-  for (const char* bad : {"", "7890", "127.0.0.1", "127.0.0.1:", ":7890", "host:65536", "host:-1",
-                          "host:12a", "::1:7890", "[::1]7890", "[::1:7890", "host: 80", "[]:80"}) {
+  for (const char* bad : {"", "7890", "127.0.0.1", "127.0.0.1:", ":7890", "host:65536", "host:-1", "host:12a",
+                          "::1:7890", "[::1]7890", "[::1:7890", "host: 80", "[]:80"}) {
     std::string why;
     EXPECT_FALSE(parse_host_port(bad, &why)) << bad;
     EXPECT_FALSE(why.empty()) << bad;

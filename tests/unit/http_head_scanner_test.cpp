@@ -63,12 +63,9 @@ TEST(HttpHeadScanner, RefusesARequestLineThatCannotEndInTime) {
 
 TEST(HttpHeadScanner, RefusesAHeadThatCannotEndInTime) {
   const std::string start = "GET / HTTP/1.1\r\nX: ";
-  EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 1, 'x')).kind,
-            HeadScan::Kind::incomplete);
-  EXPECT_EQ(scan_whole(start + std::string(200 - start.size(), 'x')).kind,
-            HeadScan::Kind::too_large);
-  EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 4, 'x') + "\r\n\r\n").kind,
-            HeadScan::Kind::complete);
+  EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 1, 'x')).kind, HeadScan::Kind::incomplete);
+  EXPECT_EQ(scan_whole(start + std::string(200 - start.size(), 'x')).kind, HeadScan::Kind::too_large);
+  EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 4, 'x') + "\r\n\r\n").kind, HeadScan::Kind::complete);
   EXPECT_EQ(scan_whole(start + std::string(200 - start.size() - 3, 'x') + "\r\n\r\n").status,
             Status::header_fields_too_large);
 }

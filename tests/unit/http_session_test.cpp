@@ -80,8 +80,7 @@ Response take_response(std::string_view& out, bool head_request = false) {
   }
   out.remove_prefix(head_end + 4);
   if (response.status_line.substr(9, 1) == "1") return response;  // 1xx: no body, no length
-  const std::size_t length =
-      response.has("content-length") ? std::stoul(response.header("content-length")) : 0;
+  const std::size_t length = response.has("content-length") ? std::stoul(response.header("content-length")) : 0;
   if (!head_request) {
     EXPECT_GE(out.size(), length);
     response.body = std::string(out.substr(0, length));
@@ -104,20 +103,17 @@ Response only_response(const Connection& c, bool head_request = false) {
 }
 
 std::string get(std::string_view target, std::string_view extra_headers = "") {
-  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra_headers) +
-         "\r\n";
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra_headers) + "\r\n";
 }
 
 std::string post(std::string_view target, std::string_view body, std::string_view extra = "") {
-  return "POST " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n" + std::string(extra) + "\r\n" + std::string(body);
+  return "POST " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n" + std::string(extra) + "\r\n" + std::string(body);
 }
 
-std::string chunked_post(std::string_view target, std::string_view encoded_body,
-                         std::string_view extra = "") {
-  return "POST " + std::string(target) +
-         " HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n" + std::string(extra) +
-         "\r\n" + std::string(encoded_body);
+std::string chunked_post(std::string_view target, std::string_view encoded_body, std::string_view extra = "") {
+  return "POST " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n" +
+         std::string(extra) + "\r\n" + std::string(encoded_body);
 }
 
 // Feeds `stream` whole to a fresh connection and returns what it answered.
@@ -356,8 +352,7 @@ std::vector<std::string> framing_streams() {
   return {
       get("/plaintext") + get("/"),
       post("/echo", "hello\r\n\r\nworld") + get("/plaintext"),
-      chunked_post("/echo", "5\r\nhello\r\n1;name=value\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n") +
-          get("/"),
+      chunked_post("/echo", "5\r\nhello\r\n1;name=value\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n") + get("/"),
       post("/echo", "expected", "Expect: 100-continue\r\n") + get("/"),
       "\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /x HTTP/1.0\r\n\r\n",
       get("/") + "GET / HTTP/2.0\r\nHost: t\r\n\r\n",
@@ -406,8 +401,8 @@ TEST(HttpChunked, SeveralChunksAreDecodedAndEchoed) {
 
 TEST(HttpChunked, ExtensionsAndTrailersAreAccepted) {
   Connection c;
-  EXPECT_TRUE(c.feed(chunked_post(
-      "/echo", "4;a=b;c\r\nwiki\r\n5 ; x=\"y\"\r\npedia\r\n0;last\r\nExpires: never\r\nX-A: b\r\n\r\n")));
+  EXPECT_TRUE(c.feed(
+      chunked_post("/echo", "4;a=b;c\r\nwiki\r\n5 ; x=\"y\"\r\npedia\r\n0;last\r\nExpires: never\r\nX-A: b\r\n\r\n")));
   EXPECT_EQ(only_response(c).body, "wikipedia");
 }
 
@@ -466,33 +461,29 @@ std::vector<Refusal> refusals() {
       {"missing Host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400},
       {"two Host lines", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
       {"invalid Content-Length", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n", 400},
-      {"two Content-Lengths",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+      {"two Content-Lengths", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
       {"Transfer-Encoding with Content-Length",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-       400},
-      {"chunked twice", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
-       400},
+       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400},
+      {"chunked twice", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
       {"chunked on HTTP/1.0", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
       {"binary garbage", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), 400},
       {"lower-case version", "GET / http/1.1\r\nHost: t\r\n\r\n", 400},
-      {"Content-Length over max_body",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1114113\r\n\r\n", 413},
-      {"huge Content-Length",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999\r\n\r\n", 413},
+      {"Content-Length over max_body", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1114113\r\n\r\n", 413},
+      {"huge Content-Length", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999\r\n\r\n", 413},
       {"target over max_uri", "GET " + long_target + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
       {"request line without end", "GET " + long_target + long_target, 414},
-      {"head over max_head",
-       "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 431},
-      {"many headers", "GET / HTTP/1.1\r\nHost: t\r\n" + [] {
-         std::string headers;
-         for (int i = 0; i < 2000; ++i) headers += "X-" + std::to_string(i) + ": v\r\n";
-         return headers;
-       }() + "\r\n", 431},
-      {"gzip transfer coding", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
-       501},
-      {"gzip then chunked",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"head over max_head", "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 431},
+      {"many headers",
+       "GET / HTTP/1.1\r\nHost: t\r\n" +
+           [] {
+             std::string headers;
+             for (int i = 0; i < 2000; ++i) headers += "X-" + std::to_string(i) + ": v\r\n";
+             return headers;
+           }() +
+           "\r\n",
+       431},
+      {"gzip transfer coding", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"gzip then chunked", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
       {"unknown method", "BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 501},
       {"lower-case method", "get / HTTP/1.1\r\nHost: t\r\n\r\n", 501},
       {"method longer than any", "VERYVERYLONGMETHOD / HTTP/1.1\r\nHost: t\r\n\r\n", 501},
@@ -500,8 +491,8 @@ std::vector<Refusal> refusals() {
       {"HTTP/0.9 style line", "GET /\r\n\r\n", 505},
       {"HTTP/3.1", "GET / HTTP/3.1\r\nHost: t\r\n\r\n", 505},
       {"HTTP/2.0 line before a malformed field", "GET / HTTP/2.0\r\nno colon\r\n\r\n", 505},
-      {"HTTP/2.0 line before an oversized head",
-       "GET / HTTP/2.0\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 505},
+      {"HTTP/2.0 line before an oversized head", "GET / HTTP/2.0\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n",
+       505},
       {"head ended by CR and another byte (http_parser, not strict, takes it for CRLF)",
        "GET / HTTP/1.1\r\nHost: t\r\n\rX\r\n\r\n", 400},
       {"field line ended by CR and another byte, a request hidden behind it",
@@ -512,8 +503,8 @@ std::vector<Refusal> refusals() {
        "GET /" + std::string(8 * 1024, 'a') + "\nHost: t\n\n", 414},
       {"a line's \\n taken for the / of HTTP/ (http_parser, not strict; found by the fuzzer)",
        "GET / HTTP\n1./H\r\nHost: t\r\n\r\n", 400},
-      {"malformed line before an oversized head",
-       "GET / FTP/1.1\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n", 400},
+      {"malformed line before an oversized head", "GET / FTP/1.1\r\nX-Big: " + std::string(20 * 1024, 'b') + "\r\n\r\n",
+       400},
   };
 }
 
@@ -649,8 +640,7 @@ TEST(HttpLimits, KeptInputStaysWithinMaxKeptInput) {
 
 TEST(HttpExpectContinue, ContinueIsSentWhenTheHeadIsAcceptedBeforeTheBody) {
   Connection c;
-  const std::string head =
-      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
   EXPECT_TRUE(c.feed(head));
   EXPECT_EQ(c.out, "HTTP/1.1 100 Continue\r\n\r\n");
   EXPECT_TRUE(c.feed("hello"));
@@ -674,15 +664,15 @@ TEST(HttpExpectContinue, ContinueIsSentOnceEvenWhenTheBodyTrickles) {
 
 TEST(HttpExpectContinue, ATooLargeBodyIsRefusedInsteadOfContinued) {
   Connection c;
-  EXPECT_FALSE(c.feed(
-      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n"));
+  EXPECT_FALSE(c.feed("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n"));
   EXPECT_EQ(only_response(c).status(), 413);
 }
 
 TEST(HttpExpectContinue, Http10ExpectationIsIgnored) {
   Connection c;
-  EXPECT_TRUE(c.feed("POST /echo HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n"
-                     "Connection: keep-alive\r\n\r\n"));
+  EXPECT_TRUE(
+      c.feed("POST /echo HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n"
+             "Connection: keep-alive\r\n\r\n"));
   EXPECT_TRUE(c.out.empty());
 }
 

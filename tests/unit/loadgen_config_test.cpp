@@ -10,7 +10,9 @@ namespace {
 using iomux::ProtocolMode;
 using namespace iomux::loadgen;
 
-std::string error_of(const BenchConfig& c) { return validate(c).value_or(""); }
+std::string error_of(const BenchConfig& c) {
+  return validate(c).value_or("");
+}
 
 TEST(LoadgenConfig, DefaultsAreValid) {
   BenchConfig c;
@@ -46,8 +48,18 @@ TEST(LoadgenConfig, RejectsBadValues) {
   };
   bad([](BenchConfig& c) { c.connections = 0; }, "--connections");
   bad([](BenchConfig& c) { c.size = 0; }, "--size");
-  bad([](BenchConfig& c) { c.size = 1; c.protocol = ProtocolMode::line; }, "at least 2");
-  bad([](BenchConfig& c) { c.size = 70000; c.protocol = ProtocolMode::line; }, "too long for line mode");
+  bad(
+      [](BenchConfig& c) {
+        c.size = 1;
+        c.protocol = ProtocolMode::line;
+      },
+      "at least 2");
+  bad(
+      [](BenchConfig& c) {
+        c.size = 70000;
+        c.protocol = ProtocolMode::line;
+      },
+      "too long for line mode");
   bad([](BenchConfig& c) { c.duration_s = 0; }, "--duration");
   bad([](BenchConfig& c) { c.duration_s = -1; }, "--duration");
   bad([](BenchConfig& c) { c.warmup_s = -0.5; }, "--warmup");
@@ -57,10 +69,21 @@ TEST(LoadgenConfig, RejectsBadValues) {
   bad([](BenchConfig& c) { c.threads = 11; }, "more than --connections");
   bad([](BenchConfig& c) { c.target = "localhost"; }, "bad target 'localhost'");
   bad([](BenchConfig& c) { c.target = "127.0.0.1:99999"; }, "bad target");
-  bad([](BenchConfig& c) { c.spawn_command = "x"; c.model = "epoll"; }, "exclude each other");
+  bad(
+      [](BenchConfig& c) {
+        c.spawn_command = "x";
+        c.model = "epoll";
+      },
+      "exclude each other");
   bad([](BenchConfig& c) { c.server_args = {"--threads", "2"}; }, "--server-arg needs --model");
   bad([](BenchConfig& c) { c.reply = ""; }, "--reply");
-  bad([](BenchConfig& c) { c.protocol = ProtocolMode::echo; c.size = 16u << 20; c.pipeline = 64; }, "too large");
+  bad(
+      [](BenchConfig& c) {
+        c.protocol = ProtocolMode::echo;
+        c.size = 16u << 20;
+        c.pipeline = 64;
+      },
+      "too large");
 }
 
 TEST(LoadgenConfig, RequestsModeNeedsNoDuration) {

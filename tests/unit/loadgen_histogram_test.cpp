@@ -26,8 +26,10 @@ TEST(LoadgenHistogram, BucketsAreContiguousAndNarrow) {
     ASSERT_EQ(LatencyHistogram::bucket_low(i), LatencyHistogram::bucket_high(i - 1) + 1) << i;
     const double lo = static_cast<double>(LatencyHistogram::bucket_low(i));
     const double width = static_cast<double>(LatencyHistogram::bucket_high(i)) - lo + 1;
-    if (i >= LatencyHistogram::kSubCount) ASSERT_LE(width / lo, 1.0 / 128 + 1e-12) << i;  // else exact
-    else ASSERT_EQ(width, 1.0) << i;
+    if (i >= LatencyHistogram::kSubCount)
+      ASSERT_LE(width / lo, 1.0 / 128 + 1e-12) << i;  // else exact
+    else
+      ASSERT_EQ(width, 1.0) << i;
     prev = i;
   }
   EXPECT_EQ(prev + 1, LatencyHistogram::kBuckets);
@@ -89,8 +91,8 @@ TEST(LoadgenHistogram, ExponentialDistributionPercentiles) {
 
 TEST(LoadgenHistogram, BimodalTail) {
   LatencyHistogram h;
-  h.record_n(50'000, 990);        // 50 us
-  h.record_n(20'000'000, 10);     // 20 ms
+  h.record_n(50'000, 990);     // 50 us
+  h.record_n(20'000'000, 10);  // 20 ms
   EXPECT_NEAR(static_cast<double>(h.percentile(50)), 50'000.0, 500.0);
   EXPECT_NEAR(static_cast<double>(h.percentile(99)), 50'000.0, 500.0);
   EXPECT_NEAR(static_cast<double>(h.percentile(99.9)), 20'000'000.0, 200'000.0);
@@ -113,8 +115,7 @@ TEST(LoadgenHistogram, MergeEqualsRecordingEverything) {
   EXPECT_EQ(merged.min(), all.min());
   EXPECT_EQ(merged.max(), all.max());
   EXPECT_DOUBLE_EQ(merged.mean(), all.mean());
-  for (double q : {1.0, 50.0, 90.0, 99.0, 99.9, 99.99})
-    EXPECT_EQ(merged.percentile(q), all.percentile(q)) << q;
+  for (double q : {1.0, 50.0, 90.0, 99.0, 99.9, 99.99}) EXPECT_EQ(merged.percentile(q), all.percentile(q)) << q;
 }
 
 TEST(LoadgenHistogram, Extremes) {

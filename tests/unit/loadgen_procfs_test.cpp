@@ -103,9 +103,9 @@ TEST(LoadgenSpawn, ShellCommands) {
   EXPECT_EQ(SpawnSpec::shell("srv --port 0").command_line(), "srv --port 0");
 
   const auto m = SpawnSpec::iomux_model("epoll", "line", {"--threads", "2"}, "/usr/bin/iomux");
-  const std::vector<std::string> want = {"/usr/bin/iomux", "serve",     "--model", "epoll", "--host",
-                                         "127.0.0.1",      "--port",    "0",       "--protocol", "line",
-                                         "-q",             "--threads", "2"};
+  const std::vector<std::string> want = {
+      "/usr/bin/iomux", "serve", "--model", "epoll",     "--host", "127.0.0.1", "--port", "0",
+      "--protocol",     "line",  "-q",      "--threads", "2"};
   EXPECT_EQ(m.argv, want);
   EXPECT_EQ(SpawnSpec::iomux_model("poll", "ack").argv.front(), self_exe_path());
 }

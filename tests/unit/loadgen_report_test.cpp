@@ -44,9 +44,26 @@ TEST(LoadgenReport, JsonHasEveryField) {
   c.pipeline = 4;
   c.rate = 1000;
   const auto j = to_json(c, sample_result());
-  for (const char* key : {"model", "target", "protocol", "connections", "idle", "size", "pipeline", "rate",
-                          "duration_s", "requests", "errors", "timeouts", "resets", "connect_failures", "rps",
-                          "mib_s", "latency_us", "client_cpu_pct", "server_cpu_us_per_req", "server_rss_kib"})
+  for (const char* key : {"model",
+                          "target",
+                          "protocol",
+                          "connections",
+                          "idle",
+                          "size",
+                          "pipeline",
+                          "rate",
+                          "duration_s",
+                          "requests",
+                          "errors",
+                          "timeouts",
+                          "resets",
+                          "connect_failures",
+                          "rps",
+                          "mib_s",
+                          "latency_us",
+                          "client_cpu_pct",
+                          "server_cpu_us_per_req",
+                          "server_rss_kib"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["model"], "epoll");
   EXPECT_EQ(j["target"], "127.0.0.1:41234");

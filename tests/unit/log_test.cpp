@@ -8,7 +8,9 @@
 namespace iomux {
 namespace {
 
-TEST(EscapeBytes, PrintableAsciiStays) { EXPECT_EQ(escape_bytes("hello world!"), "hello world!"); }
+TEST(EscapeBytes, PrintableAsciiStays) {
+  EXPECT_EQ(escape_bytes("hello world!"), "hello world!");
+}
 
 TEST(EscapeBytes, ControlAndNonAsciiAreEscaped) {
   EXPECT_EQ(escape_bytes("a\r\n\t\\b"), "a\\r\\n\\t\\\\b");

@@ -124,11 +124,16 @@ INSTANTIATE_TEST_SUITE_P(Pollers, AnyPoller,
                                            PollerKind::epoll_edge),
                          [](const auto& info) {
                            switch (info.param) {
-                             case PollerKind::select: return std::string("select");
-                             case PollerKind::poll: return std::string("poll");
-                             case PollerKind::epoll: return std::string("epoll");
-                             case PollerKind::epoll_edge: return std::string("epoll_et");
-                             default: return std::string("other");
+                             case PollerKind::select:
+                               return std::string("select");
+                             case PollerKind::poll:
+                               return std::string("poll");
+                             case PollerKind::epoll:
+                               return std::string("epoll");
+                             case PollerKind::epoll_edge:
+                               return std::string("epoll_et");
+                             default:
+                               return std::string("other");
                            }
                          });
 

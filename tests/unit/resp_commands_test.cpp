@@ -23,9 +23,15 @@ const std::string kOk = "+OK\r\n";
 const std::string kNil = "$-1\r\n";
 const std::string kNilArray = "*-1\r\n";
 const std::string kEmptyArray = "*0\r\n";
-std::string bulk(std::string_view value) { return cat({"$", std::to_string(value.size()), "\r\n", value, "\r\n"}); }
-std::string integer(long long value) { return cat({":", std::to_string(value), "\r\n"}); }
-std::string error(std::string_view text) { return cat({"-", text, "\r\n"}); }
+std::string bulk(std::string_view value) {
+  return cat({"$", std::to_string(value.size()), "\r\n", value, "\r\n"});
+}
+std::string integer(long long value) {
+  return cat({":", std::to_string(value), "\r\n"});
+}
+std::string error(std::string_view text) {
+  return cat({"-", text, "\r\n"});
+}
 std::string array(std::initializer_list<std::string> elements) {
   std::string out = cat({"*", std::to_string(elements.size()), "\r\n"});
   for (const std::string& element : elements) out += element;

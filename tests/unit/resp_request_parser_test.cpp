@@ -62,7 +62,9 @@ Parsed feed(std::string_view stream, std::vector<std::size_t> chunk_sizes = {SIZ
   return feed(parser, stream, chunk_sizes);
 }
 
-std::string error_line(std::string_view what) { return cat({"-ERR Protocol error: ", what, "\r\n"}); }
+std::string error_line(std::string_view what) {
+  return cat({"-ERR Protocol error: ", what, "\r\n"});
+}
 
 // --- well-formed requests ------------------------------------------------------------------
 

@@ -25,10 +25,13 @@ RealPlanOptions options(std::set<std::string> missing = {}) {
 }
 
 std::size_t runnable(const RealPlan& p) {
-  return static_cast<std::size_t>(std::count_if(p.cells.begin(), p.cells.end(), [](const RealCell& c) { return c.runnable(); }));
+  return static_cast<std::size_t>(
+      std::count_if(p.cells.begin(), p.cells.end(), [](const RealCell& c) { return c.runnable(); }));
 }
 
-bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
 
 TEST(ShootoutRealPlan, DefaultServersLoadsAndCells) {
   const RealPlan p = make_real_plan(options());
@@ -134,13 +137,14 @@ TEST(ShootoutRealPlan, WithoutThePipelineScriptOnlyPipelinedLoadsAreSkipped) {
   o.wrk_script = "";
   const RealPlan p = make_real_plan(o);
   EXPECT_TRUE(contains(p.notes, "bench/wrk/pipeline.lua not found: the pipelined HTTP loads are skipped"));
-  for (const auto& c : p.cells)
-    EXPECT_EQ(c.runnable(), c.section == 0 || p.sections[1].loads[c.load].depth == 0);
+  for (const auto& c : p.cells) EXPECT_EQ(c.runnable(), c.section == 0 || p.sections[1].loads[c.load].depth == 0);
 }
 
 TEST(ShootoutRealPlan, ModelsUnavailableOrChosen) {
   RealPlanOptions o = options();
-  o.model_unavailable = [](std::string_view m) { return m == "uring" ? std::string("io_uring disabled") : std::string(); };
+  o.model_unavailable = [](std::string_view m) {
+    return m == "uring" ? std::string("io_uring disabled") : std::string();
+  };
   RealPlan p = make_real_plan(o);
   EXPECT_TRUE(contains(p.notes, "model uring not available here: io_uring disabled"));
   const auto uring = p.sections[0].find_server("uring");
@@ -230,9 +234,9 @@ TEST(ShootoutRealPlan, NginxConfig) {
 
 TEST(ShootoutRealPlan, H2oConfig) {
   const std::string c = h2o_config(8081, "/tmp/x", "root");
-  for (const char* want : {"user: root\n", "num-threads: 1\n", "error-log: /tmp/x/error.log\n", "  host: 127.0.0.1\n",
-                           "  port: 8081\n", "      /plaintext:\n", "file.file: /tmp/x/www/plaintext.txt\n",
-                           "file.etag: OFF\n"})
+  for (const char* want :
+       {"user: root\n", "num-threads: 1\n", "error-log: /tmp/x/error.log\n", "  host: 127.0.0.1\n", "  port: 8081\n",
+        "      /plaintext:\n", "file.file: /tmp/x/www/plaintext.txt\n", "file.etag: OFF\n"})
     EXPECT_NE(c.find(want), std::string::npos) << want;
   EXPECT_EQ(c.find("access-log"), std::string::npos);
   EXPECT_EQ(h2o_config(8081, "/tmp/x", "").find("user:"), std::string::npos);

@@ -48,8 +48,9 @@ TEST(ShootoutRealReport, ReadsARedisBenchmarkRun) {
   const RealSection& resp = p.sections[0];
   const RealLoad& set16 = resp.loads[*resp.find_load("set-p16")];
   ToolRun t;
-  t.out = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\","
-          "\"p99_latency_ms\",\"max_latency_ms\"\n\"SET\",\"500000.00\",\"1.5\",\"0.1\",\"1.4\",\"2.0\",\"2.5\",\"4.0\"\n";
+  t.out =
+      "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\","
+      "\"p99_latency_ms\",\"max_latency_ms\"\n\"SET\",\"500000.00\",\"1.5\",\"0.1\",\"1.4\",\"2.0\",\"2.5\",\"4.0\"\n";
   t.wall_s = 2;
   t.cpu_s = 1.9;
   RealRunRecord r;
@@ -68,8 +69,9 @@ TEST(ShootoutRealReport, AnErrorReplyFailsTheRedisBenchmarkRun) {
   const RealPlan p = small_plan();
   const RealSection& resp = p.sections[0];
   ToolRun t;
-  t.out = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\","
-          "\"p99_latency_ms\",\"max_latency_ms\"\n";
+  t.out =
+      "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\","
+      "\"p99_latency_ms\",\"max_latency_ms\"\n";
   t.err = "Error from server: WRONGTYPE Operation against a key holding the wrong kind of value\n";
   t.exit_code = 1;
   RealRunRecord r;
@@ -84,8 +86,9 @@ TEST(ShootoutRealReport, WrkErrorsMarkTheRunButKeepItsNumbers) {
   const RealPlan p = small_plan();
   const RealSection& http = p.sections[1];
   ToolRun t;
-  t.out = "  2000 requests in 2.00s, 1.00MB read\n  Socket errors: connect 0, read 3, write 0, timeout 2\n"
-          "  Non-2xx or 3xx responses: 5\nRequests/sec:   1000.00\n";
+  t.out =
+      "  2000 requests in 2.00s, 1.00MB read\n  Socket errors: connect 0, read 3, write 0, timeout 2\n"
+      "  Non-2xx or 3xx responses: 5\nRequests/sec:   1000.00\n";
   t.wall_s = 2.1;
   RealRunRecord r;
   read_tool_run(http, http.loads[0], t, ServerCpu{0.005, 0.015}, r);
@@ -239,12 +242,14 @@ TEST(ShootoutRealReport, SummaryMarkdownTables) {
   const std::string md = real_summary_markdown(p, rr, sums, {"real_resp.png"}, "");
   EXPECT_NE(md.find("## Real servers"), std::string::npos);
   EXPECT_NE(md.find("### RESP: iomux vs redis-server"), std::string::npos);
-  EXPECT_NE(md.find("| load | server | req/s | server µs/request | in user space | server CPU | CPU/req × redis-server |"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("| load | server | req/s | server µs/request | in user space | server CPU | CPU/req × redis-server |"),
+      std::string::npos)
       << md;
   EXPECT_NE(md.find("| CPU/req × nginx | CPU/req × h2o |"), std::string::npos);
   // redis-server's row: its own ratio is 1; epoll's: 1.4 / 2.1.
-  EXPECT_NE(md.find("| SET -P 16 | redis-server | 500.0k | 2.10 | 40% | 95% | 1 | 2.00, 2.20 (10%) |"), std::string::npos)
+  EXPECT_NE(md.find("| SET -P 16 | redis-server | 500.0k | 2.10 | 40% | 95% | 1 | 2.00, 2.20 (10%) |"),
+            std::string::npos)
       << md;
   EXPECT_NE(md.find("| SET -P 16 | iomux epoll | 600.0k ⚠ | 1.40 | 40% | 95% | 0.67× | 1.50, 1.30 (14%) |"),
             std::string::npos)

@@ -101,7 +101,8 @@ TEST(ShootoutToolOutput, RedisBenchmarkCsvRow) {
 TEST(ShootoutToolOutput, RedisBenchmarkStoppedByAnErrorHasNoResult) {
   EXPECT_FALSE(parse_redis_benchmark_csv(kRedisErrorCsv).has_value());
   EXPECT_FALSE(parse_redis_benchmark_csv("").has_value());
-  EXPECT_FALSE(parse_redis_benchmark_csv("Could not connect to Redis at 127.0.0.1:1: Connection refused\n").has_value());
+  EXPECT_FALSE(
+      parse_redis_benchmark_csv("Could not connect to Redis at 127.0.0.1:1: Connection refused\n").has_value());
 }
 
 TEST(ShootoutToolOutput, RedisBenchmarkSeveralTestsAndErrorLines) {

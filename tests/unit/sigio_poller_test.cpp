@@ -4,9 +4,9 @@
 // thread waits.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "reactor/event_loop.hpp"
 #include "core/fd.hpp"
+#include "reactor/event_loop.hpp"
 #include "reactor/poller.hpp"
 
 namespace iomux {
@@ -57,9 +57,13 @@ int entries_for(const std::vector<ReadyEvent>& evs, int fd) {
 
 // Every fd is reported once when it is added ("look now": readiness from before O_ASYNC
 // raised no signal). Tests about later changes start after that first report.
-void consume_initial_event(Poller& p) { (void)wait_for(p); }
+void consume_initial_event(Poller& p) {
+  (void)wait_for(p);
+}
 
-void send_sigio_to_this_thread() { ASSERT_EQ(::tgkill(::getpid(), ::gettid(), SIGIO), 0); }
+void send_sigio_to_this_thread() {
+  ASSERT_EQ(::tgkill(::getpid(), ::gettid(), SIGIO), 0);
+}
 
 // Lowers this process's RLIMIT_SIGPENDING for a scope, so the kernel cannot queue one more
 // real-time signal and falls back to plain SIGIO: a real queue overflow.

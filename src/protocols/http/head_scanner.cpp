@@ -16,8 +16,21 @@ constexpr std::size_t kMaxMethod = 16;
 bool is_token_char(char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -99,8 +112,8 @@ HeadScan HeadScanner::scan(std::string_view request, const HeadLimits& limits) n
   result.examined = searched_to - std::min(resume, searched_to);
   scanned_ = window.size();
 
-  const bool line_too_long = line_end_ == kNotFound ? request.size() > limits.max_request_line
-                                                    : line_end_ > limits.max_request_line;
+  const bool line_too_long =
+      line_end_ == kNotFound ? request.size() > limits.max_request_line : line_end_ > limits.max_request_line;
   if (line_too_long) {
     result.kind = HeadScan::Kind::refused;
     result.status = Status::uri_too_long;

@@ -52,9 +52,7 @@ class HeadScanner {
   [[nodiscard]] bool started() const noexcept { return scanned_ > 0; }
 
   // The request line's size with its "\n", once seen; 0 before.
-  [[nodiscard]] std::size_t line_size() const noexcept {
-    return line_end_ == kNotFound ? 0 : line_end_ + 1;
-  }
+  [[nodiscard]] std::size_t line_size() const noexcept { return line_end_ == kNotFound ? 0 : line_end_ + 1; }
 
   // Forgets the head; the next scan() is given a new request.
   void reset() noexcept {
@@ -65,7 +63,7 @@ class HeadScanner {
  private:
   static constexpr std::size_t kNotFound = static_cast<std::size_t>(-1);
 
-  std::size_t scanned_ = 0;          // leading bytes searched without finding the head's end
+  std::size_t scanned_ = 0;           // leading bytes searched without finding the head's end
   std::size_t line_end_ = kNotFound;  // where the request line's '\n' is, once seen
 };
 

@@ -14,8 +14,8 @@ enum class Method : std::uint8_t { get, head, post, other };
 // in the connection's kept input, which is presented again on the next read, not necessarily at
 // the same address.
 struct RequestHead {
-  std::size_t size = 0;            // bytes of the head, its blank line included
-  std::size_t target_offset = 0;   // the request target, as a range of the head
+  std::size_t size = 0;           // bytes of the head, its blank line included
+  std::size_t target_offset = 0;  // the request target, as a range of the head
   std::size_t target_size = 0;
   std::uint64_t content_length = 0;  // a Content-Length body's size; 0 when chunked or none
   Method method = Method::other;

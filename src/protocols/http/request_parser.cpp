@@ -10,15 +10,17 @@ struct HeadContext {
   RequestHead* out = nullptr;
   enum class Field { other, host, expect, transfer_encoding } field = Field::other;
   int hosts = 0;
-  int chunked_codings = 0;       // "chunked" tokens in Transfer-Encoding
-  bool unknown_coding = false;   // any other token there
-  bool chunked_last = false;     // the last token seen is "chunked"
+  int chunked_codings = 0;      // "chunked" tokens in Transfer-Encoding
+  bool unknown_coding = false;  // any other token there
+  bool chunked_last = false;    // the last token seen is "chunked"
   bool expect_continue = false;
   bool headers_complete = false;
   bool message_complete = false;
 };
 
-HeadContext& head_context(http_parser* parser) { return *static_cast<HeadContext*>(parser->data); }
+HeadContext& head_context(http_parser* parser) {
+  return *static_cast<HeadContext*>(parser->data);
+}
 
 bool iequals(std::string_view text, std::string_view lower) noexcept {
   if (text.size() != lower.size()) return false;
@@ -93,10 +95,14 @@ int on_header_value(http_parser* parser, const char* at, std::size_t length) {
 
 Method method_of(unsigned method) noexcept {
   switch (method) {
-    case HTTP_GET: return Method::get;
-    case HTTP_HEAD: return Method::head;
-    case HTTP_POST: return Method::post;
-    default: return Method::other;
+    case HTTP_GET:
+      return Method::get;
+    case HTTP_HEAD:
+      return Method::head;
+    case HTTP_POST:
+      return Method::post;
+    default:
+      return Method::other;
   }
 }
 
@@ -107,9 +113,8 @@ int on_headers_complete(http_parser* parser) {
   out.method = method_of(parser->method);
   out.http10 = parser->http_major == 1 && parser->http_minor == 0;
   // http_should_keep_alive()'s rule for a request (RFC 9112 9.3), without the call.
-  out.keep_alive = parser->http_major > 0 && parser->http_minor > 0
-                       ? (parser->flags & F_CONNECTION_CLOSE) == 0
-                       : (parser->flags & F_CONNECTION_KEEP_ALIVE) != 0;
+  out.keep_alive = parser->http_major > 0 && parser->http_minor > 0 ? (parser->flags & F_CONNECTION_CLOSE) == 0
+                                                                    : (parser->flags & F_CONNECTION_KEEP_ALIVE) != 0;
   out.chunked = (parser->flags & F_CHUNKED) != 0;
   out.content_length = (parser->flags & F_CONTENTLENGTH) ? parser->content_length : 0;
   // Stop here, on the head's last '\n', so that the parser cannot read on past where it thinks
@@ -165,26 +170,29 @@ constexpr http_parser_settings kBodySettings = {
 // (the token itself was checked by HeadScanner), http_parser's own size limit, or malformed.
 Status request_line_refusal(http_errno error) noexcept {
   switch (error) {
-    case HPE_CB_url: return Status::uri_too_long;
-    case HPE_INVALID_METHOD: return Status::not_implemented;
-    case HPE_HEADER_OVERFLOW: return Status::header_fields_too_large;
-    default: return Status::bad_request;
+    case HPE_CB_url:
+      return Status::uri_too_long;
+    case HPE_INVALID_METHOD:
+      return Status::not_implemented;
+    case HPE_HEADER_OVERFLOW:
+      return Status::header_fields_too_large;
+    default:
+      return Status::bad_request;
   }
 }
 
 // The verdict on a head http_parser has run over (`parsed` bytes of it, stopping on the last
 // '\n' of what it took for the head), in the order the checks matter: the request line's
 // first, then the fields', then what needs the whole head.
-Status judge_head(const http_parser& parser, const HeadContext& context, std::size_t head_size,
-                  std::size_t parsed, std::size_t line_size, std::uint64_t max_body) {
+Status judge_head(const http_parser& parser, const HeadContext& context, std::size_t head_size, std::size_t parsed,
+                  std::size_t line_size, std::uint64_t max_body) {
   const RequestHead& head = *context.out;
   auto error = HTTP_PARSER_ERRNO(&parser);
   if (error == HPE_PAUSED) error = HPE_OK;  // our pause at the end of the head
   // An error past the request line's bytes is the fields'; but our on_url's refusal is the
   // line's wherever it stops the parser: a data callback's failure counts the byte it was
   // called on, which for an HTTP/0.9 line ("GET /\n") is the line's '\n'.
-  const bool line_parsed =
-      context.headers_complete || (error != HPE_CB_url && parsed >= line_size);
+  const bool line_parsed = context.headers_complete || (error != HPE_CB_url && parsed >= line_size);
   if (error != HPE_OK && !line_parsed) return request_line_refusal(error);
   if (parser.http_major != 1) return Status::version_not_supported;
   if (!context.headers_complete)
@@ -194,8 +202,7 @@ Status judge_head(const http_parser& parser, const HeadContext& context, std::si
   // framing is ambiguous, and ambiguous framing is what request smuggling feeds on.
   if (parsed + 1 != head_size) return Status::bad_request;
   if (context.unknown_coding) return Status::not_implemented;
-  if (parser.uses_transfer_encoding &&
-      (head.http10 || context.chunked_codings != 1 || !context.chunked_last))
+  if (parser.uses_transfer_encoding && (head.http10 || context.chunked_codings != 1 || !context.chunked_last))
     return Status::bad_request;
   if (context.hosts > 1 || (context.hosts == 0 && !head.http10)) return Status::bad_request;
   if (head.content_length > max_body) return Status::payload_too_large;
@@ -204,11 +211,12 @@ Status judge_head(const http_parser& parser, const HeadContext& context, std::si
 
 }  // namespace
 
-RequestParser::RequestParser() noexcept { http_parser_init(&parser_, HTTP_REQUEST); }
+RequestParser::RequestParser() noexcept {
+  http_parser_init(&parser_, HTTP_REQUEST);
+}
 
-Status RequestParser::parse_head(std::string_view head, std::size_t line_size,
-                                 std::size_t max_uri, std::uint64_t max_body,
-                                 RequestHead& out) noexcept {
+Status RequestParser::parse_head(std::string_view head, std::size_t line_size, std::size_t max_uri,
+                                 std::uint64_t max_body, RequestHead& out) noexcept {
   out = RequestHead{};
   out.size = head.size();
   HeadContext context;

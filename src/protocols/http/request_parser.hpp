@@ -49,8 +49,8 @@ class RequestParser {
   //   431  http_parser's own header size limit (80 KiB, above the default max_head)
   //   501  a method http_parser does not know; a transfer coding other than chunked [6.1]
   //   505  an HTTP major version other than 1 (HTTP/2.0, a version-less HTTP/0.9 line)
-  Status parse_head(std::string_view head, std::size_t line_size, std::size_t max_uri,
-                    std::uint64_t max_body, RequestHead& out) noexcept;
+  Status parse_head(std::string_view head, std::size_t line_size, std::size_t max_uri, std::uint64_t max_body,
+                    RequestHead& out) noexcept;
 
   // Judges a request line alone (with its "\n"), before the rest of its head has arrived: a
   // malformed line, an unknown method or a long target are refused as parse_head() would,

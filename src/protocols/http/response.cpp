@@ -9,33 +9,44 @@ constexpr std::string_view kServer = "Server: iomux\r\n";
 
 std::string_view status_line(Status status) noexcept {
   switch (status) {
-    case Status::ok: return "HTTP/1.1 200 OK\r\n";
-    case Status::bad_request: return "HTTP/1.1 400 Bad Request\r\n";
-    case Status::not_found: return "HTTP/1.1 404 Not Found\r\n";
-    case Status::method_not_allowed: return "HTTP/1.1 405 Method Not Allowed\r\n";
-    case Status::payload_too_large: return "HTTP/1.1 413 Payload Too Large\r\n";
-    case Status::uri_too_long: return "HTTP/1.1 414 URI Too Long\r\n";
-    case Status::header_fields_too_large: return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
-    case Status::not_implemented: return "HTTP/1.1 501 Not Implemented\r\n";
-    case Status::version_not_supported: return "HTTP/1.1 505 HTTP Version Not Supported\r\n";
+    case Status::ok:
+      return "HTTP/1.1 200 OK\r\n";
+    case Status::bad_request:
+      return "HTTP/1.1 400 Bad Request\r\n";
+    case Status::not_found:
+      return "HTTP/1.1 404 Not Found\r\n";
+    case Status::method_not_allowed:
+      return "HTTP/1.1 405 Method Not Allowed\r\n";
+    case Status::payload_too_large:
+      return "HTTP/1.1 413 Payload Too Large\r\n";
+    case Status::uri_too_long:
+      return "HTTP/1.1 414 URI Too Long\r\n";
+    case Status::header_fields_too_large:
+      return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
+    case Status::not_implemented:
+      return "HTTP/1.1 501 Not Implemented\r\n";
+    case Status::version_not_supported:
+      return "HTTP/1.1 505 HTTP Version Not Supported\r\n";
   }
   return "HTTP/1.1 500 Internal Server Error\r\n";
 }
 
 std::string_view connection_line(Persistence persistence) noexcept {
   switch (persistence) {
-    case Persistence::implied: return "";
-    case Persistence::keep_alive: return "Connection: keep-alive\r\n";
-    case Persistence::close: return "Connection: close\r\n";
+    case Persistence::implied:
+      return "";
+    case Persistence::keep_alive:
+      return "Connection: keep-alive\r\n";
+    case Persistence::close:
+      return "Connection: close\r\n";
   }
   return "";
 }
 
 // Everything before the Date value: the part of a response that depends on the date only by
 // being followed by it.
-void append_head(std::string& out, Status status, std::string_view content_type,
-                 std::size_t content_length, Persistence persistence,
-                 std::string_view extra_headers) {
+void append_head(std::string& out, Status status, std::string_view content_type, std::size_t content_length,
+                 Persistence persistence, std::string_view extra_headers) {
   char digits[20];  // a size_t has at most 20 decimal digits
   const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, content_length);
   (void)ec;  // cannot fail: the buffer holds any size_t
@@ -58,9 +69,8 @@ std::string_view reason_phrase(Status status) noexcept {
   return line.substr(13, line.size() - 15);
 }
 
-void append_response(std::string& out, Status status, std::string_view content_type,
-                     std::string_view body, Persistence persistence, std::string_view date,
-                     bool with_body) {
+void append_response(std::string& out, Status status, std::string_view content_type, std::string_view body,
+                     Persistence persistence, std::string_view date, bool with_body) {
   append_head(out, status, content_type, body.size(), persistence, {});
   out.append(date).append("\r\n\r\n");
   if (with_body) out.append(body);
@@ -69,8 +79,7 @@ void append_response(std::string& out, Status status, std::string_view content_t
 CannedResponse::CannedResponse(Status status, std::string_view content_type, std::string_view body,
                                std::string_view extra_headers) {
   for (std::size_t i = 0; i < heads_.size(); ++i)
-    append_head(heads_[i], status, content_type, body.size(), static_cast<Persistence>(i),
-                extra_headers);
+    append_head(heads_[i], status, content_type, body.size(), static_cast<Persistence>(i), extra_headers);
   tail_.append("\r\n\r\n").append(body);
 }
 

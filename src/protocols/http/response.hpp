@@ -50,9 +50,8 @@ enum class Persistence : std::uint8_t {
 };
 
 // Appends a whole response whose body is known only now.
-void append_response(std::string& out, Status status, std::string_view content_type,
-                     std::string_view body, Persistence persistence, std::string_view date,
-                     bool with_body);
+void append_response(std::string& out, Status status, std::string_view content_type, std::string_view body,
+                     Persistence persistence, std::string_view date, bool with_body);
 
 class CannedResponse {
  public:
@@ -61,8 +60,7 @@ class CannedResponse {
                  std::string_view extra_headers = {});
 
   // with_body false: a response to HEAD, same headers (Content-Length included), no body.
-  void append_to(std::string& out, Persistence persistence, std::string_view date,
-                 bool with_body) const {
+  void append_to(std::string& out, Persistence persistence, std::string_view date, bool with_body) const {
     const std::string& head = heads_[static_cast<std::size_t>(persistence)];
     std::string_view tail = with_body ? std::string_view(tail_) : std::string_view(tail_).substr(0, 4);
     out.append(head).append(date).append(tail);

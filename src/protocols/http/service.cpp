@@ -18,8 +18,7 @@ constexpr std::size_t kRequestLineOverhead = 64;
 constexpr std::size_t kMinHead = 128;
 
 std::string error_text(Status status) {
-  return std::to_string(static_cast<int>(status)) + " " + std::string(reason_phrase(status)) +
-         "\n";
+  return std::to_string(static_cast<int>(status)) + " " + std::string(reason_phrase(status)) + "\n";
 }
 
 CannedResponse error_response(Status status) {
@@ -39,7 +38,9 @@ Persistence persistence_of(const Request& request) noexcept {
   return request.http10 ? Persistence::keep_alive : Persistence::implied;
 }
 
-bool is_get_or_head(Method method) noexcept { return method == Method::get || method == Method::head; }
+bool is_get_or_head(Method method) noexcept {
+  return method == Method::get || method == Method::head;
+}
 
 // The path of an absolute-form target ("http://host:8080/plaintext?x", RFC 9112 3.2.2) and
 // what follows it; an origin-form target ("/plaintext?x") as it is.
@@ -70,10 +71,8 @@ Service::Service(Options options)
       tutorial_(Status::ok, kTextPlain, options_.reply),
       plaintext_(Status::ok, kTextPlain, "Hello, World!"),
       not_found_(error_response(Status::not_found)),
-      get_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed),
-                "Allow: GET, HEAD\r\n"),
-      post_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed),
-                 "Allow: POST\r\n"),
+      get_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed), "Allow: GET, HEAD\r\n"),
+      post_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed), "Allow: POST\r\n"),
       bad_request_(error_response(Status::bad_request)),
       payload_too_large_(error_response(Status::payload_too_large)),
       uri_too_long_(error_response(Status::uri_too_long)),
@@ -98,8 +97,7 @@ bool Service::answer(const Request& request, std::string_view date, std::string&
     not_found_.append_to(out, persistence, date, with_body);
   } else if (route == Route::echo) {
     if (request.method == Method::post)
-      append_response(out, Status::ok, "application/octet-stream", request.body, persistence, date,
-                      true);
+      append_response(out, Status::ok, "application/octet-stream", request.body, persistence, date, true);
     else
       post_only_.append_to(out, persistence, date, with_body);
   } else if (!is_get_or_head(request.method)) {
@@ -117,19 +115,29 @@ bool Service::answer(const Request& request, std::string_view date, std::string&
 void Service::answer_stats(const Request& request, Persistence persistence, std::string_view date,
                            std::string& out) const {
   const std::string json = options_.stats ? options_.stats().dump() : std::string("{}");
-  append_response(out, Status::ok, "application/json", json, persistence, date,
-                  request.method != Method::head);
+  append_response(out, Status::ok, "application/json", json, persistence, date, request.method != Method::head);
 }
 
 void Service::refuse(Status status, std::string_view date, std::string& out) const {
   const CannedResponse* response = &bad_request_;
   switch (status) {
-    case Status::payload_too_large: response = &payload_too_large_; break;
-    case Status::uri_too_long: response = &uri_too_long_; break;
-    case Status::header_fields_too_large: response = &header_fields_too_large_; break;
-    case Status::not_implemented: response = &not_implemented_; break;
-    case Status::version_not_supported: response = &version_not_supported_; break;
-    default: break;
+    case Status::payload_too_large:
+      response = &payload_too_large_;
+      break;
+    case Status::uri_too_long:
+      response = &uri_too_long_;
+      break;
+    case Status::header_fields_too_large:
+      response = &header_fields_too_large_;
+      break;
+    case Status::not_implemented:
+      response = &not_implemented_;
+      break;
+    case Status::version_not_supported:
+      response = &version_not_supported_;
+      break;
+    default:
+      break;
   }
   response->append_to(out, Persistence::close, date, true);
 }

@@ -38,9 +38,7 @@ class Service {
 
   // The most input a connection must keep for a request to be accepted: a head and a body of
   // the largest sizes accepted. A Session never leaves more than this unconsumed.
-  [[nodiscard]] std::size_t max_kept_input() const noexcept {
-    return options_.max_head + options_.max_body;
-  }
+  [[nodiscard]] std::size_t max_kept_input() const noexcept { return options_.max_head + options_.max_body; }
 
   // Appends the response to a complete request. Returns true when the connection must close
   // after it (the client did not ask to keep it).
@@ -53,8 +51,7 @@ class Service {
  private:
   enum class Route { none, tutorial, plaintext, echo, stats };
   static Route route_of(std::string_view target) noexcept;
-  void answer_stats(const Request& request, Persistence persistence, std::string_view date,
-                    std::string& out) const;
+  void answer_stats(const Request& request, Persistence persistence, std::string_view date, std::string& out) const;
 
   Options options_;
   HeadLimits head_limits_;

@@ -11,7 +11,9 @@ namespace {
 // the next one: an idle connection should not hold a megabyte.
 constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
 
-bool is_line_break(char c) noexcept { return c == '\r' || c == '\n'; }
+bool is_line_break(char c) noexcept {
+  return c == '\r' || c == '\n';
+}
 
 }  // namespace
 
@@ -27,9 +29,15 @@ Result Session::process(std::string_view input, std::string& out, std::time_t no
     const std::string_view request = input.substr(offset);
     Step step;
     switch (phase_) {
-      case Phase::head: step = read_head(request, out, date); break;
-      case Phase::identity_body: step = read_identity_body(request, out, date); break;
-      case Phase::chunked_body: step = read_chunked_body(request, out, date); break;
+      case Phase::head:
+        step = read_head(request, out, date);
+        break;
+      case Phase::identity_body:
+        step = read_identity_body(request, out, date);
+        break;
+      case Phase::chunked_body:
+        step = read_chunked_body(request, out, date);
+        break;
     }
     offset += step.consumed;
     result.requests += step.answered ? 1 : 0;
@@ -45,8 +53,7 @@ Result Session::process(std::string_view input, std::string& out, std::time_t no
   return result;
 }
 
-Session::Step Session::read_head(std::string_view request, std::string& out,
-                                 std::string_view date) {
+Session::Step Session::read_head(std::string_view request, std::string& out, std::string_view date) {
   // Empty lines before a request are skipped (RFC 9112 2.2: some clients send a CRLF after a
   // POST body). Consumed at once, so a request never starts with one.
   if (!scanner_.started() && is_line_break(request.front())) {
@@ -64,8 +71,7 @@ Session::Step Session::read_head(std::string_view request, std::string& out,
     if (!line_judged_ && scanner_.line_size() > 0) {
       line_judged_ = true;
       examined_ += scanner_.line_size();
-      const Status status = parser_.parse_request_line(request.substr(0, scanner_.line_size()),
-                                                       options.max_uri);
+      const Status status = parser_.parse_request_line(request.substr(0, scanner_.line_size()), options.max_uri);
       if (status != Status::ok) return refuse(status, out, date);
     }
     if (scan.kind == HeadScan::Kind::too_large) return refuse(scan.status, out, date);
@@ -73,8 +79,8 @@ Session::Step Session::read_head(std::string_view request, std::string& out,
   }
 
   examined_ += scan.size;
-  const Status status = parser_.parse_head(request.substr(0, scan.size), scanner_.line_size(),
-                                           options.max_uri, options.max_body, head_);
+  const Status status =
+      parser_.parse_head(request.substr(0, scan.size), scanner_.line_size(), options.max_uri, options.max_body, head_);
   if (status != Status::ok) return refuse(status, out, date);
   scanner_.reset();
   // Sent whether or not the body is here already, so that what a client receives does not
@@ -92,36 +98,32 @@ Session::Step Session::read_head(std::string_view request, std::string& out,
   return answer(request, head_.size, {}, out, date);
 }
 
-Session::Step Session::read_identity_body(std::string_view request, std::string& out,
-                                          std::string_view date) {
+Session::Step Session::read_identity_body(std::string_view request, std::string& out, std::string_view date) {
   // content_length <= max_body (checked with the head), so the sum cannot overflow.
   const std::size_t size = head_.size + static_cast<std::size_t>(head_.content_length);
   if (request.size() < size) return {0, false, false, true};
   return answer(request, size, request.substr(head_.size, size - head_.size), out, date);
 }
 
-Session::Step Session::read_chunked_body(std::string_view request, std::string& out,
-                                         std::string_view date) {
+Session::Step Session::read_chunked_body(std::string_view request, std::string& out, std::string_view date) {
   // The framing counts against max_body too: it is kept in the input like the data.
   const std::size_t limit = head_.size + service_->options().max_body;
   const std::size_t available = std::min(request.size(), limit);
   if (available > chunked_fed_) {
-    const BodyProgress progress = parser_.decode_chunked(
-        request.substr(chunked_fed_, available - chunked_fed_), chunked_body_);
+    const BodyProgress progress =
+        parser_.decode_chunked(request.substr(chunked_fed_, available - chunked_fed_), chunked_body_);
     examined_ += progress.used;
     chunked_fed_ += progress.used;
     if (progress.state == BodyProgress::State::refused) return refuse(progress.status, out, date);
-    if (progress.state == BodyProgress::State::complete)
-      return answer(request, chunked_fed_, chunked_body_, out, date);
+    if (progress.state == BodyProgress::State::complete) return answer(request, chunked_fed_, chunked_body_, out, date);
   }
   if (request.size() > limit) return refuse(Status::payload_too_large, out, date);
   return {0, false, false, true};
 }
 
-Session::Step Session::answer(std::string_view request, std::size_t size, std::string_view body,
-                              std::string& out, std::string_view date) {
-  const Request complete{head_.method, head_.target(request), body, head_.http10,
-                         head_.keep_alive};
+Session::Step Session::answer(std::string_view request, std::size_t size, std::string_view body, std::string& out,
+                              std::string_view date) {
+  const Request complete{head_.method, head_.target(request), body, head_.http10, head_.keep_alive};
   const bool close = service_->answer(complete, date, out);
   finish_request();
   return {size, true, close, false};
@@ -141,6 +143,8 @@ void Session::finish_request() noexcept {
   if (chunked_body_.capacity() > kKeptBodyCapacity) std::string().swap(chunked_body_);
 }
 
-void Session::reset() noexcept { finish_request(); }
+void Session::reset() noexcept {
+  finish_request();
+}
 
 }  // namespace iomux::http

@@ -58,9 +58,7 @@ class Session {
 
   // True while part of a request head is kept waiting for the rest: the caller arms its header
   // timeout for slow clients then.
-  [[nodiscard]] bool head_pending() const noexcept {
-    return phase_ == Phase::head && scanner_.started();
-  }
+  [[nodiscard]] bool head_pending() const noexcept { return phase_ == Phase::head && scanner_.started(); }
 
   // The most input the connection must keep between calls (Service::max_kept_input()).
   [[nodiscard]] std::size_t max_kept_input() const noexcept { return service_->max_kept_input(); }
@@ -95,8 +93,8 @@ class Session {
   const Service* service_;
   HeadScanner scanner_;
   RequestParser parser_;
-  RequestHead head_;           // the front request's, once its head is accepted
-  std::string chunked_body_;   // the front request's decoded chunked body so far
+  RequestHead head_;             // the front request's, once its head is accepted
+  std::string chunked_body_;     // the front request's decoded chunked body so far
   std::size_t chunked_fed_ = 0;  // bytes of the front request given to parser_, head included
   std::size_t examined_ = 0;
   Phase phase_ = Phase::head;

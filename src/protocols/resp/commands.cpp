@@ -57,7 +57,9 @@ constexpr std::array kCommands = {
     CommandSpec{"info", -1, 0, 0, 0, 0, info_command},
 };
 
-constexpr char to_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+constexpr char to_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
 
 constexpr bool names_are_lower_case_letters() {
   for (const CommandSpec& spec : kCommands)
@@ -177,9 +179,13 @@ std::optional<std::int64_t> integer_argument(CommandContext& context, std::strin
   return value;
 }
 
-const CommandSpec* find_command(std::string_view name) noexcept { return kIndex.find(name); }
+const CommandSpec* find_command(std::string_view name) noexcept {
+  return kIndex.find(name);
+}
 
-std::span<const CommandSpec> command_table() noexcept { return kCommands; }
+std::span<const CommandSpec> command_table() noexcept {
+  return kCommands;
+}
 
 void execute_command(CommandContext& context, Args args) {
   const CommandSpec* spec = find_command(args[0]);

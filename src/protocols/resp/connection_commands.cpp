@@ -53,7 +53,9 @@ void ping_command(CommandContext& context, Args args) {
   context.reply.simple("PONG");
 }
 
-void echo_command(CommandContext& context, Args args) { context.reply.bulk(args[1]); }
+void echo_command(CommandContext& context, Args args) {
+  context.reply.bulk(args[1]);
+}
 
 void select_command(CommandContext& context, Args args) {
   const std::optional<std::int64_t> index = parse_integer(args[1]);

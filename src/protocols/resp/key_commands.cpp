@@ -116,15 +116,21 @@ void exists_command(CommandContext& context, Args args) {
   context.reply.integer(found);
 }
 
-void expire_command(CommandContext& context, Args args) { expire_generic(context, args, /*seconds=*/true, "expire"); }
+void expire_command(CommandContext& context, Args args) {
+  expire_generic(context, args, /*seconds=*/true, "expire");
+}
 
 void pexpire_command(CommandContext& context, Args args) {
   expire_generic(context, args, /*seconds=*/false, "pexpire");
 }
 
-void ttl_command(CommandContext& context, Args args) { ttl_generic(context, args, true); }
+void ttl_command(CommandContext& context, Args args) {
+  ttl_generic(context, args, true);
+}
 
-void pttl_command(CommandContext& context, Args args) { ttl_generic(context, args, false); }
+void pttl_command(CommandContext& context, Args args) {
+  ttl_generic(context, args, false);
+}
 
 void persist_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);

@@ -61,7 +61,9 @@ Keyspace::~Keyspace() {
   }
 }
 
-std::int64_t Keyspace::now_ms() const { return clock_().count(); }
+std::int64_t Keyspace::now_ms() const {
+  return clock_().count();
+}
 
 // --- locking -----------------------------------------------------------------------------
 

@@ -46,13 +46,21 @@ void pop_generic(CommandContext& context, Args args, End end, std::string_view n
 
 }  // namespace
 
-void lpush_command(CommandContext& context, Args args) { push_generic(context, args, End::front); }
+void lpush_command(CommandContext& context, Args args) {
+  push_generic(context, args, End::front);
+}
 
-void rpush_command(CommandContext& context, Args args) { push_generic(context, args, End::back); }
+void rpush_command(CommandContext& context, Args args) {
+  push_generic(context, args, End::back);
+}
 
-void lpop_command(CommandContext& context, Args args) { pop_generic(context, args, End::front, "lpop"); }
+void lpop_command(CommandContext& context, Args args) {
+  pop_generic(context, args, End::front, "lpop");
+}
 
-void rpop_command(CommandContext& context, Args args) { pop_generic(context, args, End::back, "rpop"); }
+void rpop_command(CommandContext& context, Args args) {
+  pop_generic(context, args, End::back, "rpop");
+}
 
 void llen_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);

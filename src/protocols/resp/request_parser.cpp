@@ -41,9 +41,13 @@ constexpr std::string_view kUnbalancedQuotes = "-ERR Protocol error: unbalanced 
 constexpr std::size_t kInitialArgSlots = 1024;
 
 // isspace() in the C locale, which is what Redis's inline splitter uses between words.
-bool is_space(int c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
+bool is_space(int c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
 
-bool is_hex_digit(int c) noexcept { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_hex_digit(int c) noexcept {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 int hex_value(int c) noexcept {
   if (c <= '9') return c - '0';

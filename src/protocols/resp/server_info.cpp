@@ -17,8 +17,12 @@ std::uint64_t ServerInfo::connect() noexcept {
   return next_id_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void ServerInfo::disconnect() noexcept { connected_.fetch_sub(1, std::memory_order_relaxed); }
+void ServerInfo::disconnect() noexcept {
+  connected_.fetch_sub(1, std::memory_order_relaxed);
+}
 
-std::int64_t ServerInfo::uptime_seconds() const { return (clock_() - started_).count() / 1000; }
+std::int64_t ServerInfo::uptime_seconds() const {
+  return (clock_() - started_).count() / 1000;
+}
 
 }  // namespace iomux::resp

@@ -30,7 +30,9 @@ Session::Session(Keyspace& keyspace, ServerInfo& server, SessionOptions options)
   client_.id = server_.connect();
 }
 
-Session::~Session() { server_.disconnect(); }
+Session::~Session() {
+  server_.disconnect();
+}
 
 Session::Result Session::process(std::string_view input, std::string& out) {
 #ifndef NDEBUG

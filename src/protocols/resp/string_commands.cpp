@@ -159,9 +159,13 @@ void mset_command(CommandContext& context, Args args) {
   context.reply.ok();
 }
 
-void incr_command(CommandContext& context, Args args) { increment(context, args[1], 1); }
+void incr_command(CommandContext& context, Args args) {
+  increment(context, args[1], 1);
+}
 
-void decr_command(CommandContext& context, Args args) { increment(context, args[1], -1); }
+void decr_command(CommandContext& context, Args args) {
+  increment(context, args[1], -1);
+}
 
 void incrby_command(CommandContext& context, Args args) {
   if (const std::optional<std::int64_t> delta = integer_argument(context, args[2])) increment(context, args[1], *delta);

@@ -52,8 +52,8 @@ class EpollPoller final : public Poller {
  private:
   std::error_code ctl(int op, int fd, std::uint32_t interest) {
     epoll_event ev{};
-    ev.events = (interest & kReadable ? EPOLLIN | EPOLLRDHUP : 0u) |
-                (interest & kWritable ? EPOLLOUT : 0u) | (edge_ ? EPOLLET : 0u);
+    ev.events = (interest & kReadable ? EPOLLIN | EPOLLRDHUP : 0u) | (interest & kWritable ? EPOLLOUT : 0u) |
+                (edge_ ? EPOLLET : 0u);
     ev.data.fd = fd;
     if (::epoll_ctl(epfd_.get(), op, fd, &ev) != 0) return {errno, std::generic_category()};
     return {};

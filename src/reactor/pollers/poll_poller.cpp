@@ -64,12 +64,9 @@ class PollPoller final : public Poller {
 
  private:
   static short to_poll(std::uint32_t interest) {
-    return static_cast<short>((interest & kReadable ? POLLIN : 0) |
-                              (interest & kWritable ? POLLOUT : 0));
+    return static_cast<short>((interest & kReadable ? POLLIN : 0) | (interest & kWritable ? POLLOUT : 0));
   }
-  int slot(int fd) const {
-    return fd >= 0 && static_cast<std::size_t>(fd) < index_.size() ? index_[fd] : -1;
-  }
+  int slot(int fd) const { return fd >= 0 && static_cast<std::size_t>(fd) < index_.size() ? index_[fd] : -1; }
 
   std::vector<pollfd> fds_;
   std::vector<int> index_;  // fd -> position in fds_, -1 when not watched
@@ -77,6 +74,8 @@ class PollPoller final : public Poller {
 
 }  // namespace
 
-std::unique_ptr<Poller> make_poll_poller() { return std::make_unique<PollPoller>(); }
+std::unique_ptr<Poller> make_poll_poller() {
+  return std::make_unique<PollPoller>();
+}
 
 }  // namespace iomux

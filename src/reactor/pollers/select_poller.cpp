@@ -73,8 +73,14 @@ class SelectPoller final : public Poller {
 
  private:
   void set_interest(int fd, std::uint32_t interest) {
-    if (interest & kReadable) FD_SET(fd, &read_interest_); else FD_CLR(fd, &read_interest_);
-    if (interest & kWritable) FD_SET(fd, &write_interest_); else FD_CLR(fd, &write_interest_);
+    if (interest & kReadable)
+      FD_SET(fd, &read_interest_);
+    else
+      FD_CLR(fd, &read_interest_);
+    if (interest & kWritable)
+      FD_SET(fd, &write_interest_);
+    else
+      FD_CLR(fd, &write_interest_);
   }
 
   fd_set read_interest_;
@@ -85,6 +91,8 @@ class SelectPoller final : public Poller {
 
 }  // namespace
 
-std::unique_ptr<Poller> make_select_poller() { return std::make_unique<SelectPoller>(); }
+std::unique_ptr<Poller> make_select_poller() {
+  return std::make_unique<SelectPoller>();
+}
 
 }  // namespace iomux

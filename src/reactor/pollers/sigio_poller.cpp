@@ -49,7 +49,9 @@ namespace {
 
 // The signal that names a ready fd. SIGRTMIN itself is the one other code reaches for first
 // (timer examples, profilers), so take the next; glibc's SIGRTMIN already skips its own two.
-int ready_signal() noexcept { return SIGRTMIN + 1; }
+int ready_signal() noexcept {
+  return SIGRTMIN + 1;
+}
 
 sigset_t poller_signals() noexcept {
   sigset_t set;
@@ -92,7 +94,9 @@ std::uint32_t to_events(int code, long band) noexcept {
   return events;
 }
 
-std::error_code errno_code() noexcept { return {errno, std::generic_category()}; }
+std::error_code errno_code() noexcept {
+  return {errno, std::generic_category()};
+}
 
 // Thread rule: add/modify/remove/wait from one thread at a time (the loop thread; before the
 // first wait(), whichever thread builds the loop). The destructor leaves fds alone: the caller
@@ -267,21 +271,25 @@ class SigioPoller final : public Poller {
       if (events == 0) continue;  // removed, or a duplicate entry
       // Whatever came before the signals may include a FIN: have the reader read to EOF.
       if (events & kReadable) events |= kPeerShutdown;
-      if (push(fd, events, out, count)) fds_[fd].synthetic = 0;
-      else synthetic_[kept++] = fd;
+      if (push(fd, events, out, count))
+        fds_[fd].synthetic = 0;
+      else
+        synthetic_[kept++] = fd;
     }
     synthetic_.resize(kept);
   }
 
   sigset_t signals_;
-  std::vector<Watch> fds_;       // indexed by fd
-  std::vector<int> synthetic_;   // fds with Watch::synthetic set, oldest first
+  std::vector<Watch> fds_;          // indexed by fd
+  std::vector<int> synthetic_;      // fds with Watch::synthetic set, oldest first
   std::uint64_t owner_serial_ = 0;  // the thread the fds are aimed at; 0 = none yet
   pid_t owner_tid_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Poller> make_sigio_poller() { return std::make_unique<SigioPoller>(); }
+std::unique_ptr<Poller> make_sigio_poller() {
+  return std::make_unique<SigioPoller>();
+}
 
 }  // namespace iomux

@@ -32,7 +32,7 @@ std::optional<ProcStat> read_proc_stat(pid_t pid);
 // ticks and thread counts, and the number of processes. Covers servers started through a shell
 // wrapper and pre-forking servers. nullopt when `pid` itself is gone.
 struct TreeStat {
-  ProcStat total;        // state is the root's
+  ProcStat total;  // state is the root's
   std::size_t processes = 0;
   std::vector<pid_t> pids;
 };

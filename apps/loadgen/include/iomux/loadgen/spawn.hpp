@@ -48,8 +48,7 @@ struct SpawnSpec {
   // `<iomux_exe> serve --model M --host 127.0.0.1 --port 0 --protocol P -q [extra...]`;
   // an empty iomux_exe means this executable (/proc/self/exe).
   static SpawnSpec iomux_model(std::string_view model, std::string_view protocol,
-                               const std::vector<std::string>& extra_args = {},
-                               std::string iomux_exe = {});
+                               const std::vector<std::string>& extra_args = {}, std::string iomux_exe = {});
   [[nodiscard]] std::string command_line() const;  // for messages
 };
 

@@ -33,9 +33,9 @@ struct Workload {
 const std::vector<Workload>& workloads();
 
 struct ServerSpec {
-  std::string name;        // model name ("epoll") or peer name without "peer_" ("floor_epoll")
+  std::string name;  // model name ("epoll") or peer name without "peer_" ("floor_epoll")
   bool peer = false;
-  std::string peer_path;   // the peer's executable
+  std::string peer_path;  // the peer's executable
   bool one_client_at_a_time = false;
 
   // "epoll", or "libuv (peer)": tables and chart legends.
@@ -45,23 +45,23 @@ struct ServerSpec {
 inline constexpr const char* kFloorPeer = "floor_epoll";
 
 struct Slice {
-  std::string key;                          // "conns-ack64", "idle-ack64", "idle15k"
-  std::string title;                        // one line for the plan
-  std::size_t workload = 0;                 // index into workloads()
+  std::string key;           // "conns-ack64", "idle-ack64", "idle15k"
+  std::string title;         // one line for the plan
+  std::size_t workload = 0;  // index into workloads()
   std::vector<std::size_t> connections;
   std::vector<std::size_t> idle;
-  std::vector<std::string> only_servers;    // empty: every server
+  std::vector<std::string> only_servers;  // empty: every server
 };
 
 struct Cell {
-  std::size_t server = 0;                   // index into Plan::servers
-  std::size_t workload = 0;                 // index into workloads()
+  std::size_t server = 0;    // index into Plan::servers
+  std::size_t workload = 0;  // index into workloads()
   std::size_t connections = 0;
   std::size_t idle = 0;
-  std::vector<std::string> slices;          // the slices that asked for this point
+  std::vector<std::string> slices;  // the slices that asked for this point
   double warmup_s = 0;
   double duration_s = 0;
-  std::string skip;                         // non-empty: not run, and why ("n/a: ...")
+  std::string skip;  // non-empty: not run, and why ("n/a: ...")
 
   [[nodiscard]] bool runnable() const noexcept { return skip.empty(); }
   [[nodiscard]] std::size_t open() const noexcept { return connections + idle; }
@@ -69,14 +69,14 @@ struct Cell {
 
 struct PlanOptions {
   bool quick = false;
-  std::optional<std::vector<std::string>> models;   // --models; default: every available model
-  std::optional<std::vector<std::string>> peers;    // --peers; default: every peer found
-  std::string peers_dir;                            // empty: <dir of this executable>/bench/peers
-  int repeat = 0;                                   // 0: 3 (quick: 1)
-  std::optional<double> duration_s;                 // measured seconds per run
+  std::optional<std::vector<std::string>> models;  // --models; default: every available model
+  std::optional<std::vector<std::string>> peers;   // --peers; default: every peer found
+  std::string peers_dir;                           // empty: <dir of this executable>/bench/peers
+  int repeat = 0;                                  // 0: 3 (quick: 1)
+  std::optional<double> duration_s;                // measured seconds per run
   std::optional<double> warmup_s;
-  std::optional<double> budget_s;                   // wall-clock budget; 0 = none
-  long fd_limit = -1;                               // hard RLIMIT_NOFILE; -1: ask the kernel
+  std::optional<double> budget_s;  // wall-clock budget; 0 = none
+  long fd_limit = -1;              // hard RLIMIT_NOFILE; -1: ask the kernel
 };
 
 struct Plan {
@@ -87,11 +87,11 @@ struct Plan {
   int repeat = 3;
   double budget_s = 0;
   std::string peers_dir;
-  std::vector<std::string> notes;   // models left out and why, peers not found, ...
+  std::vector<std::string> notes;  // models left out and why, peers not found, ...
 
   [[nodiscard]] std::optional<std::size_t> find_server(std::string_view name) const;
-  [[nodiscard]] std::optional<std::size_t> find_cell(std::size_t server, std::size_t workload,
-                                                     std::size_t connections, std::size_t idle) const;
+  [[nodiscard]] std::optional<std::size_t> find_cell(std::size_t server, std::size_t workload, std::size_t connections,
+                                                     std::size_t idle) const;
 };
 
 class PlanError : public std::runtime_error {

@@ -17,12 +17,12 @@ namespace iomux::shootout {
 // One cell over its runs. Medians over the runs that measured something ("ok" and "errors");
 // each metric on its own.
 struct RealCellSummary {
-  std::string status;   // "ok", "errors", "failed", "skipped", "not run"
-  std::string reason;   // for everything but "ok"
+  std::string status;  // "ok", "errors", "failed", "skipped", "not run"
+  std::string reason;  // for everything but "ok"
   int runs = 0, measured = 0, problem_runs = 0;
   std::optional<double> rps, cpu_us_per_req, server_cpu_pct;
   std::optional<double> user_share;  // the part of the server's CPU time spent in user space
-  std::vector<double> cpu_runs;  // every measured run's CPU µs per request, in run order
+  std::vector<double> cpu_runs;      // every measured run's CPU µs per request, in run order
 
   [[nodiscard]] bool has_numbers() const noexcept { return measured > 0 && rps.has_value(); }
   // (max - min) / median of the runs' CPU per request; nullopt with fewer than two runs.

@@ -33,24 +33,24 @@ struct RealRunRecord {
   std::uint64_t requests = 0;  // answered requests the tool counted
   std::optional<double> rps;   // as the tool reports it
   double tool_wall_s = 0;
-  std::optional<double> server_cpu_s;           // user + system over the tool's run
-  std::optional<double> server_user_s;          // of which user space
+  std::optional<double> server_cpu_s;   // user + system over the tool's run
+  std::optional<double> server_user_s;  // of which user space
   std::optional<double> server_cpu_us_per_req;
-  std::optional<double> server_cpu_pct;         // of one core, over the tool's run
-  std::optional<double> tool_cpu_pct;           // the tool's own CPU (from wait4), of one core
+  std::optional<double> server_cpu_pct;  // of one core, over the tool's run
+  std::optional<double> tool_cpu_pct;    // the tool's own CPU (from wait4), of one core
   std::optional<long> server_threads;
-  nlohmann::json tool = nullptr;                // the parsed report (tool_output.hpp)
-  double wall_s = 0;                            // the whole run: config to stop
+  nlohmann::json tool = nullptr;  // the parsed report (tool_output.hpp)
+  double wall_s = 0;              // the whole run: config to stop
 };
 
 // What a tool run left behind, as the runner collects it.
 struct ToolRun {
-  int exit_code = 0;          // the exit status; -1 if killed by a signal
+  int exit_code = 0;  // the exit status; -1 if killed by a signal
   bool timed_out = false;
   bool cancelled = false;
-  std::string out, err;       // stdout, stderr
+  std::string out, err;  // stdout, stderr
   double wall_s = 0;
-  double cpu_s = 0;           // the tool's own user + system time
+  double cpu_s = 0;  // the tool's own user + system time
 };
 
 // The server's CPU time over the tool's run (its process tree, /proc/PID/stat).
@@ -80,8 +80,8 @@ struct RealShootoutRun {
 struct RealRunOptions {
   bool pin = true;
   const std::atomic<bool>* cancel = nullptr;
-  std::string iomux_exe;                                   // empty: this executable
-  std::function<void(const std::string&)> on_line;         // one line per run
+  std::string iomux_exe;                                             // empty: this executable
+  std::function<void(const std::string&)> on_line;                   // one line per run
   std::function<void(const std::vector<RealRunRecord>&)> on_record;  // after each run
 };
 

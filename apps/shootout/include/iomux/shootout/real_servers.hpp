@@ -27,26 +27,26 @@ namespace iomux::shootout {
 enum class RealProtocol { resp, http };
 
 struct RealServer {
-  std::string name;      // "redis-server", "nginx", "h2o", or an iomux model ("epoll")
-  bool iomux = false;    // `iomux serve --model <name> --protocol resp|http`
-  std::string program;   // the executable found in PATH (not for iomux)
-  std::string skip;      // non-empty: not measured, and why ("nginx not found: install nginx")
+  std::string name;     // "redis-server", "nginx", "h2o", or an iomux model ("epoll")
+  bool iomux = false;   // `iomux serve --model <name> --protocol resp|http`
+  std::string program;  // the executable found in PATH (not for iomux)
+  std::string skip;     // non-empty: not measured, and why ("nginx not found: install nginx")
 
   // "iomux epoll", "redis-server": tables and chart legends.
   [[nodiscard]] std::string label() const { return iomux ? "iomux " + name : name; }
 };
 
 struct RealLoad {
-  std::string key;             // "set-p16", "c100-pipe16": JSON keys, chart data
-  std::string title;           // "SET -P 16", "-c 100 pipelined 16": tables
-  int clients = 0;             // redis-benchmark -c / wrk -c
+  std::string key;    // "set-p16", "c100-pipe16": JSON keys, chart data
+  std::string title;  // "SET -P 16", "-c 100 pipelined 16": tables
+  int clients = 0;    // redis-benchmark -c / wrk -c
   // resp (redis-benchmark):
   std::string test;            // its test name: "PING_INLINE", "SET", "GET"
   int pipeline = 1;            // -P
   std::uint64_t requests = 0;  // -n, sized for a run of about 1-2 s
   // http (wrk):
-  int depth = 0;               // 0: one request per write; else bench/wrk/pipeline.lua's DEPTH
-  double duration_s = 0;       // -d
+  int depth = 0;          // 0: one request per write; else bench/wrk/pipeline.lua's DEPTH
+  double duration_s = 0;  // -d
 };
 
 // What the project aims at: `server`'s CPU per request at `load` at most `max_ratio` times
@@ -58,16 +58,16 @@ struct RealTarget {
 
 struct RealSection {
   RealProtocol protocol = RealProtocol::resp;
-  std::string key;                    // "resp", "http"
-  std::string title;                  // "RESP: iomux vs redis-server (redis-benchmark)"
-  std::string tool;                   // "redis-benchmark", "wrk"
-  std::string tool_program;           // the executable found; empty when missing
-  std::string baseline;               // ratios are taken against it: "redis-server", "nginx"
+  std::string key;                        // "resp", "http"
+  std::string title;                      // "RESP: iomux vs redis-server (redis-benchmark)"
+  std::string tool;                       // "redis-benchmark", "wrk"
+  std::string tool_program;               // the executable found; empty when missing
+  std::string baseline;                   // ratios are taken against it: "redis-server", "nginx"
   std::vector<std::string> also_against;  // more ratio columns ("h2o")
   std::vector<RealServer> servers;
   std::vector<RealLoad> loads;
   std::vector<RealTarget> targets;
-  std::string skip;                   // non-empty: the whole section is not measured, and why
+  std::string skip;  // non-empty: the whole section is not measured, and why
 
   [[nodiscard]] std::optional<std::size_t> find_server(std::string_view name) const;
   [[nodiscard]] std::optional<std::size_t> find_load(std::string_view key) const;
@@ -82,14 +82,14 @@ struct RealCell {
 
 struct RealPlanOptions {
   bool quick = false;
-  int repeat = 0;                                   // 0: 3 (quick: 1)
-  std::optional<std::vector<std::string>> models;   // default: kRealModels
-  std::optional<double> budget_s;                   // later passes stop when it would be exceeded
+  int repeat = 0;                                  // 0: 3 (quick: 1)
+  std::optional<std::vector<std::string>> models;  // default: kRealModels
+  std::optional<double> budget_s;                  // later passes stop when it would be exceeded
   // Where a program is (PATH lookup by default); "" when missing. Tests pass their own.
   std::function<std::string(std::string_view)> find_program;
   // Why a model cannot run here (probe_model by default); "" when it can.
   std::function<std::string(std::string_view)> model_unavailable;
-  std::optional<std::string> wrk_script;            // default: find_wrk_script(); "" for none
+  std::optional<std::string> wrk_script;  // default: find_wrk_script(); "" for none
 };
 
 // The iomux models measured by default: the scalable ones, and `threaded` as the classic
@@ -101,13 +101,12 @@ struct RealPlan {
   int repeat = 3;
   double budget_s = 0;
   std::vector<RealSection> sections;
-  std::vector<RealCell> cells;        // one pass, in run order
-  std::string wrk_script;             // bench/wrk/pipeline.lua
-  std::vector<std::string> notes;     // servers or tools missing, ...
+  std::vector<RealCell> cells;     // one pass, in run order
+  std::string wrk_script;          // bench/wrk/pipeline.lua
+  std::vector<std::string> notes;  // servers or tools missing, ...
 
   [[nodiscard]] std::optional<std::size_t> find_section(std::string_view key) const;
-  [[nodiscard]] std::optional<std::size_t> find_cell(std::size_t section, std::size_t server,
-                                                     std::size_t load) const;
+  [[nodiscard]] std::optional<std::size_t> find_cell(std::size_t section, std::size_t server, std::size_t load) const;
 };
 
 // Looks the servers and tools up and lays out the cells. Unknown models are refused by the
@@ -142,8 +141,8 @@ std::vector<std::string> resp_seed_argv(const RealSection& section, int port);
 
 // Where a peer server keeps its files for one run (config, logs, pid, temp paths).
 struct ServerFiles {
-  std::string dir;        // a private temporary directory
-  std::string user;       // the user h2o must stay (it drops root to `nobody` otherwise)
+  std::string dir;   // a private temporary directory
+  std::string user;  // the user h2o must stay (it drops root to `nobody` otherwise)
 };
 // The server's command line (argv) listening on 127.0.0.1:port. For nginx and h2o it names a
 // config file written from nginx_config()/h2o_config() into files.dir.

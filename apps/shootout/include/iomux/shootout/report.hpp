@@ -19,12 +19,12 @@ struct CellSummary {
   // "ok", "errors" (measured, but some requests failed), "failed" (nothing measured: the error
   // says why), "n/a" / "skipped" (not run: Cell::skip says why), "not run" (budget or Ctrl-C).
   std::string status;
-  std::string reason;              // for everything but "ok"
-  int runs = 0;                    // runs made
-  int measured = 0;                // runs with at least one answered request
-  int problem_runs = 0;            // runs with status "errors" or "failed"
+  std::string reason;    // for everything but "ok"
+  int runs = 0;          // runs made
+  int measured = 0;      // runs with at least one answered request
+  int problem_runs = 0;  // runs with status "errors" or "failed"
   std::optional<double> rps, cpu_us_per_req, p50_us, p99_us, rss_kib, server_cpu_pct;
-  std::uint64_t errors = 0;        // failed requests summed over the runs
+  std::uint64_t errors = 0;  // failed requests summed over the runs
 
   [[nodiscard]] bool has_numbers() const noexcept { return measured > 0 && rps.has_value(); }
   // Server RSS per open connection (active + idle), KiB.

@@ -18,18 +18,18 @@
 namespace iomux::shootout {
 
 struct RunRecord {
-  std::size_t cell = 0;        // index into Plan::cells
-  int repeat = 1;              // 1-based pass number
-  std::string status;          // "ok", "errors" (some requests failed), "failed" (nothing answered / no server)
-  std::string error;           // why, for "errors" and "failed"
-  nlohmann::json result;       // loadgen::to_json of the run; null when run_bench threw
-  double wall_s = 0;           // the whole run: spawn to stop
+  std::size_t cell = 0;   // index into Plan::cells
+  int repeat = 1;         // 1-based pass number
+  std::string status;     // "ok", "errors" (some requests failed), "failed" (nothing answered / no server)
+  std::string error;      // why, for "errors" and "failed"
+  nlohmann::json result;  // loadgen::to_json of the run; null when run_bench threw
+  double wall_s = 0;      // the whole run: spawn to stop
 };
 
 struct RunOptions {
   bool pin = true;
-  const std::atomic<bool>* cancel = nullptr;            // set to stop after (or during) the current run
-  std::function<void(const std::string&)> on_line;      // one line per run (stderr)
+  const std::atomic<bool>* cancel = nullptr;                     // set to stop after (or during) the current run
+  std::function<void(const std::string&)> on_line;               // one line per run (stderr)
   std::function<void(const std::vector<RunRecord>&)> on_record;  // after each run (rewrite results.json)
 };
 
@@ -39,7 +39,7 @@ struct ShootoutRun {
   double elapsed_s = 0;
   std::string loadavg_start, loadavg_end;  // /proc/loadavg's first three fields
   int passes_started = 0;
-  std::size_t skipped_for_budget = 0;      // runs of later passes left out by the time budget
+  std::size_t skipped_for_budget = 0;  // runs of later passes left out by the time budget
   bool cancelled = false;
 };
 

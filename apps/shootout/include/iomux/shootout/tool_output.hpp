@@ -48,10 +48,10 @@ std::optional<RedisBenchmarkReport> parse_redis_benchmark_csv(std::string_view s
 //   Requests/sec: 146751.38
 //   Transfer/sec:     18.05MB
 struct WrkReport {
-  std::uint64_t requests = 0;   // responses completed ("293648 requests in ...")
-  double duration_s = 0;        // "... in 2.00s"
-  double bytes_read = 0;        // "36.12MB read", in bytes (wrk's units are powers of 1024)
-  double rps = 0;               // "Requests/sec:"
+  std::uint64_t requests = 0;  // responses completed ("293648 requests in ...")
+  double duration_s = 0;       // "... in 2.00s"
+  double bytes_read = 0;       // "36.12MB read", in bytes (wrk's units are powers of 1024)
+  double rps = 0;              // "Requests/sec:"
   std::optional<double> latency_avg_us, latency_stdev_us, latency_max_us;
   std::optional<double> p50_us, p75_us, p90_us, p99_us;  // with --latency
   std::uint64_t connect_errors = 0, read_errors = 0, write_errors = 0, timeouts = 0;
