@@ -2,7 +2,7 @@
 #   make run     install what is missing, build (release), serve the tutorial's epoll server on :7890
 #   make test    install what is missing, build, run the whole test suite through CTest
 #   make bench   install the peers too, build, run the shootout and write the report
-#   make check   the tests under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS (60)
+#   make check   the style (clang-format), the tests under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS (60)
 #   make fuzz    build the fuzzers (clang) and run each for FUZZ_SECONDS (600)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The checks beyond `make test`: the suite under sanitizers, and a bounded fuzzing run.
 #
-#   scripts/check.sh              all three steps (what `make check` runs)
-#   scripts/check.sh asan fuzz    only the steps named: asan, tsan, fuzz
+#   scripts/check.sh              all four steps (what `make check` runs)
+#   scripts/check.sh asan fuzz    only the steps named: format, asan, tsan, fuzz
 #
+#   format  every C and C++ file git knows follows .clang-format (clang-format --dry-run
+#         -Werror); the files that do not are listed, with the command that fixes them.
 #   asan  AddressSanitizer + UBSan build in build-asan/, the whole CTest suite but the
 #         installed-package test (-LE install) and the fd-exhaustion tests (see
 #         ASAN_EXCLUDE); leaks count.
@@ -39,11 +41,11 @@ ASAN_EXCLUDE='FdExhaustion|MemoryBudget'
 TSAN_EXCLUDE='MemoryBudget'
 
 steps=("$@")
-if ((${#steps[@]} == 0)); then steps=(asan tsan fuzz); fi
+if ((${#steps[@]} == 0)); then steps=(format asan tsan fuzz); fi
 for s in "${steps[@]}"; do
   case "$s" in
-    asan | tsan | fuzz) ;;
-    *) echo "check: unknown step '$s' (steps: asan tsan fuzz)" >&2; exit 2 ;;
+    format | asan | tsan | fuzz) ;;
+    *) echo "check: unknown step '$s' (steps: format asan tsan fuzz)" >&2; exit 2 ;;
   esac
 done
 
@@ -127,6 +129,24 @@ fail_on_reports() {
 fresh_report_dir() {
   rm -rf "$1"
   mkdir -p "$1"
+}
+
+step_format() {
+  header format "clang-format --dry-run over the C and C++ files git knows"
+  if ! command -v clang-format >/dev/null; then
+    echo "check: clang-format is missing; run scripts/install-deps.sh" >&2
+    return 1
+  fi
+  # One clang-format per batch of files (xargs), not per file; it names each file it would
+  # change in a "FILE:LINE:COL: error:" line.
+  local off
+  off=$({ git ls-files -z '*.c' '*.h' '*.cpp' '*.hpp' | xargs -0 clang-format --dry-run -Werror 2>&1 || true; } |
+    sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error:.*/\1/p' | sort -u | tr '\n' ' ')
+  if [[ -n "$off" ]]; then
+    echo "check: files that do not follow .clang-format; fix them with: clang-format -i $off" >&2
+    return 1
+  fi
+  footer
 }
 
 step_asan() {

@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libfmt-dev libcli11-dev nlohmann-json3-dev liburing-dev libhttp-parser-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   python3
   # Clients for tests/interop: redis-cli and redis-benchmark, curl, ab, wrk. Clients only:
   # none of these packages installs or starts a service (redis-tools is not redis-server).
