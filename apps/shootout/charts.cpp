@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "iomux/models.hpp"
+#include "iomux/shootout/paths.hpp"
 
 #ifndef IOMUX_SHOOTOUT_GP_DIR
 #define IOMUX_SHOOTOUT_GP_DIR ""
@@ -143,13 +144,6 @@ std::string png_terminal(const std::string& gnuplot, const std::string& scratch_
 
 std::string quote_gp(const std::string& s) {
   return "'" + s + "'";
-}
-
-std::string exe_dir() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return {};
-  return fs::path(std::string(buf, static_cast<std::size_t>(n))).parent_path().string();
 }
 
 bool has_scripts(const fs::path& dir) {

@@ -27,7 +27,6 @@ namespace fs = std::filesystem;
 constexpr double kWarmupS = 0.25, kDurationS = 0.5, kBigWarmupS = 1.5, kBigDurationS = 1.5;
 constexpr double kQuickWarmupS = 0.2, kQuickDurationS = 0.3, kQuickBigWarmupS = 1.0, kQuickBigDurationS = 1.0;
 constexpr std::size_t kBigCell = 5000;
-constexpr double kDefaultBudgetS = 14.5 * 60, kQuickBudgetS = 3 * 60;
 
 // Models in the quick plan: the two ends of the ladder and the interesting middle.
 const std::vector<std::string> kQuickModels = {"blocking", "select", "poll", "epoll", "uring"};

@@ -12,6 +12,7 @@
 
 #include "iomux/loadgen/procfs.hpp"
 #include "iomux/models.hpp"
+#include "iomux/shootout/paths.hpp"
 
 #ifndef IOMUX_SHOOTOUT_WRK_DIR
 #define IOMUX_SHOOTOUT_WRK_DIR ""
@@ -34,7 +35,6 @@ constexpr int kPipelineDepth = 16;
 // For the time estimate: what a run costs besides the load itself (spawn, readiness probe, stop;
 // and the seed before a GET), and the rates the RESP sizes were chosen for.
 constexpr double kRunOverheadS = 0.3, kGetSeedS = 0.15, kRespRateP1 = 35'000, kRespRateP16 = 450'000;
-constexpr double kDefaultBudgetS = 14.5 * 60, kQuickBudgetS = 3 * 60;
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -113,11 +113,6 @@ RealServer peer_server(const RealPlanOptions& opts, std::string name) {
   s.program = opts.find_program(s.name);
   if (s.program.empty()) s.skip = not_found(s.name);
   return s;
-}
-
-std::string exe_dir() {
-  const std::string self = loadgen::self_exe_path();
-  return self.empty() ? std::string() : fs::path(self).parent_path().string();
 }
 
 std::string quote_arg(const std::string& s) {

@@ -18,9 +18,6 @@
 namespace iomux::test {
 namespace {
 
-const std::string kReply(kDefaultReply);
-const std::string kLineReply = kReply + "\r\n";
-
 class Hardening : public ModelTest {
  protected:
   TestOptions opts(ProtocolMode mode) const {

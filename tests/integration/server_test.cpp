@@ -15,8 +15,6 @@
 namespace iomux::test {
 namespace {
 
-const std::string kReply(kDefaultReply);
-
 class EveryModel : public ModelTest {
  protected:
   TestOptions opts(ProtocolMode mode = ProtocolMode::ack) const {

@@ -18,9 +18,6 @@
 namespace iomux::test {
 namespace {
 
-const std::string kReply(kDefaultReply);
-const std::string kLineReply = kReply + "\r\n";
-
 TestOptions sigio(ProtocolMode mode = ProtocolMode::ack) {
   TestOptions o = options_for("sigio");
   o.protocol.mode = mode;

@@ -29,7 +29,6 @@ namespace {
   } while (false)
 
 const std::string kAck{kDefaultReply};
-const std::string kLineReply = std::string(kDefaultReply) + "\r\n";
 
 TestOptions uring_options(ProtocolMode mode = ProtocolMode::ack) {
   TestOptions o = options_for("uring");

@@ -28,6 +28,10 @@ namespace iomux::test {
 
 using namespace std::chrono_literals;
 
+// The tutorial's reply, as the ack protocol sends it and as the line protocol sends it.
+inline const std::string kReply(kDefaultReply);
+inline const std::string kLineReply = kReply + "\r\n";
+
 // Log lines captured from a server, for assertions on what it logged.
 class LogCapture {
  public:

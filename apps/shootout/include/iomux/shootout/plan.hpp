@@ -43,6 +43,9 @@ struct ServerSpec {
 };
 // The peer every ratio is taken against.
 inline constexpr const char* kFloorPeer = "floor_epoll";
+// The whole command's default wall-clock budget in seconds (--budget): CI's 15 minutes with a
+// margin, and the quick plan's 3 minutes. The matrix and the real servers share it.
+inline constexpr double kDefaultBudgetS = 14.5 * 60, kQuickBudgetS = 3 * 60;
 
 struct Slice {
   std::string key;           // "conns-ack64", "idle-ack64", "idle15k"
