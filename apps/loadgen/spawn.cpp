@@ -95,26 +95,24 @@ Endpoint connect_endpoint_for(const ListenAddress& addr) {
   return resolve_one(host, addr.port);
 }
 
-std::unique_ptr<SpawnedServer> SpawnedServer::start(const SpawnSpec& spec) {
-  if (spec.argv.empty()) throw SpawnError("empty server command");
-  std::unique_ptr<SpawnedServer> self(new SpawnedServer());
-  self->command_ = spec.command_line();
-
+LaunchedChild launch_child(const std::vector<std::string>& argv, int cpu, int death_signal, std::string_view who) {
   int out_pipe[2];
   int err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw SpawnError(std::string("pipe: ") + std::strerror(errno));
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const int e = errno;
     ::close(out_pipe[0]);
     ::close(out_pipe[1]);
-    throw SpawnError(std::string("pipe: ") + std::strerror(errno));
+    throw SpawnError(std::string("pipe: ") + std::strerror(e));
   }
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
-  std::vector<char*> argv;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
-  if (spec.cpu >= 0 && spec.cpu < CPU_SETSIZE) CPU_SET(spec.cpu, &cpus);
+  if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &cpus);
+  const std::string exec_failed = std::string(who) + ": exec failed: ";
   const pid_t parent = ::getpid();
 
   const pid_t pid = ::fork();
@@ -125,33 +123,41 @@ std::unique_ptr<SpawnedServer> SpawnedServer::start(const SpawnSpec& spec) {
   }
   if (pid == 0) {
     ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);
-    if (spec.cpu >= 0) ::sched_setaffinity(0, sizeof cpus, &cpus);
+    ::prctl(PR_SET_PDEATHSIG, death_signal);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
+    if (cpu >= 0) ::sched_setaffinity(0, sizeof cpus, &cpus);
     const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    // Signals ignored or blocked here would be inherited: give the server a clean slate.
+    // Signals ignored or blocked here would be inherited: give the child a clean slate.
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
-    ::execvp(argv[0], argv.data());
-    const char msg[] = "iomux bench: exec failed: ";
-    (void)!::write(2, msg, sizeof msg - 1);
+    ::execvp(args[0], args.data());
+    (void)!::write(2, exec_failed.data(), exec_failed.size());
     const char* why = ::strerror(errno);
     (void)!::write(2, why, std::strlen(why));
     (void)!::write(2, "\n", 1);
     ::_exit(127);
   }
-  self->pid_ = pid;
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  self->out_fd_ = out_pipe[0];
-  self->err_fd_ = err_pipe[0];
+  return {pid, out_pipe[0], err_pipe[0]};
+}
+
+std::unique_ptr<SpawnedServer> SpawnedServer::start(const SpawnSpec& spec) {
+  if (spec.argv.empty()) throw SpawnError("empty server command");
+  std::unique_ptr<SpawnedServer> self(new SpawnedServer());
+  self->command_ = spec.command_line();
+
+  const LaunchedChild child = launch_child(spec.argv, spec.cpu, SIGTERM, "iomux bench");
+  self->pid_ = child.pid;
+  self->out_fd_ = child.out_fd;
+  self->err_fd_ = child.err_fd;
 
   // Wait for the listening line on either stream.
   const auto deadline = SteadyClock::now() + spec.ready_timeout;

@@ -2,14 +2,11 @@
 #include "iomux/shootout/text.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -75,51 +72,10 @@ std::string tail_of_file(const std::string& path, std::size_t max_lines) {
 // the shootout, which then stops the tool.
 ToolRun run_tool(const std::vector<std::string>& argv, int cpu, double timeout_s, const std::atomic<bool>* cancel) {
   ToolRun r;
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &cpus);
-  const pid_t parent = ::getpid();
   const auto t0 = Clock::now();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int e = errno;
-    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
-    throw std::runtime_error(std::string("fork: ") + std::strerror(e));
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    if (cpu >= 0) ::sched_setaffinity(0, sizeof cpus, &cpus);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    ::execvp(args[0], args.data());
-    const char* why = ::strerror(errno);
-    (void)!::write(2, "exec failed: ", 13);
-    (void)!::write(2, why, std::strlen(why));
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  int fds[2] = {out_pipe[0], err_pipe[0]};
+  const loadgen::LaunchedChild child = loadgen::launch_child(argv, cpu, SIGKILL, "iomux shootout");
+  const pid_t pid = child.pid;
+  int fds[2] = {child.out_fd, child.err_fd};
   std::string* sinks[2] = {&r.out, &r.err};
   bool open[2] = {true, true};
   bool killed = false;

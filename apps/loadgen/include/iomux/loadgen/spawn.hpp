@@ -36,6 +36,23 @@ class SpawnError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A child process started by launch_child(): its pid and the read ends of its stdout and
+// stderr pipes (close-on-exec), which the caller owns.
+struct LaunchedChild {
+  pid_t pid = -1;
+  int out_fd = -1;
+  int err_fd = -1;
+};
+
+// Forks and execs argv (argv[0] looked up in PATH) as the benchmarks want their servers and
+// tools: in a process group of its own (a terminal's Ctrl-C reaches only us, and we stop it),
+// sent `death_signal` when this process dies, pinned to `cpu` (-1: not), stdin from /dev/null,
+// stdout and stderr into pipes, every signal unblocked and at its default. The child makes only
+// async-signal-safe calls (this process may have threads). An exec that fails writes
+// "<who>: exec failed: <reason>" to the child's stderr and exits 127. Throws SpawnError when
+// pipe() or fork() fails.
+LaunchedChild launch_child(const std::vector<std::string>& argv, int cpu, int death_signal, std::string_view who);
+
 struct SpawnSpec {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH (execvp)
   int cpu = -1;                   // pin the child to this CPU before exec; -1 = don't
