@@ -7,8 +7,9 @@
 #   format  every C and C++ file git knows follows .clang-format (clang-format --dry-run
 #         -Werror); the files that do not are listed, with the command that fixes them.
 #   asan  AddressSanitizer + UBSan build in build-asan/, the whole CTest suite but the
-#         installed-package test (-LE install) and the fd-exhaustion tests (see
-#         ASAN_EXCLUDE); leaks count.
+#         installed-package test (-LE install), the fd-exhaustion tests (see ASAN_EXCLUDE)
+#         and the interop tests of models other than epoll and uring (see ASAN_INTEROP);
+#         leaks count.
 #   tsan  ThreadSanitizer build in build-tsan/, the integration tests of the models that run
 #         several threads (threaded, epoll/epoll-et and uring, and the --threads tests).
 #   fuzz  the libFuzzer targets of fuzz/, built with clang in build-fuzz/, each run for
@@ -38,6 +39,12 @@ TSAN_TESTS='[Tt]hread|[Ee]poll|[Uu]ring'
 # the memory budget test, which measures the server's resident memory, and a sanitizer's
 # shadow memory and redzones multiply that.
 ASAN_EXCLUDE='FdExhaustion|MemoryBudget'
+# The interop tests (real third-party clients against resp and http) under ASan+UBSan: on
+# `epoll` and `uring` and with --threads 2, not on every model. The handlers and protocol
+# cores are the same code on every model, and each engine's own paths are covered by the
+# integration tests under ASan; the full interop matrix (127 tests, about 2 minutes of
+# sanitized wall time) runs in `make test`.
+ASAN_INTEROP='/(epoll|uring) |TwoThreads'
 TSAN_EXCLUDE='MemoryBudget'
 
 steps=("$@")
@@ -150,7 +157,7 @@ step_format() {
 }
 
 step_asan() {
-  header asan "AddressSanitizer + UBSan: build-asan/, ctest -LE install"
+  header asan "AddressSanitizer + UBSan: build-asan/, ctest -LE 'install|interop', then the interop tests matching '$ASAN_INTEROP'"
   configure build-asan -O0 -DIOMUX_SANITIZE=address \
     -DIOMUX_BUILD_BENCH=OFF -DIOMUX_BUILD_TESTS=ON
   build build-asan
@@ -160,7 +167,8 @@ step_asan() {
     cd build-asan
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$reports/asan"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
-    ctest --output-on-failure -j "$JOBS" --timeout 300 -LE install -E "$ASAN_EXCLUDE"
+    ctest --output-on-failure -j "$JOBS" --timeout 300 -LE 'install|interop' -E "$ASAN_EXCLUDE"
+    ctest --output-on-failure -j "$JOBS" --timeout 300 --no-tests=error -L interop -R "$ASAN_INTEROP"
   ) || { fail_on_reports "$reports" "ASan/UBSan" || true; return 1; }
   fail_on_reports "$reports" "ASan/UBSan"
   footer

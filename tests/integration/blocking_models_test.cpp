@@ -13,7 +13,6 @@
 namespace iomux::test {
 namespace {
 
-const std::string kAck{kDefaultReply};
 const std::string kLineOk = std::string(kDefaultReply) + "\r\n";
 
 TestOptions make_options(const std::string& model, ProtocolMode mode = ProtocolMode::ack) {
@@ -102,14 +101,14 @@ TEST_P(SimpleModels, AckAnswersEveryChunkWithTheReplyText) {
   ASSERT_TRUE(fd);
   for (const char* request : {"hello", "x", "a longer request with spaces"}) {
     ASSERT_TRUE(send_text(fd.get(), request));
-    EXPECT_EQ(recv_exact(fd.get(), kAck.size()), kAck) << request;
+    EXPECT_EQ(recv_exact(fd.get(), kReply.size()), kReply) << request;
   }
   fd.reset();
   ASSERT_TRUE(wait_until([&] { return s.server().stats().connections_open == 0; }));
   const StatsSnapshot st = s.server().stats();
   EXPECT_EQ(st.requests, 3u);
   EXPECT_EQ(st.bytes_in, 5u + 1u + 28u);
-  EXPECT_EQ(st.bytes_out, 3 * kAck.size());
+  EXPECT_EQ(st.bytes_out, 3 * kReply.size());
   EXPECT_EQ(st.connections_accepted, 1u);
 }
 
@@ -288,7 +287,7 @@ TEST_P(SimpleModels, IdleTimeoutClosesASilentClient) {
   UniqueFd fd = connect_to(s.endpoint());
   ASSERT_TRUE(fd);
   ASSERT_TRUE(send_text(fd.get(), "hi"));
-  ASSERT_EQ(recv_exact(fd.get(), kAck.size()), kAck);
+  ASSERT_EQ(recv_exact(fd.get(), kReply.size()), kReply);
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(wait_closed(fd.get()));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
@@ -332,9 +331,9 @@ TEST(ThreadedModel, MaxConnectionsRefusesTheClientOverTheCap) {
   UniqueFd b = connect_to(s.endpoint());
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(send_text(a.get(), "a"));
-  ASSERT_EQ(recv_exact(a.get(), kAck.size()), kAck);
+  ASSERT_EQ(recv_exact(a.get(), kReply.size()), kReply);
   ASSERT_TRUE(send_text(b.get(), "b"));
-  ASSERT_EQ(recv_exact(b.get(), kAck.size()), kAck);
+  ASSERT_EQ(recv_exact(b.get(), kReply.size()), kReply);
 
   UniqueFd c = connect_to(s.endpoint());
   ASSERT_TRUE(c);
@@ -347,7 +346,7 @@ TEST(ThreadedModel, MaxConnectionsRefusesTheClientOverTheCap) {
   UniqueFd d = connect_to(s.endpoint());  // ...and the next client is served
   ASSERT_TRUE(d);
   ASSERT_TRUE(send_text(d.get(), "d"));
-  EXPECT_EQ(recv_exact(d.get(), kAck.size()), kAck);
+  EXPECT_EQ(recv_exact(d.get(), kReply.size()), kReply);
   EXPECT_EQ(s.server().stats().connections_accepted, 3u);
 }
 

@@ -28,8 +28,6 @@ namespace {
     if (!a.available) GTEST_SKIP() << "io_uring unavailable here: " << a.reason; \
   } while (false)
 
-const std::string kAck{kDefaultReply};
-
 TestOptions uring_options(ProtocolMode mode = ProtocolMode::ack) {
   TestOptions o = options_for("uring");
   o.protocol.mode = mode;
@@ -85,7 +83,7 @@ TEST_P(Uring, AckAnswersEachChunkWithTheReply) {
   ASSERT_TRUE(c);
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(send_text(c.get(), "hello " + std::to_string(i)));
-    EXPECT_EQ(recv_exact(c.get(), kAck.size()), kAck);
+    EXPECT_EQ(recv_exact(c.get(), kReply.size()), kReply);
   }
   EXPECT_TRUE(wait_until([&] { return server.server().stats().requests == 5; }));
 }
@@ -350,7 +348,7 @@ TEST_P(Uring, LogsListeningConnectAndDisconnectLikeTheReactor) {
     UniqueFd c = connect_to(server.endpoint());
     client_port = local_port(c.get());
     ASSERT_TRUE(send_text(c.get(), "hi"));
-    EXPECT_EQ(recv_exact(c.get(), kAck.size()), kAck);
+    EXPECT_EQ(recv_exact(c.get(), kReply.size()), kReply);
   }
   const std::string peer = "127.0.0.1:" + std::to_string(client_port);
   EXPECT_TRUE(
@@ -375,7 +373,7 @@ TEST_P(Uring, MaxConnectionsRefusesTheExtraOnes) {
   EXPECT_TRUE(wait_closed(c.get()));
   EXPECT_EQ(server.server().stats().connections_refused, 1u);
   ASSERT_TRUE(send_text(a.get(), "x"));
-  EXPECT_EQ(recv_exact(a.get(), kAck.size()), kAck);
+  EXPECT_EQ(recv_exact(a.get(), kReply.size()), kReply);
 }
 
 TEST_P(Uring, IdleTimeoutClosesSilentConnections) {
@@ -388,7 +386,7 @@ TEST_P(Uring, IdleTimeoutClosesSilentConnections) {
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 6; ++i) {  // 300 ms of activity, a request every 50 ms
     ASSERT_TRUE(send_text(chatty.get(), "ping"));
-    EXPECT_EQ(recv_exact(chatty.get(), kAck.size()), kAck);
+    EXPECT_EQ(recv_exact(chatty.get(), kReply.size()), kReply);
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(wait_closed(quiet.get()));

@@ -12,26 +12,13 @@
 #include <vector>
 
 #include "core/fd.hpp"
+#include "support/poller_pair.hpp"
 
 namespace iomux {
 namespace {
 
-struct Pair {
-  Pair() {
-    int sv[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    a.reset(sv[0]);
-    b.reset(sv[1]);
-  }
-  UniqueFd a, b;
-};
-
-std::vector<ReadyEvent> wait_for(Poller& p, int timeout_ms = 0) {
-  std::array<ReadyEvent, 64> out{};
-  int n = p.wait(out, timeout_ms);
-  EXPECT_GE(n, 0);
-  return {out.begin(), out.begin() + std::max(n, 0)};
-}
+using test::SocketPair;
+using test::wait_for;
 
 bool reported(const std::vector<ReadyEvent>& evs, int fd, std::uint32_t bits) {
   for (const auto& e : evs)
@@ -45,13 +32,13 @@ class AnyPoller : public ::testing::TestWithParam<PollerKind> {
 };
 
 TEST_P(AnyPoller, NothingReadyMeansNoEvents) {
-  Pair p;
+  SocketPair p;
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
   EXPECT_TRUE(wait_for(*poller).empty());
 }
 
 TEST_P(AnyPoller, ReportsReadableWithTheRightFd) {
-  Pair p, q;
+  SocketPair p, q;
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
   ASSERT_FALSE(poller->add(q.a.get(), kReadable));
   ASSERT_EQ(::write(q.b.get(), "x", 1), 1);
@@ -62,7 +49,7 @@ TEST_P(AnyPoller, ReportsReadableWithTheRightFd) {
 }
 
 TEST_P(AnyPoller, ReportsWritableOnlyWhenAsked) {
-  Pair p;
+  SocketPair p;
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
   EXPECT_TRUE(wait_for(*poller).empty());
   ASSERT_FALSE(poller->modify(p.a.get(), kReadable | kWritable));
@@ -70,7 +57,7 @@ TEST_P(AnyPoller, ReportsWritableOnlyWhenAsked) {
 }
 
 TEST_P(AnyPoller, RemovedFdIsNoLongerReported) {
-  Pair p;
+  SocketPair p;
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
   ASSERT_EQ(::write(p.b.get(), "x", 1), 1);
   ASSERT_FALSE(poller->remove(p.a.get()));
@@ -78,7 +65,7 @@ TEST_P(AnyPoller, RemovedFdIsNoLongerReported) {
 }
 
 TEST_P(AnyPoller, MisuseIsAnErrorNotACrash) {
-  Pair p;
+  SocketPair p;
   EXPECT_TRUE(poller->modify(p.a.get(), kReadable));
   EXPECT_TRUE(poller->remove(p.a.get()));
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
@@ -86,7 +73,7 @@ TEST_P(AnyPoller, MisuseIsAnErrorNotACrash) {
 }
 
 TEST_P(AnyPoller, PeerCloseIsReportedAsReadable) {
-  Pair p;
+  SocketPair p;
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
   p.b.reset();
   auto evs = wait_for(*poller, 1000);
@@ -95,7 +82,7 @@ TEST_P(AnyPoller, PeerCloseIsReportedAsReadable) {
 }
 
 TEST_P(AnyPoller, WaitTimesOut) {
-  Pair p;
+  SocketPair p;
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_TRUE(wait_for(*poller, 30).empty());
@@ -103,7 +90,7 @@ TEST_P(AnyPoller, WaitTimesOut) {
 }
 
 TEST_P(AnyPoller, LevelOrEdgeSemantics) {
-  Pair p;
+  SocketPair p;
   ASSERT_FALSE(poller->add(p.a.get(), kReadable));
   ASSERT_EQ(::write(p.b.get(), "xy", 2), 2);
   EXPECT_TRUE(reported(wait_for(*poller, 1000), p.a.get(), kReadable));

@@ -19,28 +19,15 @@
 #include "core/fd.hpp"
 #include "reactor/event_loop.hpp"
 #include "reactor/poller.hpp"
+#include "support/poller_pair.hpp"
 
 namespace iomux {
 namespace {
 
+using test::SocketPair;
+using test::wait_for;
+
 using namespace std::chrono_literals;
-
-struct Pair {
-  Pair() {
-    int sv[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    a.reset(sv[0]);
-    b.reset(sv[1]);
-  }
-  UniqueFd a, b;
-};
-
-std::vector<ReadyEvent> wait_for(Poller& p, int timeout_ms = 0) {
-  std::array<ReadyEvent, 64> out{};
-  int n = p.wait(out, timeout_ms);
-  EXPECT_GE(n, 0);
-  return {out.begin(), out.begin() + std::max(n, 0)};
-}
 
 std::uint32_t events_of(const std::vector<ReadyEvent>& evs, int fd) {
   std::uint32_t bits = 0;
@@ -89,7 +76,7 @@ TEST(SigioPoller, IsNamedSigioAndEdgeTriggered) {
 
 TEST(SigioPoller, ReportsReadableWithTheRightFd) {
   auto p = make_sigio_poller();
-  Pair x, y;
+  SocketPair x, y;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   ASSERT_FALSE(p->add(y.a.get(), kReadable));
   consume_initial_event(*p);
@@ -101,7 +88,7 @@ TEST(SigioPoller, ReportsReadableWithTheRightFd) {
 
 TEST(SigioPoller, IdleFdsReportNothing) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable | kWritable));
   consume_initial_event(*p);
   EXPECT_TRUE(wait_for(*p, 0).empty());
@@ -112,7 +99,7 @@ TEST(SigioPoller, IdleFdsReportNothing) {
 
 TEST(SigioPoller, AddReportsDataThatArrivedBeforeIt) {
   auto p = make_sigio_poller();
-  Pair armed, late;
+  SocketPair armed, late;
   // Make the poller aim its signals at this thread first, so the late fd is armed by add().
   ASSERT_FALSE(p->add(armed.a.get(), kReadable));
   consume_initial_event(*p);
@@ -126,7 +113,7 @@ TEST(SigioPoller, AddReportsDataThatArrivedBeforeIt) {
 
 TEST(SigioPoller, EdgeSemanticsReportEachChangeOnce) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   ASSERT_EQ(::write(x.b.get(), "xy", 2), 2);
@@ -139,7 +126,7 @@ TEST(SigioPoller, EdgeSemanticsReportEachChangeOnce) {
 
 TEST(SigioPoller, SeveralSignalsForOneFdMergeIntoOneEvent) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(::write(x.b.get(), "m", 1), 1);
@@ -152,7 +139,7 @@ TEST(SigioPoller, SeveralSignalsForOneFdMergeIntoOneEvent) {
 
 TEST(SigioPoller, PeerCloseIsReportedAsReadable) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   x.b.reset();
@@ -161,7 +148,7 @@ TEST(SigioPoller, PeerCloseIsReportedAsReadable) {
 
 TEST(SigioPoller, RemoveStopsReportsAndClearsOAsync) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   EXPECT_TRUE(::fcntl(x.a.get(), F_GETFL) & O_ASYNC);
@@ -218,7 +205,7 @@ TEST(SigioPoller, AStaleResetSignalDoesNotReportAnErrorOnTheFdsNextSocket) {
 
 TEST(SigioPoller, RemoveOfAnAlreadyClosedFdIsFine) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   const int fd = x.a.get();
@@ -228,7 +215,7 @@ TEST(SigioPoller, RemoveOfAnAlreadyClosedFdIsFine) {
 
 TEST(SigioPoller, MisuseIsAnErrorNotACrash) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   EXPECT_EQ(p->add(x.a.get(), kReadable), std::errc::file_exists);
   EXPECT_EQ(p->modify(x.b.get(), kReadable), std::errc::no_such_file_or_directory);
@@ -240,7 +227,7 @@ TEST(SigioPoller, MisuseIsAnErrorNotACrash) {
 
 TEST(SigioPoller, ModifyThatEnablesWritingReportsItAtOnce) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   ASSERT_FALSE(p->modify(x.a.get(), kReadable | kWritable));
@@ -251,7 +238,7 @@ TEST(SigioPoller, ModifyThatEnablesWritingReportsItAtOnce) {
 
 TEST(SigioPoller, WritableIsSignalledWhenAFullSendBufferDrains) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable | kWritable));
   consume_initial_event(*p);
   std::array<char, 4096> chunk{};
@@ -266,7 +253,7 @@ TEST(SigioPoller, WritableIsSignalledWhenAFullSendBufferDrains) {
 
 TEST(SigioPoller, QueueOverflowFallsBackToReportingEveryWatchedFd) {
   auto p = make_sigio_poller();
-  std::vector<Pair> pairs(8);
+  std::vector<SocketPair> pairs(8);
   for (auto& x : pairs) ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   {
@@ -281,7 +268,7 @@ TEST(SigioPoller, QueueOverflowFallsBackToReportingEveryWatchedFd) {
 
 TEST(SigioPoller, HandSentSigioAlsoTriggersTheFullScan) {
   auto p = make_sigio_poller();
-  std::vector<Pair> pairs(4);
+  std::vector<SocketPair> pairs(4);
   for (auto& x : pairs) ASSERT_FALSE(p->add(x.a.get(), kReadable));
   ASSERT_FALSE(p->add(pairs[0].b.get(), kWritable));
   consume_initial_event(*p);
@@ -293,7 +280,7 @@ TEST(SigioPoller, HandSentSigioAlsoTriggersTheFullScan) {
 
 TEST(SigioPoller, FullScanLargerThanTheOutputIsSpreadOverCalls) {
   auto p = make_sigio_poller();
-  std::vector<Pair> pairs(10);
+  std::vector<SocketPair> pairs(10);
   for (auto& x : pairs) ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);
   send_sigio_to_this_thread();
@@ -337,7 +324,7 @@ TEST(SigioPoller, PipeWriteFromAnotherThreadEndsAnUnboundedWait) {
 
 TEST(SigioPoller, SignalsFollowTheThreadThatWaits) {
   auto p = make_sigio_poller();
-  Pair x;
+  SocketPair x;
   ASSERT_FALSE(p->add(x.a.get(), kReadable));
   consume_initial_event(*p);  // aimed at this thread
   std::vector<ReadyEvent> first, later;

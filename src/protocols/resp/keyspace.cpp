@@ -1,4 +1,5 @@
 #include "protocols/resp/keyspace.hpp"
+#include "protocols/resp/steady_clock.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -16,10 +17,6 @@ constexpr std::int64_t kListOverhead = 640;
 
 static_assert(sizeof(std::size_t) == 8, "shard_index() takes the top 6 bits of a 64-bit hash");
 static_assert(Keyspace::kShards == 64, "a Guard's shard mask has one bit per shard");
-
-std::chrono::milliseconds steady_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch());
-}
 
 std::int64_t report_step_for(std::size_t max_memory) {
   // The shards' total may lag by kShards steps: keep that under 1/16 of the bound, and the

@@ -1,13 +1,7 @@
 #include "protocols/resp/server_info.hpp"
+#include "protocols/resp/steady_clock.hpp"
 
 namespace iomux::resp {
-namespace {
-
-std::chrono::milliseconds steady_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch());
-}
-
-}  // namespace
 
 ServerInfo::ServerInfo(std::function<std::chrono::milliseconds()> clock)
     : clock_(clock ? std::move(clock) : steady_now), started_(clock_()) {}
