@@ -97,7 +97,7 @@ void ConnectionCore::peer_shutdown() {
       in_peer_shutdown_ = false;
       break;
     case State::lingering:
-      close(close_reason_, 0, close_detail_);
+      close(close_reason_, 0, close_detail());
       return;
     default:
       break;
@@ -117,7 +117,7 @@ void ConnectionCore::sent(std::size_t n) {
 
 void ConnectionCore::drain() {
   if (state_ == State::lingering) {
-    close(close_reason_, 0, close_detail_);
+    close(close_reason_, 0, close_detail());
     return;
   }
   if (state_ != State::open) return;
@@ -135,13 +135,13 @@ void ConnectionCore::start_flush(CloseReason reason, std::string_view detail) {
   if (state_ != State::open) return;
   state_ = State::flushing;
   close_reason_ = reason;
-  close_detail_ = detail;
+  close_detail_ = detail.empty() ? nullptr : std::make_unique<std::string>(detail);
   // The flush ends in output_changed(), once the engine has sent everything.
 }
 
 void ConnectionCore::finish_flush() {
   if (no_read_ & kPeerClosed) {
-    close(close_reason_, 0, close_detail_);
+    close(close_reason_, 0, close_detail());
     return;
   }
   // FIN after the replies, then read (and discard) until the peer closes, bounded.
@@ -149,7 +149,7 @@ void ConnectionCore::finish_flush() {
   transport_.shutdown_write();
   linger_timer_ = executor_.start_timer(executor_.now() + kLingerTime, [this] {
     linger_timer_ = kNoTimer;
-    close(close_reason_, 0, close_detail_);
+    close(close_reason_, 0, close_detail());
   });
 }
 

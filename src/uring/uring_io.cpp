@@ -177,17 +177,22 @@ void UringThread::submit_output(std::uint32_t slot) {
   ConnectionCore& core = *c.core;
   OutputQueue& queue = core.queue();
   if (!c.send_inflight && !queue.empty() && !queue.blocked()) {
-    const std::size_t count = queue.gather(c.iov);
+    std::array<iovec, Connection::kMaxSendIov> iov;
+    const std::size_t count = queue.gather(iov);
     if (count > 0) {
       queue.freeze();
+      // Several pieces go out as one sendmsg whose header lives until the submit; without a
+      // free header (never seen: the pool outlasts any batch) the first piece alone is sent.
+      SendHeader* h = count > 1 ? send_header() : nullptr;
       io_uring_sqe* sqe = ring_.sqe();
-      if (count == 1) {
-        io_uring_prep_send(sqe, c.fd.get(), c.iov[0].iov_base, c.iov[0].iov_len, MSG_NOSIGNAL);
+      if (h == nullptr) {
+        io_uring_prep_send(sqe, c.fd.get(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
       } else {
-        c.msg = {};
-        c.msg.msg_iov = c.iov.data();
-        c.msg.msg_iovlen = count;
-        io_uring_prep_sendmsg(sqe, c.fd.get(), &c.msg, MSG_NOSIGNAL);
+        std::copy_n(iov.begin(), count, h->iov.begin());
+        h->msg = {};
+        h->msg.msg_iov = h->iov.data();
+        h->msg.msg_iovlen = count;
+        io_uring_prep_sendmsg(sqe, c.fd.get(), &h->msg, MSG_NOSIGNAL);
       }
       io_uring_sqe_set_data64(sqe, tag(Op::send, slot));
       c.send_inflight = true;
@@ -195,6 +200,17 @@ void UringThread::submit_output(std::uint32_t slot) {
     }
   }
   core.output_changed();
+}
+
+UringThread::SendHeader* UringThread::send_header() {
+  // No SQE is waiting for submission: every header has been copied by the kernel.
+  if (io_uring_sq_ready(ring_.get()) == 0) send_headers_used_ = 0;
+  if (send_headers_used_ == kSendHeaders) {
+    io_uring_submit(ring_.get());
+    if (io_uring_sq_ready(ring_.get()) != 0) return nullptr;
+    send_headers_used_ = 0;
+  }
+  return &send_headers_[send_headers_used_++];
 }
 
 void UringThread::on_send(std::uint32_t slot, const io_uring_cqe& cqe) {
