@@ -167,8 +167,9 @@ step_asan() {
     cd build-asan
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$reports/asan"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
-    ctest --output-on-failure -j "$JOBS" --timeout 300 -LE 'install|interop' -E "$ASAN_EXCLUDE"
-    ctest --output-on-failure -j "$JOBS" --timeout 300 --no-tests=error -L interop -R "$ASAN_INTEROP"
+    # `&&`: inside a subshell whose status is tested, `set -e` does not stop at a failure.
+    ctest --output-on-failure -j "$JOBS" --timeout 300 -LE 'install|interop' -E "$ASAN_EXCLUDE" &&
+      ctest --output-on-failure -j "$JOBS" --timeout 300 --no-tests=error -L interop -R "$ASAN_INTEROP"
   ) || { fail_on_reports "$reports" "ASan/UBSan" || true; return 1; }
   fail_on_reports "$reports" "ASan/UBSan"
   footer

@@ -1,5 +1,8 @@
 #include "core/connection_core.hpp"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,8 +20,26 @@ namespace {
 
 // After the last reply of a connection that is closing: how long to keep reading (and
 // discarding) before closing anyway. Closing a socket with unread input sends RST, and a RST
-// can destroy replies the peer has not read yet.
+// destroys the replies the kernel has not delivered yet. So the linger goes on while the peer
+// takes them, kLingerTime at a time, up to kMaxLingerTime in all (nginx's lingering_timeout and
+// lingering_time play the same roles).
 constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr std::chrono::milliseconds kMaxLingerTime{30000};
+
+// Bytes written to socket `fd` that the peer has not acknowledged yet (SIOCOUTQ); 0 when the
+// kernel cannot tell.
+std::size_t undelivered(int fd) noexcept {
+  int n = 0;
+  return ::ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+// Whether socket `fd` has received nothing that is still unread (FIONREAD): then close() sends
+// a plain FIN, and the kernel goes on delivering what was written. With unread input it sends
+// a reset instead, which throws away the replies not yet delivered. True when it cannot tell.
+bool nothing_unread(int fd) noexcept {
+  int unread = 0;
+  return ::ioctl(fd, FIONREAD, &unread) != 0 || unread == 0;
+}
 
 }  // namespace
 
@@ -121,9 +142,11 @@ void ConnectionCore::drain() {
     return;
   }
   if (state_ != State::open) return;
-  // Nothing owed: close now. (A lingering close protects replies in flight from a reset; an
-  // idle connection has none.)
-  if (queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) {
+  // Nothing owed and nothing unread: close now (an idle connection's FIN follows whatever the
+  // kernel still has to deliver). With requests unread, flush and linger like a connection
+  // with replies queued here: a close would send a reset, which throws away the replies the
+  // kernel has not delivered yet (a graceful stop under load lost thousands that way).
+  if (queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty()) && nothing_unread(fd_)) {
     close(CloseReason::server_stopped, 0, "server shutting down");
     return;
   }
@@ -147,8 +170,19 @@ void ConnectionCore::finish_flush() {
   // FIN after the replies, then read (and discard) until the peer closes, bounded.
   state_ = State::lingering;
   transport_.shutdown_write();
-  linger_timer_ = executor_.start_timer(executor_.now() + kLingerTime, [this] {
+  arm_linger(undelivered(fd_), executor_.now());
+}
+
+void ConnectionCore::arm_linger(std::size_t unsent, Clock::time_point started) {
+  linger_timer_ = executor_.start_timer(executor_.now() + kLingerTime, [this, unsent, started] {
     linger_timer_ = kNoTimer;
+    // A slow reader still taking its replies keeps the connection; one that took none of them
+    // in kLingerTime does not.
+    const std::size_t left = undelivered(fd_);
+    if (left > 0 && left < unsent && executor_.now() - started < kMaxLingerTime) {
+      arm_linger(left, started);
+      return;
+    }
     close(close_reason_, 0, close_detail());
   });
 }

@@ -5,8 +5,9 @@
 //                open       reading, handler called with input
 //                flushing   reading no more (close_after_flush, the peer's FIN, a graceful
 //                           stop): every owed reply, deferred ones too, then FIN
-//                lingering  FIN sent; input discarded until the peer closes, at most 2 s,
-//                           so a reset cannot destroy replies the peer has not read yet
+//                lingering  FIN sent; input discarded until the peer closes, so a reset
+//                           cannot destroy replies the peer has not read yet: at most 2 s
+//                           without the kernel delivering any of them, 30 s in all
 //   input        the bytes the handler has not consumed, kept and bounded (max_input)
 //   output       the OutputQueue, and the thread's SendBatch during a handler call
 //   back-pressure  pending output >= max_pending, or max_deferred places unfilled, or the
@@ -240,6 +241,7 @@ class ConnectionCore final : public iomux::Connection {
   void spill_batch();
   void start_flush(CloseReason reason, std::string_view detail);
   void finish_flush();
+  void arm_linger(std::size_t unsent, Clock::time_point started);
   void set_paused(std::uint8_t reason, bool value);
   void account() noexcept;
   std::shared_ptr<ConnectionLink>& link();

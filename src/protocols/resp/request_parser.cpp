@@ -207,37 +207,27 @@ bool RequestParser::split_inline(std::string_view line) {
     while (i < size && is_space(at(i))) ++i;
     if (i == size) return true;
     const std::size_t word_start = unquoted_.size();
-    bool in_double = false;
-    bool in_single = false;
+    char quote = 0;  // the quote the word is in: '"', '\'' or none
     for (bool done = false; !done;) {
       const int c = at(i);
-      if (in_double) {
-        if (c == '\\' && at(i + 1) == 'x' && is_hex_digit(at(i + 2)) && is_hex_digit(at(i + 3))) {
+      if (quote != 0) {
+        // Escapes as Redis reads them: in double quotes "\xHH" and the C escapes, in single
+        // quotes only \'.
+        if (quote == '"' && c == '\\' && at(i + 1) == 'x' && is_hex_digit(at(i + 2)) && is_hex_digit(at(i + 3))) {
           unquoted_.push_back(static_cast<char>(hex_value(at(i + 2)) * 16 + hex_value(at(i + 3))));
           i += 4;
-        } else if (c == '\\' && at(i + 1) != -1) {
+        } else if (quote == '"' && c == '\\' && at(i + 1) != -1) {
           unquoted_.push_back(unescape(at(i + 1)));
           i += 2;
-        } else if (c == '"') {
-          if (at(i + 1) != -1 && !is_space(at(i + 1))) return false;
-          done = true;
-          ++i;
-        } else if (c == -1) {
-          return false;
-        } else {
-          unquoted_.push_back(static_cast<char>(c));
-          ++i;
-        }
-      } else if (in_single) {
-        if (c == '\\' && at(i + 1) == '\'') {
+        } else if (quote == '\'' && c == '\\' && at(i + 1) == '\'') {
           unquoted_.push_back('\'');
           i += 2;
-        } else if (c == '\'') {
-          if (at(i + 1) != -1 && !is_space(at(i + 1))) return false;
+        } else if (c == quote) {
+          if (at(i + 1) != -1 && !is_space(at(i + 1))) return false;  // a closing quote ends the word
           done = true;
           ++i;
         } else if (c == -1) {
-          return false;
+          return false;  // unbalanced quotes
         } else {
           unquoted_.push_back(static_cast<char>(c));
           ++i;
@@ -245,11 +235,8 @@ bool RequestParser::split_inline(std::string_view line) {
       } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == -1) {
         done = true;  // Redis ends a bare word only at these, not at every isspace() byte
         if (c != -1) ++i;
-      } else if (c == '"') {
-        in_double = true;
-        ++i;
-      } else if (c == '\'') {
-        in_single = true;
+      } else if (c == '"' || c == '\'') {
+        quote = static_cast<char>(c);
         ++i;
       } else {
         unquoted_.push_back(static_cast<char>(c));
