@@ -31,6 +31,8 @@ struct ServeArgs {
   std::size_t max_memory = ServerOptions{}.max_memory;
   std::size_t resp_max_memory = RespOptions{}.max_memory;
   double header_timeout_s = 10;
+  double body_timeout_s = 60;
+  double keepalive_timeout_s = 75;
   double idle_timeout_s = 0;
   double drain_timeout_s = 5;
   double stats_interval_s = 0;
@@ -76,6 +78,8 @@ HandlerFactory protocol_factory(const ServeArgs& a) {
   if (a.protocol == "http") {
     HttpOptions o;
     o.header_timeout = seconds_to_ms(a.header_timeout_s);
+    o.body_timeout = seconds_to_ms(a.body_timeout_s);
+    o.keepalive_timeout = seconds_to_ms(a.keepalive_timeout_s);
     o.reply = a.reply;
     return http_protocol(o);
   }
@@ -196,7 +200,18 @@ void register_serve(CLI::App& app, int& exit_code) {
                   "resp: bytes the keyspace may hold; past it writes answer -OOM (K, M, G suffixes; 0: no bound)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
-  cmd->add_option("--header-timeout", args->header_timeout_s, "http: seconds a request head may take to arrive")
+  cmd->add_option("--header-timeout", args->header_timeout_s,
+                  "http: seconds a request head may take to arrive, from the accept for the first one (nginx's "
+                  "client_header_timeout)")
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", args->body_timeout_s,
+                  "http: seconds a request body may send nothing before a 408 and a close (nginx's "
+                  "client_body_timeout)")
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--keepalive-timeout", args->keepalive_timeout_s,
+                  "http: seconds a connection may stay idle between requests (nginx's keepalive_timeout)")
       ->check(kPositive)
       ->capture_default_str();
   cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")

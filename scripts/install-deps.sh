@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libfmt-dev libcli11-dev nlohmann-json3-dev liburing-dev libhttp-parser-dev
+  libfmt-dev libcli11-dev nlohmann-json3-dev liburing-dev node-llhttp
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
   python3

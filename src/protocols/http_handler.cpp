@@ -1,10 +1,20 @@
 // The HTTP protocol (http.hpp) as a Handler on the public API: an http::Session per connection
 // over a Service shared by all (src/protocols/http/). A call's responses are gathered in a
-// string of the handler's and written once. While part of a request head is kept, a timer
-// bounds how long the client may take to finish it.
+// string of the handler's and written once.
+//
+// Timeouts, nginx's three: a request head must be complete header_timeout after it started (the
+// first one after the accept, later ones after their first byte), a body must not pause longer
+// than body_timeout between reads (408), and a connection between requests is closed after
+// keepalive_timeout. One timer per connection serves all three: the handler keeps a deadline,
+// which the request path moves without touching the timer, and the timer, when it fires early,
+// starts again for what is left. The timer is restarted only when the deadline comes before it.
+#include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "iomux/http.hpp"
 #include "protocols/gathered_replies.hpp"
@@ -13,6 +23,13 @@
 
 namespace iomux {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr Clock::time_point kNever = Clock::time_point::max();
+
+// A response string whose capacity grew past this (a large echo) is given back after it is
+// written: an idle connection holds a few KB, not its largest response.
+constexpr std::size_t kKeptReplyCapacity = 4 * 1024;
 
 // The connection whose request is being answered, for GET /stats: the Service's stats
 // callback is called on this thread, inside Session::process().
@@ -46,11 +63,29 @@ http::Options service_options(const HttpOptions& o) {
   return s;
 }
 
+// What the handler holds between calls, told to the connection so that the memory budget and
+// bytes_held count it. Through a template so that this compiles against a Connection without
+// the call too.
+template <typename C>
+void report_handler_memory(C& conn, std::size_t bytes) {
+  if constexpr (requires { conn.set_handler_memory(bytes); }) conn.set_handler_memory(bytes);
+}
+
 struct HttpShared {
-  explicit HttpShared(const HttpOptions& o) : service(service_options(o)), header_timeout(o.header_timeout) {}
+  explicit HttpShared(const HttpOptions& o)
+      : service(service_options(o)),
+        header_timeout(o.header_timeout),
+        body_timeout(o.body_timeout),
+        keepalive_timeout(o.keepalive_timeout) {}
   http::Service service;
   std::chrono::milliseconds header_timeout;
+  std::chrono::milliseconds body_timeout;
+  std::chrono::milliseconds keepalive_timeout;
 };
+
+Clock::time_point after(Clock::time_point from, std::chrono::milliseconds timeout) {
+  return timeout.count() > 0 ? from + timeout : kNever;
+}
 
 class HttpHandler final : public Handler {
  public:
@@ -59,6 +94,10 @@ class HttpHandler final : public Handler {
   void on_open(Connection& conn) override {
     conn.set_max_input(session_.max_kept_input());
     log_ = &conn.log();
+    // The first request's head is timed from the accept: a connection that sends nothing is
+    // closed like one that sends too slowly (nginx's client_header_timeout does both).
+    deadline_ = after(conn.now(), shared_.header_timeout);
+    arm(conn);
   }
 
   std::size_t on_data(std::span<const char> in, Connection& conn) override {
@@ -68,36 +107,121 @@ class HttpHandler final : public Handler {
     if (log_->enabled(LogLevel::debug) && r.consumed > 0)  // iomux serve -v
       log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes({in.data(), r.consumed}));
     conn.count_requests(r.requests);
-    write_gathered(conn, out_);
+    answered_ += r.requests;
+    flush(conn);
     if (r.close) {
       conn.close_after_flush("HTTP: connection closes after the response");
       return r.consumed;
     }
-    watch_head(conn);
+    const bool new_bytes = in.size() > kept_;
+    kept_ = in.size() - r.consumed;
+    watch(conn, r.requests > 0, new_bytes);
     return r.consumed;
   }
 
  private:
-  // A head in progress has header_timeout to complete, from when it started; none: no timer.
-  void watch_head(Connection& conn) {
-    if (!session_.head_pending()) {
-      if (head_timer_ != kNoTimer) conn.cancel_timer(std::exchange(head_timer_, kNoTimer));
-      return;
+  void flush(Connection& conn) {
+    write_gathered(conn, out_);
+    if (out_.capacity() > kKeptReplyCapacity) std::string().swap(out_);
+    const std::size_t held = out_.capacity() + session_.held_bytes();
+    if (held != reported_) {
+      reported_ = held;
+      report_handler_memory(conn, held);
     }
-    if (head_timer_ != kNoTimer) return;
-    head_timer_ = conn.start_timer(shared_.header_timeout, [this](Connection& c) {
-      head_timer_ = kNoTimer;
-      if (!session_.head_pending()) return;
-      c.log().warn("closing connection from {}: request head not complete after {} ms", c.peer().to_string(),
+  }
+
+  // Moves the deadline for what the session waits for now.
+  void watch(Connection& conn, bool answered, bool new_bytes) {
+    const http::Session::Waiting waiting = session_.waiting();
+    const bool same_request = waiting_ == waiting && !answered;
+    waiting_ = waiting;
+    switch (waiting) {
+      case http::Session::Waiting::request:
+        // Idle between requests; before the first one, the accept's header deadline holds.
+        if (answered) deadline_ = after(conn.now(), shared_.keepalive_timeout);
+        break;
+      case http::Session::Waiting::head:
+        // A new head has header_timeout from its first byte, whatever came before it.
+        if (!same_request && answered_ > 0) deadline_ = after(conn.now(), shared_.header_timeout);
+        break;
+      case http::Session::Waiting::body:
+        // nginx's client_body_timeout is between two reads, not for the whole body.
+        if (new_bytes || !same_request) deadline_ = after(conn.now(), shared_.body_timeout);
+        break;
+    }
+    arm(conn);
+  }
+
+  std::chrono::milliseconds timeout_of(http::Session::Waiting waiting) const noexcept {
+    switch (waiting) {
+      case http::Session::Waiting::request:
+        return answered_ == 0 ? shared_.header_timeout : shared_.keepalive_timeout;
+      case http::Session::Waiting::head:
+        return shared_.header_timeout;
+      case http::Session::Waiting::body:
+        return shared_.body_timeout;
+    }
+    return shared_.header_timeout;
+  }
+
+  // Makes sure the timer fires by the deadline: a timer already due before it stays (it starts
+  // again for the rest when it fires), so the request path rarely touches it.
+  void arm(Connection& conn) {
+    if (deadline_ == kNever) return;
+    if (timer_ != kNoTimer) {
+      if (timer_due_ <= deadline_) return;
+      conn.cancel_timer(std::exchange(timer_, kNoTimer));
+    }
+    const auto now = conn.now();
+    const auto delay =
+        std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline_ - now), std::chrono::milliseconds(1));
+    timer_due_ = now + delay;
+    timer_ = conn.start_timer(delay, [this](Connection& c) { on_timer(c); });
+  }
+
+  void on_timer(Connection& conn) {
+    timer_ = kNoTimer;
+    const auto now = conn.now();
+    if (now < deadline_) return arm(conn);
+    // Not the client's silence: the client is still taking a response (that wait is a send
+    // timeout's), or reading is paused by back-pressure or the memory budget.
+    if (conn.pending_output() > 0 || conn.reading_paused()) {
+      deadline_ = after(now, timeout_of(session_.waiting()));
+      return arm(conn);
+    }
+    switch (session_.waiting()) {
+      case http::Session::Waiting::request:
+        if (answered_ == 0) {
+          conn.close("HTTP: no request (header timeout)");
+        } else {
+          conn.close("HTTP: idle between requests (keepalive timeout)");
+        }
+        return;
+      case http::Session::Waiting::head:
+        log_->warn("closing connection from {}: request head not complete after {} ms", conn.peer().to_string(),
                    shared_.header_timeout.count());
-      c.close("HTTP: request head too slow (header timeout)");
-    });
+        conn.close("HTTP: request head too slow (header timeout)");
+        return;
+      case http::Session::Waiting::body:
+        log_->warn("closing connection from {}: request body sent nothing for {} ms", conn.peer().to_string(),
+                   shared_.body_timeout.count());
+        session_.time_out(out_, std::time(nullptr));
+        flush(conn);
+        conn.close_after_flush("HTTP: request body stalled (body timeout)");
+        return;
+    }
   }
 
   const HttpShared& shared_;
   http::Session session_;
   std::string out_;
-  TimerId head_timer_ = kNoTimer;
+  Clock::time_point deadline_ = kNever;
+  Clock::time_point timer_due_{};
+  TimerId timer_ = kNoTimer;
+  std::uint64_t answered_ = 0;
+  std::size_t kept_ = 0;      // input left unconsumed by the last call
+  std::size_t reported_ = 0;  // what report_handler_memory() was last told
+  http::Session::Waiting waiting_ = http::Session::Waiting::request;
   Logger* log_ = nullptr;
 };
 

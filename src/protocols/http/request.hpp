@@ -3,11 +3,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace iomux::http {
 
-// The methods the routes tell apart; every other method http_parser knows is `other`.
+// The methods the routes tell apart; every other method llhttp knows is `other`.
 enum class Method : std::uint8_t { get, head, post, other };
 
 // A parsed, accepted head. Positions rather than views: while the body arrives the head waits
@@ -19,7 +20,7 @@ struct RequestHead {
   std::size_t target_size = 0;
   std::uint64_t content_length = 0;  // a Content-Length body's size; 0 when chunked or none
   Method method = Method::other;
-  bool http10 = false;           // HTTP/1.0; otherwise HTTP/1.1 (or a later 1.x, answered as 1.1)
+  bool http10 = false;           // HTTP/1.0; otherwise HTTP/1.1
   bool keep_alive = false;       // the connection persists after the response (RFC 9112 9.3)
   bool chunked = false;          // the body comes in chunks (Transfer-Encoding: chunked)
   bool expect_continue = false;  // HTTP/1.1 with Expect: 100-continue and a body to come
@@ -39,6 +40,38 @@ struct Request {
   std::string_view body;  // decoded if it came chunked
   bool http10 = false;
   bool keep_alive = false;
+};
+
+// A header field line of a head, as positions in the request (name and value without the
+// colon and the whitespace around the value).
+struct FieldPosition {
+  std::size_t name_offset = 0;
+  std::size_t name_size = 0;
+  std::size_t value_offset = 0;
+  std::size_t value_size = 0;
+};
+
+struct Field {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Everything the parser made of an accepted request, for an observer (the fuzzer's re-framing
+// property, tests): what a proxy would forward. Valid during the observer's call.
+struct ParsedRequest {
+  std::string_view method;  // the method token as sent
+  std::string_view target;
+  int http_minor = 1;  // HTTP/1.x
+  std::span<const Field> fields;  // in order, Content-Length and Transfer-Encoding included
+  std::string_view body;          // decoded
+  bool keep_alive = false;
+};
+
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  // Called for every request the session answers (not for refusals), before its response.
+  virtual void on_request(const ParsedRequest& request) = 0;
 };
 
 }  // namespace iomux::http

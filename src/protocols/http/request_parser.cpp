@@ -1,99 +1,120 @@
 #include "protocols/http/request_parser.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+
 namespace iomux::http {
 namespace {
 
-// What the head callbacks gather. Lives on the stack of parse_head(); parser->data points to it.
-struct HeadContext {
-  const char* head = nullptr;
-  std::size_t max_uri = 0;
-  RequestHead* out = nullptr;
-  enum class Field { other, host, expect, transfer_encoding } field = Field::other;
-  int hosts = 0;
-  int chunked_codings = 0;      // "chunked" tokens in Transfer-Encoding
-  bool unknown_coding = false;  // any other token there
-  bool chunked_last = false;    // the last token seen is "chunked"
-  bool expect_continue = false;
-  bool headers_complete = false;
-  bool message_complete = false;
-};
+// Longer than any method llhttp knows ("GET_PARAMETER", "UNSUBSCRIBE"), so a method token that
+// reaches it without a space cannot be one.
+constexpr std::size_t kMaxMethod = 16;
 
-HeadContext& head_context(http_parser* parser) {
-  return *static_cast<HeadContext*>(parser->data);
+// "HTTP/1.1": llhttp takes one digit on each side of the dot.
+constexpr std::size_t kVersionSize = 8;
+
+char to_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 bool iequals(std::string_view text, std::string_view lower) noexcept {
   if (text.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if (to_lower(text[i]) != lower[i]) return false;
   return true;
 }
 
-std::string_view trim(std::string_view text) noexcept {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+bool is_whitespace(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
+
+// A field name (a token: letters, digits and a few marks) in any case equals `lower`, a name in
+// lower case. Setting bit 5 lowers a letter and leaves digits and '-' alone, and maps no other
+// token character onto a letter or '-'.
+bool is_field_name(std::string_view name, std::string_view lower) noexcept {
+  if (name.size() != lower.size()) return false;
+  unsigned differ = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) differ |= static_cast<unsigned char>((name[i] | 0x20) ^ lower[i]);
+  return differ == 0;
+}
+
+// llhttp leaves a value's leading whitespace out, not its trailing whitespace.
+std::string_view trim_end(std::string_view text) noexcept {
+  while (!text.empty() && is_whitespace(text.back())) text.remove_suffix(1);
   return text;
 }
 
-// Transfer-Encoding is a list of codings; empty list elements are allowed (RFC 9110 5.6.1).
-void read_transfer_codings(std::string_view value, HeadContext& context) noexcept {
-  while (!value.empty()) {
-    const std::size_t comma = value.find(',');
-    const std::string_view coding = trim(value.substr(0, comma));
-    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
-    if (coding.empty()) continue;
-    const bool chunked = iequals(coding, "chunked");
-    context.chunked_codings += chunked ? 1 : 0;
-    context.unknown_coding = context.unknown_coding || !chunked;
-    context.chunked_last = chunked;
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+bool is_hex_digit(char c) noexcept {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// nginx's method characters. A token (RFC 9110 9.1) may hold more, but nginx answers 400 to
+// "get" and the like, and a refusal that agrees with it is the easier one to defend.
+bool is_method_char(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+}
+
+// reg-name (RFC 3986 3.2.2): unreserved, pct-encoded and sub-delims. A table: every request
+// has a Host to check.
+constexpr std::array<bool, 256> kRegNameChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (unsigned char c : std::string_view("-._~%!$&'()*+,;=")) table[c] = true;
+  return table;
+}();
+
+bool all_reg_name_chars(const char* p, const char* end) noexcept {
+  const auto in = [](char c) { return kRegNameChars[static_cast<unsigned char>(c)]; };
+  for (; end - p >= 4; p += 4)
+    if (!(in(p[0]) & in(p[1]) & in(p[2]) & in(p[3]))) return false;
+  for (; p != end; ++p)
+    if (!in(*p)) return false;
+  return true;
+}
+
+// Host = uri-host [ ":" port ] (RFC 9110 7.2), not empty: an IP-literal in brackets, or a
+// reg-name (which covers IPv4 addresses).
+bool is_valid_host(std::string_view host) noexcept {
+  const char* const begin = host.data();
+  const char* end = begin + host.size();
+  // The port, from the end: digits after the last ':' (a reg-name has no ':').
+  const char* port = end;
+  while (port != begin && is_digit(port[-1])) --port;
+  if (port != begin && port[-1] == ':') {
+    end = port - 1;
+  } else if (port != end) {
+    port = end;  // digits that belong to the name
   }
+  if (begin == end) return false;
+  if (*begin != '[') return all_reg_name_chars(begin, end);
+  if (end[-1] != ']' || end - begin < 3) return false;
+  for (const char* p = begin + 1; p != end - 1; ++p)
+    if (!is_hex_digit(*p) && *p != ':' && *p != '.') return false;
+  return true;
 }
 
-int on_url(http_parser* parser, const char* at, std::size_t length) {
-  HeadContext& context = head_context(parser);
-  if (length > context.max_uri) return 1;  // HPE_CB_url: 414
-  context.out->target_offset = static_cast<std::size_t>(at - context.head);
-  context.out->target_size = length;
-  return 0;
+// llhttp takes an asterisk-form target (OPTIONS *: nothing here answers it) or an absolute-form
+// one, scheme "://" authority [path] (RFC 9112 3.2.2). Only HTTP's schemes name this server;
+// the authority must be there, without userinfo (RFC 9110 4.2.4: a recipient treats it as an
+// error).
+bool is_absolute_http_target(std::string_view target) noexcept {
+  const std::size_t colon = target.find(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string_view scheme = target.substr(0, colon);
+  if (!iequals(scheme, "http") && !iequals(scheme, "https")) return false;
+  const std::string_view rest = target.substr(colon + 3);  // llhttp saw "://"
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+  return !authority.empty() && authority.find('@') == std::string_view::npos;
 }
 
-// The head arrives whole, so each name and each value comes in one callback.
-int on_header_field(http_parser* parser, const char* at, std::size_t length) {
-  HeadContext& context = head_context(parser);
-  const std::string_view name(at, length);
-  using Field = HeadContext::Field;
-  context.field = Field::other;
-  if (iequals(name, "host")) {
-    context.field = Field::host;
-    ++context.hosts;
-  } else if (iequals(name, "expect")) {
-    context.field = Field::expect;
-  } else if (iequals(name, "transfer-encoding")) {
-    context.field = Field::transfer_encoding;
-  }
-  return 0;
-}
-
-int on_header_value(http_parser* parser, const char* at, std::size_t length) {
-  HeadContext& context = head_context(parser);
-  const std::string_view value(at, length);
-  switch (context.field) {
-    case HeadContext::Field::expect:
-      context.expect_continue = context.expect_continue || iequals(trim(value), "100-continue");
-      break;
-    case HeadContext::Field::transfer_encoding:
-      read_transfer_codings(value, context);
-      break;
-    default:
-      break;
-  }
-  return 0;
-}
-
-Method method_of(unsigned method) noexcept {
+Method method_of(std::uint8_t method) noexcept {
   switch (method) {
     case HTTP_GET:
       return Method::get;
@@ -106,192 +127,405 @@ Method method_of(unsigned method) noexcept {
   }
 }
 
-int on_headers_complete(http_parser* parser) {
-  HeadContext& context = head_context(parser);
-  RequestHead& out = *context.out;
-  context.headers_complete = true;
-  out.method = method_of(parser->method);
-  out.http10 = parser->http_major == 1 && parser->http_minor == 0;
-  // http_should_keep_alive()'s rule for a request (RFC 9112 9.3), without the call.
-  out.keep_alive = parser->http_major > 0 && parser->http_minor > 0 ? (parser->flags & F_CONNECTION_CLOSE) == 0
-                                                                    : (parser->flags & F_CONNECTION_KEEP_ALIVE) != 0;
-  out.chunked = (parser->flags & F_CHUNKED) != 0;
-  out.content_length = (parser->flags & F_CONTENTLENGTH) ? parser->content_length : 0;
-  // Stop here, on the head's last '\n', so that the parser cannot read on past where it thinks
-  // the head ends; parse_head() checks that this is where HeadScanner found the end.
-  http_parser_pause(parser, 1);
+RequestParser& self_of(llhttp_t* parser) noexcept {
+  return *static_cast<RequestParser*>(parser->data);
+}
+
+}  // namespace
+
+const llhttp_settings_t RequestParser::kSettings = [] {
+  llhttp_settings_t settings;
+  llhttp_settings_init(&settings);
+  settings.on_url = on_url;
+  settings.on_version_complete = on_version_complete;
+  settings.on_header_field = on_header_field;
+  settings.on_header_value = on_header_value;
+  settings.on_headers_complete = on_headers_complete;
+  settings.on_body = on_body;
+  settings.on_chunk_header = on_chunk_header;
+  settings.on_message_complete = on_message_complete;
+  return settings;
+}();
+
+RequestParser::RequestParser(const HeadLimits& limits) noexcept : limits_(&limits) {
+  llhttp_init(&parser_, HTTP_REQUEST, &kSettings);
+  parser_.data = this;
+}
+
+void RequestParser::reset() noexcept {
+  llhttp_reset(&parser_);
+  fed_ = 0;
+  url_size_ = 0;
+  method_judged_ = 0;
+  refusal_ = Status::ok;
+  hosts_ = 0;
+  transfer_encodings_ = 0;
+  url_seen_ = false;
+  url_open_ = false;
+  field_open_ = false;
+  value_open_ = false;
+  expect_continue_ = false;
+  trailers_ = false;
+  method_failed_ = false;
+  fields_.clear();
+}
+
+int RequestParser::refuse(Status status) noexcept {
+  refusal_ = status;
+  return -1;
+}
+
+// ---- the callbacks -------------------------------------------------------------------------
+//
+// A data callback's piece ends before end_ when llhttp ended the span there (it saw the byte
+// after it); a piece that reaches end_ is the part of a span this execute held, which the next
+// one continues. So a span's end is known without llhttp's *_complete callbacks, which would
+// cost a call each per field.
+
+int RequestParser::on_url(llhttp_t* parser, const char* at, std::size_t length) {
+  RequestParser& self = self_of(parser);
+  if (!self.url_seen_) {
+    self.url_seen_ = true;
+    self.url_offset_ = static_cast<std::size_t>(at - self.base_);
+  }
+  self.url_size_ += length;
+  self.url_open_ = at + length == self.end_;
   return 0;
 }
 
-int on_head_message_complete(http_parser* parser) {
-  head_context(parser).message_complete = true;
+int RequestParser::on_version_complete(llhttp_t* parser) {
+  RequestParser& self = self_of(parser);
+  if (self.url_size_ > self.limits_->max_uri) return self.refuse(Status::uri_too_long);
+  if (parser->http_major != 1) return self.refuse(Status::version_not_supported);
   return 0;
 }
 
-int on_body(http_parser* parser, const char* at, std::size_t length) {
-  static_cast<std::string*>(parser->data)->append(at, length);
+int RequestParser::on_header_field(llhttp_t* parser, const char* at, std::size_t length) {
+  RequestParser& self = self_of(parser);
+  if (!self.field_open_) {
+    self.field_open_ = true;
+    self.field_offset_ = static_cast<std::size_t>(at - self.base_);
+    self.field_size_ = 0;
+  }
+  self.field_size_ += length;
+  if (at + length == self.end_) return 0;  // continued in the next execute
+  self.field_open_ = false;
+  return self.judge_name(std::string_view(self.base_ + self.field_offset_, self.field_size_));
+}
+
+int RequestParser::judge_name(std::string_view name) noexcept {
+  FieldKind kind = FieldKind::other;
+  switch (name.size()) {
+    case 0:
+      return refuse(Status::bad_request);
+    case 4:
+      if (is_field_name(name, "host")) kind = FieldKind::host;
+      break;
+    case 6:
+      if (is_field_name(name, "expect")) kind = FieldKind::expect;
+      break;
+    case 14:
+      if (is_field_name(name, "content-length")) kind = FieldKind::framing;
+      break;
+    case 17:
+      if (is_field_name(name, "transfer-encoding")) kind = FieldKind::transfer_encoding;
+      break;
+    default:
+      break;
+  }
+  field_kind_ = kind;
+  if (trailers_) {
+    // A trailer must not frame or route the message (RFC 9110 6.5.1); a proxy that merged
+    // trailers into the head would read these differently.
+    if (kind == FieldKind::host || kind == FieldKind::framing || kind == FieldKind::transfer_encoding)
+      return refuse(Status::bad_request);
+    return 0;
+  }
+  if (kind == FieldKind::host && ++hosts_ > 1) return refuse(Status::bad_request);
+  if (kind == FieldKind::transfer_encoding && ++transfer_encodings_ > 1) return refuse(Status::bad_request);
   return 0;
 }
 
-// Stops the parser at the end of the body, so that a pipelined request behind it stays unread.
-int on_body_message_complete(http_parser* parser) {
-  http_parser_pause(parser, 1);
+int RequestParser::on_header_value(llhttp_t* parser, const char* at, std::size_t length) {
+  RequestParser& self = self_of(parser);
+  const char* const base = self.base_;
+  const std::size_t offset = static_cast<std::size_t>(at - base);
+  if (!self.value_open_) {
+    // The value's first piece. Only whitespace may come between the colon and it, on the same
+    // line. llhttp reports an empty value where the next line starts, after the line's CRLF;
+    // a value whose first line was folded (obs-fold: the next line starts with whitespace, and
+    // llhttp joins it) shows as a line break before the value, or, for a piece that follows a
+    // value's end, as that value and its line break.
+    std::size_t ws_end = self.field_offset_ + self.field_size_ + 1;
+    while (is_whitespace(base[ws_end])) ++ws_end;
+    if (length > 0 ? offset != ws_end : (base[ws_end] != '\r' || offset != ws_end + 2))
+      return self.refuse(Status::bad_request);
+    self.value_offset_ = offset;
+    self.value_size_ = length;
+  } else {
+    // A piece of the same span continues where the last one ended (a read cut the value).
+    if (offset != self.value_offset_ + self.value_size_) return self.refuse(Status::bad_request);
+    self.value_size_ += length;
+  }
+  self.value_open_ = at + length == self.end_;
+  if (self.value_open_ || self.trailers_) return 0;
+  const std::string_view value = trim_end(std::string_view(base + self.value_offset_, self.value_size_));
+  const Status status = self.judge_value(value);
+  if (status != Status::ok) return self.refuse(status);
+  if (self.record_fields_) {
+    const std::size_t value_offset = value.empty() ? 0 : static_cast<std::size_t>(value.data() - base);
+    self.fields_.push_back({self.field_offset_, self.field_size_, value_offset, value.size()});
+  }
   return 0;
 }
 
-constexpr http_parser_settings kHeadSettings = {
-    .on_message_begin = nullptr,
-    .on_url = on_url,
-    .on_status = nullptr,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = nullptr,
-    .on_message_complete = on_head_message_complete,
-    .on_chunk_header = nullptr,
-    .on_chunk_complete = nullptr,
-};
+// The fields whose values this class reads; llhttp reads Content-Length and Connection.
+Status RequestParser::judge_value(std::string_view value) noexcept {
+  switch (field_kind_) {
+    case FieldKind::host:
+      // A client sends the same Host on every request of a connection: checked once.
+      if (!value.empty() && value.size() == valid_host_size_ &&
+          std::memcmp(value.data(), valid_host_, value.size()) == 0)
+        return Status::ok;
+      if (!is_valid_host(value)) return Status::bad_request;
+      if (value.size() <= sizeof valid_host_) {
+        std::memcpy(valid_host_, value.data(), value.size());
+        valid_host_size_ = static_cast<std::uint8_t>(value.size());
+      }
+      return Status::ok;
+    case FieldKind::expect:
+      expect_continue_ = expect_continue_ || iequals(value, "100-continue");
+      return Status::ok;
+    case FieldKind::transfer_encoding:
+      // A body framed by a coding HTTP/1.0 does not know cannot be trusted (RFC 9112 6.1).
+      // Of the codings, only chunked is decoded here, alone (nginx's rule too).
+      if (parser_.http_minor == 0) return Status::bad_request;
+      return iequals(value, "chunked") ? Status::ok : Status::not_implemented;
+    default:
+      return Status::ok;
+  }
+}
 
-// Trailer fields are parsed (and so checked) but not looked at.
-constexpr http_parser_settings kBodySettings = {
-    .on_message_begin = nullptr,
-    .on_url = nullptr,
-    .on_status = nullptr,
-    .on_header_field = nullptr,
-    .on_header_value = nullptr,
-    .on_headers_complete = nullptr,
-    .on_body = on_body,
-    .on_message_complete = on_body_message_complete,
-    .on_chunk_header = nullptr,
-    .on_chunk_complete = nullptr,
-};
+int RequestParser::on_headers_complete(llhttp_t* parser) {
+  RequestParser& self = self_of(parser);
+  const Status status = self.judge_head();
+  if (status != Status::ok) return self.refuse(status);
+  // Stop on the head's last byte: the body, if any, is the session's to frame.
+  return HPE_PAUSED;
+}
 
-// A request line http_parser stopped in: the target too long (our on_url), the method unknown
-// (the token itself was checked by HeadScanner), http_parser's own size limit, or malformed.
-Status request_line_refusal(http_errno error) noexcept {
+// Where the protocol name starts: after the target and the spaces after it.
+std::size_t RequestParser::version_offset() const noexcept {
+  std::size_t at = url_offset_ + url_size_;
+  while (base_[at] == ' ') ++at;
+  return at;
+}
+
+Status RequestParser::judge_head() noexcept {
+  const char* const base = base_;
+  // HTTP/0.9's line (no version) reaches here when a head follows it in the same read.
+  if (parser_.http_major != 1) return Status::version_not_supported;
+  const std::size_t version = version_offset();
+  // llhttp also takes "RTSP/1.0" and "ICE/1.0" for some methods, and a bare LF for the line's
+  // end.
+  if (std::memcmp(base + version, "HTTP/", 5) != 0 || base[version + kVersionSize] != '\r')
+    return Status::bad_request;
+  const bool http10 = parser_.http_minor == 0;
+  if (hosts_ == 0 && !http10) return Status::bad_request;
+  const std::uint16_t flags = parser_.flags;
+  const bool chunked = (flags & F_CHUNKED) != 0;
+  const std::uint64_t content_length = (flags & F_CONTENT_LENGTH) ? parser_.content_length : 0;
+  // A CONNECT's body would be taken for the next request by anything that follows llhttp's
+  // reading (after CONNECT, the bytes belong to the tunnel). No tunnels here.
+  if (parser_.method == HTTP_CONNECT)
+    return chunked || content_length > 0 ? Status::bad_request : Status::method_not_allowed;
+  const std::string_view target(base + url_offset_, url_size_);
+  if (target.front() != '/' && !is_absolute_http_target(target)) return Status::bad_request;
+  if (content_length > limits_->max_body) return Status::payload_too_large;
+
+  RequestHead& out = head_;
+  out.target_offset = url_offset_;
+  out.target_size = url_size_;
+  out.method = method_of(parser_.method);
+  out.http10 = http10;
+  out.chunked = chunked;
+  out.content_length = content_length;
+  // Connection is a token list (llhttp reads every token): close wins (RFC 9112 9.3).
+  out.keep_alive = (flags & F_CONNECTION_CLOSE) == 0 && (!http10 || (flags & F_CONNECTION_KEEP_ALIVE) != 0);
+  out.expect_continue = expect_continue_ && !http10 && out.has_body();
+  return Status::ok;
+}
+
+int RequestParser::on_body(llhttp_t* parser, const char* at, std::size_t length) {
+  self_of(parser).body_->append(at, length);
+  return 0;
+}
+
+int RequestParser::on_chunk_header(llhttp_t* parser) {
+  if (parser->content_length == 0) self_of(parser).trailers_ = true;  // the last chunk
+  return 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t*) {
+  // Stop right after the body, so that a pipelined request behind it stays unread.
+  return HPE_PAUSED;
+}
+
+// ---- driving llhttp ------------------------------------------------------------------------
+
+// How many bytes of the target llhttp had accepted when it stopped at `stop`.
+std::size_t RequestParser::url_accepted(std::size_t stop) const noexcept {
+  if (url_seen_ && !url_open_) return url_size_;
+  std::size_t start = url_offset_;
+  if (!url_seen_) {
+    // The target has not reached a callback yet: it starts after the method and its spaces.
+    const char* const space = static_cast<const char*>(std::memchr(base_, ' ', stop));
+    if (!space) return 0;
+    start = static_cast<std::size_t>(space - base_);
+    while (start < stop && base_[start] == ' ') ++start;
+  }
+  return stop > start ? stop - start : 0;
+}
+
+Status RequestParser::refusal_of(llhttp_errno_t error) const noexcept {
   switch (error) {
-    case HPE_CB_url:
-      return Status::uri_too_long;
-    case HPE_INVALID_METHOD:
-      return Status::not_implemented;
-    case HPE_HEADER_OVERFLOW:
-      return Status::header_fields_too_large;
+    case HPE_USER:
+    case HPE_CB_URL_COMPLETE:
+    case HPE_CB_VERSION_COMPLETE:
+    case HPE_CB_HEADER_FIELD_COMPLETE:
+    case HPE_CB_HEADER_VALUE_COMPLETE:
+    case HPE_CB_HEADERS_COMPLETE:
+      return refusal_ != Status::ok ? refusal_ : Status::bad_request;
+    case HPE_INVALID_VERSION: {
+      // "HTTP/1.2" and "HTTP/3.0" are well-formed versions llhttp does not speak (its reason
+      // says so); a second digit before the dot is a major version of 10 or more.
+      if (std::strcmp(parser_.reason, "Invalid HTTP version") == 0) return Status::version_not_supported;
+      const char* pos = llhttp_get_error_pos(&parser_);
+      if (std::strcmp(parser_.reason, "Expected dot") == 0 && is_digit(*pos)) return Status::version_not_supported;
+      return Status::bad_request;
+    }
+    case HPE_INVALID_CONSTANT:
+      // An RTSP method with "HTTP/" ("DESCRIBE / HTTP/1.1"): a method this server lacks.
+      if (std::strcmp(parser_.reason, "Invalid method for HTTP/x.x request") == 0) return Status::not_implemented;
+      return Status::bad_request;
+    case HPE_INVALID_TRANSFER_ENCODING:
+      return Status::not_implemented;  // "chunked" followed by another coding: nginx's 501
     default:
       return Status::bad_request;
   }
 }
 
-// The verdict on a head http_parser has run over (`parsed` bytes of it, stopping on the last
-// '\n' of what it took for the head), in the order the checks matter: the request line's
-// first, then the fields', then what needs the whole head.
-Status judge_head(const http_parser& parser, const HeadContext& context, std::size_t head_size, std::size_t parsed,
-                  std::size_t line_size, std::uint64_t max_body) {
-  const RequestHead& head = *context.out;
-  auto error = HTTP_PARSER_ERRNO(&parser);
-  if (error == HPE_PAUSED) error = HPE_OK;  // our pause at the end of the head
-  // An error past the request line's bytes is the fields'; but our on_url's refusal is the
-  // line's wherever it stops the parser: a data callback's failure counts the byte it was
-  // called on, which for an HTTP/0.9 line ("GET /\n") is the line's '\n'.
-  const bool line_parsed = context.headers_complete || (error != HPE_CB_url && parsed >= line_size);
-  if (error != HPE_OK && !line_parsed) return request_line_refusal(error);
-  if (parser.http_major != 1) return Status::version_not_supported;
-  if (!context.headers_complete)
-    return error == HPE_HEADER_OVERFLOW ? Status::header_fields_too_large : Status::bad_request;
-  // libhttp-parser as Debian builds it is not strict: it takes "\r" and any byte for a line end
-  // where HeadScanner wants "\n". Where the two disagree on the head's end, the request's
-  // framing is ambiguous, and ambiguous framing is what request smuggling feeds on.
-  if (parsed + 1 != head_size) return Status::bad_request;
-  if (context.unknown_coding) return Status::not_implemented;
-  if (parser.uses_transfer_encoding && (head.http10 || context.chunked_codings != 1 || !context.chunked_last))
-    return Status::bad_request;
-  if (context.hosts > 1 || (context.hosts == 0 && !head.http10)) return Status::bad_request;
-  if (head.content_length > max_body) return Status::payload_too_large;
-  return Status::ok;
-}
-
-}  // namespace
-
-RequestParser::RequestParser() noexcept {
-  http_parser_init(&parser_, HTTP_REQUEST);
-}
-
-Status RequestParser::parse_head(std::string_view head, std::size_t line_size, std::size_t max_uri,
-                                 std::uint64_t max_body, RequestHead& out) noexcept {
-  out = RequestHead{};
-  out.size = head.size();
-  HeadContext context;
-  context.head = head.data();
-  context.max_uri = max_uri;
-  context.out = &out;
-  http_parser_init(&parser_, HTTP_REQUEST);
-  parser_.data = &context;
-  const std::size_t parsed = http_parser_execute(&parser_, &kHeadSettings, head.data(), head.size());
-  const Status status = judge_head(parser_, context, head.size(), parsed, line_size, max_body);
-  // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3) and is
-  // complete. Otherwise resume on the last '\n', where the parser decides what follows: a body,
-  // or not (a CONNECT's), or a refusal (Transfer-Encoding without a final chunked).
-  if (status == Status::ok && (out.has_body() || parser_.uses_transfer_encoding)) {
-    http_parser_pause(&parser_, 0);
-    http_parser_execute(&parser_, &kHeadSettings, head.data() + parsed, head.size() - parsed);
+// llhttp refused the method at its first byte that no method it knows has there; what to
+// answer depends on where the token ends: a well-formed token is a method this server does not
+// implement (501), anything else a malformed line (400). Undecided until then.
+HeadProgress RequestParser::judge_method(std::string_view request) noexcept {
+  HeadProgress progress;
+  const std::size_t seen = std::min(request.size(), kMaxMethod + 1);
+  for (std::size_t i = method_judged_; i < seen; ++i) {
+    if (request[i] == ' ' || !is_method_char(request[i])) {
+      progress.state = HeadProgress::State::refused;
+      progress.status = request[i] == ' ' && i > 0 ? Status::not_implemented : Status::bad_request;
+      return progress;
+    }
   }
-  parser_.data = nullptr;
-  if (status != Status::ok) return status;
-  const auto error = HTTP_PARSER_ERRNO(&parser_);
-  if (error != HPE_OK && error != HPE_PAUSED) return Status::bad_request;
-  if (context.message_complete) {
-    out.chunked = false;
-    out.content_length = 0;
+  method_judged_ = seen;
+  if (seen == kMaxMethod + 1) {
+    progress.state = HeadProgress::State::refused;
+    progress.status = Status::not_implemented;
   }
-  out.expect_continue = context.expect_continue && !out.http10 && out.has_body();
-  return Status::ok;
+  return progress;
 }
 
-Status RequestParser::parse_request_line(std::string_view line, std::size_t max_uri) noexcept {
-  RequestHead ignored;
-  HeadContext context;
-  context.head = line.data();
-  context.max_uri = max_uri;
-  context.out = &ignored;
-  http_parser_init(&parser_, HTTP_REQUEST);
-  parser_.data = &context;
-  http_parser_execute(&parser_, &kHeadSettings, line.data(), line.size());
-  const auto error = HTTP_PARSER_ERRNO(&parser_);
-  // Whether http_parser has finished the line too: not being strict, it may have taken the
-  // '\n' for a character of the line (the '/' in "HTTP/"), and then the version is not known
-  // yet. An empty line after a finished request line ends the head at once; after anything
-  // else it does not.
-  if (error == HPE_OK) {
-    static constexpr char kEmptyLine[] = "\r\n";
-    http_parser_execute(&parser_, &kHeadSettings, kEmptyLine, sizeof kEmptyLine - 1);
+HeadProgress RequestParser::read_head(std::string_view request) noexcept {
+  if (method_failed_) return judge_method(request);
+  HeadProgress progress;
+  const HeadLimits& limits = *limits_;
+  const std::size_t end = std::min(request.size(), limits.max_head);
+  if (end <= fed_) return progress;
+  base_ = request.data();
+  end_ = base_ + end;
+  const llhttp_errno_t error = llhttp_execute(&parser_, base_ + fed_, end - fed_);
+  const std::size_t stop = error == HPE_OK ? end : static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - base_);
+  fed_ = std::max(fed_, stop);
+  if (error == HPE_PAUSED) {
+    // Complete: the target and the version were judged on the way (on_version_complete).
+    // llhttp takes a bare LF for the blank line that ends the head.
+    if (base_[stop - 2] != '\r') {
+      progress.state = HeadProgress::State::refused;
+      progress.status = Status::bad_request;
+      return progress;
+    }
+    head_.size = stop;
+    progress.state = HeadProgress::State::complete;
+    return progress;
   }
-  parser_.data = nullptr;
-  if (error != HPE_OK) return request_line_refusal(error);
-  if (!context.headers_complete) return Status::ok;  // the whole head will tell
-  if (parser_.http_major != 1) return Status::version_not_supported;
-  return Status::ok;
-}
 
-BodyProgress RequestParser::decode_chunked(std::string_view bytes, std::string& body) {
-  BodyProgress progress;
-  if (bytes.empty()) return progress;  // to http_parser an empty buffer means end of stream
-  parser_.data = &body;
-  progress.used = http_parser_execute(&parser_, &kBodySettings, bytes.data(), bytes.size());
-  parser_.data = nullptr;
-  switch (HTTP_PARSER_ERRNO(&parser_)) {
+  // The target's length is judged first: a refusal at its max_uri + 1'th byte comes before
+  // anything llhttp finds further on, whichever read brought those bytes.
+  if (url_accepted(stop) > limits.max_uri) {
+    progress.state = HeadProgress::State::refused;
+    progress.status = Status::uri_too_long;
+    return progress;
+  }
+  // A target followed by a line end is HTTP/0.9's request line, which llhttp (strict) knows for
+  // one only at the byte after the line end. An HTTP/0.9 client sends no such byte: it waits.
+  if (url_seen_ && !url_open_) {
+    const std::size_t url_end = url_offset_ + url_size_;
+    if (url_end < stop && (base_[url_end] == '\r' || base_[url_end] == '\n')) {
+      progress.state = HeadProgress::State::refused;
+      progress.status = Status::version_not_supported;
+      return progress;
+    }
+  }
+  switch (error) {
     case HPE_OK:
-      break;
-    case HPE_PAUSED:
-      progress.state = BodyProgress::State::complete;
-      break;
-    case HPE_HEADER_OVERFLOW:  // trailers past http_parser's limit
-      progress.state = BodyProgress::State::refused;
-      progress.status = Status::header_fields_too_large;
+      if (end == limits.max_head) {  // max_head bytes without the head's end
+        progress.state = HeadProgress::State::refused;
+        progress.status = Status::header_fields_too_large;
+      }
+      return progress;
+    case HPE_INVALID_METHOD:
+      method_failed_ = true;
+      return judge_method(request);
+    case HPE_CB_HEADERS_COMPLETE:
+      // A refusal of the whole head; a bare LF ending it is refused first, as above.
+      if (base_[stop - 2] != '\r') {
+        progress.state = HeadProgress::State::refused;
+        progress.status = Status::bad_request;
+        return progress;
+      }
       break;
     default:
-      progress.state = BodyProgress::State::refused;
-      progress.status = Status::bad_request;
       break;
   }
+  progress.state = HeadProgress::State::refused;
+  progress.status = refusal_of(error);
+  return progress;
+}
+
+BodyProgress RequestParser::decode_chunked(std::string_view request, std::size_t limit, std::string& body) {
+  BodyProgress progress;
+  const std::size_t end = std::min(request.size(), limit);
+  if (end <= fed_) return progress;
+  llhttp_resume(&parser_);  // paused at the end of the head (only then: a no-op afterwards)
+  base_ = request.data();
+  end_ = base_ + end;
+  body_ = &body;
+  const llhttp_errno_t error = llhttp_execute(&parser_, base_ + fed_, end - fed_);
+  body_ = nullptr;
+  const std::size_t stop = error == HPE_OK ? end : static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - base_);
+  fed_ = std::max(fed_, stop);
+  if (error == HPE_OK) return progress;
+  progress.state = BodyProgress::State::refused;
+  progress.status = Status::bad_request;
+  if (error == HPE_PAUSED) {
+    // llhttp takes a bare LF for the blank line that ends the trailers.
+    if (base_[stop - 2] != '\r') return progress;
+    progress.state = BodyProgress::State::complete;
+    progress.used = stop;
+    return progress;
+  }
+  progress.status = refusal_of(error);
   return progress;
 }
 

@@ -1,71 +1,167 @@
-// The request parser: http_parser (Node.js's, 2.9) run over a complete head, and then, for a
-// chunked body, over the body's bytes as they arrive.
+// The request parser: llhttp (Node.js's, 8.1, built strict) run over a request's bytes as they
+// arrive, each byte once, with the checks llhttp leaves to its caller.
 //
-// The head is parsed in one go, from one contiguous buffer (the connection's kept input), so
-// every callback sees a whole field or value and nothing is copied. A chunked body is decoded
-// incrementally instead: its bytes are fed once each, across reads, and the decoded data is
-// appended to a caller's string (it is not contiguous in the input). A Content-Length body
-// never goes through the parser: it is a range of the input.
+// The bytes of a request stay in the connection's kept input until the request is answered,
+// and every call is given that input again from the request's first byte, with new bytes
+// appended. The parser feeds llhttp only the bytes it has not fed before, and remembers what
+// its callbacks report as positions in the request, never as pointers (the input may move
+// between calls). A field name or value cut by a read boundary arrives in pieces; its
+// positions are contiguous all the same, and it is read in place, whole, when llhttp says it
+// is complete: nothing of a head is copied.
+//
+// A Content-Length body never goes through llhttp: it is a range of the input. A chunked body
+// is decoded incrementally, its data appended to a caller's string (it is not contiguous in the
+// input).
+//
+// Strictness. llhttp in strict mode refuses bare CR everywhere, a bare LF inside a field line,
+// chunk data not followed by CRLF, a chunk-size line not ended by CRLF, bad chunk sizes and
+// extensions, Content-Length with Transfer-Encoding, duplicate Content-Length, "chunked"
+// followed by another coding. What it accepts and this class refuses (RFC 9112 sections in
+// brackets; nginx accepts some of these, refusing is the stricter choice):
+//   - a bare LF ending the request line, the head or the trailers [2.2];
+//   - obs-fold, a field line starting with whitespace [5.2];
+//   - an empty field name; Content-Length, Transfer-Encoding or Host as a trailer [7.1.2];
+//   - a version other than HTTP/1.0 and HTTP/1.1 (505), HTTP/0.9's line without a version
+//     (505), a protocol other than HTTP ("RTSP/1.0");
+//   - CONNECT (405, or 400 with a body: its body would be parsed as the next request);
+//   - an asterisk-form target, an absolute-form one whose scheme is not http or https [3.2];
+//   - Transfer-Encoding on HTTP/1.0 or twice (400), a coding other than chunked (501) [6.1];
+//   - HTTP/1.1 without Host, Host twice, an empty or malformed Host [3.2];
+//   - a method token with characters other than A-Z, '-' and '_' (400, as nginx), an unknown
+//     one (501).
+// The Connection header is read as a token list: "close" wins over "keep-alive" (RFC 9112 9.3).
+//
+// Every verdict is one that more bytes cannot change, reached at a position that does not
+// depend on how the bytes were cut into reads (the fuzzer checks it).
 #pragma once
 
-#include <http_parser.h>
+#include <llhttp.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocols/http/request.hpp"
 #include "protocols/http/response.hpp"
 
 namespace iomux::http {
 
+struct HeadLimits {
+  std::size_t max_head = 0;  // head bytes, blank line included (431 past it)
+  std::size_t max_uri = 0;   // target bytes (414 past it)
+  std::uint64_t max_body = 0;  // Content-Length (413 past it)
+};
+
+struct HeadProgress {
+  enum class State { more, complete, refused };
+  State state = State::more;
+  Status status = Status::ok;  // refused: why
+};
+
 struct BodyProgress {
   enum class State { more, complete, refused };
   State state = State::more;
-  std::size_t used = 0;        // bytes of the input the parser took
+  std::size_t used = 0;        // complete: bytes of the request, head included
   Status status = Status::ok;  // refused: why
 };
 
 class RequestParser {
  public:
-  // Thread rule: one session's, like the session.
-  RequestParser() noexcept;
+  // Thread rule: one session's, like the session. `limits` must outlive the parser.
+  explicit RequestParser(const HeadLimits& limits) noexcept;
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
 
-  // Parses `head`, a whole request head ending with its blank line; its request line (with
-  // its "\n") is the first `line_size` bytes. Status::ok and `out` filled when the request is
-  // acceptable so far; otherwise the status to refuse it with. After Status::ok with
-  // out.chunked, decode_chunked() takes the body.
-  //
-  // A verdict on the request line comes before any on the fields, so that it is the same one
-  // parse_request_line() gives while the fields are still on their way.
-  //
-  // Refusals, RFC 9112 and 9110 sections in brackets:
-  //   400  malformed (http_parser's verdict); Transfer-Encoding with Content-Length [6.1];
-  //        Transfer-Encoding other than one final "chunked" [6.3], or on HTTP/1.0 [6.1];
-  //        HTTP/1.1 without Host, or several Host lines [3.2]
-  //   413  Content-Length over max_body (decided before the body arrives)
-  //   414  target over max_uri
-  //   431  http_parser's own header size limit (80 KiB, above the default max_head)
-  //   501  a method http_parser does not know; a transfer coding other than chunked [6.1]
-  //   505  an HTTP major version other than 1 (HTTP/2.0, a version-less HTTP/0.9 line)
-  Status parse_head(std::string_view head, std::size_t line_size, std::size_t max_uri, std::uint64_t max_body,
-                    RequestHead& out) noexcept;
+  // Reads the head of the request that `request` starts with (all of it received so far,
+  // including what earlier calls saw). complete: `out` is filled, and out.size is where the
+  // body or the next request starts; refused: the status to answer. Refusals in order of
+  // precedence, each decided as soon as the bytes decide it:
+  //   414  the target's first max_uri + 1 bytes were accepted
+  //   400, 501, 505, 405, 413  what llhttp or the checks above refuse
+  //   431  max_head bytes without the head's end
+  HeadProgress read_head(std::string_view request) noexcept;
 
-  // Judges a request line alone (with its "\n"), before the rest of its head has arrived: a
-  // malformed line, an unknown method or a long target are refused as parse_head() would,
-  // and so is a version other than 1.x (an HTTP/0.9 client sends this line and nothing more).
-  // Status::ok: no refusal yet; the head is still to be parsed whole. Every refusal here is
-  // the one parse_head() gives for any head that starts with this line.
-  Status parse_request_line(std::string_view line, std::size_t max_uri) noexcept;
+  // The head read_head() found complete, until reset().
+  [[nodiscard]] const RequestHead& head() const noexcept { return head_; }
 
-  // Decodes the next bytes of a chunked body (after those given before; never empty),
-  // appending its data to `body`. Stops right after the body's end (the last chunk and
-  // trailers), so bytes of a next request are left alone.
-  BodyProgress decode_chunked(std::string_view bytes, std::string& body);
+  // After a complete chunked head: decodes the body's bytes up to `limit` bytes of the request
+  // (head included), appending its data to `body`. Stops right after the body's end (the last
+  // chunk and the trailers), so bytes of a next request are left alone.
+  BodyProgress decode_chunked(std::string_view request, std::size_t limit, std::string& body);
+
+  // Forgets the request; the next call is given a new one.
+  void reset() noexcept;
+
+  // Bytes of the request given to llhttp so far (its head, and its chunked body's framing).
+  [[nodiscard]] std::size_t fed() const noexcept { return fed_; }
+  // True once a byte of a request was read (its head is in progress, or complete).
+  [[nodiscard]] bool started() const noexcept { return fed_ > 0 || method_failed_; }
+
+  // For an observer (ParsedRequest): the head's field lines are also recorded, as positions in
+  // the request.
+  void record_fields(bool on) noexcept { record_fields_ = on; }
+  [[nodiscard]] const std::vector<FieldPosition>& fields() const noexcept { return fields_; }
+  [[nodiscard]] int http_minor() const noexcept { return parser_.http_minor; }
 
  private:
-  http_parser parser_;
+  // What the current header field is, for the ones read here.
+  enum class FieldKind : std::uint8_t { other, host, expect, transfer_encoding, framing };
+
+  // The callbacks, static so that llhttp's C settings can name them.
+  static int on_url(llhttp_t* parser, const char* at, std::size_t length);
+  static int on_version_complete(llhttp_t* parser);
+  static int on_header_field(llhttp_t* parser, const char* at, std::size_t length);
+  static int on_header_value(llhttp_t* parser, const char* at, std::size_t length);
+  static int on_headers_complete(llhttp_t* parser);
+  static int on_body(llhttp_t* parser, const char* at, std::size_t length);
+  static int on_chunk_header(llhttp_t* parser);
+  static int on_message_complete(llhttp_t* parser);
+  static const llhttp_settings_t kSettings;
+
+  // A refusal decided by a callback: remembered, and llhttp told to stop.
+  int refuse(Status status) noexcept;
+  int judge_name(std::string_view name) noexcept;
+  Status judge_value(std::string_view value) noexcept;
+  Status judge_head() noexcept;
+  std::size_t url_accepted(std::size_t stop) const noexcept;
+  Status refusal_of(llhttp_errno_t error) const noexcept;
+  HeadProgress judge_method(std::string_view request) noexcept;
+  std::size_t version_offset() const noexcept;
+
+  llhttp_t parser_;
+
+  const HeadLimits* limits_;
+  RequestHead head_;
+  // Valid during one execute: where the request starts in this call's input.
+  const char* base_ = nullptr;
+  const char* end_ = nullptr;  // the end of what this execute gives llhttp
+  std::string* body_ = nullptr;
+
+  std::size_t fed_ = 0;  // bytes of the request given to llhttp
+  std::size_t url_offset_ = 0;
+  std::size_t url_size_ = 0;
+  std::size_t field_offset_ = 0;
+  std::size_t field_size_ = 0;
+  std::size_t value_offset_ = 0;
+  std::size_t value_size_ = 0;
+  std::size_t method_judged_ = 0;  // bytes judge_method() has looked at
+  Status refusal_ = Status::ok;
+  FieldKind field_kind_ = FieldKind::other;
+  std::uint8_t hosts_ = 0;
+  std::uint8_t transfer_encodings_ = 0;
+  bool url_seen_ = false;
+  bool url_open_ = false;  // the target's last piece reached the end of an execute
+  bool field_open_ = false;
+  bool value_open_ = false;
+  bool expect_continue_ = false;
+  bool trailers_ = false;
+  bool method_failed_ = false;  // llhttp refused the method: the token's end decides the status
+  bool record_fields_ = false;
+  std::uint8_t valid_host_size_ = 0;  // 0: none yet (an empty Host is not valid)
+  char valid_host_[40];               // the last Host value found valid, if it fits
+  std::vector<FieldPosition> fields_;
 };
 
 }  // namespace iomux::http

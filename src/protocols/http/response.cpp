@@ -1,6 +1,10 @@
 #include "protocols/http/response.hpp"
 
+#include <atomic>
 #include <charconv>
+#include <cstring>
+
+#include "protocols/http/date_cache.hpp"
 
 namespace iomux::http {
 namespace {
@@ -17,6 +21,8 @@ std::string_view status_line(Status status) noexcept {
       return "HTTP/1.1 404 Not Found\r\n";
     case Status::method_not_allowed:
       return "HTTP/1.1 405 Method Not Allowed\r\n";
+    case Status::request_timeout:
+      return "HTTP/1.1 408 Request Timeout\r\n";
     case Status::payload_too_large:
       return "HTTP/1.1 413 Payload Too Large\r\n";
     case Status::uri_too_long:
@@ -76,11 +82,40 @@ void append_response(std::string& out, Status status, std::string_view content_t
   if (with_body) out.append(body);
 }
 
+// The thread's last composed responses (head, date and tail in one string), so that answering
+// with a canned response is one append. Direct-mapped: a slot holds the latest of the responses
+// that map to it, and a Date that changed (once a second) composes again.
+struct Composed {
+  std::uint64_t key = 0;  // id * 3 + persistence + 1; 0: empty
+  char date[DateCache::kSize] = {};
+  std::size_t head_size = 0;  // up to and with the blank line: a HEAD response
+  std::string bytes;
+};
+constexpr std::size_t kComposedSlots = 16;
+
+std::atomic<std::uint64_t> next_canned_id{1};
+
 CannedResponse::CannedResponse(Status status, std::string_view content_type, std::string_view body,
-                               std::string_view extra_headers) {
+                               std::string_view extra_headers)
+    : id_(next_canned_id.fetch_add(1, std::memory_order_relaxed)) {
   for (std::size_t i = 0; i < heads_.size(); ++i)
     append_head(heads_[i], status, content_type, body.size(), static_cast<Persistence>(i), extra_headers);
   tail_.append("\r\n\r\n").append(body);
+}
+
+void CannedResponse::append_to(std::string& out, Persistence persistence, std::string_view date,
+                               bool with_body) const {
+  thread_local std::array<Composed, kComposedSlots> composed;
+  const std::uint64_t key = id_ * 3 + static_cast<std::uint64_t>(persistence) + 1;
+  Composed& slot = composed[key % kComposedSlots];
+  if (slot.key != key || std::memcmp(slot.date, date.data(), DateCache::kSize) != 0) {
+    const std::string& head = heads_[static_cast<std::size_t>(persistence)];
+    slot.key = key;
+    std::memcpy(slot.date, date.data(), DateCache::kSize);
+    slot.bytes.assign(head).append(date).append(tail_);
+    slot.head_size = head.size() + date.size() + 4;
+  }
+  out.append(slot.bytes.data(), with_body ? slot.bytes.size() : slot.head_size);
 }
 
 }  // namespace iomux::http

@@ -30,6 +30,7 @@ enum class Status : std::uint16_t {
   bad_request = 400,
   not_found = 404,
   method_not_allowed = 405,
+  request_timeout = 408,
   payload_too_large = 413,
   uri_too_long = 414,
   header_fields_too_large = 431,
@@ -60,15 +61,13 @@ class CannedResponse {
                  std::string_view extra_headers = {});
 
   // with_body false: a response to HEAD, same headers (Content-Length included), no body.
-  void append_to(std::string& out, Persistence persistence, std::string_view date, bool with_body) const {
-    const std::string& head = heads_[static_cast<std::size_t>(persistence)];
-    std::string_view tail = with_body ? std::string_view(tail_) : std::string_view(tail_).substr(0, 4);
-    out.append(head).append(date).append(tail);
-  }
+  // `date` is DateCache::kSize bytes.
+  void append_to(std::string& out, Persistence persistence, std::string_view date, bool with_body) const;
 
  private:
   std::array<std::string, 3> heads_;  // indexed by Persistence; each ends with "Date: "
   std::string tail_;                  // "\r\n\r\n" + body
+  std::uint64_t id_;                  // unique in the process, for the composed responses' cache
 };
 
 }  // namespace iomux::http

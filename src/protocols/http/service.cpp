@@ -10,8 +10,9 @@ namespace {
 
 constexpr std::string_view kTextPlain = "text/plain";
 
-// Enough for "UNSUBSCRIBE " + " HTTP/1.1\r" around a target of max_uri bytes, with room for
-// a few extra spaces (http_parser allows several between the parts).
+// Enough for "GET_PARAMETER " + " HTTP/1.1\r\n" around a target of max_uri bytes, with room
+// for a few extra spaces (llhttp allows several between the parts), so that a target over
+// max_uri is found before a head over max_head.
 constexpr std::size_t kRequestLineOverhead = 64;
 
 // The smallest head a Service accepts as a limit: room for a short request line and Host.
@@ -25,12 +26,12 @@ CannedResponse error_response(Status status) {
   return CannedResponse(status, kTextPlain, error_text(status));
 }
 
-// The limits the scanner applies. A request line must be decided before the head limit is
-// reached (HeadScanner's checks are ordered so), hence max_request_line < max_head.
+// The limits the parser applies, fitted to each other: a target over max_uri must be refused
+// as such (414) before its head reaches max_head (431).
 HeadLimits head_limits_of(Options& options) {
   options.max_head = std::max(options.max_head, kMinHead);
   options.max_uri = std::min(options.max_uri, options.max_head - kRequestLineOverhead - 1);
-  return {options.max_head, options.max_uri + kRequestLineOverhead};
+  return {options.max_head, options.max_uri, options.max_body};
 }
 
 Persistence persistence_of(const Request& request) noexcept {
@@ -74,6 +75,9 @@ Service::Service(Options options)
       get_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed), "Allow: GET, HEAD\r\n"),
       post_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed), "Allow: POST\r\n"),
       bad_request_(error_response(Status::bad_request)),
+      connect_refused_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed),
+                       "Allow: GET, HEAD, POST\r\n"),
+      request_timeout_(error_response(Status::request_timeout)),
       payload_too_large_(error_response(Status::payload_too_large)),
       uri_too_long_(error_response(Status::uri_too_long)),
       header_fields_too_large_(error_response(Status::header_fields_too_large)),
@@ -121,6 +125,12 @@ void Service::answer_stats(const Request& request, Persistence persistence, std:
 void Service::refuse(Status status, std::string_view date, std::string& out) const {
   const CannedResponse* response = &bad_request_;
   switch (status) {
+    case Status::method_not_allowed:
+      response = &connect_refused_;
+      break;
+    case Status::request_timeout:
+      response = &request_timeout_;
+      break;
     case Status::payload_too_large:
       response = &payload_too_large_;
       break;

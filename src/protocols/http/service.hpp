@@ -14,9 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "protocols/http/head_scanner.hpp"
 #include "protocols/http/options.hpp"
 #include "protocols/http/request.hpp"
+#include "protocols/http/request_parser.hpp"
 #include "protocols/http/response.hpp"
 
 namespace iomux::http {
@@ -61,6 +61,8 @@ class Service {
   CannedResponse get_only_;   // 405 from a GET route
   CannedResponse post_only_;  // 405 from a POST route
   CannedResponse bad_request_;
+  CannedResponse connect_refused_;  // 405 to CONNECT, which no route takes
+  CannedResponse request_timeout_;
   CannedResponse payload_too_large_;
   CannedResponse uri_too_long_;
   CannedResponse header_fields_too_large_;

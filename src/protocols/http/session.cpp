@@ -8,8 +8,8 @@ namespace iomux::http {
 namespace {
 
 // A chunked body buffer larger than this is given back after its request rather than kept for
-// the next one: an idle connection should not hold a megabyte.
-constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
+// the next one: an idle connection should hold a few KB at most.
+constexpr std::size_t kKeptBodyCapacity = 4 * 1024;
 
 bool is_line_break(char c) noexcept {
   return c == '\r' || c == '\n';
@@ -27,118 +27,124 @@ Result Session::process(std::string_view input, std::string& out, std::time_t no
   std::size_t offset = 0;
   while (offset < input.size()) {
     const std::string_view request = input.substr(offset);
-    Step step;
-    switch (phase_) {
-      case Phase::head:
-        step = read_head(request, out, date);
-        break;
-      case Phase::identity_body:
-        step = read_identity_body(request, out, date);
-        break;
-      case Phase::chunked_body:
-        step = read_chunked_body(request, out, date);
-        break;
+    std::size_t size = 0;
+    std::string_view body;
+    Status refusal = Status::ok;
+    if (phase_ == Phase::head) {
+      // Empty lines before a request are skipped (RFC 9112 2.2: some clients send a CRLF after
+      // a POST body). Consumed at once, so a request never starts with one.
+      if (!parser_.started() && is_line_break(request.front())) {
+        ++offset;
+        while (offset < input.size() && is_line_break(input[offset])) ++offset;
+        continue;
+      }
+      const std::size_t fed_before = parser_.fed();
+      const HeadProgress progress = parser_.read_head(request);
+      examined_ += parser_.fed() - fed_before;
+      if (progress.state == HeadProgress::State::more) break;
+      if (progress.state == HeadProgress::State::refused) {
+        refusal = progress.status;
+      } else {
+        const RequestHead& head = parser_.head();
+        // Sent whether or not the body is here already, so that what a client receives does
+        // not depend on how its bytes were cut into reads.
+        if (head.expect_continue) out.append(kContinue);
+        size = head.size;
+        if (head.chunked) {
+          phase_ = Phase::chunked_body;
+        } else if (head.content_length > 0) {
+          phase_ = Phase::identity_body;
+        }
+      }
     }
-    offset += step.consumed;
-    result.requests += step.answered ? 1 : 0;
-    if (step.close) {
+    if (phase_ != Phase::head && refusal == Status::ok) {
+      const Progress progress = read_body(request, size, body, refusal);
+      if (progress == Progress::more) break;
+    }
+    if (refusal != Status::ok) {
+      service_->refuse(refusal, date, out);
       reset();
       result.consumed = input.size();
       result.close = true;
       return result;
     }
-    if (step.waiting) break;
+
+    const RequestHead& head = parser_.head();
+    if (observer_) show(request, body);
+    const Request complete{head.method, head.target(request), body, head.http10, head.keep_alive};
+    const bool close = service_->answer(complete, date, out);
+    ++result.requests;
+    finish_request();
+    if (close) {
+      result.consumed = input.size();
+      result.close = true;
+      return result;
+    }
+    offset += size;
   }
   result.consumed = offset;
   return result;
 }
 
-Session::Step Session::read_head(std::string_view request, std::string& out, std::string_view date) {
-  // Empty lines before a request are skipped (RFC 9112 2.2: some clients send a CRLF after a
-  // POST body). Consumed at once, so a request never starts with one.
-  if (!scanner_.started() && is_line_break(request.front())) {
-    std::size_t skipped = 1;
-    while (skipped < request.size() && is_line_break(request[skipped])) ++skipped;
-    return {skipped, false, false, false};
+Session::Progress Session::read_body(std::string_view request, std::size_t& size, std::string_view& body,
+                                     Status& refusal) {
+  const RequestHead& head = parser_.head();
+  if (phase_ == Phase::identity_body) {
+    // content_length <= max_body (checked with the head), so the sum cannot overflow.
+    size = head.size + static_cast<std::size_t>(head.content_length);
+    if (request.size() < size) return Progress::more;
+    body = request.substr(head.size, size - head.size);
+    return Progress::complete;
   }
-  const HeadScan scan = scanner_.scan(request, service_->head_limits());
-  examined_ += scan.examined;
-  const Options& options = service_->options();
-  if (scan.kind == HeadScan::Kind::refused) return refuse(scan.status, out, date);
-  if (scan.kind != HeadScan::Kind::complete) {
-    // The head is not all here, but its request line may be: judge it now rather than when
-    // the head is complete, which for an HTTP/0.9 client or a broken one would be never.
-    if (!line_judged_ && scanner_.line_size() > 0) {
-      line_judged_ = true;
-      examined_ += scanner_.line_size();
-      const Status status = parser_.parse_request_line(request.substr(0, scanner_.line_size()), options.max_uri);
-      if (status != Status::ok) return refuse(status, out, date);
-    }
-    if (scan.kind == HeadScan::Kind::too_large) return refuse(scan.status, out, date);
-    return {0, false, false, true};
-  }
-
-  examined_ += scan.size;
-  const Status status =
-      parser_.parse_head(request.substr(0, scan.size), scanner_.line_size(), options.max_uri, options.max_body, head_);
-  if (status != Status::ok) return refuse(status, out, date);
-  scanner_.reset();
-  // Sent whether or not the body is here already, so that what a client receives does not
-  // depend on how its bytes were cut into reads.
-  if (head_.expect_continue) out.append(kContinue);
-  if (head_.chunked) {
-    phase_ = Phase::chunked_body;
-    chunked_fed_ = head_.size;
-    return read_chunked_body(request, out, date);
-  }
-  if (head_.content_length > 0) {
-    phase_ = Phase::identity_body;
-    return read_identity_body(request, out, date);
-  }
-  return answer(request, head_.size, {}, out, date);
-}
-
-Session::Step Session::read_identity_body(std::string_view request, std::string& out, std::string_view date) {
-  // content_length <= max_body (checked with the head), so the sum cannot overflow.
-  const std::size_t size = head_.size + static_cast<std::size_t>(head_.content_length);
-  if (request.size() < size) return {0, false, false, true};
-  return answer(request, size, request.substr(head_.size, size - head_.size), out, date);
-}
-
-Session::Step Session::read_chunked_body(std::string_view request, std::string& out, std::string_view date) {
   // The framing counts against max_body too: it is kept in the input like the data.
-  const std::size_t limit = head_.size + service_->options().max_body;
-  const std::size_t available = std::min(request.size(), limit);
-  if (available > chunked_fed_) {
-    const BodyProgress progress =
-        parser_.decode_chunked(request.substr(chunked_fed_, available - chunked_fed_), chunked_body_);
-    examined_ += progress.used;
-    chunked_fed_ += progress.used;
-    if (progress.state == BodyProgress::State::refused) return refuse(progress.status, out, date);
-    if (progress.state == BodyProgress::State::complete) return answer(request, chunked_fed_, chunked_body_, out, date);
+  const std::size_t limit = head.size + service_->options().max_body;
+  const std::size_t fed_before = parser_.fed();
+  const BodyProgress progress = parser_.decode_chunked(request, limit, chunked_body_);
+  examined_ += parser_.fed() - fed_before;
+  if (progress.state == BodyProgress::State::refused) {
+    refusal = progress.status;
+    return Progress::refused;
   }
-  if (request.size() > limit) return refuse(Status::payload_too_large, out, date);
-  return {0, false, false, true};
+  if (progress.state == BodyProgress::State::complete) {
+    size = progress.used;
+    body = chunked_body_;
+    return Progress::complete;
+  }
+  if (request.size() > limit) {
+    refusal = Status::payload_too_large;
+    return Progress::refused;
+  }
+  return Progress::more;
 }
 
-Session::Step Session::answer(std::string_view request, std::size_t size, std::string_view body, std::string& out,
-                              std::string_view date) {
-  const Request complete{head_.method, head_.target(request), body, head_.http10, head_.keep_alive};
-  const bool close = service_->answer(complete, date, out);
-  finish_request();
-  return {size, true, close, false};
+void Session::show(std::string_view request, std::string_view body) {
+  shown_fields_.clear();
+  for (const FieldPosition& field : parser_.fields())
+    shown_fields_.push_back({request.substr(field.name_offset, field.name_size),
+                             request.substr(field.value_offset, field.value_size)});
+  ParsedRequest parsed;
+  parsed.method = request.substr(0, request.find(' '));
+  parsed.target = parser_.head().target(request);
+  parsed.http_minor = parser_.http_minor();
+  parsed.fields = shown_fields_;
+  parsed.body = body;
+  parsed.keep_alive = parser_.head().keep_alive;
+  observer_->on_request(parsed);
 }
 
-Session::Step Session::refuse(Status status, std::string& out, std::string_view date) {
-  service_->refuse(status, date, out);
-  return {0, false, true, false};
+void Session::time_out(std::string& out, std::time_t now) {
+  service_->refuse(Status::request_timeout, DateCache::this_thread().at(now), out);
+  reset();
+}
+
+void Session::observe(RequestObserver* observer) {
+  observer_ = observer;
+  parser_.record_fields(observer != nullptr);
 }
 
 void Session::finish_request() noexcept {
   phase_ = Phase::head;
-  scanner_.reset();
-  line_judged_ = false;
-  chunked_fed_ = 0;
+  parser_.reset();
   chunked_body_.clear();
   if (chunked_body_.capacity() > kKeptBodyCapacity) std::string().swap(chunked_body_);
 }

@@ -8,17 +8,14 @@
 // front of the input, in order (pipelining), and consumes nothing of a request until it is
 // complete.
 //
-// Work stays linear in the bytes received however they are cut into reads: the end of a head
-// is searched for once per byte (HeadScanner), http_parser runs over a head once it is whole
-// (and over its request line once, if that arrives before the rest, so that a bad line is
-// refused without waiting for a blank line that may never come), a Content-Length body is
-// waited for by its size alone, and a chunked body is decoded incrementally, each byte once.
+// Work stays linear in the bytes received however they are cut into reads: llhttp is given
+// each byte of a head and of a chunked body's framing once (it keeps its state between calls),
+// and a Content-Length body is waited for by its size alone.
 //
 // What a client receives never depends on how its bytes were cut into reads: every verdict is
 // one that more bytes cannot change (the fuzzer checks this against one-shot processing).
 //
-// Map: Session (framing, per connection) -> HeadScanner (end of head, early limits)
-//                                        -> RequestParser (http_parser: head, chunked body)
+// Map: Session (framing, per connection) -> RequestParser (llhttp: head, chunked body, checks)
 //                                        -> Service (routes, fixed responses; shared)
 #pragma once
 
@@ -26,8 +23,8 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "protocols/http/head_scanner.hpp"
 #include "protocols/http/request.hpp"
 #include "protocols/http/request_parser.hpp"
 #include "protocols/http/service.hpp"
@@ -43,7 +40,7 @@ struct Result {
 class Session {
  public:
   // `service` must outlive the session.
-  explicit Session(const Service& service) noexcept : service_(&service) {}
+  explicit Session(const Service& service) noexcept : service_(&service), parser_(service.head_limits()) {}
 
   // Thread rule for everything below: one thread at a time, like the connection.
 
@@ -56,16 +53,33 @@ class Session {
   Result process(std::string_view input, std::string& out, std::time_t now);
   Result process(std::string_view input, std::string& out);
 
-  // True while part of a request head is kept waiting for the rest: the caller arms its header
-  // timeout for slow clients then.
-  [[nodiscard]] bool head_pending() const noexcept { return phase_ == Phase::head && scanner_.started(); }
+  // What the session waits for, for the caller's timeouts: nothing of a request yet (between
+  // requests, or before the first), the rest of a head, or the rest of a body.
+  enum class Waiting : unsigned char { request, head, body };
+  [[nodiscard]] Waiting waiting() const noexcept {
+    if (phase_ != Phase::head) return Waiting::body;
+    return parser_.started() ? Waiting::head : Waiting::request;
+  }
+  // True while part of a request head is kept waiting for the rest.
+  [[nodiscard]] bool head_pending() const noexcept { return waiting() == Waiting::head; }
+
+  // Appends the 408 that ends a request whose body stopped coming, and forgets the request;
+  // the connection closes after it.
+  void time_out(std::string& out, std::time_t now);
 
   // The most input the connection must keep between calls (Service::max_kept_input()).
   [[nodiscard]] std::size_t max_kept_input() const noexcept { return service_->max_kept_input(); }
 
-  // Input bytes looked at so far: searched for a head's end or given to http_parser. Grows
-  // linearly with the bytes received, whatever the reads (the tests count it).
+  // Memory the session holds between calls beyond its own size (a chunked body being decoded).
+  [[nodiscard]] std::size_t held_bytes() const noexcept { return chunked_body_.capacity(); }
+
+  // Input bytes looked at so far: given to llhttp. Grows linearly with the bytes received,
+  // whatever the reads (the tests count it).
   [[nodiscard]] std::size_t bytes_examined() const noexcept { return examined_; }
+
+  // Every request answered from now on is shown to `observer` (null: none) before its response,
+  // with its header fields (which the session then records; it does not otherwise).
+  void observe(RequestObserver* observer);
 
   // Forgets any unfinished request, for a new connection.
   void reset() noexcept;
@@ -73,32 +87,22 @@ class Session {
  private:
   enum class Phase : unsigned char { head, identity_body, chunked_body };
 
-  // What one step did to the request at the front of the input.
-  struct Step {
-    std::size_t consumed = 0;
-    bool answered = false;
-    bool close = false;
-    bool waiting = false;  // the front request needs more bytes
-  };
+  // How far the request at the front of the input is.
+  enum class Progress : unsigned char { more, complete, refused };
 
-  // Each is given the input from the front request's first byte on.
-  Step read_head(std::string_view request, std::string& out, std::string_view date);
-  Step read_identity_body(std::string_view request, std::string& out, std::string_view date);
-  Step read_chunked_body(std::string_view request, std::string& out, std::string_view date);
-  Step answer(std::string_view request, std::size_t size, std::string_view body, std::string& out,
-              std::string_view date);
-  Step refuse(Status status, std::string& out, std::string_view date);
+  // Each is given the input from the front request's first byte on; complete: `size` is the
+  // request's, `body` its body.
+  Progress read_body(std::string_view request, std::size_t& size, std::string_view& body, Status& refusal);
+  void show(std::string_view request, std::string_view body);
   void finish_request() noexcept;
 
   const Service* service_;
-  HeadScanner scanner_;
   RequestParser parser_;
-  RequestHead head_;             // the front request's, once its head is accepted
-  std::string chunked_body_;     // the front request's decoded chunked body so far
-  std::size_t chunked_fed_ = 0;  // bytes of the front request given to parser_, head included
+  std::string chunked_body_;  // the front request's decoded chunked body so far
   std::size_t examined_ = 0;
+  RequestObserver* observer_ = nullptr;
+  std::vector<Field> shown_fields_;  // for the observer
   Phase phase_ = Phase::head;
-  bool line_judged_ = false;  // the front request's line was judged while its head was partial
 };
 
 }  // namespace iomux::http
