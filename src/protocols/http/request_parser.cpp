@@ -257,7 +257,9 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, std::size_t
     // llhttp joins it) shows as a line break before the value, or, for a piece that follows a
     // value's end, as that value and its line break.
     std::size_t ws_end = self.field_offset_ + self.field_size_ + 1;
-    while (is_whitespace(base[ws_end])) ++ws_end;
+    bool tab = false;
+    for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
+    self.tab_before_value_ = tab;
     if (length > 0 ? offset != ws_end : (base[ws_end] != '\r' || offset != ws_end + 2))
       return self.refuse(Status::bad_request);
     self.value_offset_ = offset;
@@ -269,38 +271,50 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, std::size_t
   }
   self.value_open_ = at + length == self.end_;
   if (self.value_open_ || self.trailers_) return 0;
-  const std::string_view value = trim_end(std::string_view(base + self.value_offset_, self.value_size_));
-  const Status status = self.judge_value(value);
+  const std::string_view raw(base + self.value_offset_, self.value_size_);
+  const Status status = self.judge_value(raw);
   if (status != Status::ok) return self.refuse(status);
   if (self.record_fields_) {
+    const std::string_view value = trim_end(raw);
     const std::size_t value_offset = value.empty() ? 0 : static_cast<std::size_t>(value.data() - base);
     self.fields_.push_back({self.field_offset_, self.field_size_, value_offset, value.size()});
   }
   return 0;
 }
 
-// The fields whose values this class reads; llhttp reads Content-Length and Connection.
-Status RequestParser::judge_value(std::string_view value) noexcept {
+// The fields whose values this class reads; llhttp reads Content-Length and Connection. `raw`
+// is the value as llhttp gives it: without its leading whitespace, with its trailing.
+//
+// RFC 9110 5.6.3 lets whitespace around a value be spaces or tabs; nginx takes only spaces
+// around Host, Content-Length and Transfer-Encoding (400, 400, 501 otherwise), and for the
+// fields that frame or route a request, agreeing with the stricter reading leaves no room for
+// a disagreement: a tab around them is refused here too.
+Status RequestParser::judge_value(std::string_view raw) noexcept {
   switch (field_kind_) {
     case FieldKind::host:
-      // A client sends the same Host on every request of a connection: checked once.
-      if (!value.empty() && value.size() == valid_host_size_ &&
-          std::memcmp(value.data(), valid_host_, value.size()) == 0)
+      // A client sends the same Host on every request of a connection: checked once. Trailing
+      // whitespace is refused with the rest (is_valid_host()), as nginx does.
+      if (tab_before_value_) return Status::bad_request;
+      if (!raw.empty() && raw.size() == valid_host_size_ && std::memcmp(raw.data(), valid_host_, raw.size()) == 0)
         return Status::ok;
-      if (!is_valid_host(value)) return Status::bad_request;
-      if (value.size() <= sizeof valid_host_) {
-        std::memcpy(valid_host_, value.data(), value.size());
-        valid_host_size_ = static_cast<std::uint8_t>(value.size());
+      if (!is_valid_host(raw)) return Status::bad_request;
+      if (raw.size() <= sizeof valid_host_) {
+        std::memcpy(valid_host_, raw.data(), raw.size());
+        valid_host_size_ = static_cast<std::uint8_t>(raw.size());
       }
       return Status::ok;
+    case FieldKind::framing:
+      return tab_before_value_ ? Status::bad_request : Status::ok;
     case FieldKind::expect:
-      expect_continue_ = expect_continue_ || iequals(value, "100-continue");
+      expect_continue_ = expect_continue_ || iequals(trim_end(raw), "100-continue");
       return Status::ok;
-    case FieldKind::transfer_encoding:
+    case FieldKind::transfer_encoding: {
       // A body framed by a coding HTTP/1.0 does not know cannot be trusted (RFC 9112 6.1).
       // Of the codings, only chunked is decoded here, alone (nginx's rule too).
       if (parser_.http_minor == 0) return Status::bad_request;
-      return iequals(value, "chunked") ? Status::ok : Status::not_implemented;
+      while (!raw.empty() && raw.back() == ' ') raw.remove_suffix(1);
+      return !tab_before_value_ && iequals(raw, "chunked") ? Status::ok : Status::not_implemented;
+    }
     default:
       return Status::ok;
   }

@@ -123,7 +123,7 @@ class RequestParser {
   // A refusal decided by a callback: remembered, and llhttp told to stop.
   int refuse(Status status) noexcept;
   int judge_name(std::string_view name) noexcept;
-  Status judge_value(std::string_view value) noexcept;
+  Status judge_value(std::string_view raw) noexcept;
   Status judge_head() noexcept;
   std::size_t url_accepted(std::size_t stop) const noexcept;
   Status refusal_of(llhttp_errno_t error) const noexcept;
@@ -156,6 +156,7 @@ class RequestParser {
   bool field_open_ = false;
   bool value_open_ = false;
   bool expect_continue_ = false;
+  bool tab_before_value_ = false;  // the current field's value follows a tab
   bool trailers_ = false;
   bool method_failed_ = false;  // llhttp refused the method: the token's end decides the status
   bool record_fields_ = false;
