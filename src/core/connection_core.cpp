@@ -56,9 +56,12 @@ ConnectionCore::ConnectionCore(Executor& executor, Transport& transport, std::un
 }
 
 ConnectionCore::~ConnectionCore() {
-  if (state_ == State::closed) return;
-  destroying_ = true;  // the engine object around us is going away: do not call it back
-  close(CloseReason::server_stopped, 0, "server stopped");
+  if (state_ != State::closed) {
+    destroying_ = true;  // the engine object around us is going away: do not call it back
+    close(CloseReason::server_stopped, 0, "server stopped");
+  }
+  // What a closed connection still held (output a send in flight referenced) goes now.
+  if (held() != 0) executor_.context().budget().add(-static_cast<std::int64_t>(held()));
 }
 
 // ------------------------------------------------------------------------------ engine side
@@ -245,13 +248,15 @@ void ConnectionCore::set_budget_paused(bool paused) {
 }
 
 void ConnectionCore::account() noexcept {
-  const std::size_t held = kept_.capacity() + queue_.held() + lent_;
-  if (held == held_) return;
+  const std::size_t own = kept_.capacity() + queue_.held() + lent_;
+  if (own == held_ && handler_held_wanted_ == handler_held_) return;
+  const std::size_t before = held_ + handler_held_;
+  const std::size_t after = own + handler_held_wanted_;
+  held_ = own;
+  handler_held_ = handler_held_wanted_;
   MemoryBudget& budget = executor_.context().budget();
-  const bool grew = held > held_;
-  budget.add(static_cast<std::int64_t>(held) - static_cast<std::int64_t>(held_));
-  held_ = held;
-  if (grew && state_ != State::closed && budget.over_soft()) [[unlikely]]
+  budget.add(static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before));
+  if (after > before && state_ != State::closed && budget.over_soft()) [[unlikely]]
     executor_.budget_pressure(*this);
 }
 
@@ -282,6 +287,7 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   kept_.clear();
   kept_.release_if_empty();
   lent_ = 0;
+  handler_held_wanted_ = 0;
   account();
   executor_.detach(*this);
   if (opened_) {
@@ -297,10 +303,33 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   if (!destroying_) transport_.release_socket();
 }
 
+// A handler method threw. What it wrote before the throw is owed to the peer as much as any
+// reply, so it is flushed before the connection closes; the handler is not called again (but
+// for on_close): its state is not to be trusted.
 void ConnectionCore::handler_failed(std::string_view what) {
   executor_.stats().handler_errors.add();
-  executor_.context().log().error("handler for {} failed: {}; closing the connection", peer_.to_string(), what);
-  close(CloseReason::handler_error, 0, fmt::format("handler error: {}", what));
+  if (state_ == State::closed) {
+    executor_.context().log().error("handler for {} failed: {}", peer_.to_string(), what);
+    return;
+  }
+  handler_broken_ = true;
+  for (const UserTimer& t : timers_) executor_.cancel_timer(t.executor);
+  timers_.clear();
+  std::string detail = fmt::format("handler error: {}", what);
+  const bool owed = !queue_.empty() || lent_ != 0 || (batch_ && !batch_->empty());
+  if (!owed) {
+    executor_.context().log().error("handler for {} failed: {}; closing the connection", peer_.to_string(), what);
+    close(CloseReason::handler_error, 0, detail);
+    return;
+  }
+  executor_.context().log().error("handler for {} failed: {}; closing the connection after the replies it wrote",
+                                  peer_.to_string(), what);
+  if (state_ == State::open) {
+    start_flush(CloseReason::handler_error, detail);
+  } else {
+    close_reason_ = CloseReason::handler_error;
+    close_detail_ = std::make_unique<std::string>(std::move(detail));
+  }
 }
 
 void ConnectionCore::start_idle_timer() {
@@ -325,7 +354,7 @@ void ConnectionCore::close_idle() {
 }
 
 void ConnectionCore::run_task(const std::function<void(Connection&)>& task) {
-  if (state_ == State::closed) return;
+  if (state_ == State::closed || handler_broken_) return;
   dispatch([&] { task(*this); });
   if (state_ != State::closed) transport_.settle();
 }
@@ -430,6 +459,31 @@ void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
     c.spill_batch();
   }
   c.queue_.append_owned(std::move(bytes), size);
+}
+
+void Connection::write(std::shared_ptr<const void> owner, std::string_view bytes) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (bytes.empty() || !owner || !c.accepts_output()) return;
+  if (c.batch_) {
+    if (c.batch_->add_shared(owner, bytes)) return;
+    c.spill_batch();
+  }
+  c.queue_.append_shared(std::move(owner), bytes);
+}
+
+void Connection::write(std::shared_ptr<const std::string> bytes) {
+  if (!bytes) return;
+  const std::string_view view(*bytes);
+  write(std::shared_ptr<const void>(std::move(bytes)), view);
+}
+
+void Connection::set_handler_memory(std::size_t bytes) noexcept {
+  ConnectionCore& c = core_of(*this);
+  if (c.state_ == ConnectionCore::State::closed) return;
+  // Accounted with the connection's output, after the handler call (output_changed()): never
+  // inside it, where the budget could evict the connection under the handler's feet.
+  c.handler_held_wanted_ = bytes;
 }
 
 DeferredReply Connection::defer() {
@@ -561,6 +615,11 @@ PostResult ConnectionHandle::post(std::function<void(Connection&)> task) const {
 }
 
 PostResult ConnectionHandle::write(std::string bytes) const {
+  return post([bytes = std::move(bytes)](Connection& c) mutable { c.write(std::move(bytes)); });
+}
+
+PostResult ConnectionHandle::write(std::shared_ptr<const std::string> bytes) const {
+  if (!bytes) return link_ ? PostResult::posted : PostResult::gone;
   return post([bytes = std::move(bytes)](Connection& c) mutable { c.write(std::move(bytes)); });
 }
 

@@ -36,6 +36,7 @@
 #include "core/buffer.hpp"
 #include "core/executor.hpp"
 #include "core/output_queue.hpp"
+#include "core/poison.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/handler.hpp"
 
@@ -180,7 +181,8 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && handler_held_wanted_ == handler_held_ &&
+        state_ == State::open && !paused()) [[likely]]
       return;
     output_changed_slow();
   }
@@ -197,7 +199,7 @@ class ConnectionCore final : public iomux::Connection {
   // Another thread or a timer may act on this connection: a blocking model must then wait on
   // its mailbox and timers too, not only in recv().
   [[nodiscard]] bool reachable() const noexcept { return link_ != nullptr || !timers_.empty(); }
-  [[nodiscard]] std::size_t held() const noexcept { return held_; }
+  [[nodiscard]] std::size_t held() const noexcept { return held_ + handler_held_; }
   [[nodiscard]] const Endpoint& peer_endpoint() const noexcept { return peer_; }
   [[nodiscard]] int fd() const noexcept { return fd_; }
   [[nodiscard]] Executor& executor() const noexcept { return executor_; }
@@ -220,11 +222,7 @@ class ConnectionCore final : public iomux::Connection {
   [[nodiscard]] SendBatch* executor_batch() const noexcept { return executor_.send_batch(); }
   // Overwrites input a handler may no longer look at, in debug builds, so a handler that kept
   // a view into it sees garbage at once instead of bytes that happen to survive.
-  static void poison([[maybe_unused]] std::string_view bytes) noexcept {
-#ifndef NDEBUG
-    if (!bytes.empty()) std::memset(const_cast<char*>(bytes.data()), 0xDD, bytes.size());
-#endif
-  }
+  static void poison(std::string_view bytes) noexcept { detail::poison(bytes.data(), bytes.size(), kPoisonInput); }
   // Runs a handler call; a throw closes the connection (CloseReason::handler_error).
   template <typename F>
   void dispatch(F&& call) {
@@ -262,8 +260,12 @@ class ConnectionCore final : public iomux::Connection {
   std::string_view input_;   // the input of the on_data() call in progress
   std::size_t used_ = 0;     // what that call returned
   std::size_t pending_ = 0;  // output bytes last accounted (stats)
-  std::size_t held_ = 0;     // memory last accounted (budget)
+  std::size_t held_ = 0;     // memory last accounted (budget): kept input, output, lent
   std::size_t lent_ = 0;
+  // The handler's own memory (Connection::set_handler_memory): accounted apart from held_, so
+  // a handler that always keeps a small buffer does not take every request off the fast path.
+  std::size_t handler_held_ = 0;         // as last accounted
+  std::size_t handler_held_wanted_ = 0;  // as last set
   std::uint64_t requests_ = 0;
   Clock::time_point last_activity_;
   TimerId idle_timer_ = kNoTimer;
@@ -292,6 +294,9 @@ class ConnectionCore final : public iomux::Connection {
   bool resume_due_ = false;  // a pause lifted: on_drain and kept input are owed
   bool in_peer_shutdown_ = false;
   bool destroying_ = false;
+  // A handler method threw: the handler is not called again but for on_close(); what it wrote
+  // before the throw is flushed, then the connection closes.
+  bool handler_broken_ = false;
 };
 
 }  // namespace iomux::detail
