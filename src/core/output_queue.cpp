@@ -295,16 +295,6 @@ void OutputQueue::clear() noexcept {
   bytes_ = unfilled_ = transients_ = 0;
 }
 
-void OutputQueue::abandon_frozen() noexcept {
-  if (frozen_ == 0) return;
-  // Never freed: a few segments, once, when a server exits with a send the kernel never ended.
-  // Freeing them under the kernel is not an option, so failing to allocate the holder aborts.
-  static_cast<void>(new std::vector<Segment>(std::move(segments_)));
-  segments_.clear();
-  head_ = frozen_ = bytes_ = held_ = unfilled_ = transients_ = 0;
-  shared_.reset();
-}
-
 void OutputQueue::release_if_empty() noexcept {
   if (!empty()) return;
   std::vector<Segment>().swap(segments_);

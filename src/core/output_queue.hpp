@@ -100,10 +100,6 @@ class OutputQueue {
   // Frozen segments stay, unchanged, until the queue is destroyed (a send in flight may still
   // read them): held() goes on counting them.
   void clear() noexcept;
-  // The engine cannot wait for a send in flight to complete (the server is exiting and the
-  // kernel has not answered): the frozen segments are left allocated for the rest of the
-  // process instead of being freed under the kernel.
-  void abandon_frozen() noexcept;
   // Frees the queue's own storage when it is empty.
   void release_if_empty() noexcept;
 
