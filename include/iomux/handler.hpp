@@ -57,7 +57,8 @@ enum class CloseReason : std::uint8_t {
   peer_reset,         // a reset or another socket error (CloseInfo::error says which)
   closed_by_handler,  // Connection::close(), close_after_flush(), or ConnectionHandle::close()
   input_limit,        // more unconsumed input than the connection's max_input
-  output_limit,       // more owed output than ServerOptions::max_output (the peer is not reading)
+  output_limit,       // owed more than ServerOptions::max_output, and the peer is not reading
+  send_timeout,       // the peer took no owed output for ServerOptions::send_timeout
   deferred_limit,     // more deferred replies than ServerOptions::max_deferred
   memory_budget,      // evicted to keep the server under ServerOptions::max_memory
   idle_timeout,       // silent for ServerOptions::idle_timeout

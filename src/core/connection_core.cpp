@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 
@@ -25,6 +26,9 @@ namespace {
 // lingering_time play the same roles).
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr std::chrono::milliseconds kMaxLingerTime{30000};
+// Owed more than max_output: how long the peer may take nothing before it counts as not
+// reading (a peer that reads takes something every few milliseconds).
+constexpr std::chrono::milliseconds kOutputStall{1000};
 
 // Bytes written to socket `fd` that the peer has not acknowledged yet (SIOCOUTQ); 0 when the
 // kernel cannot tell.
@@ -130,6 +134,13 @@ void ConnectionCore::peer_shutdown() {
 }
 
 void ConnectionCore::io_failed(int err) {
+  if (err == ETIME) {
+    executor_.stats().connections_timed_out.add();
+    close(CloseReason::send_timeout, 0,
+          fmt::format("the peer took no output for {} ms (send_timeout)",
+                      executor_.context().options().send_timeout.count()));
+    return;
+  }
   close(CloseReason::peer_reset, err, describe_errno(err));
 }
 
@@ -199,15 +210,11 @@ void ConnectionCore::output_changed_slow() {
   } else if (pending < pending_) {
     stats.bytes_pending.sub(pending_ - pending);
   }
+  // The peer took some (or output just became owed): the send timeout counts from now.
+  if (pending < pending_ || pending_ == 0) output_since_ = executor_now();
   pending_ = pending;
   const ServerOptions& o = executor_.context().options();
-  // Never below twice max_pending: a connection that asked for its output must not hit it.
-  const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
-  if (pending > max_output && state_ != State::closed) [[unlikely]] {
-    close(CloseReason::output_limit, 0,
-          fmt::format("{} bytes of output owed, over the limit of {} (the peer is not reading)", pending, max_output));
-    return;
-  }
+  if (pending > 0 && state_ != State::closed) watch_output(pending);
   if (o.max_pending > 0) {
     const bool paused = no_read_ & kPausedOutput;
     if (!paused && pending >= o.max_pending && state_ == State::open)
@@ -225,6 +232,55 @@ void ConnectionCore::output_changed_slow() {
   if (pending == 0) queue_.release_if_empty();
   account();
   if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) finish_flush();
+}
+
+// Output is owed: make sure a timer will look at it by the time the peer would have taken
+// too long (send_timeout, or kOutputStall when over max_output).
+void ConnectionCore::watch_output(std::size_t pending) {
+  const ServerOptions& o = executor_.context().options();
+  // Never below twice max_pending: a connection that asked for its output must not hit it.
+  const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
+  Clock::time_point due;
+  if (pending > max_output)
+    due = output_since_ + kOutputStall;
+  else if (o.send_timeout.count() > 0)
+    due = output_since_ + o.send_timeout;
+  else
+    return;
+  if (send_timer_ != kNoTimer) {
+    if (send_timer_due_ <= due) return;  // it fires first, and looks again then
+    executor_.cancel_timer(std::exchange(send_timer_, kNoTimer));
+  }
+  send_timer_due_ = due;
+  send_timer_ = executor_.start_timer(due, [this] {
+    send_timer_ = kNoTimer;
+    on_send_timer();
+  });
+}
+
+void ConnectionCore::on_send_timer() {
+  if (state_ == State::closed) return;
+  const std::size_t pending = queue_.bytes() + lent_;
+  if (pending == 0) return;
+  const Clock::time_point now = executor_now();
+  // Waiting for a deferred reply to be filled is waiting for us, not for the peer.
+  if (queue_.blocked()) output_since_ = now;
+  const ServerOptions& o = executor_.context().options();
+  const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
+  const auto stalled = now - output_since_;
+  if (pending > max_output && stalled >= kOutputStall) {
+    close(CloseReason::output_limit, 0,
+          fmt::format("{} bytes of output owed, over the limit of {}, and the peer took none for {} ms", pending,
+                      max_output, std::chrono::duration_cast<std::chrono::milliseconds>(stalled).count()));
+    return;
+  }
+  if (o.send_timeout.count() > 0 && stalled >= o.send_timeout) {
+    executor_.stats().connections_timed_out.add();
+    close(CloseReason::send_timeout, 0,
+          fmt::format("the peer took none of {} bytes owed for {} ms (send_timeout)", pending, o.send_timeout.count()));
+    return;
+  }
+  watch_output(pending);
 }
 
 void ConnectionCore::set_paused(std::uint8_t reason, bool value) {
@@ -382,6 +438,7 @@ std::shared_ptr<ConnectionLink>& ConnectionCore::link() {
 
 void ConnectionCore::cancel_all_timers() {
   if (idle_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(idle_timer_, kNoTimer));
+  if (send_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(send_timer_, kNoTimer));
   if (linger_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(linger_timer_, kNoTimer));
   for (const UserTimer& t : timers_) executor_.cancel_timer(t.executor);
   timers_.clear();
@@ -667,6 +724,8 @@ std::string_view to_string(CloseReason reason) noexcept {
       return "input limit";
     case CloseReason::output_limit:
       return "output limit";
+    case CloseReason::send_timeout:
+      return "send timeout";
     case CloseReason::deferred_limit:
       return "deferred limit";
     case CloseReason::memory_budget:

@@ -158,7 +158,8 @@ class ConnectionCore final : public iomux::Connection {
 
   // The peer's FIN (a read returned 0). Calls on_peer_shutdown, then the engine's settle().
   void peer_shutdown();
-  // A read or send failed with errno `err`: closes.
+  // A read or send failed with errno `err`: closes. ETIME, which no socket call returns, is
+  // how the blocking models report a send that timed out (SO_SNDTIMEO = send_timeout).
   void io_failed(int err);
   // Async engines: the socket took `n` bytes of what the queue offered.
   void sent(std::size_t n);
@@ -240,6 +241,8 @@ class ConnectionCore final : public iomux::Connection {
   void start_flush(CloseReason reason, std::string_view detail);
   void finish_flush();
   void arm_linger(std::size_t unsent, Clock::time_point started);
+  void watch_output(std::size_t pending);
+  void on_send_timer();
   void set_paused(std::uint8_t reason, bool value);
   void account() noexcept;
   std::shared_ptr<ConnectionLink>& link();
@@ -268,6 +271,12 @@ class ConnectionCore final : public iomux::Connection {
   std::size_t handler_held_wanted_ = 0;  // as last set
   std::uint64_t requests_ = 0;
   Clock::time_point last_activity_;
+  // Since when the peer has taken no owed output: the last send that made progress, or when
+  // output became owed. The send timer (one per connection with output owed, re-armed only
+  // when it fires) compares it with send_timeout, and with a second while over max_output.
+  Clock::time_point output_since_;
+  Clock::time_point send_timer_due_;
+  TimerId send_timer_ = kNoTimer;
   TimerId idle_timer_ = kNoTimer;
   TimerId linger_timer_ = kNoTimer;
   struct UserTimer {

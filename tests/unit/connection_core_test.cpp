@@ -386,8 +386,84 @@ TEST(ConnectionCore, OutputOverMaxOutputClosesAConnectionThatDoesNotRead) {
                 }));
   h.stall(true);
   h.feed("x");
+  EXPECT_TRUE(h.open());  // a peer that reads may take it: it has a second to start
+  h.advance(500ms);
+  EXPECT_TRUE(h.open());
+  h.advance(600ms);
   EXPECT_FALSE(h.open());
   EXPECT_EQ(s.closed->reason, CloseReason::output_limit);
+}
+
+TEST(ConnectionCore, OutputOverMaxOutputReachesAPeerThatKeepsReading) {
+  // One large reply a handler chose to write is not fatal (before: closed at once, output_limit).
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write(std::string(50'000, 'z'));
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) {
+                  o.max_pending = 1000;
+                  o.max_output = 4000;
+                }));
+  h.stall(true);
+  h.feed("x");
+  for (int i = 0; i < 5; ++i) {
+    h.advance(900ms);
+    h.stall(false);  // takes everything owed, then stops taking again
+    h.stall(true);
+  }
+  EXPECT_TRUE(h.open());
+  EXPECT_EQ(h.take_output(), std::string(50'000, 'z'));
+}
+
+TEST(ConnectionCore, APeerThatTakesNoOutputForSendTimeoutIsClosed) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write("a small reply");
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.send_timeout = 5s; }));
+  h.stall(true);
+  h.feed("x");
+  h.advance(4s);
+  EXPECT_TRUE(h.open());
+  h.advance(2s);
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::send_timeout);
+  EXPECT_EQ(h.thread_stats().connections_timed_out.get(), 1u);
+}
+
+TEST(ConnectionCore, ASendTimeoutCountsFromTheLastProgressNotTheFirstByte) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write(std::string(10'000, 'p'));
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.send_timeout = 5s; }));
+  h.stall(true);
+  h.feed("x");
+  h.advance(4s);
+  h.feed("y");  // more owed, nothing taken: no progress
+  h.advance(2s);
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::send_timeout);
+}
+
+TEST(ConnectionCore, WaitingForADeferredReplyIsNotASendTimeout) {
+  Script s;
+  DeferredReply later;
+  s.on_data = [&](std::string_view in, Connection& c) {
+    later = c.defer();
+    c.write("behind the deferred reply");
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.send_timeout = 5s; }));
+  h.feed("x");
+  h.advance(20s);
+  EXPECT_TRUE(h.open());
+  later.fill("first|");
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "first|behind the deferred reply");
 }
 
 TEST(ConnectionCore, TimersRunOnTheConnectionAndNeverAfterClose) {
