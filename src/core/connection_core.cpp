@@ -29,6 +29,9 @@ constexpr std::chrono::milliseconds kMaxLingerTime{30000};
 // Owed more than max_output: how long the peer may take nothing before it counts as not
 // reading (a peer that reads takes something every few milliseconds).
 constexpr std::chrono::milliseconds kOutputStall{1000};
+// No progress for this long makes a holder stalled, for the memory budget: a client that makes
+// progress waits at most about this long behind ones that do not.
+constexpr std::chrono::milliseconds kStallTime{1000};
 
 // Bytes written to socket `fd` that the peer has not acknowledged yet (SIOCOUTQ); 0 when the
 // kernel cannot tell.
@@ -281,6 +284,16 @@ void ConnectionCore::on_send_timer() {
     return;
   }
   watch_output(pending);
+}
+
+bool ConnectionCore::stalled_holder(Clock::time_point now, std::size_t min_held) const noexcept {
+  if (state_ == State::closed || held() < min_held || queue_.deferred_unfilled() > 0) return false;
+  Clock::time_point progress = last_activity_;
+  if (pending_ > 0) progress = std::max(progress, output_since_);
+  // A connection the budget paused counts too: it may be waiting for us, but so may the
+  // client that makes progress, and the budget takes the largest first (Redis's
+  // maxmemory-clients does the same), so a small request in progress is not the one to go.
+  return now - progress >= kStallTime;
 }
 
 void ConnectionCore::set_paused(std::uint8_t reason, bool value) {

@@ -197,10 +197,16 @@ class ConnectionCore final : public iomux::Connection {
   // The batch the current handler call writes into (synchronous engines), or null.
   [[nodiscard]] SendBatch* batch() const noexcept { return batch_; }
   void detach_batch() noexcept { batch_ = nullptr; }
-  // Another thread or a timer may act on this connection: a blocking model must then wait on
-  // its mailbox and timers too, not only in recv().
-  [[nodiscard]] bool reachable() const noexcept { return link_ != nullptr || !timers_.empty(); }
+  [[nodiscard]] bool reachable() const noexcept {
+    return link_ != nullptr || !timers_.empty() || held_ >= kReachableHeld;
+  }
   [[nodiscard]] std::size_t held() const noexcept { return held_ + handler_held_; }
+  // Holds at least `min_held` and has made no progress for a while: no input delivered, no
+  // output taken, no deferred reply of ours unfilled. The memory budget evicts these, largest
+  // first, before a client that makes progress waits long.
+  [[nodiscard]] bool stalled_holder(Clock::time_point now, std::size_t min_held) const noexcept;
+  // Another thread or a timer may act on this connection, or the memory budget may evict it:
+  // a blocking model must then wait on its mailbox and timers too, not only in recv().
   [[nodiscard]] const Endpoint& peer_endpoint() const noexcept { return peer_; }
   [[nodiscard]] int fd() const noexcept { return fd_; }
   [[nodiscard]] Executor& executor() const noexcept { return executor_; }
@@ -299,6 +305,9 @@ class ConnectionCore final : public iomux::Connection {
   static constexpr std::uint8_t kPausedDrain = 16;    // the handler waits for its output to leave
   static constexpr std::uint8_t kPaused = kPausedOutput | kPausedDeferred | kPausedBudget | kPausedDrain;
   static constexpr std::uint8_t kPeerClosed = 8;  // the peer sent FIN
+  // A connection holding this much is a candidate for the budget's stalled-holder sweep, which
+  // reaches a blocking-model thread only while it sleeps in poll() with its mailbox.
+  static constexpr std::size_t kReachableHeld = 4 * 1024;
   std::uint8_t no_read_ = 0;
   bool resume_due_ = false;  // a pause lifted: on_drain and kept input are owed
   bool in_peer_shutdown_ = false;
