@@ -27,10 +27,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr Clock::time_point kNever = Clock::time_point::max();
 
-// A response string whose capacity grew past this (a large echo) is given back after it is
-// written: an idle connection holds a few KB, not its largest response.
-constexpr std::size_t kKeptReplyCapacity = 4 * 1024;
-
 // The connection whose request is being answered, for GET /stats: the Service's stats
 // callback is called on this thread, inside Session::process().
 thread_local Connection* answering = nullptr;
@@ -61,14 +57,6 @@ http::Options service_options(const HttpOptions& o) {
   s.reply = o.reply;
   s.stats = stats_json;
   return s;
-}
-
-// What the handler holds between calls, told to the connection so that the memory budget and
-// bytes_held count it. Through a template so that this compiles against a Connection without
-// the call too.
-template <typename C>
-void report_handler_memory(C& conn, std::size_t bytes) {
-  if constexpr (requires { conn.set_handler_memory(bytes); }) conn.set_handler_memory(bytes);
 }
 
 struct HttpShared {
@@ -120,13 +108,14 @@ class HttpHandler final : public Handler {
   }
 
  private:
+  // Writes the responses; write_gathered() gives back a string that grew large. What the
+  // handler and its session keep between calls is counted in the memory budget and bytes_held.
   void flush(Connection& conn) {
     write_gathered(conn, out_);
-    if (out_.capacity() > kKeptReplyCapacity) std::string().swap(out_);
     const std::size_t held = out_.capacity() + session_.held_bytes();
     if (held != reported_) {
       reported_ = held;
-      report_handler_memory(conn, held);
+      conn.set_handler_memory(held);
     }
   }
 
@@ -220,7 +209,7 @@ class HttpHandler final : public Handler {
   TimerId timer_ = kNoTimer;
   std::uint64_t answered_ = 0;
   std::size_t kept_ = 0;      // input left unconsumed by the last call
-  std::size_t reported_ = 0;  // what report_handler_memory() was last told
+  std::size_t reported_ = 0;  // what set_handler_memory() was last told
   http::Session::Waiting waiting_ = http::Session::Waiting::request;
   Logger* log_ = nullptr;
 };
