@@ -195,6 +195,9 @@ void Session::wait_and_serve(std::span<char> scratch) {
   if (n < 0) return;  // EINTR: look around again
   if (wake >= 0) executor_.drain_wake_fd();
   now = SteadyClock::now();
+  // The event starts now, not when the wait began: a handler's conn.now() (its timeouts) must
+  // not be a whole poll() behind.
+  executor_.set_now(now);
   if (reading && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
     const ReadResult r = read_and_serve(core_, fd_.get(), scratch, /*blocking=*/true);
     if (r.n == 0) on_eof();
