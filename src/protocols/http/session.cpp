@@ -17,10 +17,6 @@ bool is_line_break(char c) noexcept {
 
 }  // namespace
 
-Result Session::process(std::string_view input, std::string& out) {
-  return process(input, out, std::time(nullptr));
-}
-
 Result Session::process(std::string_view input, std::string& out, std::time_t now) {
   Result result;
   const std::string_view date = DateCache::this_thread().at(now);

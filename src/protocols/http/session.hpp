@@ -51,7 +51,7 @@ class Session {
   // status). `now` (seconds since the epoch) dates the responses; the overload without it
   // reads the clock once.
   Result process(std::string_view input, std::string& out, std::time_t now);
-  Result process(std::string_view input, std::string& out);
+  Result process(std::string_view input, std::string& out) { return process(input, out, std::time(nullptr)); }
 
   // What the session waits for, for the caller's timeouts: nothing of a request yet (between
   // requests, or before the first), the rest of a head, or the rest of a body.
