@@ -78,12 +78,17 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 
 bool is_our_status_line(std::string_view line) {
   static constexpr std::string_view kLines[] = {
-      "HTTP/1.1 100 Continue",           "HTTP/1.1 200 OK",
-      "HTTP/1.1 400 Bad Request",        "HTTP/1.1 404 Not Found",
-      "HTTP/1.1 405 Method Not Allowed", "HTTP/1.1 408 Request Timeout",
+      "HTTP/1.1 100 Continue",
+      "HTTP/1.1 200 OK",
+      "HTTP/1.1 400 Bad Request",
+      "HTTP/1.1 404 Not Found",
+      "HTTP/1.1 405 Method Not Allowed",
+      "HTTP/1.1 408 Request Timeout",
       "HTTP/1.1 413 Payload Too Large",
-      "HTTP/1.1 414 URI Too Long",       "HTTP/1.1 431 Request Header Fields Too Large",
-      "HTTP/1.1 501 Not Implemented",    "HTTP/1.1 505 HTTP Version Not Supported",
+      "HTTP/1.1 414 URI Too Long",
+      "HTTP/1.1 431 Request Header Fields Too Large",
+      "HTTP/1.1 501 Not Implemented",
+      "HTTP/1.1 505 HTTP Version Not Supported",
   };
   return std::find(std::begin(kLines), std::end(kLines), line) != std::end(kLines);
 }
@@ -219,8 +224,7 @@ bool reframes_the_same(const Parsed& original, iomux::http::Options options) {
   std::string out;
   const std::string bytes = serialize(original);
   const iomux::http::Result r = session.process(bytes, out, kNow);
-  return r.requests == 1 && r.consumed == bytes.size() && again.requests.size() == 1 &&
-         again.requests[0] == original;
+  return r.requests == 1 && r.consumed == bytes.size() && again.requests.size() == 1 && again.requests[0] == original;
 }
 
 struct Outcome {

@@ -775,8 +775,7 @@ TEST(HttpWork, AnObserverSeesTheParsedRequest) {
   c.feed(chunked_post("/echo", "2\r\nhi\r\n0\r\nX-T: 1\r\n\r\n", "X-Empty:\r\nX-Pad:  v  \r\n") +
          "GET /plaintext?q HTTP/1.0\r\n\r\n");
   ASSERT_EQ(seen.lines.size(), 2u);
-  EXPECT_EQ(seen.lines[0],
-            "POST /echo 1.1 [Host=test] [Transfer-Encoding=chunked] [X-Empty=] [X-Pad=v] {hi} keep");
+  EXPECT_EQ(seen.lines[0], "POST /echo 1.1 [Host=test] [Transfer-Encoding=chunked] [X-Empty=] [X-Pad=v] {hi} keep");
   EXPECT_EQ(seen.lines[1], "GET /plaintext?q 1.0 {} close");
 }
 

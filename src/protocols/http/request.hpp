@@ -61,7 +61,7 @@ struct Field {
 struct ParsedRequest {
   std::string_view method;  // the method token as sent
   std::string_view target;
-  int http_minor = 1;  // HTTP/1.x
+  int http_minor = 1;             // HTTP/1.x
   std::span<const Field> fields;  // in order, Content-Length and Transfer-Encoding included
   std::string_view body;          // decoded
   bool keep_alive = false;

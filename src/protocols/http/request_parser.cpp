@@ -342,8 +342,7 @@ Status RequestParser::judge_head() noexcept {
   const std::size_t version = version_offset();
   // llhttp also takes "RTSP/1.0" and "ICE/1.0" for some methods, and a bare LF for the line's
   // end.
-  if (std::memcmp(base + version, "HTTP/", 5) != 0 || base[version + kVersionSize] != '\r')
-    return Status::bad_request;
+  if (std::memcmp(base + version, "HTTP/", 5) != 0 || base[version + kVersionSize] != '\r') return Status::bad_request;
   const bool http10 = parser_.http_minor == 0;
   if (hosts_ == 0 && !http10) return Status::bad_request;
   const std::uint16_t flags = parser_.flags;

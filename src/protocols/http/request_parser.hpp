@@ -49,8 +49,8 @@
 namespace iomux::http {
 
 struct HeadLimits {
-  std::size_t max_head = 0;  // head bytes, blank line included (431 past it)
-  std::size_t max_uri = 0;   // target bytes (414 past it)
+  std::size_t max_head = 0;    // head bytes, blank line included (431 past it)
+  std::size_t max_uri = 0;     // target bytes (414 past it)
   std::uint64_t max_body = 0;  // Content-Length (413 past it)
 };
 

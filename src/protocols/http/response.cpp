@@ -119,8 +119,7 @@ CannedResponse::CannedResponse(Status status, std::string_view content_type, std
   tail_.append("\r\n\r\n").append(body);
 }
 
-void CannedResponse::append_to(std::string& out, Persistence persistence, std::string_view date,
-                               bool with_body) const {
+void CannedResponse::append_to(std::string& out, Persistence persistence, std::string_view date, bool with_body) const {
   thread_local std::array<Composed, kComposedSlots> composed;
   const std::uint64_t key = id_ * 3 + static_cast<std::uint64_t>(persistence) + 1;
   Composed& slot = composed[key % kComposedSlots];

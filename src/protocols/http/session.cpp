@@ -116,8 +116,8 @@ Session::Progress Session::read_body(std::string_view request, std::size_t& size
 void Session::show(std::string_view request, std::string_view body) {
   shown_fields_.clear();
   for (const FieldPosition& field : parser_.fields())
-    shown_fields_.push_back({request.substr(field.name_offset, field.name_size),
-                             request.substr(field.value_offset, field.value_size)});
+    shown_fields_.push_back(
+        {request.substr(field.name_offset, field.name_size), request.substr(field.value_offset, field.value_size)});
   ParsedRequest parsed;
   parsed.method = request.substr(0, request.find(' '));
   parsed.target = parser_.head().target(request);
