@@ -6,8 +6,8 @@
 // appended. The parser feeds llhttp only the bytes it has not fed before, and remembers what
 // its callbacks report as positions in the request, never as pointers (the input may move
 // between calls). A field name or value cut by a read boundary arrives in pieces; its
-// positions are contiguous all the same, and it is read in place, whole, when llhttp says it
-// is complete: nothing of a head is copied.
+// positions are contiguous all the same, and it is read in place, whole, once llhttp has seen
+// its end: nothing of a head is copied.
 //
 // A Content-Length body never goes through llhttp: it is a range of the input. A chunked body
 // is decoded incrementally, its data appended to a caller's string (it is not contiguous in the
@@ -26,6 +26,7 @@
 //   - CONNECT (405, or 400 with a body: its body would be parsed as the next request);
 //   - an asterisk-form target, an absolute-form one whose scheme is not http or https [3.2];
 //   - Transfer-Encoding on HTTP/1.0 or twice (400), a coding other than chunked (501) [6.1];
+//   - a tab around Host, Content-Length or Transfer-Encoding (nginx refuses it);
 //   - HTTP/1.1 without Host, Host twice, an empty or malformed Host [3.2];
 //   - a method token with characters other than A-Z, '-' and '_' (400, as nginx), an unknown
 //     one (501).
@@ -75,8 +76,8 @@ class RequestParser {
   RequestParser& operator=(const RequestParser&) = delete;
 
   // Reads the head of the request that `request` starts with (all of it received so far,
-  // including what earlier calls saw). complete: `out` is filled, and out.size is where the
-  // body or the next request starts; refused: the status to answer. Refusals in order of
+  // including what earlier calls saw). complete: head() is filled, and head().size is where
+  // the body or the next request starts; refused: the status to answer. Refusals in order of
   // precedence, each decided as soon as the bytes decide it:
   //   414  the target's first max_uri + 1 bytes were accepted
   //   400, 501, 505, 405, 413  what llhttp or the checks above refuse
