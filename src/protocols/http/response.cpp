@@ -68,20 +68,6 @@ void append_head(std::string& out, Status status, std::string_view content_type,
       .append("Date: ");
 }
 
-}  // namespace
-
-std::string_view reason_phrase(Status status) noexcept {
-  std::string_view line = status_line(status);  // "HTTP/1.1 NNN Reason\r\n"
-  return line.substr(13, line.size() - 15);
-}
-
-void append_response(std::string& out, Status status, std::string_view content_type, std::string_view body,
-                     Persistence persistence, std::string_view date, bool with_body) {
-  append_head(out, status, content_type, body.size(), persistence, {});
-  out.append(date).append("\r\n\r\n");
-  if (with_body) out.append(body);
-}
-
 // The thread's last composed responses (head, date and tail in one string), so that answering
 // with a canned response is one append. Direct-mapped: a slot holds the latest of the responses
 // that map to it, and a Date that changed (once a second) composes again.
@@ -109,6 +95,20 @@ bool same_date(const char* a, const char* b) noexcept {
   std::memcpy(&y[2], b + 16, 8);
   std::memcpy(&y[3], b + kLast, 8);
   return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+}  // namespace
+
+std::string_view reason_phrase(Status status) noexcept {
+  std::string_view line = status_line(status);  // "HTTP/1.1 NNN Reason\r\n"
+  return line.substr(13, line.size() - 15);
+}
+
+void append_response(std::string& out, Status status, std::string_view content_type, std::string_view body,
+                     Persistence persistence, std::string_view date, bool with_body) {
+  append_head(out, status, content_type, body.size(), persistence, {});
+  out.append(date).append("\r\n\r\n");
+  if (with_body) out.append(body);
 }
 
 CannedResponse::CannedResponse(Status status, std::string_view content_type, std::string_view body,
