@@ -2,8 +2,8 @@
  * and http.c (the glue it calls for every callback and at the end of a head), unmodified, compiled
  * as one translation unit. Compiled apart, every callback point of the state machine is a call
  * into api.c, which then calls the user's callback or returns for an unset one: a dozen calls
- * per request that the compiler cannot inline across files (callgrind, epoll, wrk plain: 114
- * instructions a request of about 1,550 in the HTTP core). Together it can.
+ * per request that the compiler cannot inline across files. Together it can (callgrind, epoll,
+ * wrk plain: 2,143 instructions per request apart, 1,919 together).
  *
  * llhttp.c declares the glue with `const unsigned char*` arguments and api.c and http.c define
  * it with `const char*`, which one translation unit does not accept: api.c's and http.c's
