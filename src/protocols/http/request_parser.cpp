@@ -61,12 +61,12 @@ bool is_method_char(char c) noexcept {
 
 // reg-name (RFC 3986 3.2.2): unreserved, pct-encoded and sub-delims. A table: every request
 // has a Host to check.
-constexpr std::array<bool, 256> kRegNameChars = [] {
-  std::array<bool, 256> table{};
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-  for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (unsigned char c : std::string_view("-._~%!$&'()*+,;=")) table[c] = true;
+constexpr std::array<std::uint8_t, 256> kRegNameChars = [] {
+  std::array<std::uint8_t, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = 1;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = 1;
+  for (int c = '0'; c <= '9'; ++c) table[c] = 1;
+  for (unsigned char c : std::string_view("-._~%!$&'()*+,;=")) table[c] = 1;
   return table;
 }();
 
