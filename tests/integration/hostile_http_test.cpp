@@ -200,6 +200,20 @@ TEST_P(HostileHttp, Http10CloseWinsOverKeepAlive) {
   EXPECT_EQ(statuses_until_close(c.get()), std::vector<int>{200});
 }
 
+// What the handler holds between calls counts in bytes_held (and the memory budget): a chunked
+// body half sent is kept twice, as raw input (the connection's) and decoded (the session's).
+// Before, the decoded copy was nobody's: bytes_held showed the raw input alone.
+TEST_P(HostileHttp, ADecodedBodyInProgressIsCountedInBytesHeld) {
+  auto server = start();
+  UniqueFd c = connect_to(server->endpoint());
+  ASSERT_TRUE(c);
+  std::string chunks;
+  for (int i = 0; i < 200; ++i) chunks += "3e8\r\n" + std::string(1000, 'x') + "\r\n";  // 200 KB of data
+  ASSERT_TRUE(send_text(c.get(), chunked(chunks)));
+  EXPECT_TRUE(wait_until([&] { return server->server().stats().bytes_held >= 400'000; }))
+      << "bytes_held " << server->server().stats().bytes_held;
+}
+
 // Resident memory of a process, from /proc.
 std::size_t rss_bytes(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
