@@ -204,7 +204,9 @@ TEST_P(HostileHttp, Http10CloseWinsOverKeepAlive) {
 // body half sent is kept twice, as raw input (the connection's) and decoded (the session's).
 // Before, the decoded copy was nobody's: bytes_held showed the raw input alone.
 TEST_P(HostileHttp, ADecodedBodyInProgressIsCountedInBytesHeld) {
-  auto server = start();
+  HttpOptions http = http_options();
+  http.body_timeout = 10s;  // the body stays half sent while the test looks
+  auto server = start(http);
   UniqueFd c = connect_to(server->endpoint());
   ASSERT_TRUE(c);
   std::string chunks;
