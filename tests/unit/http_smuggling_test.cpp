@@ -17,7 +17,7 @@ using test::kHiddenRequest;
 using test::refused_shapes;
 using test::Shape;
 
-constexpr std::time_t kNow = 784111777;
+constexpr std::time_t kSmugglingClock = 784111777;
 
 struct Outcome {
   std::vector<int> statuses;  // final responses, in order (100 Continue left out)
@@ -45,7 +45,7 @@ Outcome run(std::string_view stream, std::size_t step = 0) {
   if (step == 0) step = stream.size();
   for (std::size_t at = 0; at < stream.size() && !outcome.closed; at += step) {
     kept.append(stream.substr(at, step));
-    const Result r = session.process(kept, out, kNow);
+    const Result r = session.process(kept, out, kSmugglingClock);
     kept.erase(0, r.consumed);
     outcome.requests += r.requests;
     outcome.closed = r.close;
