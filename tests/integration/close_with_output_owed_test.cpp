@@ -99,6 +99,7 @@ enum class Shape : int {
   deferred,       // defer(), then fill()
   shared_string,  // write(std::shared_ptr<const std::string>)
   shared_slice,   // write(owner, a slice of the owner's bytes)
+  input_view,     // write(std::string_view) of bytes of on_data's own input (the client sent them)
 };
 
 std::string_view shape_name(Shape s) {
@@ -117,13 +118,15 @@ std::string_view shape_name(Shape s) {
       return "shared_ptr<const string>";
     case Shape::shared_slice:
       return "slice of a shared owner";
+    case Shape::input_view:
+      return "view into the input";
   }
   return "?";
 }
 
 std::vector<Shape> all_shapes() {
-  return {Shape::copied,   Shape::moved_string,  Shape::unique_ptr,  Shape::write_static,
-          Shape::deferred, Shape::shared_string, Shape::shared_slice};
+  return {Shape::copied,   Shape::moved_string,  Shape::unique_ptr,   Shape::write_static,
+          Shape::deferred, Shape::shared_string, Shape::shared_slice, Shape::input_view};
 }
 
 constexpr std::size_t kSizes[] = {16, 300, 70 * 1024};
@@ -145,6 +148,7 @@ class StableBytes {
 void write_shaped(Connection& conn, Shape shape, std::string_view bytes, StableBytes& stable) {
   switch (shape) {
     case Shape::copied:
+    case Shape::input_view:  // not copied while it can be sent at once (uring lends its buffer)
       conn.write(bytes);
       return;
     case Shape::moved_string:
@@ -399,7 +403,7 @@ std::optional<Request> parse_request(std::string_view line) {
   int shape = -1;
   std::from_chars(line.data() + a + 1, line.data() + b, shape);
   std::from_chars(line.data() + b + 1, line.data() + line.size(), r.size);
-  if (shape < 0 || shape > static_cast<int>(Shape::shared_slice) || r.size > 1024 * 1024) return std::nullopt;
+  if (shape < 0 || shape > static_cast<int>(Shape::input_view) || r.size > 1024 * 1024) return std::nullopt;
   r.shape = static_cast<Shape>(shape);
   return r;
 }
@@ -416,12 +420,15 @@ class OwedReplyHandler final : public Handler {
     if (nl == std::string_view::npos) return 0;
     const std::optional<Request> req = parse_request(text.substr(0, nl));
     if (!req) throw std::runtime_error("bad request: " + escape_bytes(text.substr(0, nl)));
-    respond(*req, conn);
-    return nl + 1;
+    // For input_view the reply follows the request line: wait for all of it.
+    const std::size_t payload = req->shape == Shape::input_view ? req->size : 0;
+    if (text.size() - (nl + 1) < payload) return 0;
+    respond(*req, conn, text.substr(nl + 1, payload));
+    return nl + 1 + payload;
   }
 
  private:
-  void respond(const Request& req, Connection& conn) {
+  void respond(const Request& req, Connection& conn, std::string_view payload) {
     Scene& scene = scene_;
     StableBytes& stable = scene.stable;
     const std::size_t filler = filler_for(scene.way);
@@ -429,17 +436,20 @@ class OwedReplyHandler final : public Handler {
     // stays mapped, and the allocator's own bookkeeping lands in its first bytes.
     for (std::size_t at = 0; at < filler; at += kFillerPiece)
       conn.write(stream_bytes(req.tag, at, std::min(kFillerPiece, filler - at)));
-    const std::string reply = stream_bytes(req.tag, filler, req.size);
-    const std::string_view first_half = std::string_view(reply).substr(0, reply.size() / 2);
-    const std::string second_half(std::string_view(reply).substr(reply.size() / 2));
     const Shape shape = req.shape;
+    const std::string reply = stream_bytes(req.tag, filler, req.size);
+    // What this call writes: for input_view the input's own bytes. Writes made later (a task, a
+    // timer, another thread) get a copy, for the input is gone by then.
+    const std::string_view now = shape == Shape::input_view ? payload : std::string_view(reply);
+    const std::string_view first_half = now.substr(0, now.size() / 2);
+    const std::string second_half(now.substr(now.size() / 2));
     switch (scene.way) {
       case Way::close_now:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         conn.close();
         return;
       case Way::own_handle_close:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         conn.handle().close();
         return;
       case Way::outside_handle_close: {
@@ -451,15 +461,15 @@ class OwedReplyHandler final : public Handler {
         return;
       }
       case Way::posted_close:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         (void)conn.handle().post([](Connection& c) { c.close(); });
         return;
       case Way::timer_close:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         conn.start_timer(std::chrono::milliseconds(0), [](Connection& c) { c.close(); });
         return;
       case Way::throw_in_on_data:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         throw std::runtime_error("on_data gave up after writing");
       case Way::throw_in_posted_task:
         write_shaped(conn, shape, first_half, stable);
@@ -479,18 +489,18 @@ class OwedReplyHandler final : public Handler {
       case Way::idle_timeout:
       case Way::send_timeout:
       case Way::output_limit:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         return;
       case Way::immediate_stop:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         scene.server.load()->stop(StopMode::immediate);
         return;
       case Way::graceful_stop:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         scene.server.load()->stop(StopMode::graceful);
         return;
       case Way::close_after_flush:
-        write_shaped(conn, shape, reply, stable);
+        write_shaped(conn, shape, now, stable);
         conn.close_after_flush();
         return;
     }
@@ -628,6 +638,7 @@ class CloseWithOutputOwedBase : public ::testing::TestWithParam<Param> {
   ServerOptions options() const {
     ServerOptions o;
     o.model = model();
+    o.max_input = 256 * 1024;  // input_view's 70 KiB reply arrives with its request
     if (way() == Way::budget_eviction) o.max_memory = kBudget;
     if (way() == Way::idle_timeout) o.idle_timeout = std::chrono::milliseconds(100);
     if (way() == Way::send_timeout) o.send_timeout = std::chrono::milliseconds(100);
@@ -724,8 +735,9 @@ class CloseWithOutputOwedBase : public ::testing::TestWithParam<Param> {
     for (Case& c : group) {
       c.fd = stalled_reader ? connect_small_window(s.endpoint()) : connect_to(s.endpoint());
       ASSERT_TRUE(c.fd) << c.describe() << ": connect failed";
-      const std::string line = c.request.tag + " " + std::to_string(static_cast<int>(c.request.shape)) + " " +
-                               std::to_string(c.request.size) + "\n";
+      std::string line = c.request.tag + " " + std::to_string(static_cast<int>(c.request.shape)) + " " +
+                         std::to_string(c.request.size) + "\n";
+      if (c.request.shape == Shape::input_view) line += stream_bytes(c.request.tag, filler_for(way()), c.request.size);
       ASSERT_TRUE(send_text(c.fd.get(), line)) << c.describe() << ": send failed";
     }
     // The peer does not read until the server has closed it for its own reason.
