@@ -336,8 +336,6 @@ bool server_per_connection(Way w) {
 // A way this model cannot take by design, and why; nullopt when it can.
 std::optional<std::string> not_applicable(std::string_view model, Way w) {
   const bool blocking_sends = model == "blocking" || model == "threaded";
-  if (blocking_sends && w == Way::budget_eviction)
-    return "its sends block until the peer reads, so owed output never waits where the budget could evict it";
   if (blocking_sends && w == Way::idle_timeout)
     return "its idle timeout is a receive timeout, which cannot fire while the thread is blocked sending to a "
            "peer that does not read (the send timeout ends that)";
