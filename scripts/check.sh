@@ -36,16 +36,17 @@ TSAN_TESTS='[Tt]hread|[Ee]poll|[Uu]ring'
 # probes memory with pipe(2) before it trusts a vtable pointer, so with no fd left every
 # virtual call looks like a bad one to UBSan's vptr check and the server aborts (a false
 # report: a correct shared_ptr release is enough to trigger it). Not under either sanitizer:
-# the memory budget test, which measures the server's resident memory, and a sanitizer's
-# shadow memory and redzones multiply that.
-ASAN_EXCLUDE='FdExhaustion|MemoryBudget'
+# the tests that measure the server's resident memory (the memory budget's, HTTP's idle
+# connections'): a sanitizer's shadow memory and redzones multiply it, and ASan's quarantine
+# keeps what was freed from being reused.
+ASAN_EXCLUDE='FdExhaustion|MemoryBudget|IdleConnectionsHold'
 # The interop tests (real third-party clients against resp and http) under ASan+UBSan: on
 # `epoll` and `uring` and with --threads 2, not on every model. The handlers and protocol
 # cores are the same code on every model, and each engine's own paths are covered by the
 # integration tests under ASan; the full interop matrix (127 tests, about 2 minutes of
 # sanitized wall time) runs in `make test`.
 ASAN_INTEROP='/(epoll|uring) |TwoThreads'
-TSAN_EXCLUDE='MemoryBudget'
+TSAN_EXCLUDE='MemoryBudget|IdleConnectionsHold'
 
 steps=("$@")
 if ((${#steps[@]} == 0)); then steps=(format asan tsan fuzz); fi

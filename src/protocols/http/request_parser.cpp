@@ -133,19 +133,33 @@ RequestParser& self_of(llhttp_t* parser) noexcept {
 
 }  // namespace
 
-const llhttp_settings_t RequestParser::kSettings = [] {
-  llhttp_settings_t settings;
-  llhttp_settings_init(&settings);
-  settings.on_url = on_url;
-  settings.on_version_complete = on_version_complete;
-  settings.on_header_field = on_header_field;
-  settings.on_header_value = on_header_value;
-  settings.on_headers_complete = on_headers_complete;
-  settings.on_body = on_body;
-  settings.on_chunk_header = on_chunk_header;
-  settings.on_message_complete = on_message_complete;
-  return settings;
-}();
+// Constant-initialized (function addresses only), so it is set before any static constructor
+// could make a parser. Every member named, in llhttp_settings_s's order.
+const llhttp_settings_t RequestParser::kSettings = {
+    .on_message_begin = nullptr,
+    .on_url = on_url,
+    .on_status = nullptr,
+    .on_method = nullptr,
+    .on_version = nullptr,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_chunk_extension_name = nullptr,
+    .on_chunk_extension_value = nullptr,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_url_complete = nullptr,
+    .on_status_complete = nullptr,
+    .on_method_complete = nullptr,
+    .on_version_complete = on_version_complete,
+    .on_header_field_complete = nullptr,
+    .on_header_value_complete = nullptr,
+    .on_chunk_extension_name_complete = nullptr,
+    .on_chunk_extension_value_complete = nullptr,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = nullptr,
+    .on_reset = nullptr,
+};
 
 RequestParser::RequestParser(const HeadLimits& limits) noexcept : limits_(&limits) {
   llhttp_init(&parser_, HTTP_REQUEST, &kSettings);
