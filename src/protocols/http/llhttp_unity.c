@@ -68,36 +68,36 @@
 #undef llhttp__on_version
 #undef llhttp__on_version_complete
 
-#define LLHTTP_GLUE(X) \
-  X(after_headers_complete) \
-  X(after_message_complete) \
-  X(before_headers_complete) \
-  X(on_body) \
-  X(on_chunk_complete) \
-  X(on_chunk_extension_name) \
-  X(on_chunk_extension_name_complete) \
-  X(on_chunk_extension_value) \
+#define LLHTTP_GLUE(X)                 \
+  X(after_headers_complete)            \
+  X(after_message_complete)            \
+  X(before_headers_complete)           \
+  X(on_body)                           \
+  X(on_chunk_complete)                 \
+  X(on_chunk_extension_name)           \
+  X(on_chunk_extension_name_complete)  \
+  X(on_chunk_extension_value)          \
   X(on_chunk_extension_value_complete) \
-  X(on_chunk_header) \
-  X(on_header_field) \
-  X(on_header_field_complete) \
-  X(on_header_value) \
-  X(on_header_value_complete) \
-  X(on_headers_complete) \
-  X(on_message_begin) \
-  X(on_message_complete) \
-  X(on_method) \
-  X(on_method_complete) \
-  X(on_reset) \
-  X(on_status) \
-  X(on_status_complete) \
-  X(on_url) \
-  X(on_url_complete) \
-  X(on_version) \
+  X(on_chunk_header)                   \
+  X(on_header_field)                   \
+  X(on_header_field_complete)          \
+  X(on_header_value)                   \
+  X(on_header_value_complete)          \
+  X(on_headers_complete)               \
+  X(on_message_begin)                  \
+  X(on_message_complete)               \
+  X(on_method)                         \
+  X(on_method_complete)                \
+  X(on_reset)                          \
+  X(on_status)                         \
+  X(on_status_complete)                \
+  X(on_url)                            \
+  X(on_url_complete)                   \
+  X(on_version)                        \
   X(on_version_complete)
 
-#define LLHTTP_FORWARD(name)                                                                   \
+#define LLHTTP_FORWARD(name)                                                                     \
   int llhttp__##name(llhttp__internal_t* s, const unsigned char* p, const unsigned char* endp) { \
-    return llhttp__##name##_glue(s, (const char*)p, (const char*)endp);                         \
+    return llhttp__##name##_glue(s, (const char*)p, (const char*)endp);                          \
   }
 LLHTTP_GLUE(LLHTTP_FORWARD)
