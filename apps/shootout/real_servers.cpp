@@ -13,6 +13,7 @@
 #include "iomux/loadgen/procfs.hpp"
 #include "iomux/models.hpp"
 #include "iomux/shootout/paths.hpp"
+#include "iomux/shootout/plan.hpp"
 
 #ifndef IOMUX_SHOOTOUT_WRK_DIR
 #define IOMUX_SHOOTOUT_WRK_DIR ""
