@@ -64,10 +64,10 @@ class RespCommands : public ::testing::Test {
     return run(argv);
   }
   std::string run(const std::vector<std::string_view>& argv) {
-    std::string out;
-    CommandContext context{keyspace_, server_, client_, limits_, ReplyWriter(out)};
+    ReplyQueue queue;
+    CommandContext context{keyspace_, server_, client_, limits_, ReplyWriter(queue, SIZE_MAX)};
     execute_command(context, argv);
-    return out;
+    return test_text::take_all(queue);
   }
 
   void advance(std::int64_t ms) { *now_ += ms; }
@@ -385,13 +385,13 @@ TEST_F(RespCommands, ListCommandsOnAStringAreWrongType) {
 
 class RespCommandsWithSmallMemory : public RespCommands {
  protected:
-  RespCommandsWithSmallMemory() : RespCommands(2048) {}
+  RespCommandsWithSmallMemory() : RespCommands(4096) {}
 };
 
 TEST_F(RespCommandsWithSmallMemory, CommandsThatAddDataAreRefusedPastMaxMemory) {
   const std::string oom = error("OOM command not allowed when used memory > 'maxmemory'.");
-  EXPECT_EQ(run({"set", "big", std::string(1800, 'x')}), kOk);
-  EXPECT_EQ(run({"set", "more", std::string(500, 'x')}), kOk);  // it was not over before this
+  EXPECT_EQ(run({"set", "big", std::string(3000, 'x')}), kOk);
+  EXPECT_EQ(run({"set", "more", std::string(1000, 'x')}), kOk);  // it was not over before this
   EXPECT_EQ(run({"set", "k", "v"}), oom);
   EXPECT_EQ(run({"mset", "k", "v"}), oom);
   EXPECT_EQ(run({"incr", "n"}), oom);
@@ -399,7 +399,7 @@ TEST_F(RespCommandsWithSmallMemory, CommandsThatAddDataAreRefusedPastMaxMemory) 
   EXPECT_EQ(run({"lpush", "l", "a"}), oom);
   EXPECT_EQ(run({"rpush", "l", "a"}), oom);
   // Reading, expiring and freeing still work, and freeing lifts the refusal.
-  EXPECT_EQ(run({"get", "more"}), bulk(std::string(500, 'x')));
+  EXPECT_EQ(run({"get", "more"}), bulk(std::string(1000, 'x')));
   EXPECT_EQ(run({"expire", "nosuch", "10"}), integer(0));
   EXPECT_EQ(run({"del", "big"}), integer(1));
   EXPECT_EQ(run({"set", "k", "v"}), kOk);

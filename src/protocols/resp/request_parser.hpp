@@ -87,6 +87,13 @@ class RequestParser {
 
   // Forgets a partly read request (its bytes must no longer be presented) and any error.
   void reset() noexcept;
+  // Heap bytes held (argument tables, unquoted inline text, the error).
+  [[nodiscard]] std::size_t held() const noexcept {
+    // A std::string's small-string capacity (15) is inside the object, not on the heap.
+    auto heap = [](const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; };
+    return spans_.capacity() * sizeof(Span) + args_.capacity() * sizeof(std::string_view) + heap(unquoted_) +
+           heap(error_);
+  }
   // Gives back memory a large request left behind (argument tables, unquoted inline text), so
   // that an idle connection holds little. Invalidates args().
   void release_memory();

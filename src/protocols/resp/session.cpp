@@ -34,7 +34,7 @@ Session::~Session() {
   server_.disconnect();
 }
 
-Session::Result Session::process(std::string_view input, std::string& out) {
+Session::Result Session::process(std::string_view input, ReplyQueue& out) {
 #ifndef NDEBUG
   const ExclusiveUse exclusive(busy_);
 #endif
@@ -44,9 +44,11 @@ Session::Result Session::process(std::string_view input, std::string& out) {
     result.close = true;
     return result;
   }
-  CommandContext context{keyspace_, server_, client_, options_.limits, ReplyWriter(out)};
+  CommandContext context{keyspace_, server_, client_, options_.limits, ReplyWriter(out, options_.max_output)};
   for (;;) {
-    if (out.size() >= options_.max_output) {
+    // A reply still being made comes first; no command runs until it is complete.
+    if (out.has_producer()) out.produce(options_.max_output);
+    if (out.has_producer() || out.size() >= options_.max_output) {
       result.output_full = true;
       break;
     }
@@ -54,7 +56,7 @@ Session::Result Session::process(std::string_view input, std::string& out) {
     result.consumed += step.used;
     if (step.status == RequestParser::Status::incomplete) break;
     if (step.status == RequestParser::Status::error) {
-      out.append(parser_.error_reply());
+      out.text().append(parser_.error_reply());
       closed_ = true;
       break;
     }
