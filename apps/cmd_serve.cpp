@@ -32,6 +32,7 @@ struct ServeArgs {
   std::size_t resp_max_memory = RespOptions{}.max_memory;
   double header_timeout_s = 10;
   double idle_timeout_s = 0;
+  double send_timeout_s = 60;
   double drain_timeout_s = 5;
   double stats_interval_s = 0;
   bool verbose = false;
@@ -105,6 +106,7 @@ int serve(const ServeArgs& a) {
   opts.max_pending = a.max_pending;
   opts.max_memory = a.max_memory;
   opts.idle_timeout = seconds_to_ms(a.idle_timeout_s);
+  opts.send_timeout = seconds_to_ms(a.send_timeout_s);
   opts.drain_timeout = seconds_to_ms(a.drain_timeout_s);
   opts.stats_interval = seconds_to_ms(a.stats_interval_s);
   opts.logger = logger;
@@ -200,6 +202,10 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->check(kPositive)
       ->capture_default_str();
   cmd->add_option("--idle-timeout", args->idle_timeout_s, "Close connections silent this long (s; 0: never)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  cmd->add_option("--send-timeout", args->send_timeout_s,
+                  "Close connections whose peer takes no owed output this long (s; 0: never)")
       ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")

@@ -57,11 +57,12 @@ enum class CloseReason : std::uint8_t {
   peer_reset,         // a reset or another socket error (CloseInfo::error says which)
   closed_by_handler,  // Connection::close(), close_after_flush(), or ConnectionHandle::close()
   input_limit,        // more unconsumed input than the connection's max_input
-  output_limit,       // more owed output than ServerOptions::max_output (the peer is not reading)
+  output_limit,       // owed more than ServerOptions::max_output, and the peer is not reading
+  send_timeout,       // the peer took no owed output for ServerOptions::send_timeout
   deferred_limit,     // more deferred replies than ServerOptions::max_deferred
   memory_budget,      // evicted to keep the server under ServerOptions::max_memory
   idle_timeout,       // silent for ServerOptions::idle_timeout
-  handler_error,      // a handler method threw
+  handler_error,      // a handler method threw (what it wrote before was sent first)
   server_stopped,     // the server stopped (after its graceful drain, or at once)
 };
 std::string_view to_string(CloseReason reason) noexcept;
@@ -89,6 +90,8 @@ class ConnectionHandle {
   [[nodiscard]] PostResult post(std::function<void(Connection&)> task) const;
   // Any thread. Queues `bytes` for sending (a post that calls Connection::write).
   [[nodiscard]] PostResult write(std::string bytes) const;
+  // Any thread. The same without a copy: one message to many connections shares one buffer.
+  [[nodiscard]] PostResult write(std::shared_ptr<const std::string> bytes) const;
   // Any thread. Closes the connection at once (owed replies are dropped), even when its thread
   // is blocked sending to a peer that does not read (blocking and threaded models). Not bounded
   // by max_posted.
@@ -150,6 +153,13 @@ class Connection {
   // Takes `bytes` over without copying; the library frees them once sent.
   void write(std::string&& bytes);
   void write(std::unique_ptr<char[]> bytes, std::size_t size);
+  // Sends `bytes` without copying them; `owner` keeps them alive and unchanged until they are
+  // sent (and until the kernel is done with them: on uring, after the connection closed too).
+  // For values shared by many replies or connections (a cached value, a broadcast message):
+  // the memory budget counts one owner's bytes once per connection, however many times its
+  // replies reference them.
+  void write(std::shared_ptr<const void> owner, std::string_view bytes);
+  void write(std::shared_ptr<const std::string> bytes);
   // Reserves the next place in the reply order (see DeferredReply). At most
   // ServerOptions::max_deferred may be unfilled at once: reading pauses at that many, and one
   // more closes the connection (CloseReason::deferred_limit) and returns an empty reply.
@@ -181,6 +191,10 @@ class Connection {
   // A connection that keeps more is closed with CloseReason::input_limit.
   void set_max_input(std::size_t bytes) noexcept;
   [[nodiscard]] std::size_t max_input() const noexcept;
+  // What the handler itself holds for this connection between calls (buffers it keeps), so
+  // that the server's memory budget (ServerOptions::max_memory) and bytes_held count it. Set it
+  // whenever it changes; it is accounted after the current call.
+  void set_handler_memory(std::size_t bytes) noexcept;
 
   // ---- Timers: the callback runs on this connection's thread, never after on_close().
   TimerId start_timer(std::chrono::milliseconds delay, std::function<void(Connection&)> callback);

@@ -38,11 +38,17 @@ struct ServerOptions {
   // Pending output per connection above which the server stops reading from it (back-pressure);
   // reading resumes below half of it.
   std::size_t max_pending = 1024 * 1024;
-  // Hard bound on one connection's pending output (at least twice max_pending): past it the
-  // connection is closed (CloseReason::output_limit). Reading pauses at max_pending, so only
-  // output the connection did not ask for (another client's messages, a handler writing without
-  // pause) gets here.
+  // Owed output past this bound (at least twice max_pending) is allowed only to a peer that
+  // reads: a connection owed more whose peer takes nothing for a second is closed
+  // (CloseReason::output_limit). A reply a handler chose to write reaches a reading client
+  // whole, whatever its size; what all connections hold together is bounded by max_memory.
+  // Reading pauses at max_pending, so only output the connection did not ask for (another
+  // client's messages, one large reply) gets here.
   std::size_t max_output = 16 * 1024 * 1024;
+  // A peer that takes no byte of owed output for this long is closed (CloseReason::
+  // send_timeout), however little is owed: nginx's send_timeout (60 s there too); zero = never.
+  // Measured between two successive sends that made progress, not over the whole reply.
+  std::chrono::milliseconds send_timeout{60'000};
   // Unconsumed input one connection may keep to start with (Connection::set_max_input).
   std::size_t max_input = 64 * 1024;
   // Deferred replies one connection may have unfilled (Connection::defer).

@@ -29,7 +29,7 @@ struct StatsSnapshot {
   std::uint64_t connections_open = 0;
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_refused = 0;    // over --max-connections, fd exhaustion, FD_SETSIZE
-  std::uint64_t connections_timed_out = 0;  // closed by --idle-timeout
+  std::uint64_t connections_timed_out = 0;  // closed by --idle-timeout or --send-timeout
   std::uint64_t requests = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;

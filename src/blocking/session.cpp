@@ -134,6 +134,8 @@ Session::Session(ThreadExecutor& executor, UniqueFd fd, const Endpoint& peer, st
       blocking_(blocking_sends),
       core_(executor, *this, std::move(handler), peer, fd_.get()) {
   if (stop_) stop_->watch(fd_.get(), /*listener=*/false);
+  const auto send_timeout = executor.context().options().send_timeout;
+  if (blocking_ && send_timeout.count() > 0) set_send_timeout(fd_.get(), send_timeout);
   core_.open([this] { return send(); });
 }
 

@@ -95,8 +95,8 @@ class Session final : public Transport {
  public:
   // The caller has admitted the connection (ServerContext::admit) and made its handler. `stop`,
   // when given, gets the socket registered so stop() can wake a thread blocked on it.
-  // `blocking_sends`: the socket blocks without a send timeout (serve()), so a send goes on
-  // until everything is sent.
+  // `blocking_sends`: the socket blocks (serve()), so a send goes on until everything is sent
+  // or the peer takes nothing for send_timeout (SO_SNDTIMEO; the connection then closes).
   Session(ThreadExecutor& executor, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler,
           StopControl* stop, bool blocking_sends);
   Session(Session&&) = delete;

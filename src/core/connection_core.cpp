@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 
@@ -25,6 +26,12 @@ namespace {
 // lingering_time play the same roles).
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr std::chrono::milliseconds kMaxLingerTime{30000};
+// Owed more than max_output: how long the peer may take nothing before it counts as not
+// reading (a peer that reads takes something every few milliseconds).
+constexpr std::chrono::milliseconds kOutputStall{1000};
+// No progress for this long makes a holder stalled, for the memory budget: a client that makes
+// progress waits at most about this long behind ones that do not.
+constexpr std::chrono::milliseconds kStallTime{1000};
 
 // Bytes written to socket `fd` that the peer has not acknowledged yet (SIOCOUTQ); 0 when the
 // kernel cannot tell.
@@ -56,9 +63,12 @@ ConnectionCore::ConnectionCore(Executor& executor, Transport& transport, std::un
 }
 
 ConnectionCore::~ConnectionCore() {
-  if (state_ == State::closed) return;
-  destroying_ = true;  // the engine object around us is going away: do not call it back
-  close(CloseReason::server_stopped, 0, "server stopped");
+  if (state_ != State::closed) {
+    destroying_ = true;  // the engine object around us is going away: do not call it back
+    close(CloseReason::server_stopped, 0, "server stopped");
+  }
+  // What a closed connection still held (output a send in flight referenced) goes now.
+  if (held() != 0) executor_.context().budget().add(-static_cast<std::int64_t>(held()));
 }
 
 // ------------------------------------------------------------------------------ engine side
@@ -127,6 +137,13 @@ void ConnectionCore::peer_shutdown() {
 }
 
 void ConnectionCore::io_failed(int err) {
+  if (err == ETIME) {
+    executor_.stats().connections_timed_out.add();
+    close(CloseReason::send_timeout, 0,
+          fmt::format("the peer took no output for {} ms (send_timeout)",
+                      executor_.context().options().send_timeout.count()));
+    return;
+  }
   close(CloseReason::peer_reset, err, describe_errno(err));
 }
 
@@ -196,15 +213,11 @@ void ConnectionCore::output_changed_slow() {
   } else if (pending < pending_) {
     stats.bytes_pending.sub(pending_ - pending);
   }
+  // The peer took some (or output just became owed): the send timeout counts from now.
+  if (pending < pending_ || pending_ == 0) output_since_ = executor_now();
   pending_ = pending;
   const ServerOptions& o = executor_.context().options();
-  // Never below twice max_pending: a connection that asked for its output must not hit it.
-  const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
-  if (pending > max_output && state_ != State::closed) [[unlikely]] {
-    close(CloseReason::output_limit, 0,
-          fmt::format("{} bytes of output owed, over the limit of {} (the peer is not reading)", pending, max_output));
-    return;
-  }
+  if (pending > 0 && state_ != State::closed) watch_output(pending);
   if (o.max_pending > 0) {
     const bool paused = no_read_ & kPausedOutput;
     if (!paused && pending >= o.max_pending && state_ == State::open)
@@ -222,6 +235,65 @@ void ConnectionCore::output_changed_slow() {
   if (pending == 0) queue_.release_if_empty();
   account();
   if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) finish_flush();
+}
+
+// Output is owed: make sure a timer will look at it by the time the peer would have taken
+// too long (send_timeout, or kOutputStall when over max_output).
+void ConnectionCore::watch_output(std::size_t pending) {
+  const ServerOptions& o = executor_.context().options();
+  // Never below twice max_pending: a connection that asked for its output must not hit it.
+  const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
+  Clock::time_point due;
+  if (pending > max_output)
+    due = output_since_ + kOutputStall;
+  else if (o.send_timeout.count() > 0)
+    due = output_since_ + o.send_timeout;
+  else
+    return;
+  if (send_timer_ != kNoTimer) {
+    if (send_timer_due_ <= due) return;  // it fires first, and looks again then
+    executor_.cancel_timer(std::exchange(send_timer_, kNoTimer));
+  }
+  send_timer_due_ = due;
+  send_timer_ = executor_.start_timer(due, [this] {
+    send_timer_ = kNoTimer;
+    on_send_timer();
+  });
+}
+
+void ConnectionCore::on_send_timer() {
+  if (state_ == State::closed) return;
+  const std::size_t pending = queue_.bytes() + lent_;
+  if (pending == 0) return;
+  const Clock::time_point now = executor_now();
+  // Waiting for a deferred reply to be filled is waiting for us, not for the peer.
+  if (queue_.blocked()) output_since_ = now;
+  const ServerOptions& o = executor_.context().options();
+  const std::size_t max_output = std::max(o.max_output, 2 * o.max_pending);
+  const auto stalled = now - output_since_;
+  if (pending > max_output && stalled >= kOutputStall) {
+    close(CloseReason::output_limit, 0,
+          fmt::format("{} bytes of output owed, over the limit of {}, and the peer took none for {} ms", pending,
+                      max_output, std::chrono::duration_cast<std::chrono::milliseconds>(stalled).count()));
+    return;
+  }
+  if (o.send_timeout.count() > 0 && stalled >= o.send_timeout) {
+    executor_.stats().connections_timed_out.add();
+    close(CloseReason::send_timeout, 0,
+          fmt::format("the peer took none of {} bytes owed for {} ms (send_timeout)", pending, o.send_timeout.count()));
+    return;
+  }
+  watch_output(pending);
+}
+
+bool ConnectionCore::stalled_holder(Clock::time_point now, std::size_t min_held) const noexcept {
+  if (state_ == State::closed || held() < min_held || queue_.deferred_unfilled() > 0) return false;
+  Clock::time_point progress = last_activity_;
+  if (pending_ > 0) progress = std::max(progress, output_since_);
+  // A connection the budget paused counts too: it may be waiting for us, but so may the
+  // client that makes progress, and the budget takes the largest first (Redis's
+  // maxmemory-clients does the same), so a small request in progress is not the one to go.
+  return now - progress >= kStallTime;
 }
 
 void ConnectionCore::set_paused(std::uint8_t reason, bool value) {
@@ -245,13 +317,15 @@ void ConnectionCore::set_budget_paused(bool paused) {
 }
 
 void ConnectionCore::account() noexcept {
-  const std::size_t held = kept_.capacity() + queue_.held() + lent_;
-  if (held == held_) return;
+  const std::size_t own = kept_.capacity() + queue_.held() + lent_;
+  if (own == held_ && handler_held_wanted_ == handler_held_) return;
+  const std::size_t before = held_ + handler_held_;
+  const std::size_t after = own + handler_held_wanted_;
+  held_ = own;
+  handler_held_ = handler_held_wanted_;
   MemoryBudget& budget = executor_.context().budget();
-  const bool grew = held > held_;
-  budget.add(static_cast<std::int64_t>(held) - static_cast<std::int64_t>(held_));
-  held_ = held;
-  if (grew && state_ != State::closed && budget.over_soft()) [[unlikely]]
+  budget.add(static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before));
+  if (after > before && state_ != State::closed && budget.over_soft()) [[unlikely]]
     executor_.budget_pressure(*this);
 }
 
@@ -282,6 +356,7 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   kept_.clear();
   kept_.release_if_empty();
   lent_ = 0;
+  handler_held_wanted_ = 0;
   account();
   executor_.detach(*this);
   if (opened_) {
@@ -297,10 +372,33 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   if (!destroying_) transport_.release_socket();
 }
 
+// A handler method threw. What it wrote before the throw is owed to the peer as much as any
+// reply, so it is flushed before the connection closes; the handler is not called again (but
+// for on_close): its state is not to be trusted.
 void ConnectionCore::handler_failed(std::string_view what) {
   executor_.stats().handler_errors.add();
-  executor_.context().log().error("handler for {} failed: {}; closing the connection", peer_.to_string(), what);
-  close(CloseReason::handler_error, 0, fmt::format("handler error: {}", what));
+  if (state_ == State::closed) {
+    executor_.context().log().error("handler for {} failed: {}", peer_.to_string(), what);
+    return;
+  }
+  handler_broken_ = true;
+  for (const UserTimer& t : timers_) executor_.cancel_timer(t.executor);
+  timers_.clear();
+  std::string detail = fmt::format("handler error: {}", what);
+  const bool owed = !queue_.empty() || lent_ != 0 || (batch_ && !batch_->empty());
+  if (!owed) {
+    executor_.context().log().error("handler for {} failed: {}; closing the connection", peer_.to_string(), what);
+    close(CloseReason::handler_error, 0, detail);
+    return;
+  }
+  executor_.context().log().error("handler for {} failed: {}; closing the connection after the replies it wrote",
+                                  peer_.to_string(), what);
+  if (state_ == State::open) {
+    start_flush(CloseReason::handler_error, detail);
+  } else {
+    close_reason_ = CloseReason::handler_error;
+    close_detail_ = std::make_unique<std::string>(std::move(detail));
+  }
 }
 
 void ConnectionCore::start_idle_timer() {
@@ -325,7 +423,7 @@ void ConnectionCore::close_idle() {
 }
 
 void ConnectionCore::run_task(const std::function<void(Connection&)>& task) {
-  if (state_ == State::closed) return;
+  if (state_ == State::closed || handler_broken_) return;
   dispatch([&] { task(*this); });
   if (state_ != State::closed) transport_.settle();
 }
@@ -353,6 +451,7 @@ std::shared_ptr<ConnectionLink>& ConnectionCore::link() {
 
 void ConnectionCore::cancel_all_timers() {
   if (idle_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(idle_timer_, kNoTimer));
+  if (send_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(send_timer_, kNoTimer));
   if (linger_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(linger_timer_, kNoTimer));
   for (const UserTimer& t : timers_) executor_.cancel_timer(t.executor);
   timers_.clear();
@@ -430,6 +529,31 @@ void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
     c.spill_batch();
   }
   c.queue_.append_owned(std::move(bytes), size);
+}
+
+void Connection::write(std::shared_ptr<const void> owner, std::string_view bytes) {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (bytes.empty() || !owner || !c.accepts_output()) return;
+  if (c.batch_) {
+    if (c.batch_->add_shared(owner, bytes)) return;
+    c.spill_batch();
+  }
+  c.queue_.append_shared(std::move(owner), bytes);
+}
+
+void Connection::write(std::shared_ptr<const std::string> bytes) {
+  if (!bytes) return;
+  const std::string_view view(*bytes);
+  write(std::shared_ptr<const void>(std::move(bytes)), view);
+}
+
+void Connection::set_handler_memory(std::size_t bytes) noexcept {
+  ConnectionCore& c = core_of(*this);
+  if (c.state_ == ConnectionCore::State::closed) return;
+  // Accounted with the connection's output, after the handler call (output_changed()): never
+  // inside it, where the budget could evict the connection under the handler's feet.
+  c.handler_held_wanted_ = bytes;
 }
 
 DeferredReply Connection::defer() {
@@ -564,6 +688,11 @@ PostResult ConnectionHandle::write(std::string bytes) const {
   return post([bytes = std::move(bytes)](Connection& c) mutable { c.write(std::move(bytes)); });
 }
 
+PostResult ConnectionHandle::write(std::shared_ptr<const std::string> bytes) const {
+  if (!bytes) return link_ ? PostResult::posted : PostResult::gone;
+  return post([bytes = std::move(bytes)](Connection& c) mutable { c.write(std::move(bytes)); });
+}
+
 PostResult ConnectionHandle::close() const {
   if (!link_) return PostResult::gone;
   return link_->post_close(link_);
@@ -608,6 +737,8 @@ std::string_view to_string(CloseReason reason) noexcept {
       return "input limit";
     case CloseReason::output_limit:
       return "output limit";
+    case CloseReason::send_timeout:
+      return "send timeout";
     case CloseReason::deferred_limit:
       return "deferred limit";
     case CloseReason::memory_budget:

@@ -36,6 +36,7 @@
 #include "core/buffer.hpp"
 #include "core/executor.hpp"
 #include "core/output_queue.hpp"
+#include "core/poison.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/handler.hpp"
 
@@ -157,7 +158,8 @@ class ConnectionCore final : public iomux::Connection {
 
   // The peer's FIN (a read returned 0). Calls on_peer_shutdown, then the engine's settle().
   void peer_shutdown();
-  // A read or send failed with errno `err`: closes.
+  // A read or send failed with errno `err`: closes. ETIME, which no socket call returns, is
+  // how the blocking models report a send that timed out (SO_SNDTIMEO = send_timeout).
   void io_failed(int err);
   // Async engines: the socket took `n` bytes of what the queue offered.
   void sent(std::size_t n);
@@ -180,7 +182,8 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && handler_held_wanted_ == handler_held_ &&
+        state_ == State::open && !paused()) [[likely]]
       return;
     output_changed_slow();
   }
@@ -194,10 +197,16 @@ class ConnectionCore final : public iomux::Connection {
   // The batch the current handler call writes into (synchronous engines), or null.
   [[nodiscard]] SendBatch* batch() const noexcept { return batch_; }
   void detach_batch() noexcept { batch_ = nullptr; }
-  // Another thread or a timer may act on this connection: a blocking model must then wait on
-  // its mailbox and timers too, not only in recv().
-  [[nodiscard]] bool reachable() const noexcept { return link_ != nullptr || !timers_.empty(); }
-  [[nodiscard]] std::size_t held() const noexcept { return held_; }
+  [[nodiscard]] bool reachable() const noexcept {
+    return link_ != nullptr || !timers_.empty() || held_ >= kReachableHeld;
+  }
+  [[nodiscard]] std::size_t held() const noexcept { return held_ + handler_held_; }
+  // Holds at least `min_held` and has made no progress for a while: no input delivered, no
+  // output taken, no deferred reply of ours unfilled. The memory budget evicts these, largest
+  // first, before a client that makes progress waits long.
+  [[nodiscard]] bool stalled_holder(Clock::time_point now, std::size_t min_held) const noexcept;
+  // Another thread or a timer may act on this connection, or the memory budget may evict it:
+  // a blocking model must then wait on its mailbox and timers too, not only in recv().
   [[nodiscard]] const Endpoint& peer_endpoint() const noexcept { return peer_; }
   [[nodiscard]] int fd() const noexcept { return fd_; }
   [[nodiscard]] Executor& executor() const noexcept { return executor_; }
@@ -220,11 +229,7 @@ class ConnectionCore final : public iomux::Connection {
   [[nodiscard]] SendBatch* executor_batch() const noexcept { return executor_.send_batch(); }
   // Overwrites input a handler may no longer look at, in debug builds, so a handler that kept
   // a view into it sees garbage at once instead of bytes that happen to survive.
-  static void poison([[maybe_unused]] std::string_view bytes) noexcept {
-#ifndef NDEBUG
-    if (!bytes.empty()) std::memset(const_cast<char*>(bytes.data()), 0xDD, bytes.size());
-#endif
-  }
+  static void poison(std::string_view bytes) noexcept { detail::poison(bytes.data(), bytes.size(), kPoisonInput); }
   // Runs a handler call; a throw closes the connection (CloseReason::handler_error).
   template <typename F>
   void dispatch(F&& call) {
@@ -242,6 +247,8 @@ class ConnectionCore final : public iomux::Connection {
   void start_flush(CloseReason reason, std::string_view detail);
   void finish_flush();
   void arm_linger(std::size_t unsent, Clock::time_point started);
+  void watch_output(std::size_t pending);
+  void on_send_timer();
   void set_paused(std::uint8_t reason, bool value);
   void account() noexcept;
   std::shared_ptr<ConnectionLink>& link();
@@ -262,10 +269,20 @@ class ConnectionCore final : public iomux::Connection {
   std::string_view input_;   // the input of the on_data() call in progress
   std::size_t used_ = 0;     // what that call returned
   std::size_t pending_ = 0;  // output bytes last accounted (stats)
-  std::size_t held_ = 0;     // memory last accounted (budget)
+  std::size_t held_ = 0;     // memory last accounted (budget): kept input, output, lent
   std::size_t lent_ = 0;
+  // The handler's own memory (Connection::set_handler_memory): accounted apart from held_, so
+  // a handler that always keeps a small buffer does not take every request off the fast path.
+  std::size_t handler_held_ = 0;         // as last accounted
+  std::size_t handler_held_wanted_ = 0;  // as last set
   std::uint64_t requests_ = 0;
   Clock::time_point last_activity_;
+  // Since when the peer has taken no owed output: the last send that made progress, or when
+  // output became owed. The send timer (one per connection with output owed, re-armed only
+  // when it fires) compares it with send_timeout, and with a second while over max_output.
+  Clock::time_point output_since_;
+  Clock::time_point send_timer_due_;
+  TimerId send_timer_ = kNoTimer;
   TimerId idle_timer_ = kNoTimer;
   TimerId linger_timer_ = kNoTimer;
   struct UserTimer {
@@ -288,10 +305,16 @@ class ConnectionCore final : public iomux::Connection {
   static constexpr std::uint8_t kPausedDrain = 16;    // the handler waits for its output to leave
   static constexpr std::uint8_t kPaused = kPausedOutput | kPausedDeferred | kPausedBudget | kPausedDrain;
   static constexpr std::uint8_t kPeerClosed = 8;  // the peer sent FIN
+  // A connection holding this much is a candidate for the budget's stalled-holder sweep, which
+  // reaches a blocking-model thread only while it sleeps in poll() with its mailbox.
+  static constexpr std::size_t kReachableHeld = 4 * 1024;
   std::uint8_t no_read_ = 0;
   bool resume_due_ = false;  // a pause lifted: on_drain and kept input are owed
   bool in_peer_shutdown_ = false;
   bool destroying_ = false;
+  // A handler method threw: the handler is not called again but for on_close(); what it wrote
+  // before the throw is flushed, then the connection closes.
+  bool handler_broken_ = false;
 };
 
 }  // namespace iomux::detail

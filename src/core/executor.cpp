@@ -1,6 +1,8 @@
 #include "core/executor.hpp"
 
+#include <algorithm>
 #include <cassert>
+#include <vector>
 
 #include "core/connection_core.hpp"
 #include "server/server_context.hpp"
@@ -15,7 +17,9 @@ constexpr std::chrono::milliseconds kBudgetCheckPeriod{100};
 }  // namespace
 
 Executor::Executor(ServerContext& ctx, ThreadStats& stats, SendBatch* batch, std::function<void()> wake)
-    : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {}
+    : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {
+  ctx_.budget().enlist(mailbox_);
+}
 
 Executor::~Executor() {
   mailbox_->close();
@@ -30,6 +34,10 @@ void Executor::deliver_mail_slow() {
   letters_.clear();
   mailbox_->take(letters_);
   for (Letter& letter : letters_) {
+    if (letter.kind == Letter::Kind::sweep) {
+      sweep_stalled();
+      continue;
+    }
     ConnectionCore* core = letter.link->core();
     switch (letter.kind) {
       case Letter::Kind::task:
@@ -41,6 +49,8 @@ void Executor::deliver_mail_slow() {
         break;
       case Letter::Kind::close:
         if (core) core->close(CloseReason::closed_by_handler, 0, "closed through its handle");
+        break;
+      case Letter::Kind::sweep:
         break;
     }
   }
@@ -66,6 +76,8 @@ void Executor::detach(ConnectionCore& core) noexcept {
 void Executor::budget_pressure(ConnectionCore& grown) {
   MemoryBudget& budget = ctx_.budget();
   if (evicting_) return;  // an eviction below closes connections, which account again
+  // `grown` makes progress: before it waits, the holders that make none go.
+  evict_stalled();
   evicting_ = true;
   // Over the limit: close the largest holders of this thread until usage is back under it.
   while (budget.over_limit()) {
@@ -98,7 +110,10 @@ void Executor::budget_check() {
   bool any = false;
   for (ConnectionCore* c = first_; c && !any; c = c->next_in_executor) any = c->budget_paused();
   if (!any) return;
+  if (ctx_.budget().over_soft()) evict_stalled();
   if (ctx_.budget().over_soft()) {
+    // The stalled holders may live on other threads: ask them to look too.
+    ctx_.budget().ask_all_to_sweep(mailbox_.get());
     schedule_budget_check();
     return;
   }
@@ -110,6 +125,35 @@ void Executor::budget_check() {
     ConnectionCore* next = c->next_in_executor;
     if (c->budget_paused()) c->set_budget_paused(false);
     c = next;
+  }
+  evicting_ = false;
+}
+
+// Over the soft mark: closes the holders that make no progress, largest first, until usage is
+// back under it. A sweep letter from another thread asks for the same.
+void Executor::sweep_stalled() {
+  if (!ctx_.budget().over_soft()) return;
+  evict_stalled();
+  if (!ctx_.budget().over_soft()) budget_check();  // what this thread paused may read again
+}
+
+void Executor::evict_stalled() {
+  MemoryBudget& budget = ctx_.budget();
+  if (evicting_ || !budget.over_soft()) return;
+  const Clock::time_point t = now();
+  std::vector<ConnectionCore*> stalled;
+  for (ConnectionCore* c = first_; c; c = c->next_in_executor)
+    if (c->stalled_holder(t, budget.pause_threshold())) stalled.push_back(c);
+  if (stalled.empty()) return;
+  std::sort(stalled.begin(), stalled.end(),
+            [](const ConnectionCore* a, const ConnectionCore* b) { return a->held() > b->held(); });
+  evicting_ = true;
+  for (ConnectionCore* c : stalled) {
+    if (!budget.over_soft()) break;
+    stats_.connections_evicted.add();
+    ctx_.log_eviction(c->peer_endpoint(), c->held());
+    c->close(CloseReason::memory_budget, 0,
+             "evicted: it made no progress while the server was near --max-memory and others waited");
   }
   evicting_ = false;
 }

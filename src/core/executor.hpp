@@ -77,6 +77,8 @@ class Executor {
   void deliver_mail_slow();
   void schedule_budget_check();
   void budget_check();
+  void sweep_stalled();
+  void evict_stalled();
 
   ServerContext& ctx_;
   ThreadStats& stats_;

@@ -24,7 +24,9 @@ class ConnectionCore;
 class ConnectionLink;
 
 struct Letter {
-  enum class Kind : std::uint8_t { task, fill, close };
+  // sweep: not for a connection (no link): the memory budget asks the thread to evict its
+  // stalled holders (MemoryBudget::ask_all_to_sweep).
+  enum class Kind : std::uint8_t { task, fill, close, sweep };
   Kind kind;
   std::shared_ptr<ConnectionLink> link;
   std::function<void(iomux::Connection&)> task;  // Kind::task

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <utility>
 
+#include "core/poison.hpp"
+
 namespace iomux::detail {
 namespace {
 
@@ -16,6 +18,11 @@ bool stored_inline(const std::string& s) noexcept {
 
 }  // namespace
 
+OutputQueue::~OutputQueue() {
+  if constexpr (kPoisonFreed)
+    for (std::size_t i = head_; i < segments_.size(); ++i) release(segments_[i]);
+}
+
 std::size_t OutputQueue::Segment::storage() const noexcept {
   switch (kind) {
     case Kind::copy:
@@ -23,7 +30,8 @@ std::size_t OutputQueue::Segment::storage() const noexcept {
     case Kind::owned_string:
       return string.capacity();
     case Kind::owned_array:
-      return size;  // what is left; the whole array is freed at the end
+      return size;      // what is left; the whole array is freed at the end
+    case Kind::shared:  // counted per owner (hold_shared)
     default:
       return 0;
   }
@@ -107,6 +115,57 @@ void OutputQueue::append_owned(std::unique_ptr<char[]> bytes, std::size_t size) 
   s.size = size;
   held_ += size;
   bytes_ += size;
+}
+
+void OutputQueue::append_shared(std::shared_ptr<const void> owner, std::string_view bytes) {
+  if (bytes.empty()) return;
+  Segment& s = push(Kind::shared);
+  s.owner = std::move(owner);
+  s.data = bytes.data();
+  s.size = bytes.size();
+  bytes_ += bytes.size();
+  hold_shared(s);
+}
+
+void OutputQueue::hold_shared(const Segment& s) {
+  if (!shared_) shared_ = std::make_unique<std::unordered_map<const void*, SharedRef>>();
+  SharedRef& ref = (*shared_)[s.owner.get()];
+  if (ref.segments++ == 0) {
+    ref.counted = s.size;
+    held_ += s.size;
+  }
+}
+
+void OutputQueue::drop_shared(const Segment& s) noexcept {
+  auto it = shared_->find(s.owner.get());
+  assert(it != shared_->end());
+  if (--it->second.segments == 0) {
+    held_ -= it->second.counted;
+    shared_->erase(it);
+  }
+}
+
+void OutputQueue::release(Segment& s) noexcept {
+  switch (s.kind) {
+    case Kind::copy:
+      poison(s.copy.peek(), s.copy.readable(), kPoisonOutput);
+      break;
+    case Kind::owned_string:
+      poison(s.string.data(), s.string.size(), kPoisonOutput);
+      break;
+    case Kind::owned_array:
+      poison(s.data, s.size, kPoisonOutput);
+      break;
+    case Kind::shared:
+      drop_shared(s);  // not ours to poison: the owner may be referenced elsewhere
+      break;
+    default:
+      break;
+  }
+  held_ -= s.storage();
+  if (s.kind == Kind::deferred) --unfilled_;
+  if (s.kind == Kind::transient) --transients_;
+  s = Segment{};
 }
 
 std::uint64_t OutputQueue::append_deferred() {
@@ -207,11 +266,7 @@ void OutputQueue::consume(std::size_t n) noexcept {
 }
 
 void OutputQueue::pop_front() noexcept {
-  Segment& s = segments_[head_];
-  held_ -= s.storage();
-  if (s.kind == Kind::deferred) --unfilled_;
-  if (s.kind == Kind::transient) --transients_;
-  s = Segment{};
+  release(segments_[head_]);
   ++head_;
   if (frozen_ > 0) --frozen_;
   if (head_ == segments_.size()) {
@@ -225,8 +280,19 @@ void OutputQueue::pop_front() noexcept {
 }
 
 void OutputQueue::clear() noexcept {
-  segments_.clear();
-  head_ = frozen_ = bytes_ = held_ = unfilled_ = transients_ = 0;
+  // Everything behind the frozen front goes; the front stays for the send in flight, which
+  // references nothing past the first deferred place (gather() stops there).
+  std::size_t keep = head_;
+  while (keep < head_ + frozen_ && segments_[keep].kind != Kind::deferred) {
+    assert(segments_[keep].kind != Kind::transient);  // persisted before any send
+    ++keep;
+  }
+  for (std::size_t i = keep; i < segments_.size(); ++i) release(segments_[i]);
+  segments_.resize(keep);
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(head_));
+  frozen_ = keep - head_;
+  head_ = 0;
+  bytes_ = unfilled_ = transients_ = 0;
 }
 
 void OutputQueue::release_if_empty() noexcept {

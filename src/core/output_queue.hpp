@@ -1,22 +1,31 @@
 // The replies a connection owes, in the order they were written, as a queue of segments:
 //
 //   front                                                                          back
-//   +-----------+--------------+-----------------+------------------+-----------+
-//   | copy      | stable view  | owned string    | deferred (empty) | copy      |
-//   | (Buffer)  | (a constant) | (moved in)      | blocks the rest  | ...       |
-//   +-----------+--------------+-----------------+------------------+-----------+
-//   <------------- gather(): what may be sent now ------------------->
+//   +-----------+--------------+-----------------+---------------+------------------+------+
+//   | copy      | stable view  | owned string    | shared view   | deferred (empty) | copy |
+//   | (Buffer)  | (a constant) | (moved in)      | (owner kept)  | blocks the rest  | ...  |
+//   +-----------+--------------+-----------------+---------------+------------------+------+
+//   <------------- gather(): what may be sent now ----------------------->
 //
-// Copies coalesce into the last copy segment; views and moved-in buffers are never copied; an
-// unfilled deferred place stops gather() until it is filled from some thread (via the owner).
+// Copies coalesce into the last copy segment; views and moved-in buffers are never copied; a
+// shared view keeps its owner (a shared_ptr) alive until its bytes are sent; an unfilled
+// deferred place stops gather() until it is filled from some thread (via the owner).
+//
+// held() is what the queue really keeps alive: copies' and moved-in buffers' capacities, and
+// each shared owner's bytes once, however many segments reference it (a reply that names one
+// large value 200 times holds it once).
 // A "transient" view points at bytes that die when the current handler call ends (the input);
 // persist_transients() copies what is left of them before that. The queue is IO-free: engines
 // gather iovecs from it, send, and consume() what the socket took.
 //
 // An asynchronous engine (uring) keeps the bytes of its send in flight still: freeze() marks the
-// gathered segments, and while frozen nothing is appended to them (a copy starts a new segment).
-// Segments move inside the queue's vector as it grows, so their bytes must not live inside the
-// segment object: a moved-in std::string short enough for its inline buffer is copied instead.
+// gathered segments, and while frozen nothing is appended to them (a copy starts a new segment),
+// and clear() (the connection closed) keeps them, unchanged, until the queue is destroyed, which
+// the engine does only after the send's completion: the kernel reads a send's bytes whenever it
+// runs the request, possibly after the close. Segments move inside the queue's vector as it
+// grows, so their bytes must not live inside the segment object: a moved-in std::string short
+// enough for its inline buffer is copied instead. Freed storage is poisoned in debug builds
+// (core/poison.hpp).
 //
 // Owner thread only.
 #pragma once
@@ -29,6 +38,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/buffer.hpp"
@@ -40,12 +50,15 @@ class OutputQueue {
   OutputQueue() noexcept = default;
   OutputQueue(const OutputQueue&) = delete;
   OutputQueue& operator=(const OutputQueue&) = delete;
+  ~OutputQueue();
 
   void append_copy(std::string_view bytes);
   void append_stable(std::string_view bytes);
   void append_transient(std::string_view bytes);
   void append_owned(std::string&& bytes);
   void append_owned(std::unique_ptr<char[]> bytes, std::size_t size);
+  // `bytes` lie in what `owner` keeps alive and unchanged.
+  void append_shared(std::shared_ptr<const void> owner, std::string_view bytes);
   // Reserves a place; returns its id (increasing, never 0).
   std::uint64_t append_deferred();
   // Fills the place `id` with `bytes` (empty: the place just goes away). False if no unfilled
@@ -83,21 +96,24 @@ class OutputQueue {
   // True when something is queued but nothing can be sent before a deferred place is filled.
   [[nodiscard]] bool blocked() const noexcept;
 
-  // Drops everything (the connection closed). Unfilled deferred places are forgotten.
+  // Drops everything owed (the connection closed); unfilled deferred places are forgotten.
+  // Frozen segments stay, unchanged, until the queue is destroyed (a send in flight may still
+  // read them): held() goes on counting them.
   void clear() noexcept;
   // Frees the queue's own storage when it is empty.
   void release_if_empty() noexcept;
 
  private:
-  enum class Kind : std::uint8_t { copy, stable, transient, owned_string, owned_array, deferred };
+  enum class Kind : std::uint8_t { copy, stable, transient, owned_string, owned_array, shared, deferred };
   struct Segment {
     Kind kind;
     std::uint64_t deferred_id = 0;  // Kind::deferred
-    const char* data = nullptr;     // stable, transient, owned_*: the unsent bytes
+    const char* data = nullptr;     // stable, transient, owned_*, shared: the unsent bytes
     std::size_t size = 0;
-    Buffer copy;                    // Kind::copy: the unsent bytes are copy.view()
-    std::string string;             // Kind::owned_string (on the heap, never inline)
-    std::unique_ptr<char[]> array;  // Kind::owned_array
+    Buffer copy;                        // Kind::copy: the unsent bytes are copy.view()
+    std::string string;                 // Kind::owned_string (on the heap, never inline)
+    std::unique_ptr<char[]> array;      // Kind::owned_array
+    std::shared_ptr<const void> owner;  // Kind::shared
 
     [[nodiscard]] std::string_view unsent() const noexcept {
       return kind == Kind::copy ? copy.view() : std::string_view(data, size);
@@ -107,6 +123,10 @@ class OutputQueue {
 
   Segment& push(Kind kind);
   void pop_front() noexcept;
+  // Frees a segment's storage (poisoned first in debug builds) and forgets its accounting.
+  void release(Segment& s) noexcept;
+  void hold_shared(const Segment& s);
+  void drop_shared(const Segment& s) noexcept;
   [[nodiscard]] Segment* appendable_copy() noexcept;
 
   std::vector<Segment> segments_;
@@ -117,6 +137,13 @@ class OutputQueue {
   std::size_t unfilled_ = 0;
   std::size_t transients_ = 0;
   std::uint64_t next_deferred_ = 1;
+  // Shared owners referenced by live segments: how many segments each, and the bytes counted
+  // for it in held_ (the first reference's). Made on the first shared write.
+  struct SharedRef {
+    std::uint32_t segments = 0;
+    std::size_t counted = 0;
+  };
+  std::unique_ptr<std::unordered_map<const void*, SharedRef>> shared_;
 };
 
 }  // namespace iomux::detail

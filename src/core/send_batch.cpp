@@ -60,6 +60,19 @@ bool SendBatch::add_owned(std::unique_ptr<char[]>& bytes, std::size_t size) {
   return true;
 }
 
+bool SendBatch::add_shared(std::shared_ptr<const void>& owner, std::string_view bytes) {
+  if (bytes.empty()) return true;
+  if (count_ == kMaxIov) return false;
+  owner_[count_] = static_cast<std::uint16_t>(shared_.size());
+  shared_.push_back(std::move(owner));
+  owns_ = true;
+  iov_[count_] = {const_cast<char*>(bytes.data()), bytes.size()};
+  kind_[count_] = Kind::shared;
+  ++count_;
+  bytes_ += bytes.size();
+  return true;
+}
+
 void SendBatch::spill(std::size_t written, OutputQueue& queue) {
   for (std::size_t i = 0; i < count_; ++i) {
     const std::size_t len = iov_[i].iov_len;
@@ -79,25 +92,39 @@ void SendBatch::spill(std::size_t written, OutputQueue& queue) {
         queue.append_copy(rest);
         break;
       case Kind::owned_string:
-        if (whole)
+        if (whole) {
           queue.append_owned(std::move(strings_[owner_[i]]));
-        else
+          kind_[i] = Kind::stable;  // the queue's now: not to be poisoned below
+        } else {
           queue.append_copy(rest);
+        }
         break;
       case Kind::owned_array:
-        if (whole)
+        if (whole) {
           queue.append_owned(std::move(arrays_[owner_[i]]), len);
-        else
+          kind_[i] = Kind::stable;
+        } else {
           queue.append_copy(rest);
+        }
+        break;
+      case Kind::shared:
+        queue.append_shared(std::move(shared_[owner_[i]]), rest);
         break;
     }
   }
   clear();
 }
 
+void SendBatch::poison_storage() noexcept {
+  for (std::size_t i = 0; i < count_; ++i)
+    if (kind_[i] == Kind::staged || kind_[i] == Kind::owned_string || kind_[i] == Kind::owned_array)
+      poison(iov_[i].iov_base, iov_[i].iov_len, kPoisonOutput);
+}
+
 void SendBatch::drop_owned() noexcept {
   strings_.clear();
   arrays_.clear();
+  shared_.clear();
   owns_ = false;
 }
 

@@ -3,8 +3,8 @@
 // connection, and is reused by every call, so a connection that owes nothing holds no memory.
 //
 // Views (the input of the call, constants) go in as iovecs without a copy; copies go into a
-// staging area (consecutive copies coalesce into one iovec); moved-in buffers are held until
-// the send. After one sendmsg, whatever the socket did not take is spilled into the
+// staging area (consecutive copies coalesce into one iovec); moved-in buffers and the owners of
+// shared views are held until the send. After one sendmsg, whatever the socket did not take is spilled into the
 // connection's OutputQueue (copied, except constants and moved-in buffers), where it must leave
 // before anything written later. This is the whole write path of the common request: one
 // syscall, no allocation, a copy only under back-pressure.
@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/poison.hpp"
 #include "core/sys.hpp"
 
 namespace iomux::detail {
@@ -50,13 +51,15 @@ class SendBatch {
   bool add_copy(std::string_view bytes) noexcept;
   bool add_owned(std::string&& bytes);
   bool add_owned(std::unique_ptr<char[]>& bytes, std::size_t size);
+  bool add_shared(std::shared_ptr<const void>& owner, std::string_view bytes);
 
   [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
 
   struct SendResult {
     std::size_t written = 0;
-    int error = 0;  // errno of a failed send; EAGAIN is not an error (the bytes stay owed)
+    int error = 0;             // errno of a failed send; EAGAIN is not an error (the bytes stay owed)
+    bool would_block = false;  // EAGAIN: the socket took nothing (or its SO_SNDTIMEO passed)
   };
   // One send()/sendmsg() of everything gathered (EINTR retried).
   SendResult send(int fd) noexcept {
@@ -66,12 +69,15 @@ class SendBatch {
       r.written = static_cast<std::size_t>(n);
     else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
       r.error = errno;
+    else if (n < 0)
+      r.would_block = true;
     return r;
   }
   // Moves what is left after `written` bytes were sent into `queue`, then empties the batch.
   void spill(std::size_t written, OutputQueue& queue);
   // Empties the batch (after a send that took everything).
   void clear() noexcept {
+    if constexpr (kPoisonFreed) poison_storage();
     count_ = 0;
     bytes_ = 0;
     staged_ = 0;
@@ -80,19 +86,22 @@ class SendBatch {
   }
 
  private:
-  enum class Kind : std::uint8_t { stable, transient, staged, owned_string, owned_array };
+  enum class Kind : std::uint8_t { stable, transient, staged, owned_string, owned_array, shared };
   void drop_owned() noexcept;
+  // Debug builds: overwrites the copies and moved-in buffers about to be dropped.
+  void poison_storage() noexcept;
 
   std::array<iovec, kMaxIov> iov_;  // [0, count_) only: not zeroed per call, on purpose
   std::array<Kind, kMaxIov> kind_;
-  std::array<std::uint16_t, kMaxIov> owner_;  // index into strings_ / arrays_
+  std::array<std::uint16_t, kMaxIov> owner_;  // index into strings_ / arrays_ / shared_
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;
   std::unique_ptr<char[]> staging_;
   std::size_t staged_ = 0;
   std::vector<std::string> strings_;
   std::vector<std::unique_ptr<char[]>> arrays_;
-  bool owns_ = false;  // strings_ or arrays_ hold something
+  std::vector<std::shared_ptr<const void>> shared_;
+  bool owns_ = false;  // strings_, arrays_ or shared_ hold something
 };
 
 }  // namespace iomux::detail

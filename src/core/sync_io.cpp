@@ -12,6 +12,8 @@ int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch
     err = sent.error;
     batch->spill(sent.written, core.queue());
     socket_full = !blocking;
+    // A blocking socket that took nothing for its SO_SNDTIMEO (send_timeout).
+    if (blocking && sent.would_block) err = ETIME;
   }
   OutputQueue& queue = core.queue();
   while (err == 0 && !socket_full && !queue.empty() && !queue.blocked()) {
@@ -22,7 +24,10 @@ int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch
     for (std::size_t i = 0; i < count; ++i) asked += iov[i].iov_len;
     const ssize_t n = sys::sendv(fd, iov, count);
     if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        err = errno;
+      else if (blocking)
+        err = ETIME;  // SO_SNDTIMEO (send_timeout) passed with nothing taken
       break;
     }
     queue.consume(static_cast<std::size_t>(n));

@@ -24,7 +24,7 @@ int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch
 
 // Sends what `core` owes on `fd`: the batch of the handler call just made, then what the queue
 // may send now, while the socket takes it all (a short send means it is full). `blocking`: the
-// socket blocks, so go on until everything is sent (or the send times out). Accounts
+// socket blocks, so go on until everything is sent (or the send times out: ETIME). Accounts
 // (output_changed). Returns the errno of a failed send, 0 otherwise. Inline: the common case
 // is one send() that takes the whole batch.
 [[gnu::always_inline]] inline int send_owed(ConnectionCore& core, int fd, bool blocking) {

@@ -1,7 +1,9 @@
 // How the resp and http handlers hand over the replies their cores gathered for one call: as
 // one write. Small ones are copied (into the thread's send batch; the string keeps its
 // capacity for the next call, so steady traffic allocates nothing), large ones handed over
-// without a copy (a megabyte of GET replies or an echoed body).
+// without a copy (a megabyte of GET replies or an echoed body). A string that grew past
+// kKeptCapacity for one large reply is not kept at that size: an idle connection must not go
+// on holding what its last reply needed.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +14,8 @@
 
 namespace iomux {
 
+inline constexpr std::size_t kKeptCapacity = 4 * 1024;
+
 inline void write_gathered(Connection& conn, std::string& replies) {
   constexpr std::size_t kHandOver = 64 * 1024;
   if (replies.empty()) return;
@@ -20,7 +24,10 @@ inline void write_gathered(Connection& conn, std::string& replies) {
     replies = std::string();
   } else {
     conn.write(std::string_view(replies));
-    replies.clear();
+    if (replies.capacity() > kKeptCapacity)
+      replies = std::string();
+    else
+      replies.clear();
   }
 }
 

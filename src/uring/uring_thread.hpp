@@ -12,7 +12,8 @@
 // Lifetime rule: a connection slot is recycled only when none of its requests is in flight
 // (recv armed, send pending), because the kernel may still write into a provided buffer or
 // read from the send's bytes until the request's last CQE. Closing a connection therefore
-// cancels its requests and frees the slot when their final CQEs arrive.
+// cancels its requests and frees the slot when their final CQEs arrive; until then its output
+// queue keeps the segments the send references (OutputQueue::clear keeps the frozen front).
 #pragma once
 
 #include <poll.h>

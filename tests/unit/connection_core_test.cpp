@@ -258,6 +258,69 @@ TEST(ConnectionCore, AHandlerThatThrowsIsClosedWithTheReason) {
   EXPECT_EQ(h.thread_stats().handler_errors.get(), 1u);
 }
 
+TEST(ConnectionCore, AHandlerThatThrowsAfterWritingSendsWhatItWroteThenCloses) {
+  // `one\nTHROW\n`: the answer to `one` was written before the throw and is owed as much as
+  // any reply (before, the peer got only EOF). The handler is not called again.
+  Script s;
+  int calls = 0;
+  s.on_data = [&](std::string_view in, Connection& c) -> std::size_t {
+    ++calls;
+    c.write("answer to one\n");
+    c.write(std::string(100, 'x'));
+    c.start_timer(10ms, [](Connection& conn) { conn.write("from a timer of a broken handler"); });
+    if (in.find("THROW") != std::string_view::npos) throw std::runtime_error("boom");
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("one\nTHROW\n");
+  EXPECT_EQ(h.take_output(), "answer to one\n" + std::string(100, 'x'));
+  EXPECT_TRUE(h.fin_sent());
+  h.feed("more");
+  h.advance(3s);  // the linger ends
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(h.take_output(), "");
+  EXPECT_EQ(s.closed->reason, CloseReason::handler_error);
+  EXPECT_NE(s.close_detail.find("boom"), std::string::npos);
+  EXPECT_EQ(h.thread_stats().handler_errors.get(), 1u);
+}
+
+TEST(ConnectionCore, APostedTaskThatThrowsAfterWritingSendsWhatItWrote) {
+  Script s;
+  ConnectionHandle handle;
+  s.on_open = [&](Connection& c) { handle = c.handle(); };
+  CoreHarness h(scripted(s));
+  ASSERT_EQ(handle.post([](Connection& c) {
+    c.write("written by the task\n");
+    throw std::runtime_error("task failed");
+  }),
+            PostResult::posted);
+  ASSERT_EQ(handle.post([](Connection& c) { c.write("never: the handler is broken\n"); }), PostResult::posted);
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "written by the task\n");
+  h.advance(3s);
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::handler_error);
+}
+
+TEST(ConnectionCore, WhatTheHandlerHoldsCountsTowardTheBudgetUntilClose) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.set_handler_memory(in == "grow" ? 5000 : 100);
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  const auto used = [&] { return h.server_context().budget_used(); };
+  EXPECT_EQ(used(), 0u);
+  h.feed("grow");
+  EXPECT_EQ(used(), 5000u);
+  EXPECT_EQ(h.core().held(), 5000u);
+  h.feed("shrink");
+  EXPECT_EQ(used(), 100u);
+  h.core().close(CloseReason::closed_by_handler, 0, "test");
+  EXPECT_EQ(used(), 0u);
+}
+
 TEST(ConnectionCore, AHandlerThatClaimsMoreThanItWasGivenIsClosed) {
   Script s;
   s.on_data = [](std::string_view in, Connection&) { return in.size() + 1; };
@@ -323,8 +386,84 @@ TEST(ConnectionCore, OutputOverMaxOutputClosesAConnectionThatDoesNotRead) {
                 }));
   h.stall(true);
   h.feed("x");
+  EXPECT_TRUE(h.open());  // a peer that reads may take it: it has a second to start
+  h.advance(500ms);
+  EXPECT_TRUE(h.open());
+  h.advance(600ms);
   EXPECT_FALSE(h.open());
   EXPECT_EQ(s.closed->reason, CloseReason::output_limit);
+}
+
+TEST(ConnectionCore, OutputOverMaxOutputReachesAPeerThatKeepsReading) {
+  // One large reply a handler chose to write is not fatal (before: closed at once, output_limit).
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write(std::string(50'000, 'z'));
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) {
+                  o.max_pending = 1000;
+                  o.max_output = 4000;
+                }));
+  h.stall(true);
+  h.feed("x");
+  for (int i = 0; i < 5; ++i) {
+    h.advance(900ms);
+    h.stall(false);  // takes everything owed, then stops taking again
+    h.stall(true);
+  }
+  EXPECT_TRUE(h.open());
+  EXPECT_EQ(h.take_output(), std::string(50'000, 'z'));
+}
+
+TEST(ConnectionCore, APeerThatTakesNoOutputForSendTimeoutIsClosed) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write("a small reply");
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.send_timeout = 5s; }));
+  h.stall(true);
+  h.feed("x");
+  h.advance(4s);
+  EXPECT_TRUE(h.open());
+  h.advance(2s);
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::send_timeout);
+  EXPECT_EQ(h.thread_stats().connections_timed_out.get(), 1u);
+}
+
+TEST(ConnectionCore, ASendTimeoutCountsFromTheLastProgressNotTheFirstByte) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write(std::string(10'000, 'p'));
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.send_timeout = 5s; }));
+  h.stall(true);
+  h.feed("x");
+  h.advance(4s);
+  h.feed("y");  // more owed, nothing taken: no progress
+  h.advance(2s);
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::send_timeout);
+}
+
+TEST(ConnectionCore, WaitingForADeferredReplyIsNotASendTimeout) {
+  Script s;
+  DeferredReply later;
+  s.on_data = [&](std::string_view in, Connection& c) {
+    later = c.defer();
+    c.write("behind the deferred reply");
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.send_timeout = 5s; }));
+  h.feed("x");
+  h.advance(20s);
+  EXPECT_TRUE(h.open());
+  later.fill("first|");
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "first|behind the deferred reply");
 }
 
 TEST(ConnectionCore, TimersRunOnTheConnectionAndNeverAfterClose) {

@@ -167,5 +167,66 @@ TEST(OutputQueue, ClearDropsEverythingIncludingDeferredPlaces) {
   EXPECT_EQ(q.bytes(), 0u);
 }
 
+TEST(OutputQueue, ClearKeepsTheBytesOfASendInFlightUntilTheQueueGoes) {
+  // uring: the connection closes while the kernel may still read a send's bytes. Before, the
+  // clear freed them and the peer received heap pointers in place of the reply.
+  OutputQueue q;
+  q.append_copy("copied|");
+  q.append_owned(std::string(100, 'o'));
+  iovec iov[8];
+  const std::size_t n = q.gather(iov);
+  ASSERT_EQ(n, 2u);
+  const std::string before = sendable(q);
+  q.freeze();
+  q.append_copy("written after the send was submitted");
+  q.append_deferred();
+  q.clear();
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_EQ(q.deferred_unfilled(), 0u);
+  EXPECT_GE(q.held(), 7u + 100u);  // still held, and still counted
+  std::string still;
+  for (std::size_t i = 0; i < n; ++i) still.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+  EXPECT_EQ(still, before);
+}
+
+TEST(OutputQueue, ClearWithoutASendInFlightHoldsNothing) {
+  OutputQueue q;
+  q.append_copy("x");
+  q.append_owned(std::string(100, 'o'));
+  q.clear();
+  q.release_if_empty();
+  EXPECT_EQ(q.held(), 0u);
+}
+
+TEST(OutputQueue, ASharedOwnerIsCountedOnceHoweverManySegmentsReferenceIt) {
+  OutputQueue q;
+  auto value = std::make_shared<const std::string>(1 << 20, 'v');
+  for (int i = 0; i < 200; ++i) {
+    q.append_copy("$1048576\r\n");
+    q.append_shared(value, *value);
+  }
+  EXPECT_EQ(q.bytes(), 200u * (value->size() + 10));
+  EXPECT_LT(q.held(), 2u * value->size());  // one value, not 200
+  EXPECT_GE(q.held(), value->size());
+  EXPECT_EQ(value.use_count(), 201);
+  std::string all = drain(q);
+  EXPECT_EQ(all.size(), 200u * (value->size() + 10));
+  q.release_if_empty();
+  EXPECT_EQ(q.held(), 0u);
+  EXPECT_EQ(value.use_count(), 1);  // every reference dropped once sent
+}
+
+TEST(OutputQueue, ASharedOwnerStaysCountedUntilItsLastSegmentIsSent) {
+  OutputQueue q;
+  auto value = std::make_shared<const std::string>(1000, 'v');
+  q.append_shared(value, *value);
+  q.append_shared(value, std::string_view(*value).substr(0, 10));
+  q.consume(1000);
+  EXPECT_GE(q.held(), 1000u);
+  q.consume(10);
+  q.release_if_empty();
+  EXPECT_EQ(q.held(), 0u);
+}
+
 }  // namespace
 }  // namespace iomux::detail
