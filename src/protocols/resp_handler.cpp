@@ -23,21 +23,6 @@
 namespace iomux {
 namespace {
 
-// Sends `bytes` without a copy where the Connection can (its write(owner, bytes)), else copies.
-template <typename C>
-void write_shared(C& conn, std::shared_ptr<const void> owner, std::string_view bytes) {
-  if constexpr (requires { conn.write(std::move(owner), bytes); })
-    conn.write(std::move(owner), bytes);
-  else
-    conn.write(bytes);
-}
-
-// Tells the Connection what the handler holds between calls, where it can.
-template <typename C>
-void set_handler_memory(C& conn, std::size_t bytes) {
-  if constexpr (requires { conn.set_handler_memory(bytes); }) conn.set_handler_memory(bytes);
-}
-
 // What every connection of one server shares.
 struct RespShared {
   explicit RespShared(const RespOptions& o)
@@ -52,7 +37,9 @@ struct RespShared {
 struct ConnectionSink {
   Connection& conn;
   void copy(std::string_view bytes) { conn.write(bytes); }
-  void share(std::shared_ptr<const void> owner, std::string_view bytes) { write_shared(conn, std::move(owner), bytes); }
+  // Sent without a copy; the budget counts one value once per connection, however many times
+  // its replies reference it (MGET k k k ...).
+  void share(std::shared_ptr<const void> owner, std::string_view bytes) { conn.write(std::move(owner), bytes); }
   void own(std::string&& bytes) { conn.write(std::move(bytes)); }
 };
 
@@ -94,7 +81,7 @@ class RespHandler final : public Handler {
     const std::size_t held = queue_.held() + session_.held();
     if (held != reported_held_) [[unlikely]] {
       reported_held_ = held;
-      set_handler_memory(conn, held);
+      conn.set_handler_memory(held);
     }
     return r.consumed;
   }
