@@ -16,6 +16,9 @@ packages=(
   # Clients for tests/interop: redis-cli and redis-benchmark, curl, ab, wrk. Clients only:
   # none of these packages installs or starts a service (redis-tools is not redis-server).
   redis-tools curl apache2-utils wrk
+  # The server for `make check`'s differential test (tests/differential/), which starts its
+  # own: the service the package starts is stopped below.
+  redis-server
 )
 bench=0
 if [[ "${1:-}" == "--bench" ]]; then
@@ -23,11 +26,11 @@ if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libevent-dev libuv1-dev libasio-dev gnuplot-nox redis-server redis-tools nginx h2o wrk)
 fi
 # The Debian packages of the real servers start them as services when installed; `iomux
-# shootout` starts its own (on 127.0.0.1, free ports, private configs), and a bench machine
-# should be quiet. So after installing, they are stopped (nothing happens if one is not running).
+# shootout` and the tests start their own (on 127.0.0.1, free ports, private configs), and a
+# test or bench machine should be quiet. So after installing, they are stopped (nothing
+# happens if one is not running).
 services=(redis-server nginx h2o)
 stop_services() {
-  ((bench)) || return 0
   for s in "${services[@]}"; do
     if command -v service >/dev/null 2>&1 && [[ -e /etc/init.d/$s ]]; then
       $SUDO service "$s" stop >/dev/null 2>&1 || true
