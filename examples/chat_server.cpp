@@ -60,7 +60,7 @@ class Room {
       }
       backlog.queued += size;
       const iomux::PostResult r = to.handle.post([shared, backlog = to.backlog](iomux::Connection& c) {
-        c.write(*shared);
+        c.write(shared);  // every member's queue references the one message: no copy each
         backlog->queued -= shared->size();
         backlog->unsent = c.pending_output();  // what its socket did not take
       });

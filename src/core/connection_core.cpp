@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <utility>
 
 #include "core/executor.hpp"
 #include "core/mailbox.hpp"
@@ -317,15 +318,13 @@ void ConnectionCore::set_budget_paused(bool paused) {
 }
 
 void ConnectionCore::account() noexcept {
-  const std::size_t own = kept_.capacity() + queue_.held() + lent_;
-  if (own == held_ && handler_held_wanted_ == handler_held_) return;
-  const std::size_t before = held_ + handler_held_;
-  const std::size_t after = own + handler_held_wanted_;
-  held_ = own;
-  handler_held_ = handler_held_wanted_;
+  const std::size_t held = kept_.capacity() + queue_.held() + lent_;
+  if (held == held_) return;
   MemoryBudget& budget = executor_.context().budget();
-  budget.add(static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before));
-  if (after > before && state_ != State::closed && budget.over_soft()) [[unlikely]]
+  const bool grew = held > held_;
+  budget.add(static_cast<std::int64_t>(held) - static_cast<std::int64_t>(held_));
+  held_ = held;
+  if (grew && state_ != State::closed && budget.over_soft()) [[unlikely]]
     executor_.budget_pressure(*this);
 }
 
@@ -356,8 +355,10 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   kept_.clear();
   kept_.release_if_empty();
   lent_ = 0;
-  handler_held_wanted_ = 0;
   account();
+  if (handler_held_ != 0) {
+    executor_.context().budget().add(-static_cast<std::int64_t>(std::exchange(handler_held_, 0)));
+  }
   executor_.detach(*this);
   if (opened_) {
     const CloseInfo info{reason, error, detail};
@@ -551,9 +552,14 @@ void Connection::write(std::shared_ptr<const std::string> bytes) {
 void Connection::set_handler_memory(std::size_t bytes) noexcept {
   ConnectionCore& c = core_of(*this);
   if (c.state_ == ConnectionCore::State::closed) return;
-  // Accounted with the connection's output, after the handler call (output_changed()): never
-  // inside it, where the budget could evict the connection under the handler's feet.
-  c.handler_held_wanted_ = bytes;
+  if (bytes == c.handler_held_) return;
+  detail::MemoryBudget& budget = c.executor_.context().budget();
+  const bool grew = bytes > c.handler_held_;
+  budget.add(static_cast<std::int64_t>(bytes) - static_cast<std::int64_t>(c.handler_held_));
+  c.handler_held_ = bytes;
+  // The budget acts later, from the executor's budget check: never inside a handler call,
+  // where an eviction could close the connection under the handler's feet.
+  if (grew && budget.over_soft()) c.executor_.budget_pressure_later();
 }
 
 DeferredReply Connection::defer() {

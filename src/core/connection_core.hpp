@@ -182,8 +182,7 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && handler_held_wanted_ == handler_held_ &&
-        state_ == State::open && !paused()) [[likely]]
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
       return;
     output_changed_slow();
   }
@@ -271,10 +270,10 @@ class ConnectionCore final : public iomux::Connection {
   std::size_t pending_ = 0;  // output bytes last accounted (stats)
   std::size_t held_ = 0;     // memory last accounted (budget): kept input, output, lent
   std::size_t lent_ = 0;
-  // The handler's own memory (Connection::set_handler_memory): accounted apart from held_, so
-  // a handler that always keeps a small buffer does not take every request off the fast path.
-  std::size_t handler_held_ = 0;         // as last accounted
-  std::size_t handler_held_wanted_ = 0;  // as last set
+  // The handler's own memory (Connection::set_handler_memory): accounted when set, apart from
+  // held_, so a handler that always keeps a small buffer does not take every request off the
+  // fast path of output_changed().
+  std::size_t handler_held_ = 0;
   std::uint64_t requests_ = 0;
   Clock::time_point last_activity_;
   // Since when the peer has taken no owed output: the last send that made progress, or when

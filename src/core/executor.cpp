@@ -78,18 +78,7 @@ void Executor::budget_pressure(ConnectionCore& grown) {
   if (evicting_) return;  // an eviction below closes connections, which account again
   // `grown` makes progress: before it waits, the holders that make none go.
   evict_stalled();
-  evicting_ = true;
-  // Over the limit: close the largest holders of this thread until usage is back under it.
-  while (budget.over_limit()) {
-    ConnectionCore* largest = nullptr;
-    for (ConnectionCore* c = first_; c; c = c->next_in_executor)
-      if (c->state() != ConnectionCore::State::closed && (!largest || c->held() > largest->held())) largest = c;
-    if (!largest || largest->held() == 0) break;
-    stats_.connections_evicted.add();
-    ctx_.log_eviction(largest->peer_endpoint(), largest->held());
-    largest->close(CloseReason::memory_budget, 0, "evicted: the server is over --max-memory");
-  }
-  evicting_ = false;
+  evict_over_limit();
   // Over the soft mark: a large holder that grows stops reading until usage falls again.
   if (grown.state() != ConnectionCore::State::closed && budget.over_soft() &&
       grown.held() >= budget.pause_threshold() && !grown.budget_paused()) {
@@ -106,11 +95,31 @@ void Executor::schedule_budget_check() {
   });
 }
 
+// Over the limit: closes the largest holders of this thread until usage is back under it.
+void Executor::evict_over_limit() {
+  MemoryBudget& budget = ctx_.budget();
+  if (evicting_) return;
+  evicting_ = true;
+  while (budget.over_limit()) {
+    ConnectionCore* largest = nullptr;
+    for (ConnectionCore* c = first_; c; c = c->next_in_executor)
+      if (c->state() != ConnectionCore::State::closed && (!largest || c->held() > largest->held())) largest = c;
+    if (!largest || largest->held() == 0) break;
+    stats_.connections_evicted.add();
+    ctx_.log_eviction(largest->peer_endpoint(), largest->held());
+    largest->close(CloseReason::memory_budget, 0, "evicted: the server is over --max-memory");
+  }
+  evicting_ = false;
+}
+
 void Executor::budget_check() {
+  if (ctx_.budget().over_soft()) {
+    evict_stalled();
+    evict_over_limit();
+  }
   bool any = false;
   for (ConnectionCore* c = first_; c && !any; c = c->next_in_executor) any = c->budget_paused();
   if (!any) return;
-  if (ctx_.budget().over_soft()) evict_stalled();
   if (ctx_.budget().over_soft()) {
     // The stalled holders may live on other threads: ask them to look too.
     ctx_.budget().ask_all_to_sweep(mailbox_.get());

@@ -66,6 +66,10 @@ class Executor {
   // Owner thread: a connection of this thread grew while the memory budget is over its soft
   // mark: pause it if it is large, evict the largest holders while over the limit.
   void budget_pressure(ConnectionCore& grown);
+  // Owner thread: the same, soon, for a growth that cannot be acted on at once (inside a
+  // handler call): the budget check evicts over the limit, and stalled holders over the soft
+  // mark.
+  void budget_pressure_later() { schedule_budget_check(); }
 
   // Debug builds check the thread rules with these.
   void bind_to_current_thread() noexcept { owner_ = std::this_thread::get_id(); }
@@ -79,6 +83,7 @@ class Executor {
   void budget_check();
   void sweep_stalled();
   void evict_stalled();
+  void evict_over_limit();
 
   ServerContext& ctx_;
   ThreadStats& stats_;

@@ -58,8 +58,8 @@ class SendBatch {
 
   struct SendResult {
     std::size_t written = 0;
-    int error = 0;             // errno of a failed send; EAGAIN is not an error (the bytes stay owed)
-    bool would_block = false;  // EAGAIN: the socket took nothing (or its SO_SNDTIMEO passed)
+    int error = 0;  // errno of a failed send; EAGAIN is not an error (the bytes stay owed): then
+                    // written is 0 too (a stream socket takes at least one byte or fails)
   };
   // One send()/sendmsg() of everything gathered (EINTR retried).
   SendResult send(int fd) noexcept {
@@ -69,8 +69,6 @@ class SendBatch {
       r.written = static_cast<std::size_t>(n);
     else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
       r.error = errno;
-    else if (n < 0)
-      r.would_block = true;
     return r;
   }
   // Moves what is left after `written` bytes were sent into `queue`, then empties the batch.

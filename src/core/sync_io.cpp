@@ -13,7 +13,7 @@ int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch
     batch->spill(sent.written, core.queue());
     socket_full = !blocking;
     // A blocking socket that took nothing for its SO_SNDTIMEO (send_timeout).
-    if (blocking && sent.would_block) err = ETIME;
+    if (blocking && sent.written == 0 && sent.error == 0) err = ETIME;
   }
   OutputQueue& queue = core.queue();
   while (err == 0 && !socket_full && !queue.empty() && !queue.blocked()) {
