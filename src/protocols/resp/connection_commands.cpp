@@ -21,7 +21,7 @@ bool set_client_name(CommandContext& context, std::string_view name) {
     context.reply.error("ERR Client names cannot contain spaces, newlines or special characters.");
     return false;
   }
-  context.client.name.assign(name);
+  context.client.name = std::string(name);  // allocated to its size: see Session::held()
   return true;
 }
 
@@ -125,7 +125,7 @@ void client_command(CommandContext& context, Args args) {
 }
 
 void reset_command(CommandContext& context, Args) {
-  context.client.name.clear();
+  std::string().swap(context.client.name);
   context.reply.simple("RESET");
 }
 

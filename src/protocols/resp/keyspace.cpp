@@ -467,14 +467,6 @@ void Keyspace::ListReader::release() noexcept {
 
 // --- Slot --------------------------------------------------------------------------------
 
-std::optional<std::string_view> Keyspace::Slot::string() const noexcept {
-  if (!node_) return std::nullopt;
-  const Value& value = node_->second.value;
-  if (const auto* text = std::get_if<std::string>(&value)) return std::string_view(*text);
-  if (const auto* blob = std::get_if<Blob>(&value)) return std::string_view(blob->data.get(), blob->size);
-  return std::nullopt;
-}
-
 bool Keyspace::Slot::string_is_shareable() const noexcept {
   return node_ && std::holds_alternative<Blob>(node_->second.value);
 }
@@ -512,7 +504,11 @@ void Keyspace::Slot::set_string(std::string_view value, bool keep_ttl) {
   Entry& entry = node_->second;
   if (value.size() <= kInlineString) {
     if (auto* text = std::get_if<std::string>(&entry.value)) {
-      text->assign(value);  // within the small-string buffer: no allocation
+      // Within the small-string buffer: no allocation, and nothing to count again.
+      assert(text->capacity() <= kInlineString);
+      text->assign(value);
+      if (!keep_ttl) keyspace_.clear_expiry(shard_, *node_);
+      return;
     } else {
       keyspace_.discard(shard_, entry.value, entry.lent);
       entry.value.emplace<std::string>(value);

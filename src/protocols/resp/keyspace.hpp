@@ -339,4 +339,13 @@ class Keyspace::Slot {
   Node* node_;
 };
 
+// Inline: every GET, MGET and APPEND asks.
+inline std::optional<std::string_view> Keyspace::Slot::string() const noexcept {
+  if (!node_) return std::nullopt;
+  const Value& value = node_->second.value;
+  if (const auto* text = std::get_if<std::string>(&value)) return std::string_view(*text);
+  if (const auto* blob = std::get_if<Blob>(&value)) return std::string_view(blob->data.get(), blob->size);
+  return std::nullopt;
+}
+
 }  // namespace iomux::resp

@@ -56,18 +56,26 @@ class ReplyQueue {
   void reference(std::shared_ptr<const void> owner, std::string_view bytes);
   // The rest of the current reply is `producer`'s. Nothing may be queued after it until it
   // completes (the session runs no command meanwhile).
-  void produce_later(std::unique_ptr<ReplyProducer> producer) noexcept { producer_ = std::move(producer); }
+  void produce_later(std::unique_ptr<ReplyProducer> producer) noexcept {
+    producer_ = std::move(producer);
+    text_only_ = false;
+  }
   // Lets the producer append until size() reaches `limit` (at least one part) or it completes.
   void produce(std::size_t limit);
 
   // Bytes queued and not taken: copied and referenced, not what a producer will still make.
   [[nodiscard]] std::size_t size() const noexcept { return text_.size() - head_ + ref_bytes_; }
+  // Whether the queue is copied text only, none of it taken (no reference, no producer): the
+  // common case, which the callers test first and cheaply.
+  [[nodiscard]] bool text_only() const noexcept { return text_only_; }
   [[nodiscard]] bool has_producer() const noexcept { return producer_ != nullptr; }
-  [[nodiscard]] bool empty() const noexcept { return size() == 0 && !producer_; }
+  [[nodiscard]] bool empty() const noexcept { return text_only_ ? text_.empty() : size() == 0 && !producer_; }
   // Heap bytes held: the text's capacity, the references' table, the producer's own.
   [[nodiscard]] std::size_t held() const noexcept {
     // A std::string's small-string capacity (15) is inside the object, not on the heap.
     const std::size_t text = text_.capacity() > 15 ? text_.capacity() + 1 : 0;
+    if (text_only_ && refs_.capacity() == 0) [[likely]]
+      return text;
     return text + refs_.capacity() * sizeof(Reference) + (producer_ ? producer_->held() : 0);
   }
 
@@ -75,8 +83,8 @@ class ReplyQueue {
   // sink.share(std::shared_ptr<const void>, std::string_view) and sink.own(std::string&&).
   // Inline: the common case (text only, all of it) is one call.
   template <typename Sink>
-  void take(Sink& sink, std::size_t max) {
-    if (refs_.empty() && head_ == 0 && text_.size() <= max) [[likely]] {
+  [[gnu::always_inline]] inline void take(Sink& sink, std::size_t max) {
+    if (text_only_ && text_.size() <= max) [[likely]] {
       if (text_.size() >= kHandOver) {
         sink.own(std::move(text_));
         text_ = std::string();
@@ -99,7 +107,7 @@ class ReplyQueue {
   };
 
   template <typename Sink>
-  void take_in_parts(Sink& sink, std::size_t max) {
+  [[gnu::noinline]] void take_in_parts(Sink& sink, std::size_t max) {
     while (max > 0) {
       const std::size_t text_end = next_ref_ < refs_.size() ? refs_[next_ref_].at : text_.size();
       if (head_ < text_end) {
@@ -137,6 +145,7 @@ class ReplyQueue {
   std::size_t ref_taken_ = 0;  // bytes of refs_[next_ref_] taken
   std::size_t ref_bytes_ = 0;  // bytes of references not taken
   std::unique_ptr<ReplyProducer> producer_;
+  bool text_only_ = true;  // refs_ and producer_ empty, head_ 0
 };
 
 }  // namespace iomux::resp

@@ -46,9 +46,14 @@ Session::Result Session::process(std::string_view input, ReplyQueue& out) {
   }
   CommandContext context{keyspace_, server_, client_, options_.limits, ReplyWriter(out, options_.max_output)};
   for (;;) {
-    // A reply still being made comes first; no command runs until it is complete.
-    if (out.has_producer()) out.produce(options_.max_output);
-    if (out.has_producer() || out.size() >= options_.max_output) {
+    if (!out.text_only()) [[unlikely]] {
+      // A reply still being made comes first; no command runs until it is complete.
+      if (out.has_producer()) out.produce(options_.max_output);
+      if (out.has_producer() || out.size() >= options_.max_output) {
+        result.output_full = true;
+        break;
+      }
+    } else if (out.text().size() >= options_.max_output) [[unlikely]] {
       result.output_full = true;
       break;
     }
@@ -74,7 +79,9 @@ Session::Result Session::process(std::string_view input, ReplyQueue& out) {
   }
   server_.count_commands(client_.unreported_commands);
   client_.unreported_commands = 0;
-  parser_.release_memory();
+  // A client name is allocated to its size (set_client_name), and a std::string's small-string
+  // capacity (15) is inside the object.
+  held_ = parser_.release_memory() + (client_.name.size() > 15 ? client_.name.size() + 1 : 0);
   return result;
 }
 

@@ -69,10 +69,9 @@ class Session {
   [[nodiscard]] const ClientState& client() const noexcept { return client_; }
   // After a protocol error: the error line ("-ERR Protocol error: ...\r\n") that ended it.
   [[nodiscard]] std::string_view error_reply() const noexcept { return parser_.error_reply(); }
-  // Heap bytes held between calls (the parser's tables, the client's name).
-  [[nodiscard]] std::size_t held() const noexcept {
-    return parser_.held() + (client_.name.capacity() > 15 ? client_.name.capacity() + 1 : 0);
-  }
+  // Heap bytes held between calls (the parser's tables, the client's name), as of the end of
+  // the last process().
+  [[nodiscard]] std::size_t held() const noexcept { return held_; }
 
  private:
   Keyspace& keyspace_;
@@ -80,6 +79,7 @@ class Session {
   const SessionOptions options_;
   RequestParser parser_;
   ClientState client_;
+  std::size_t held_ = 0;
   bool closed_ = false;
   std::atomic<bool> busy_{false};  // in process(): checked in debug builds only
 };

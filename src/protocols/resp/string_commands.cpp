@@ -95,11 +95,11 @@ void increment(CommandContext& context, std::string_view key, std::int64_t delta
 
 }  // namespace
 
-void reply_string(CommandContext& context, Keyspace::Slot& slot) {
-  const std::string_view value = *slot.string();
+void reply_string(CommandContext& context, Keyspace::Slot& slot, std::string_view value) {
   // A reference costs one table entry whatever the length; a copy costs its length, and a
-  // copy past the room would make this call's output as long as the value.
-  if (slot.string_is_shareable() &&
+  // copy past the room would make this call's output as long as the value. Values longer
+  // than kInlineString are the shareable ones.
+  if (value.size() > Keyspace::kInlineString &&
       (value.size() >= ReplyWriter::kReferenceFrom || value.size() + kMaxIntegerText + 5 > context.reply.room())) {
     SharedBytes shared = slot.share_string();
     return context.reply.shared_bulk(std::move(shared.owner), shared.bytes);
@@ -110,7 +110,7 @@ void reply_string(CommandContext& context, Keyspace::Slot& slot) {
 void get_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);
   Keyspace::Slot slot = guard.slot(args[1]);
-  if (slot.string()) return reply_string(context, slot);
+  if (const std::optional<std::string_view> value = slot.string()) return reply_string(context, slot, *value);
   if (slot.exists()) return context.reply.error(kWrongTypeError);
   context.reply.null_bulk();
 }
@@ -133,8 +133,8 @@ void set_command(CommandContext& context, Args args) {
   Keyspace::Slot slot = guard.slot(args[1]);
   if (options->get) {
     // SET ... GET answers with the old value, and sets nothing if there is a non-string.
-    if (slot.string()) {
-      reply_string(context, slot);  // a reference keeps the old value alive once replaced
+    if (const std::optional<std::string_view> old = slot.string()) {
+      reply_string(context, slot, *old);  // a reference keeps the old value alive once replaced
     } else if (slot.exists()) {
       return context.reply.error(kWrongTypeError);
     } else {
@@ -156,8 +156,8 @@ void mget_command(CommandContext& context, Args args) {
   context.reply.array(keys.size());
   for (std::string_view key : keys) {
     Keyspace::Slot slot = guard.slot(key);
-    if (slot.string()) {
-      reply_string(context, slot);  // past the room, long values are referenced, not copied
+    if (const std::optional<std::string_view> value = slot.string()) {
+      reply_string(context, slot, *value);  // past the room, long values are referenced, not copied
     } else {
       context.reply.null_bulk();  // missing or not a string: Redis answers nil for both
     }
