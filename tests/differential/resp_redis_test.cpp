@@ -47,26 +47,31 @@ using Args = std::vector<std::string>;
 // comparison applies exactly these and nothing else. docs/protocols.md repeats them.
 //
 // 1. Client ids: each server numbers its own connections (CLIENT ID, HELLO's "id").
-//    Compared: the reply's shape, not the number.
+//    Compared: the reply's type, not the number.
 // 2. Time: a TTL set on one server a moment before the other has a few milliseconds less left
 //    (PTTL; TTL rounds to seconds and may round apart). Compared within 1 s.
-// 3. Sizes of what the servers have, not what a client asked: INFO (a subset of Redis's
-//    fields, its own figures), COMMAND, COMMAND COUNT/INFO/LIST (iomux has a subset of the
-//    commands and leaves ACL categories, tips and key specifications empty), COMMAND DOCS
-//    (empty here: redis-cli then uses its built-in help), CONFIG GET of parameters iomux does
-//    not know or whose values differ by design (port, maxmemory, databases). Compared: that
-//    both answer, not what; never generated for parameters they could differ on otherwise.
-// 4. One database: SELECT 1..15 (Redis has 16) answers "-ERR DB index is out of range" here.
-//    Not generated (it would switch Redis's database for the rest of the sequence).
-// 5. RESP2 only: HELLO 3 answers -NOPROTO here. Not generated (it would switch Redis to RESP3).
-// 6. EXAT / PXAT are not supported (TTLs run on a monotonic clock): SET ... EXAT answers a
-//    syntax error here. Not generated.
-// 7. CLIENT SETINFO is Redis 7.2's (client libraries send it when they connect); Redis 7.0
+// 3. What the servers have, not what a client asked: INFO (a subset of Redis's fields, its own
+//    figures), COMMAND and COMMAND COUNT/INFO/LIST (iomux has a subset of the commands and
+//    leaves ACL categories, tips and key specifications empty), COMMAND DOCS (empty here:
+//    redis-cli then uses its built-in help), HELLO (its id), CONFIG GET of a pattern. Compared:
+//    that both answer, and with the same words if either answers an error. CONFIG GET is
+//    generated only for parameters both report alike (save, appendonly) or neither knows.
+// 4. DBSIZE counts keys past their TTL that no lookup or expiry cycle has removed yet; once a
+//    key of the sequence may have expired, when each server's cycle ran shows. Compared: that
+//    both answer.
+// 5. CLIENT SETINFO is Redis 7.2's (client libraries send it when they connect); Redis 7.0
 //    answers it as an unknown subcommand, iomux accepts it and forgets it. Compared: that both
 //    answer.
-// 8. Protocol errors (malformed requests) are found as early as the bytes allow and close the
-//    connection, as Redis does, but a request past the 64 MiB bound gets an error reply where
-//    Redis closes silently: not generated (see request_parser.cpp and the parser's tests).
+// Never generated:
+// 6. SELECT 1..15: one database here ("-ERR DB index is out of range"), 16 in Redis (it would
+//    switch Redis's database for the rest of the sequence).
+// 7. HELLO 3: RESP2 only here (-NOPROTO); it would switch Redis to RESP3.
+// 8. EXAT / PXAT: not supported here (TTLs run on a monotonic clock).
+// 9. Malformed requests and requests past the limits: errors are found as early as the bytes
+//    allow and close the connection, as Redis does, but a request past the 64 MiB bound gets
+//    an error reply where Redis closes silently (request_parser.cpp and its tests).
+// 10. -OOM: each server counts its memory its own way (Redis the allocator's total with its
+//    client buffers, iomux the keyspace's), so the point where writes are refused differs.
 enum class Compare { exact, id, ttl, answered, any };
 
 // ---- a blocking RESP client ------------------------------------------------------------------
