@@ -87,7 +87,7 @@ class ReplyQueue {
     if (text_only_ && text_.size() <= max) [[likely]] {
       if (text_.size() >= kHandOver) {
         sink.own(std::move(text_));
-        text_ = std::string();
+        std::string().swap(text_);  // whatever the sink left of it
       } else if (!text_.empty()) {
         sink.copy(text_);
         text_.clear();
