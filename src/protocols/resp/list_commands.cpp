@@ -19,10 +19,22 @@ using End = Keyspace::End;
 // A bulk reply's bytes beyond its element: "$<length>\r\n" and "\r\n".
 constexpr std::size_t kBulkFraming = kMaxIntegerText + 5;
 
-// Whether the bulk reply of `element` fits the room left for this call's replies.
-bool fits(const CommandContext& context, const std::string& element) {
-  return element.size() + kBulkFraming <= context.reply.room();
-}
+// The room left for this call's replies, spent element by element (each counted with the
+// most framing it can have).
+class Room {
+ public:
+  explicit Room(const CommandContext& context) noexcept : left_(context.reply.room()) {}
+  // Whether the bulk reply of `element` fits; if so, it is counted as written.
+  bool take(const std::string& element) noexcept {
+    const std::size_t need = element.size() + kBulkFraming;
+    if (need > left_) return false;
+    left_ -= need;
+    return true;
+  }
+
+ private:
+  std::size_t left_;
+};
 
 // The rest of a list reply (LRANGE's elements, popped ones), made a part at a time as the
 // connection takes the parts before: elements [next, end) of a list nobody changes while this
@@ -101,14 +113,15 @@ void pop_generic(CommandContext& context, Args args, End end, std::string_view n
   // What fits the room is copied out as it is popped; the rest is popped into a list of its
   // own, which the keyspace counts until its reply has gone out.
   if (!with_count) {
-    if (fits(context, next())) return context.reply.bulk(slot.pop(end));
+    if (Room(context).take(next())) return context.reply.bulk(slot.pop(end));
     return context.reply.later(std::make_unique<ListElements>(slot.pop_many(end, 1), 0, 1));
   }
   const auto popped = static_cast<std::size_t>(std::min<std::int64_t>(count, static_cast<std::int64_t>(list->size())));
   context.reply.array(popped);
   // `list` dies with the key when its last element is popped: use the count only.
   std::size_t done = 0;
-  for (; done < popped && fits(context, next()); ++done) context.reply.bulk(slot.pop(end));
+  Room room(context);
+  for (; done < popped && room.take(next()); ++done) context.reply.bulk(slot.pop(end));
   if (done < popped)
     context.reply.later(std::make_unique<ListElements>(slot.pop_many(end, popped - done), 0, popped - done));
 }
@@ -167,7 +180,8 @@ void lrange_command(CommandContext& context, Args args) {
   auto it = list->begin() + start;
   auto index = static_cast<std::size_t>(start);
   const auto stop = static_cast<std::size_t>(end) + 1;
-  for (; index < stop && fits(context, *it); ++index, ++it) context.reply.bulk(*it);
+  Room room(context);
+  for (; index < stop && room.take(*it); ++index, ++it) context.reply.bulk(*it);
   if (index < stop) context.reply.later(std::make_unique<ListElements>(slot.read_list(), index, stop));
 }
 
