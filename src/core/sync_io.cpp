@@ -2,20 +2,28 @@
 
 namespace iomux::detail {
 
-int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch, SendBatch::SendResult sent) {
+int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch, const SendBatch::SendResult* sent) {
   std::size_t written = 0;
   int err = 0;
   bool socket_full = false;
-  if (batch) {
+  if (batch && !sent) {
+    batch->spill(0, core.queue());  // a large batch for a blocking socket: see below
+  } else if (batch) {
     // Sent once, not whole: what the socket did not take waits in the queue, in order.
-    written = sent.written;
-    err = sent.error;
-    batch->spill(sent.written, core.queue());
+    written = sent->written;
+    err = sent->error;
+    batch->spill(sent->written, core.queue());
     socket_full = !blocking;
     // A blocking socket that took nothing for its SO_SNDTIMEO (send_timeout).
-    if (blocking && sent.written == 0 && sent.error == 0) err = ETIME;
+    if (blocking && sent->written == 0 && sent->error == 0) err = ETIME;
   }
   OutputQueue& queue = core.queue();
+  if (blocking && err == 0) {
+    // What waits is counted before the thread sleeps in send() to a peer that may never read
+    // (until send_timeout): the memory budget must see it, and may evict the connection now.
+    core.output_changed();
+    if (core.state() == ConnectionCore::State::closed) return 0;
+  }
   while (err == 0 && !socket_full && !queue.empty() && !queue.blocked()) {
     iovec iov[SendBatch::kMaxIov];
     const std::size_t count = queue.gather(iov);

@@ -19,8 +19,14 @@
 namespace iomux::detail {
 
 // The rest of send_owed(), after the common case: a batch the socket did not take whole (it
-// was sent once, with `sent`), or a queue with something to send.
-int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch, SendBatch::SendResult sent);
+// was sent once, with `*sent`), a large batch for a blocking socket (not sent yet: `sent` is
+// null), or a queue with something to send.
+int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch, const SendBatch::SendResult* sent);
+
+// A blocking send of more than this waits in the connection's queue, where the memory budget
+// counts it, rather than in the thread's batch, where it would not be counted while the thread
+// sleeps in send() to a peer that does not read.
+inline constexpr std::size_t kBlockingBatchLimit = 64 * 1024;
 
 // Sends what `core` owes on `fd`: the batch of the handler call just made, then what the queue
 // may send now, while the socket takes it all (a short send means it is full). `blocking`: the
@@ -35,6 +41,8 @@ int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch
       batch = nullptr;
     } else {
       const std::size_t total = batch->bytes();
+      if (blocking && total > kBlockingBatchLimit) [[unlikely]]
+        return send_owed_slow(core, fd, blocking, batch, nullptr);
       const SendBatch::SendResult r = batch->send(fd);
       if (r.written == total) [[likely]] {
         batch->clear();
@@ -43,16 +51,16 @@ int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch
           core.output_changed();
           return 0;
         }
-        return send_owed_slow(core, fd, blocking, nullptr, {});
+        return send_owed_slow(core, fd, blocking, nullptr, nullptr);
       }
-      return send_owed_slow(core, fd, blocking, batch, r);
+      return send_owed_slow(core, fd, blocking, batch, &r);
     }
   }
   if (core.queue().empty()) {
     core.output_changed();
     return 0;
   }
-  return send_owed_slow(core, fd, blocking, nullptr, {});
+  return send_owed_slow(core, fd, blocking, nullptr, nullptr);
 }
 
 struct ReadResult {

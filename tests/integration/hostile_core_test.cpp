@@ -110,8 +110,9 @@ TEST_P(HostileCore, StalledHoldersAreEvictedBeforeAClientThatMakesProgressWaits)
     [[maybe_unused]] ssize_t n = ::send(s.get(), unfinished.data(), unfinished.size(), MSG_NOSIGNAL);
     stalled.push_back(std::move(s));
   }
-  // Let the server read what it will of them: they now hold about 12 MiB, the soft mark.
-  std::this_thread::sleep_for(300ms);
+  // Once the server has read them, they hold 12 MiB (2 MiB buffers each): the soft mark.
+  ASSERT_TRUE(wait_until([&] { return server.server().stats().bytes_held >= (12u << 20); }, 10s))
+      << "the stalled clients hold " << server.server().stats().bytes_held << " bytes";
   UniqueFd good = connect_to(server.endpoint(), 10s);
   ASSERT_TRUE(good);
   ASSERT_TRUE(send_text(good.get(), std::string(100'000, 'g') + "\n"));
