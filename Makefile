@@ -2,7 +2,7 @@
 #   make run     install what is missing, build (release), serve the tutorial's epoll server on :7890
 #   make test    install what is missing, build, run the whole test suite through CTest
 #   make bench   install the peers too, build, run the shootout and write the report
-#   make check   the style (clang-format), the tests under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS (60)
+#   make check   the style (clang-format), resp against redis-server, the tests under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS (60)
 #   make fuzz    build the fuzzers (clang) and run each for FUZZ_SECONDS (600)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
@@ -25,8 +25,9 @@ build: deps
 run: build
 	$(BUILD_DIR)/iomux serve --model epoll --host 0.0.0.0 --port 7890
 
+# The differential tests (resp against redis-server) run in `make check`.
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300 -LE differential
 
 bench:
 	@scripts/install-deps.sh --bench

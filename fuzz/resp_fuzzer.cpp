@@ -1,15 +1,18 @@
-// libFuzzer target for the RESP core (src/protocols/resp/): parser, commands, keyspace and
-// Session together, driven the way a server drives a Session.
+// libFuzzer target for the RESP core (src/protocols/resp/): parser, commands, keyspace, reply
+// queue and Session together, driven the way the handler drives a Session.
 //
 // Bytes arrive in chunks; each call to Session::process() sees the bytes the previous calls did
-// not consume with the new chunk appended, and is called again, after the output is "sent",
-// while it reports its output full. The input is a small header that picks the limits and the
-// chunking, then the stream of requests:
+// not consume with the new chunk appended. After each call the "connection" takes at most
+// max_output bytes of the reply queue (ReplyQueue::take), and calls again, with no new bytes,
+// while the session reports its output full or the queue still holds something (the rest of a
+// long reply). The input is a small header that picks the limits and the chunking, then the
+// stream of requests:
 //
 //   byte 0      bits 0-1  limits: Redis-like defaults (0, 1), small (2), tiny (3), so that the
 //                         fuzzer reaches every limit
 //               bit 2     a small maxmemory (4 KiB), so that -OOM answers are reached
-//               bits 3-4  max_output: 1 MiB, 1, 64 or 1024 bytes (pauses after each command...)
+//               bits 3-4  max_output: 1 MiB, 1, 64 or 1024 bytes (pauses after each command,
+//                         long replies made and taken in parts...)
 //   bytes 1-4   four chunk sizes, used in turn; 0 feeds an empty chunk (a spurious wake-up)
 //   bytes 5..   the stream
 //
@@ -17,25 +20,39 @@
 //   * process() never consumes more than it was given, consumes everything when it closes,
 //     and leaves at most max_kept_input() bytes unconsumed when it asks for more;
 //   * the replies are well-formed RESP2, one per command, plus one for a protocol error;
-//   * where the stream was cut changes nothing: the replies, the commands run and whether the
-//     connection closes are those of the whole stream processed at once (on a keyspace of its
-//     own, with a clock that ticks per reading, so TTLs do expire along the way);
+//   * where the stream was cut changes nothing, and neither does the output bound: the
+//     replies, the commands run and whether the connection closes are those of the whole
+//     stream processed at once, and those of the whole stream processed one command per call
+//     (max_output 1), each run on a keyspace of its own with a clock that ticks per reading,
+//     so TTLs do expire along the way;
+//   * the keyspace's memory count is exact: after every command (the one-per-call run) it
+//     equals a recount from scratch (Keyspace::recount()), and once every reply is out and the
+//     keyspace flushed it is 0 (no orphan is left counted);
+//   * the queue holds little once taken: nothing after a close, and at most one reply's
+//     references and max_output bytes of text between calls;
+//   * requests survive a round trip: every request the parser reads, written again as a
+//     multibulk request and parsed by a fresh parser, gives the same arguments;
 //   * and, through ASan/UBSan, nothing reads out of bounds or overflows.
-// The keyspace's expiry thread is off: it would make the two runs differ.
+// The keyspace's expiry thread is off: it would make the runs differ.
 //
-//   build: clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I src \
+//   build: clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I src -I tests \
 //            fuzz/resp_fuzzer.cpp src/protocols/resp/*.cpp -o /tmp/resp_fuzzer
 //   run:   /tmp/resp_fuzzer -max_len=4096 CORPUS_DIR fuzz/corpus/resp
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocols/resp/integer_text.hpp"
 #include "protocols/resp/keyspace.hpp"
+#include "protocols/resp/reply_queue.hpp"
+#include "protocols/resp/request_parser.hpp"
 #include "protocols/resp/server_info.hpp"
 #include "protocols/resp/session.hpp"
 
@@ -85,48 +102,103 @@ std::function<std::chrono::milliseconds()> ticking_clock() {
   return [ms = std::make_shared<std::int64_t>(1'000'000)] { return std::chrono::milliseconds(++*ms); };
 }
 
+// The connection's side of ReplyQueue::take: what it would send.
+struct Sent {
+  std::string bytes;
+  void copy(std::string_view part) { bytes.append(part); }
+  void share(std::shared_ptr<const void> owner, std::string_view part) {
+    require(owner != nullptr);
+    bytes.append(part);
+  }
+  void own(std::string&& part) { bytes.append(part); }
+};
+
 // One server side of a connection: its keyspace, its session, what it has sent.
 struct Server {
-  explicit Server(const Header& header)
+  Server(const Header& header, SessionOptions options, bool recount_each_call = false)
       : keyspace(KeyspaceOptions{header.max_memory, /*active_expiry=*/false, ticking_clock()}),
         info(ticking_clock()),
-        session(keyspace, info, header.session) {}
+        session(keyspace, info, options),
+        max_output(options.max_output),
+        recount_each_call(recount_each_call) {}
 
   // Presents `chunk` after the unconsumed bytes, as a connection does. False once closed.
   bool feed(std::string_view chunk) {
     pending.append(chunk);
     for (;;) {
-      std::string out;
-      const Session::Result result = session.process(pending, out);
+      const Session::Result result = session.process(pending, queue);
       require(result.consumed <= pending.size());
       require(!(result.close && result.output_full));
-      sent += out;
       commands += result.commands;
+      if (recount_each_call) require(keyspace.used_memory() == keyspace.recount());
       if (result.close) {
         require(result.consumed == pending.size());
+        require(!queue.has_producer());  // a close comes between commands
+        queue.take(sent, SIZE_MAX);
+        require(queue.empty() && queue.held() < 64 * 1024);
         pending.clear();
         closed = true;
         return false;
       }
       pending.erase(0, result.consumed);
-      if (!result.output_full) {
+      const std::size_t before = sent.bytes.size();
+      queue.take(sent, max_output);
+      require(sent.bytes.size() - before <= max_output);
+      if (!result.output_full && queue.empty()) {
         // Asking for more: what is kept is one unfinished request, within the bound.
         require(pending.size() <= session.max_kept_input());
         return true;
       }
-      // Paused with the output full: it did run something, or the output was full already.
-      require(result.commands > 0 || out.empty());
+      // Called again with no new bytes: the rest of the output, and the commands it held up.
     }
+  }
+
+  // Everything sent: the keyspace flushed must count nothing, no orphan left behind.
+  void finish() {
+    require(queue.empty());
+    keyspace.flush();
+    keyspace.sweep_orphans();
+    require(keyspace.used_memory() == 0 && keyspace.recount() == 0);
   }
 
   Keyspace keyspace;
   ServerInfo info;
   Session session;
+  ReplyQueue queue;
+  Sent sent;
   std::string pending;
-  std::string sent;
   std::size_t commands = 0;
+  std::size_t max_output;
+  bool recount_each_call;
   bool closed = false;
 };
+
+// Every request the parser reads in `stream`, written again as multibulk and read by a fresh
+// parser, must give the same arguments.
+void check_round_trip(const Limits& limits, std::string_view stream) {
+  RequestParser parser(limits);
+  std::size_t offset = 0;
+  for (int requests = 0; requests < 64; ++requests) {
+    const RequestParser::Step step = parser.next(stream.substr(offset));
+    if (step.status != RequestParser::Status::request) return;
+    offset += step.used;
+    const std::vector<std::string> args(parser.args().begin(), parser.args().end());
+    std::string again = "*" + std::to_string(args.size()) + "\r\n";
+    for (const std::string& arg : args) again += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
+    // Within the limits the first parse allowed, as far as the request's form allows: an inline
+    // request is bounded by max_inline only (its words by the line, not by max_args or
+    // max_bulk), and multibulk framing is longer than inline's.
+    Limits roomy = limits;
+    roomy.max_request = std::max(limits.max_request, again.size());
+    roomy.max_args = std::max(limits.max_args, args.size());
+    for (const std::string& arg : args) roomy.max_bulk = std::max(roomy.max_bulk, arg.size());
+    RequestParser reparser(roomy);
+    const RequestParser::Step replay = reparser.next(again);
+    require(replay.status == RequestParser::Status::request && replay.used == again.size());
+    require(reparser.args().size() == args.size());
+    for (std::size_t i = 0; i < args.size(); ++i) require(reparser.args()[i] == args[i]);
+  }
+}
 
 // Reads one RESP2 reply at `pos`; false if it is malformed or cut short.
 bool read_reply(std::string_view bytes, std::size_t& pos, int depth = 0) {
@@ -181,7 +253,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Header header = read_header(data);
   const std::string_view stream(reinterpret_cast<const char*>(data) + kHeaderSize, size - kHeaderSize);
 
-  Server chunked(header);
+  Server chunked(header, header.session);
   std::size_t offset = 0;
   for (std::size_t turn = 0; offset < stream.size(); ++turn) {
     const std::size_t chunk_size = std::min(header.chunk_sizes[turn % 4], stream.size() - offset);
@@ -190,14 +262,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!chunked.feed(chunk)) break;
   }
 
-  Server whole(header);
+  Server whole(header, header.session);
   whole.feed(stream);
 
-  require(chunked.sent == whole.sent);
-  require(chunked.commands == whole.commands);
-  require(chunked.closed == whole.closed);
+  SessionOptions one_per_call = header.session;
+  one_per_call.max_output = 1;
+  Server stepped(header, one_per_call, /*recount_each_call=*/true);
+  stepped.feed(stream);
+
+  for (const Server* other : {&whole, &stepped}) {
+    require(chunked.sent.bytes == other->sent.bytes);
+    require(chunked.commands == other->commands);
+    require(chunked.closed == other->closed);
+  }
   // A protocol error closes with one reply that no command made; QUIT's +OK is a command's.
   const bool protocol_error = chunked.closed && !chunked.session.client().close_after_reply;
-  require(count_replies(chunked.sent) == chunked.commands + (protocol_error ? 1 : 0));
+  require(count_replies(chunked.sent.bytes) == chunked.commands + (protocol_error ? 1 : 0));
+  for (Server* server : {&chunked, &whole, &stepped}) server->finish();
+
+  check_round_trip(header.session.limits, stream);
   return 0;
 }

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The checks beyond `make test`: the suite under sanitizers, and a bounded fuzzing run.
 #
-#   scripts/check.sh              all four steps (what `make check` runs)
-#   scripts/check.sh asan fuzz    only the steps named: format, asan, tsan, fuzz
+#   scripts/check.sh              all five steps (what `make check` runs)
+#   scripts/check.sh asan fuzz    only the steps named: format, differential, asan, tsan, fuzz
 #
 #   format  every C and C++ file git knows follows .clang-format (clang-format --dry-run
 #         -Werror); the files that do not are listed, with the command that fixes them.
+#   differential  the release tree in build/ (configured as `make build` does, if it is not
+#         yet), the tests labelled `differential`: resp's replies against redis-server's, byte
+#         for byte, over seeded random command sequences (tests/differential/; about 15 s).
 #   asan  AddressSanitizer + UBSan build in build-asan/, the whole CTest suite but the
-#         installed-package test (-LE install), the fd-exhaustion tests (see ASAN_EXCLUDE)
-#         and the interop tests of models other than epoll and uring (see ASAN_INTEROP);
-#         leaks count.
+#         installed-package and differential tests (-LE install|differential), the
+#         fd-exhaustion tests (see ASAN_EXCLUDE) and the interop tests of models other than
+#         epoll and uring (see ASAN_INTEROP); leaks count.
 #   tsan  ThreadSanitizer build in build-tsan/, the integration tests of the models that run
 #         several threads (threaded, epoll/epoll-et and uring, and the --threads tests).
 #   fuzz  the libFuzzer targets of fuzz/, built with clang in build-fuzz/, each run for
@@ -49,11 +52,11 @@ ASAN_INTEROP='/(epoll|uring) |TwoThreads'
 TSAN_EXCLUDE='MemoryBudget|IdleConnectionsHold'
 
 steps=("$@")
-if ((${#steps[@]} == 0)); then steps=(format asan tsan fuzz); fi
+if ((${#steps[@]} == 0)); then steps=(format differential asan tsan fuzz); fi
 for s in "${steps[@]}"; do
   case "$s" in
-    format | asan | tsan | fuzz) ;;
-    *) echo "check: unknown step '$s' (steps: format asan tsan fuzz)" >&2; exit 2 ;;
+    format | differential | asan | tsan | fuzz) ;;
+    *) echo "check: unknown step '$s' (steps: format differential asan tsan fuzz)" >&2; exit 2 ;;
   esac
 done
 
@@ -157,6 +160,21 @@ step_format() {
   footer
 }
 
+step_differential() {
+  header differential "resp against redis-server: build/, ctest -L differential"
+  if ! command -v redis-server >/dev/null; then
+    echo "check: redis-server is missing; run scripts/install-deps.sh" >&2
+    return 1
+  fi
+  # build/ as `make build` makes it; left as it is when it exists (CI ran `make test` in it).
+  if [[ ! -f build/CMakeCache.txt ]]; then
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON >/dev/null
+  fi
+  build build --target differential_tests iomux_cli
+  (cd build && ctest --output-on-failure --timeout 120 --no-tests=error -L differential)
+  footer
+}
+
 step_asan() {
   header asan "AddressSanitizer + UBSan: build-asan/, ctest -LE 'install|interop', then the interop tests matching '$ASAN_INTEROP'"
   configure build-asan -O0 -DIOMUX_SANITIZE=address \
@@ -169,7 +187,7 @@ step_asan() {
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$reports/asan"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
     # `&&`: inside a subshell whose status is tested, `set -e` does not stop at a failure.
-    ctest --output-on-failure -j "$JOBS" --timeout 300 -LE 'install|interop' -E "$ASAN_EXCLUDE" &&
+    ctest --output-on-failure -j "$JOBS" --timeout 300 -LE 'install|interop|differential' -E "$ASAN_EXCLUDE" &&
       ctest --output-on-failure -j "$JOBS" --timeout 300 --no-tests=error -L interop -R "$ASAN_INTEROP"
   ) || { fail_on_reports "$reports" "ASan/UBSan" || true; return 1; }
   fail_on_reports "$reports" "ASan/UBSan"

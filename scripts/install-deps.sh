@@ -16,9 +16,11 @@ packages=(
   # Clients for tests/interop: redis-cli and redis-benchmark, curl, ab, wrk. Clients only:
   # none of these packages installs or starts a service (redis-tools is not redis-server).
   redis-tools curl apache2-utils wrk
-  # The HTTP differential test starts its own nginx (tests/interop/nginx_differential_test.cpp);
-  # the package's service is stopped below.
-  nginx
+  # The servers of the differential tests, which start their own: redis-server for `make
+  # check`'s (tests/differential/), nginx for `make test`'s HTTP one
+  # (tests/interop/nginx_differential_test.cpp). The services the packages start are stopped
+  # below.
+  redis-server nginx
 )
 bench=0
 if [[ "${1:-}" == "--bench" ]]; then
@@ -27,10 +29,9 @@ if [[ "${1:-}" == "--bench" ]]; then
 fi
 # The Debian packages of the real servers start them as services when installed; `iomux
 # shootout` and the tests start their own (on 127.0.0.1, free ports, private configs), and a
-# test or bench machine should be quiet. So after installing, they are stopped (nothing happens
-# if one is not running).
-services=(nginx)
-if ((bench)); then services+=(redis-server h2o); fi
+# test or bench machine should be quiet. So after installing, they are stopped (nothing
+# happens if one is not running).
+services=(redis-server nginx h2o)
 stop_services() {
   for s in "${services[@]}"; do
     if command -v service >/dev/null 2>&1 && [[ -e /etc/init.d/$s ]]; then

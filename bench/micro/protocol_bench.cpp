@@ -7,12 +7,16 @@
 //   build/bench/micro/micro_bench --benchmark_filter=Protocol
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "iomux/protocols.hpp"
 #include "protocols/http/service.hpp"
 #include "protocols/http/session.hpp"
 #include "protocols/resp/keyspace.hpp"
+#include "protocols/resp/reply_queue.hpp"
 #include "protocols/resp/server_info.hpp"
 #include "protocols/resp/session.hpp"
 #include "support/core_harness.hpp"
@@ -44,10 +48,15 @@ void resp_pipeline(benchmark::State& state, const std::string& request) {
   iomux::resp::ServerInfo info;
   iomux::resp::Session session(keyspace, info);
   const std::string input = repeated(request);
-  std::string out;
+  iomux::resp::ReplyQueue out;
+  struct Discard {
+    void copy(std::string_view bytes) { benchmark::DoNotOptimize(bytes.data()); }
+    void share(std::shared_ptr<const void>, std::string_view bytes) { benchmark::DoNotOptimize(bytes.data()); }
+    void own(std::string&& bytes) { benchmark::DoNotOptimize(bytes.data()); }
+  } sink;
   for (auto _ : state) {
-    out.clear();
     const auto r = session.process(input, out);
+    out.take(sink, SIZE_MAX);
     benchmark::DoNotOptimize(r.consumed);
   }
   state.SetItemsProcessed(state.iterations() * kPipeline);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -32,21 +33,27 @@ struct Connection {
     pending.append(bytes);
     std::string out;
     for (;;) {
-      const Session::Result result = session.process(pending, out);
+      const Session::Result result = session.process(pending, queue);
       EXPECT_LE(result.consumed, pending.size());
       pending.erase(0, result.consumed);
       commands += result.commands;
       closed = closed || result.close;
+      // "Sent": the caller takes what the queue holds, then calls again if told to.
+      const std::size_t before = out.size();
+      references += test_text::take(queue, out);
+      largest_part = std::max(largest_part, out.size() - before);
       if (!result.output_full) break;
       ++pauses;
-      sent += out.size();  // "sent": the caller drains its output, then calls again
-      out.clear();
     }
+    EXPECT_TRUE(queue.empty());
     sent += out.size();
     return out;
   }
 
+  ReplyQueue queue;
   Session session;
+  std::size_t references = 0;
+  std::size_t largest_part = 0;
   std::string pending;
   std::size_t commands = 0;
   std::size_t pauses = 0;
@@ -184,6 +191,151 @@ TEST_F(RespSession, ClientNameBelongsToItsSession) {
   a.feed("CLIENT SETNAME alice\r\n");
   EXPECT_EQ(a.feed("CLIENT GETNAME\r\n"), "$5\r\nalice\r\n");
   EXPECT_EQ(b.feed("CLIENT GETNAME\r\n"), "$-1\r\n");
+}
+
+// --- long replies: bounded parts, references, snapshots ------------------------------------
+
+// One connection driven a call at a time, as the handler does: process(), then take at most
+// max_output bytes of the queue.
+struct Stepper {
+  Stepper(Keyspace& keyspace, ServerInfo& server, std::size_t max_output)
+      : session(keyspace, server, SessionOptions{Limits{}, max_output}), max_output(max_output) {}
+
+  // One call; returns whether it must be called again (more output to take).
+  bool step(std::string_view bytes = {}) {
+    pending.append(bytes);
+    const Session::Result result = session.process(pending, queue);
+    pending.erase(0, result.consumed);
+    const std::size_t before = sent.size();
+    references += test_text::take(queue, sent, max_output);
+    largest_part = std::max(largest_part, sent.size() - before);
+    return result.output_full || !queue.empty();
+  }
+  void finish() {
+    for (int i = 0; i < 1'000'000 && step(); ++i) {
+    }
+  }
+
+  Session session;
+  ReplyQueue queue;
+  std::size_t max_output;
+  std::string pending;
+  std::string sent;
+  std::size_t references = 0;
+  std::size_t largest_part = 0;
+};
+
+std::string bulk(std::string_view value) {
+  return cat({"$", std::to_string(value.size()), "\r\n", value, "\r\n"});
+}
+
+// Issue 16: SET k <1 MiB> then MGET k x 200 built a 200 MiB reply in memory. The reply now
+// references the one value 200 times and goes out max_output bytes at a time.
+TEST_F(RespSession, ManyCopiesOfALongValueAreReferencedAndGoOutInParts) {
+  Stepper client(keyspace_, server_, 64 * 1024);
+  const std::string value(1 << 20, 'v');
+  client.step(multibulk({"SET", "k", value}));
+  std::vector<std::string> mget{"MGET"};
+  for (int i = 0; i < 200; ++i) mget.push_back("k");
+  client.sent.clear();
+  client.step(multibulk(mget));
+  EXPECT_LE(client.queue.held(), 64 * 1024u);  // references and headers, not 200 copies
+  client.finish();
+  std::string want = "*200\r\n";
+  for (int i = 0; i < 200; ++i) want += bulk(value);
+  EXPECT_EQ(client.sent, want);
+  EXPECT_EQ(client.largest_part, 64 * 1024u);
+  EXPECT_GE(client.references, 200u);
+  EXPECT_EQ(keyspace_.used_memory(), keyspace_.recount());
+}
+
+TEST_F(RespSession, ALongListRangeIsMadeInPartsFromTheListAsItWas) {
+  Stepper reader(keyspace_, server_, 4096);
+  Stepper writer(keyspace_, server_, 4096);
+  std::vector<std::string> push{"RPUSH", "l"};
+  for (int i = 0; i < 1000; ++i) push.push_back("element-" + std::to_string(i));
+  writer.step(multibulk(push));
+  const std::size_t before = keyspace_.used_memory();
+  // The range does not fit one part: its first part goes out, the rest waits.
+  ASSERT_TRUE(reader.step(multibulk({"LRANGE", "l", "0", "-1"})));
+  // Changes meanwhile go to a copy of the list; the reply is of the list as it was.
+  writer.sent.clear();
+  writer.step(multibulk({"LSET_IS_NOT_HERE"}));
+  writer.step(multibulk({"RPOP", "l"}));
+  writer.step(multibulk({"LPUSH", "l", "new"}));
+  EXPECT_EQ(writer.sent, cat({"-ERR unknown command 'LSET_IS_NOT_HERE', with args beginning with: \r\n",
+                              bulk("element-999"), ":1000\r\n"}));
+  EXPECT_GT(keyspace_.used_memory(), before);  // the copy, and the old list the reply reads
+  reader.finish();
+  std::string want = "*1000\r\n";
+  for (int i = 0; i < 1000; ++i) want += bulk("element-" + std::to_string(i));
+  EXPECT_EQ(reader.sent, want);
+  EXPECT_LE(reader.largest_part, 4096u);
+  keyspace_.sweep_orphans();  // the old list goes once its reply is done
+  EXPECT_EQ(keyspace_.used_memory(), keyspace_.recount());
+  EXPECT_EQ(writer.step(multibulk({"LLEN", "l"})), false);
+  EXPECT_TRUE(writer.sent.ends_with(":1000\r\n"));
+}
+
+TEST_F(RespSession, PoppedElementsStayCountedUntilTheirReplyIsOut) {
+  Stepper client(keyspace_, server_, 4096);
+  std::vector<std::string> push{"RPUSH", "l"};
+  for (int i = 0; i < 1000; ++i) push.push_back(std::string(100, static_cast<char>('a' + i % 26)));
+  client.step(multibulk(push));
+  const std::size_t full = keyspace_.used_memory();
+  client.sent.clear();
+  ASSERT_TRUE(client.step(multibulk({"LPOP", "l", "1000"})));
+  EXPECT_EQ(keyspace_.counts().keys, 0u);        // popped, all of them, at once
+  EXPECT_GT(keyspace_.used_memory(), full / 2);  // but counted until they have gone out
+  client.finish();
+  keyspace_.sweep_orphans();
+  EXPECT_EQ(keyspace_.used_memory(), keyspace_.recount());
+  EXPECT_LT(keyspace_.used_memory(), 1024u);
+  std::string want = "*1000\r\n";
+  for (int i = 0; i < 1000; ++i) want += bulk(std::string(100, static_cast<char>('a' + i % 26)));
+  EXPECT_EQ(client.sent, want);
+  EXPECT_LE(client.largest_part, 4096u);
+}
+
+TEST_F(RespSession, AValueReplacedWhileItsReplyWaitsIsSentWholeAndCountedUntilThen) {
+  Stepper reader(keyspace_, server_, 64 * 1024);
+  Stepper writer(keyspace_, server_, 64 * 1024);
+  const std::string first(1 << 20, 'a');
+  writer.step(multibulk({"SET", "k", first}));
+  ASSERT_TRUE(reader.step(multibulk({"GET", "k"})));  // 64 KiB out, the rest referenced
+  writer.step(multibulk({"SET", "k", "small"}));
+  writer.step(multibulk({"APPEND", "k", std::string(100, 'b')}));
+  // The replaced value is the reader's now, still counted (an orphan of the keyspace).
+  EXPECT_GT(keyspace_.used_memory(), first.size());
+  EXPECT_EQ(keyspace_.used_memory(), keyspace_.recount());
+  reader.finish();
+  EXPECT_EQ(reader.sent, bulk(first));
+  keyspace_.sweep_orphans();
+  EXPECT_LT(keyspace_.used_memory(), 4096u);
+  EXPECT_EQ(keyspace_.used_memory(), keyspace_.recount());
+  reader.sent.clear();
+  reader.step(multibulk({"GET", "k"}));
+  EXPECT_EQ(reader.sent, bulk("small" + std::string(100, 'b')));
+}
+
+TEST_F(RespSession, AppendAfterALongValueWasSentChangesACopy) {
+  Stepper client(keyspace_, server_, 1024 * 1024);
+  const std::string value(100 * 1024, 'x');
+  client.step(multibulk({"SET", "k", value}));
+  client.sent.clear();
+  client.step(multibulk({"GET", "k"}));  // referenced: the value is not to change any more
+  client.step(multibulk({"APPEND", "k", "yz"}));
+  client.step(multibulk({"GET", "k"}));
+  EXPECT_EQ(client.sent, cat({bulk(value), ":102402\r\n", bulk(value + "yz")}));
+  EXPECT_EQ(keyspace_.used_memory(), keyspace_.recount());
+}
+
+TEST_F(RespSession, AnIdleSessionHoldsLittleAfterALongReply) {
+  Stepper client(keyspace_, server_, 1024 * 1024);
+  client.step(multibulk({"ECHO", std::string(60000, 'e')}));
+  client.finish();
+  EXPECT_EQ(client.sent.size(), 60000u + 10);
+  EXPECT_LE(client.queue.held() + client.session.held(), 4096u);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "protocols/resp/commands.hpp"
+#include "protocols/resp/keyspace.hpp"
 
 namespace iomux::resp {
 
@@ -33,6 +34,10 @@ void reply_unknown_subcommand(CommandContext& context, std::string_view subcomma
 // The argument as an integer, or nullopt after replying `error` (kNotIntegerError by default).
 [[nodiscard]] std::optional<std::int64_t> integer_argument(CommandContext& context, std::string_view arg,
                                                            std::string_view error = kNotIntegerError);
+
+// The bulk reply of `value`, the string `slot` holds: referenced, not copied, when it is long
+// or a copy would not fit the room left for this call's replies.
+void reply_string(CommandContext& context, Keyspace::Slot& slot, std::string_view value);
 
 // string_commands.cpp
 void get_command(CommandContext& context, Args args);

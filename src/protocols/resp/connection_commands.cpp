@@ -21,7 +21,7 @@ bool set_client_name(CommandContext& context, std::string_view name) {
     context.reply.error("ERR Client names cannot contain spaces, newlines or special characters.");
     return false;
   }
-  context.client.name.assign(name);
+  context.client.name = std::string(name);  // allocated to its size: see Session::held()
   return true;
 }
 
@@ -59,7 +59,10 @@ void echo_command(CommandContext& context, Args args) {
 
 void select_command(CommandContext& context, Args args) {
   const std::optional<std::int64_t> index = parse_integer(args[1]);
-  if (!index || *index < INT_MIN || *index > INT_MAX) return context.reply.error(kNotIntegerError);
+  if (!index) return context.reply.error(kNotIntegerError);
+  // Redis's getIntFromObjectOrReply(), its grammar included.
+  if (*index < INT_MIN || *index > INT_MAX)
+    return context.reply.error("ERR value is out of range, value must between -2147483648 and 2147483647");
   if (*index != 0) return context.reply.error("ERR DB index is out of range");  // one database
   context.reply.ok();
 }
@@ -122,7 +125,7 @@ void client_command(CommandContext& context, Args args) {
 }
 
 void reset_command(CommandContext& context, Args) {
-  context.client.name.clear();
+  std::string().swap(context.client.name);
   context.reply.simple("RESET");
 }
 

@@ -29,8 +29,12 @@ std::optional<ExpireCondition> parse_expire_condition(CommandContext& context, A
     } else if (equals_nocase(args[i], "lt")) {
       condition.lt = true;
     } else {
+      // Redis formats the option with %s (up to a NUL) and trims line ends off the end of
+      // its error text before it maps the others to spaces: an option "\r" shows as nothing.
+      std::string_view option = args[i].substr(0, args[i].find('\0'));
+      while (!option.empty() && (option.back() == '\r' || option.back() == '\n')) option.remove_suffix(1);
       std::string text = "ERR Unsupported option ";
-      append_printable(text, args[i], args[i].size());
+      append_printable(text, option, option.size());
       context.reply.error(text);
       return std::nullopt;
     }

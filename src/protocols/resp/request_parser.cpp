@@ -103,12 +103,16 @@ void RequestParser::reset() noexcept {
   error_.clear();
 }
 
-void RequestParser::release_memory() {
+void RequestParser::release_grown() {
   constexpr std::size_t kKeep = 64;  // what a usual request needs stays allocated
   if (kind_ == Kind::none && spans_.capacity() > kKeep) std::vector<Span>().swap(spans_);
   if (args_.capacity() > kKeep) std::vector<std::string_view>().swap(args_);
   if (unquoted_.capacity() > 1024) std::string().swap(unquoted_);
-  args_.clear();
+  // A std::string's small-string capacity (15) is inside the object, not on the heap.
+  const std::size_t unquoted = unquoted_.capacity() > 15 ? unquoted_.capacity() + 1 : 0;
+  const std::size_t error = error_.capacity() > 15 ? error_.capacity() + 1 : 0;
+  held_ = spans_.capacity() * sizeof(Span) + args_.capacity() * sizeof(std::string_view) + unquoted + error;
+  grew_ = kind_ != Kind::none;  // a request half read keeps its table: look again next time
 }
 
 RequestParser::Step RequestParser::next(std::string_view input) {
@@ -152,6 +156,7 @@ RequestParser::Step RequestParser::next(std::string_view input) {
 }
 
 void RequestParser::start_request() noexcept {
+  grew_ = true;  // the resumable and inline paths may grow any table
   length_ = 0;
   scanned_ = 0;
   have_count_ = false;
@@ -162,6 +167,7 @@ void RequestParser::start_request() noexcept {
 }
 
 RequestParser::Outcome RequestParser::fail(std::string_view reply) {
+  grew_ = true;
   error_.assign(reply);
   kind_ = Kind::none;
   return Outcome::error;
@@ -270,7 +276,10 @@ bool RequestParser::read_whole_multibulk(const char* base, const char* end, cons
   // bytes are missing, and must not size the argument table.
   if (count > static_cast<std::uint64_t>(end - p) / 6) return false;
   args_.clear();
-  args_.reserve(count);
+  if (count > args_.capacity()) [[unlikely]] {
+    grew_ = true;
+    args_.reserve(count);
+  }
   for (std::uint64_t i = 0; i < count; ++i) {
     std::uint64_t length = 0;
     if (p == end || *p != '$') return false;

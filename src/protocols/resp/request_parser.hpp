@@ -88,8 +88,15 @@ class RequestParser {
   // Forgets a partly read request (its bytes must no longer be presented) and any error.
   void reset() noexcept;
   // Gives back memory a large request left behind (argument tables, unquoted inline text), so
-  // that an idle connection holds little. Invalidates args().
-  void release_memory();
+  // that an idle connection holds little, and returns the heap bytes the parser still holds.
+  // Invalidates args(). Inline: after the usual request (whole multibulk, within the tables
+  // it had) there is nothing to look at.
+  std::size_t release_memory() {
+    args_.clear();
+    if (grew_) [[unlikely]]
+      release_grown();
+    return held_;
+  }
 
  private:
   enum class Kind : std::uint8_t { none, inline_line, multibulk };
@@ -111,6 +118,7 @@ class RequestParser {
   void publish_multibulk(std::string_view input);
   Outcome fail(std::string_view reply);
   void start_request() noexcept;
+  void release_grown();
 
   Limits limits_;
 
@@ -128,6 +136,11 @@ class RequestParser {
   std::string unquoted_;  // inline arguments, unescaped; reserved so views into it stay valid
   std::string error_;
   std::uint64_t bytes_examined_ = 0;
+  // What the tables and strings above hold on the heap, as of the last release_memory(); and
+  // whether they may have grown since (anything but a whole multibulk request that fit the
+  // argument table), which makes release_memory() look at them.
+  std::size_t held_ = 0;
+  bool grew_ = false;
 };
 
 }  // namespace iomux::resp

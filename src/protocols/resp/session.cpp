@@ -34,7 +34,7 @@ Session::~Session() {
   server_.disconnect();
 }
 
-Session::Result Session::process(std::string_view input, std::string& out) {
+Session::Result Session::process(std::string_view input, ReplyQueue& out) {
 #ifndef NDEBUG
   const ExclusiveUse exclusive(busy_);
 #endif
@@ -44,9 +44,16 @@ Session::Result Session::process(std::string_view input, std::string& out) {
     result.close = true;
     return result;
   }
-  CommandContext context{keyspace_, server_, client_, options_.limits, ReplyWriter(out)};
+  CommandContext context{keyspace_, server_, client_, options_.limits, ReplyWriter(out, options_.max_output)};
   for (;;) {
-    if (out.size() >= options_.max_output) {
+    if (!out.text_only()) [[unlikely]] {
+      // A reply still being made comes first; no command runs until it is complete.
+      if (out.has_producer()) out.produce(options_.max_output);
+      if (out.has_producer() || out.size() >= options_.max_output) {
+        result.output_full = true;
+        break;
+      }
+    } else if (out.text().size() >= options_.max_output) [[unlikely]] {
       result.output_full = true;
       break;
     }
@@ -54,7 +61,7 @@ Session::Result Session::process(std::string_view input, std::string& out) {
     result.consumed += step.used;
     if (step.status == RequestParser::Status::incomplete) break;
     if (step.status == RequestParser::Status::error) {
-      out.append(parser_.error_reply());
+      out.text().append(parser_.error_reply());
       closed_ = true;
       break;
     }
@@ -72,7 +79,9 @@ Session::Result Session::process(std::string_view input, std::string& out) {
   }
   server_.count_commands(client_.unreported_commands);
   client_.unreported_commands = 0;
-  parser_.release_memory();
+  // A client name is allocated to its size (set_client_name), and a std::string's small-string
+  // capacity (15) is inside the object.
+  held_ = parser_.release_memory() + (client_.name.size() > 15 ? client_.name.size() + 1 : 0);
   return result;
 }
 

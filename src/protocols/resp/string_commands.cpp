@@ -1,6 +1,8 @@
 // String commands: GET SET MGET MSET INCR DECR INCRBY DECRBY APPEND STRLEN.
 #include <cstdint>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 #include "protocols/resp/command_handlers.hpp"
 #include "protocols/resp/integer_text.hpp"
@@ -77,7 +79,7 @@ void increment(CommandContext& context, std::string_view key, std::int64_t delta
   Keyspace::Guard guard = context.keyspace.lock(key);
   Keyspace::Slot slot = guard.slot(key);
   std::int64_t value = 0;
-  if (const std::string* text = slot.string()) {
+  if (const std::optional<std::string_view> text = slot.string()) {
     const std::optional<std::int64_t> current = parse_integer(*text);
     if (!current) return context.reply.error(kNotIntegerError);
     value = *current;
@@ -93,10 +95,22 @@ void increment(CommandContext& context, std::string_view key, std::int64_t delta
 
 }  // namespace
 
+void reply_string(CommandContext& context, Keyspace::Slot& slot, std::string_view value) {
+  // A reference costs one table entry whatever the length; a copy costs its length, and a
+  // copy past the room would make this call's output as long as the value. Values longer
+  // than kInlineString are the shareable ones.
+  if (value.size() > Keyspace::kInlineString &&
+      (value.size() >= ReplyWriter::kReferenceFrom || value.size() + kMaxIntegerText + 5 > context.reply.room())) {
+    SharedBytes shared = slot.share_string();
+    return context.reply.shared_bulk(std::move(shared.owner), shared.bytes);
+  }
+  context.reply.bulk(value);
+}
+
 void get_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);
-  const Keyspace::Slot slot = guard.slot(args[1]);
-  if (const std::string* value = slot.string()) return context.reply.bulk(*value);
+  Keyspace::Slot slot = guard.slot(args[1]);
+  if (const std::optional<std::string_view> value = slot.string()) return reply_string(context, slot, *value);
   if (slot.exists()) return context.reply.error(kWrongTypeError);
   context.reply.null_bulk();
 }
@@ -119,8 +133,8 @@ void set_command(CommandContext& context, Args args) {
   Keyspace::Slot slot = guard.slot(args[1]);
   if (options->get) {
     // SET ... GET answers with the old value, and sets nothing if there is a non-string.
-    if (const std::string* old = slot.string()) {
-      context.reply.bulk(*old);
+    if (const std::optional<std::string_view> old = slot.string()) {
+      reply_string(context, slot, *old);  // a reference keeps the old value alive once replaced
     } else if (slot.exists()) {
       return context.reply.error(kWrongTypeError);
     } else {
@@ -141,9 +155,9 @@ void mget_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(keys);
   context.reply.array(keys.size());
   for (std::string_view key : keys) {
-    const std::string* value = guard.slot(key).string();
-    if (value) {
-      context.reply.bulk(*value);
+    Keyspace::Slot slot = guard.slot(key);
+    if (const std::optional<std::string_view> value = slot.string()) {
+      reply_string(context, slot, *value);  // past the room, long values are referenced, not copied
     } else {
       context.reply.null_bulk();  // missing or not a string: Redis answers nil for both
     }
@@ -181,8 +195,8 @@ void decrby_command(CommandContext& context, Args args) {
 void append_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);
   Keyspace::Slot slot = guard.slot(args[1]);
-  const std::string* value = slot.string();
-  if (slot.exists() && value == nullptr) return context.reply.error(kWrongTypeError);
+  const std::optional<std::string_view> value = slot.string();
+  if (slot.exists() && !value) return context.reply.error(kWrongTypeError);
   const std::size_t length = (value ? value->size() : 0) + args[2].size();
   if (length > context.limits.max_bulk)
     return context.reply.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -193,7 +207,8 @@ void append_command(CommandContext& context, Args args) {
 void strlen_command(CommandContext& context, Args args) {
   Keyspace::Guard guard = context.keyspace.lock(args[1]);
   const Keyspace::Slot slot = guard.slot(args[1]);
-  if (const std::string* value = slot.string()) return context.reply.integer(static_cast<std::int64_t>(value->size()));
+  if (const std::optional<std::string_view> value = slot.string())
+    return context.reply.integer(static_cast<std::int64_t>(value->size()));
   if (slot.exists()) return context.reply.error(kWrongTypeError);
   context.reply.integer(0);
 }
