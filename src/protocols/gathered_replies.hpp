@@ -25,7 +25,7 @@ inline void write_gathered(Connection& conn, std::string& replies) {
   } else {
     conn.write(std::string_view(replies));
     if (replies.capacity() > kKeptCapacity)
-      replies = std::string();
+      std::string().swap(replies);  // not `= std::string()`: a move from a short string keeps the buffer
     else
       replies.clear();
   }

@@ -108,14 +108,11 @@ class HttpHandler final : public Handler {
   }
 
  private:
-  // Writes the responses, and gives back a string that grew large (an echo): an idle
-  // connection holds a few KB, not its largest response. (write_gathered()'s own
-  // `replies = std::string()` keeps the capacity: libstdc++'s move assignment from a short
-  // string copies into the existing buffer; swap is what frees it.) What the handler and its
+  // Writes the responses (write_gathered gives back a string that grew large, an echo's: an
+  // idle connection holds a few KB, not its largest response). What the handler and its
   // session keep between calls is counted in the memory budget and bytes_held.
   void flush(Connection& conn) {
     write_gathered(conn, out_);
-    if (out_.capacity() > kKeptCapacity) std::string().swap(out_);
     const std::size_t held = out_.capacity() + session_.held_bytes();
     if (held != reported_) {
       reported_ = held;
