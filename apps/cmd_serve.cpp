@@ -123,7 +123,7 @@ int serve(const ServeArgs& a) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit();
+  detail::raise_fd_limit();
   keep_freed_memory();
 
   std::unique_ptr<Server> server;

@@ -13,6 +13,7 @@
 
 #include "blocking/session.hpp"
 #include "core/socket.hpp"
+#include "core/thread_stats.hpp"
 #include "server/model_factory.hpp"
 #include "server/stats_reporter.hpp"
 
@@ -25,7 +26,7 @@ class BlockingServer final : public Server {
       : ctx_(std::move(options), std::move(factory)),
         stop_(ctx_.options().drain_timeout),
         listener_(ctx_.open_listener(/*non_blocking=*/false, /*reuse_port=*/false)),
-        local_(iomux::local_endpoint(listener_.get())) {
+        local_(detail::local_endpoint(listener_.get())) {
     stop_.watch(listener_.get(), /*listener=*/true);
     ctx_.set_stats_source([this] { return stats(); });
     ctx_.log().info("listening on {} (model {}, one client at a time, the rest wait in the backlog)",

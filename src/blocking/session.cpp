@@ -8,6 +8,7 @@
 
 #include "core/socket.hpp"
 #include "core/sync_io.hpp"
+#include "core/thread_stats.hpp"
 
 namespace iomux::detail::blocking {
 

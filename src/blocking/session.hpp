@@ -27,12 +27,13 @@
 #include "core/executor.hpp"
 #include "core/fd.hpp"
 #include "core/send_batch.hpp"
+#include "core/server_context.hpp"
 #include "core/spare_fd.hpp"
 #include "core/sync_io.hpp"
+#include "core/thread_stats.hpp"
 #include "core/timer_queue.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/stats.hpp"
-#include "server/server_context.hpp"
 
 namespace iomux::detail::blocking {
 

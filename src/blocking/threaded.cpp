@@ -27,6 +27,7 @@
 
 #include "blocking/session.hpp"
 #include "core/socket.hpp"
+#include "core/thread_stats.hpp"
 #include "server/model_factory.hpp"
 #include "server/stats_reporter.hpp"
 
@@ -49,7 +50,7 @@ class ThreadedServer final : public Server {
       : ctx_(with_thread_cap(std::move(options)), std::move(factory)),
         stop_(ctx_.options().drain_timeout),
         listener_(ctx_.open_listener(/*non_blocking=*/false, /*reuse_port=*/false)),
-        local_(iomux::local_endpoint(listener_.get())) {
+        local_(detail::local_endpoint(listener_.get())) {
     stop_.watch(listener_.get(), /*listener=*/true);
     ctx_.set_stats_source([this] { return stats(); });
     ctx_.log().info("listening on {} (model {}, a thread per connection, at most {} threads)", local_.to_string(),

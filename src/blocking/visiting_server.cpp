@@ -13,7 +13,7 @@ VisitingServer::VisitingServer(ServerOptions options, HandlerFactory factory, bo
       stop_(ctx_.options().drain_timeout),
       executor_(ctx_, stats_, &stop_, ThreadExecutor::Wake::nudge),
       listener_(ctx_.open_listener(non_blocking, /*reuse_port=*/false)),
-      local_(iomux::local_endpoint(listener_.get())),
+      local_(detail::local_endpoint(listener_.get())),
       accept_flags_(accept_flags) {
   ctx_.set_stats_source([this] { return stats(); });
 }

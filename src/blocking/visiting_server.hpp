@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "blocking/session.hpp"
+#include "core/thread_stats.hpp"
 #include "iomux/server.hpp"
 
 namespace iomux::detail::blocking {

@@ -15,7 +15,8 @@
 #include "core/executor.hpp"
 #include "core/mailbox.hpp"
 #include "core/send_batch.hpp"
-#include "server/server_context.hpp"
+#include "core/server_context.hpp"
+#include "core/thread_stats.hpp"
 
 namespace iomux::detail {
 namespace {

@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "core/connection_core.hpp"
-#include "server/server_context.hpp"
+#include "core/server_context.hpp"
+#include "core/thread_stats.hpp"
 
 namespace iomux::detail {
 namespace {

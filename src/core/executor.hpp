@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/mailbox.hpp"
+#include "core/thread_stats.hpp"
 #include "iomux/handler.hpp"
 #include "iomux/stats.hpp"
 

@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
-namespace iomux {
+namespace iomux::detail {
 
 // Wakes a blocked wait from another thread. A pipe rather than an eventfd: a pipe also
 // supports O_ASYNC, so the same waker works under the signal-driven poller.
@@ -149,4 +149,4 @@ void EventLoop::run() {
   while (!stop_.load(std::memory_order_relaxed)) run_once(std::chrono::milliseconds(-1));
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

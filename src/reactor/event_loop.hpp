@@ -19,7 +19,7 @@
 #include "core/timer_queue.hpp"
 #include "reactor/poller.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 
 // Something that owns an fd watched by a loop. The loop does not own handlers.
 class IoHandler {
@@ -113,4 +113,4 @@ class EventLoop {
   std::unique_ptr<Waker> waker_;
 };
 
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -4,9 +4,9 @@
 
 namespace iomux::detail::reactor {
 
-ReactorThread::ReactorThread(ServerContext& ctx, PollerKind kind, UniqueFd listener)
+ReactorThread::ReactorThread(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener)
     : Executor(ctx, stats_, &batch_, [this] { loop_.wake(); }),
-      loop_(make_poller(kind)),
+      loop_(std::move(poller)),
       acceptor_(*this, std::move(listener)) {
   use_clock(loop_.now());
   loop_.set_iteration_hook([this] {

@@ -9,11 +9,12 @@
 #include "core/executor.hpp"
 #include "core/fd.hpp"
 #include "core/send_batch.hpp"
+#include "core/server_context.hpp"
+#include "core/thread_stats.hpp"
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
 #include "reactor/acceptor.hpp"
 #include "reactor/event_loop.hpp"
-#include "server/server_context.hpp"
 
 namespace iomux::detail::reactor {
 
@@ -21,7 +22,7 @@ class Connection;
 
 class ReactorThread final : public Executor {
  public:
-  ReactorThread(ServerContext& ctx, PollerKind kind, UniqueFd listener);
+  ReactorThread(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener);
   ~ReactorThread() override;
 
   // Loop thread: serves until the loop stops.

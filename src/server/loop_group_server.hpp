@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/server_context.hpp"
 #include "core/socket.hpp"
 #include "iomux/server.hpp"
-#include "server/server_context.hpp"
 #include "server/stats_reporter.hpp"
 
 namespace iomux::detail {
@@ -28,7 +28,7 @@ class LoopGroupServer : public Server {
       : ctx_(std::move(options), std::move(factory)) {
     const int n = thread_count();
     UniqueFd first = ctx_.open_listener(true, n > 1);
-    local_ = iomux::local_endpoint(first.get());
+    local_ = detail::local_endpoint(first.get());
     loops_.push_back(make_loop(ctx_, std::move(first)));
     // Later listeners bind the port the first one got (port 0 means "any", once).
     for (int i = 1; i < n; ++i) loops_.push_back(make_loop(ctx_, ctx_.open_listener_on(local_, true, true)));

@@ -11,8 +11,6 @@
 namespace iomux {
 namespace {
 
-using detail::make_reactor_server;
-
 struct ModelRow {
   ModelInfo info;
   std::string (*unavailable)();  // why the model cannot run here, or "" (null: it always can)
@@ -39,32 +37,22 @@ constexpr std::array<ModelRow, 10> kModels{{
     {{"select", "readiness from select(2): fd_set bitmaps, O(n) scans, fds < 1024 only", "5.3 (select)", "reactor",
       false, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::select);
-     }},
+     detail::make_select_server},
     {{"poll", "readiness from poll(2): a pollfd array, O(n) per wait, no fd ceiling", "5.5 (poll)", "reactor", false,
       true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::poll);
-     }},
+     detail::make_poll_server},
     {{"epoll", "readiness from epoll(7), level-triggered: O(ready) per wait", "5.7 (epoll)", "reactor", true, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll);
-     }},
+     detail::make_epoll_server},
     {{"epoll-et", "epoll(7) edge-triggered: one report per change, sockets drained", "5.2.4 (edge triggering)",
       "reactor", true, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll_edge);
-     }},
+     detail::make_epoll_edge_server},
     {{"sigio", "signal-driven IO: F_SETSIG real-time signals name the ready fd", "2 (signal-driven IO)", "reactor",
       false, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::sigio);
-     }},
+     detail::make_sigio_server},
     {{"uring", "io_uring completions: multishot accept/recv, provided buffers, batched submits", "2 (asynchronous IO)",
       "uring", true, true},
      detail::uring_unavailable_reason,

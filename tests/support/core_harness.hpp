@@ -18,10 +18,12 @@
 
 #include "core/connection_core.hpp"
 #include "core/executor.hpp"
+#include "core/server_context.hpp"
+#include "core/thread_stats.hpp"
 #include "core/timer_queue.hpp"
 #include "iomux/handler.hpp"
 #include "iomux/server.hpp"
-#include "server/server_context.hpp"
+#include "support/internals.hpp"
 
 namespace iomux::test {
 

@@ -16,7 +16,7 @@
 #include "core/sys.hpp"
 #include "reactor/poller.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 class EpollPoller final : public Poller {
@@ -70,4 +70,4 @@ std::unique_ptr<Poller> make_epoll_poller(bool edge_triggered) {
   return std::make_unique<EpollPoller>(edge_triggered);
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -44,7 +44,7 @@
 
 #include "reactor/poller.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 // The signal that names a ready fd. SIGRTMIN itself is the one other code reaches for first
@@ -292,4 +292,4 @@ std::unique_ptr<Poller> make_sigio_poller() {
   return std::make_unique<SigioPoller>();
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -12,6 +12,7 @@
 
 #include "core/fd.hpp"
 #include "core/memory_budget.hpp"
+#include "core/thread_stats.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/handler.hpp"
 #include "iomux/log.hpp"

@@ -1,4 +1,4 @@
-#include "server/server_context.hpp"
+#include "core/server_context.hpp"
 
 #include <cstring>
 
