@@ -54,22 +54,20 @@ class TimeoutServer final : public VisitingServer {
  private:
   // The first accept() waits up to one interval; the burst goes on while connections keep
   // coming. True if anything was accepted (or refused).
-  bool accept_burst(AcceptOne& accept) override {
+  bool accept_burst(Acceptor& acceptor) override {
     bool progress = false;
     for (int i = 0; i < kAcceptBurst && !stop_.requested(); ++i) {
-      AcceptOne::Result a = accept(listener_.get());
+      Acceptor::Result a = acceptor.accept(listener_.get());
       if (!a.fd) {
-        if (a.error == EINTR) continue;
-        if (a.error != EAGAIN && a.error != EINVAL) stop_.sleep_for(kAcceptBackoff);
+        if (a.failure == AcceptFailure::retry) continue;
+        if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
         break;
       }
       progress = true;
-      if (!ctx_.admit(stats_, a.peer)) continue;
       // The bounds that make a visit a visit, not a stay.
       std::error_code ec = set_recv_timeout(a.fd.get(), timeout_);
       if (!ec) ec = set_send_timeout(a.fd.get(), timeout_);
       if (ec) {
-        ctx_.release();
         ctx_.refuse(stats_, "cannot bound the waits of " + a.peer.to_string() + ": " + ec.message());
         continue;
       }

@@ -11,7 +11,7 @@ namespace iomux::detail::blocking {
 VisitingServer::VisitingServer(ServerOptions options, HandlerFactory factory, bool non_blocking, int accept_flags)
     : ctx_(std::move(options), std::move(factory)),
       stop_(ctx_.options().drain_timeout),
-      executor_(ctx_, stats_, &stop_, ThreadExecutor::Wake::nudge),
+      executor_(ctx_, stats_, &stop_, BlockingLoop::Wake::nudge),
       listener_(ctx_.open_listener(non_blocking, /*reuse_port=*/false)),
       local_(detail::local_endpoint(listener_.get())),
       accept_flags_(accept_flags) {
@@ -25,17 +25,16 @@ StatsSnapshot VisitingServer::stats() const {
 }
 
 void VisitingServer::add_session(UniqueFd fd, const Endpoint& peer, StopControl* stop) {
-  std::unique_ptr<Handler> handler = make_handler_or_refuse(ctx_, stats_, peer);
+  std::unique_ptr<Handler> handler = ctx_.admit(stats_, peer);
   if (!handler) return;
-  stats_.connections_accepted.add();
-  sessions_.push_back(
-      std::make_unique<Session>(executor_, std::move(fd), peer, std::move(handler), stop, /*blocking_sends=*/false));
+  sessions_.push_back(std::make_unique<BlockingTransport>(executor_, std::move(fd), peer, std::move(handler), stop,
+                                                          /*blocking_sends=*/false));
 }
 
 void VisitingServer::run() {
   executor_.bind_to_current_thread();
   StatsReporter reporter(ctx_, [this] { return stats(); });
-  AcceptOne accept(ctx_, stats_, accept_flags_);
+  Acceptor acceptor(ctx_, stats_, accept_flags_);
   std::array<char, kScratchSize> scratch;
   bool draining = false;
   SteadyClock::time_point drain_deadline;
@@ -50,7 +49,7 @@ void VisitingServer::run() {
       for (auto& s : sessions_) s->drain();
     }
     executor_.run_due();
-    bool progress = listener_ && accept_burst(accept);
+    bool progress = listener_ && accept_burst(acceptor);
     for (auto& s : sessions_) {
       // A timeout-model visit may wait a whole interval: an immediate stop must not wait for
       // every connection's turn.

@@ -1,6 +1,6 @@
 // The loop of the two models that visit every connection in turn, one thread for all of them
 // (nonblocking and timeout, the tutorial's sections 3 and 4): each pass runs due timers and
-// mail, accepts a burst of new connections, gives every session one Session::visit(), and drops
+// mail, accepts a burst of new connections, gives every session one BlockingTransport::visit(), and drops
 // the closed ones. A graceful stop closes the listener and keeps passing until the owed replies
 // are out or --drain-timeout passes; an immediate stop ends the loop at once.
 //
@@ -12,7 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "blocking/session.hpp"
+#include "blocking/acceptor.hpp"
+#include "blocking/blocking_transport.hpp"
 #include "core/thread_stats.hpp"
 #include "iomux/server.hpp"
 
@@ -33,22 +34,23 @@ class VisitingServer : public Server {
 
   // Accepts what is waiting, at most a burst, into sessions_ (add_session()). True if anything
   // moved.
-  virtual bool accept_burst(AcceptOne& accept) = 0;
+  virtual bool accept_burst(Acceptor& acceptor) = 0;
   // After a pass that started at `pass_start` and moved nothing: wait for something to do.
   virtual void after_idle_pass(SteadyClock::time_point pass_start) = 0;
   // Stops accepting; the loop calls it on a graceful stop and at the end.
   virtual void close_listener() { listener_.reset(); }
 
-  // Makes the session of an accepted, admitted connection. `stop`: see Session.
+  // Admits an accepted connection (ServerContext::admit) and serves it. `stop`: see
+  // BlockingTransport.
   void add_session(UniqueFd fd, const Endpoint& peer, StopControl* stop);
 
   ServerContext ctx_;
   StopControl stop_;
   ThreadStats stats_;
-  ThreadExecutor executor_;
+  BlockingLoop executor_;
   UniqueFd listener_;
   Endpoint local_;
-  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<std::unique_ptr<BlockingTransport>> sessions_;
 
  private:
   int accept_flags_;

@@ -108,7 +108,7 @@ void Executor::evict_over_limit() {
     if (!largest || largest->held() == 0) break;
     stats_.connections_evicted.add();
     ctx_.log_eviction(largest->peer_endpoint(), largest->held());
-    largest->close(CloseReason::memory_budget, 0, "evicted: the server is over --max-memory");
+    largest->close(CloseReason::memory_budget, 0, "evicted: the server is over max_memory");
   }
   evicting_ = false;
 }
@@ -163,7 +163,7 @@ void Executor::evict_stalled() {
     stats_.connections_evicted.add();
     ctx_.log_eviction(c->peer_endpoint(), c->held());
     c->close(CloseReason::memory_budget, 0,
-             "evicted: it made no progress while the server was near --max-memory and others waited");
+             "evicted: it made no progress while the server was near max_memory and others waited");
   }
   evicting_ = false;
 }

@@ -5,9 +5,10 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <memory>
 
 #include "core/socket.hpp"
-#include "reactor/reactor_thread.hpp"
+#include "reactor/reactor_loop.hpp"
 
 namespace iomux::detail::reactor {
 namespace {
@@ -18,7 +19,7 @@ constexpr int kAcceptBurst = 64;
 
 }  // namespace
 
-Acceptor::Acceptor(ReactorThread& owner, UniqueFd listener) : owner_(owner), listener_(std::move(listener)) {}
+Acceptor::Acceptor(ReactorLoop& owner, UniqueFd listener) : owner_(owner), listener_(std::move(listener)) {}
 
 void Acceptor::start() {
   if (auto ec = owner_.loop().watch(listener_.get(), kReadable, this))
@@ -42,22 +43,20 @@ void Acceptor::handle_events(std::uint32_t) {
     socklen_t len = sizeof ss;
     int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
-      if (err == EMFILE || err == ENFILE) {
-        const bool can_shed_more = spare_.shed(listener_.get());
-        ctx.accept_failed(err);
-        owner_.stats().connections_refused.add();
-        // The queue may hold more. Level-triggered pollers report the listener again; an
-        // edge-triggered one will not, so come back next iteration (if the reserve fd could
-        // be taken back: otherwise shedding cannot make progress and the next connection's
-        // edge will bring us back).
-        if (edge && can_shed_more) owner_.loop().inject(listener_.get(), kReadable);
-        return;
+      bool shed_more = false;
+      switch (ctx.accept_failed(errno, listener_.get(), spare_, owner_.stats(), &shed_more)) {
+        case AcceptFailure::retry:
+          continue;
+        case AcceptFailure::out_of_fds:
+          // The queue may hold more. Level-triggered pollers report the listener again; an
+          // edge-triggered one will not, so come back next iteration (if the reserve fd came
+          // back: otherwise shedding cannot make progress, and the next connection's edge will
+          // bring us back).
+          if (edge && shed_more) owner_.loop().inject(listener_.get(), kReadable);
+          return;
+        default:  // nothing waiting; closed; transient (ENOBUFS...): the next event retries
+          return;
       }
-      ctx.accept_failed(err);  // ENOBUFS, ENOMEM: transient; try again on the next event
-      return;
     }
     UniqueFd conn(fd);
     Endpoint peer = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
@@ -67,9 +66,10 @@ void Acceptor::handle_events(std::uint32_t) {
                                      std::string(owner_.loop().poller().name()) + " cannot watch");
       continue;
     }
-    if (!ctx.admit(owner_.stats(), peer)) continue;
+    std::unique_ptr<Handler> handler = ctx.admit(owner_.stats(), peer);
+    if (!handler) continue;
     set_no_delay(fd);  // replies are whole messages: never hold one back for Nagle
-    owner_.adopt(std::move(conn), peer);
+    owner_.adopt(std::move(conn), peer, std::move(handler));
   }
 }
 

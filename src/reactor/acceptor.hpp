@@ -9,11 +9,11 @@
 
 namespace iomux::detail::reactor {
 
-class ReactorThread;
+class ReactorLoop;
 
 class Acceptor final : public IoHandler {
  public:
-  Acceptor(ReactorThread& owner, UniqueFd listener);
+  Acceptor(ReactorLoop& owner, UniqueFd listener);
 
   // Loop thread.
   void start();
@@ -23,7 +23,7 @@ class Acceptor final : public IoHandler {
   void handle_events(std::uint32_t events) override;
 
  private:
-  ReactorThread& owner_;
+  ReactorLoop& owner_;
   UniqueFd listener_;
   SpareFd spare_;  // for EMFILE
 };

@@ -76,7 +76,7 @@ class BufferPool {
   // out in one send lent from its buffer (with 4 KiB buffers a 16 KiB echo took four
   // completions and two sends, 12 KiB copied). Safe for back-pressure only because every recv
   // is bounded: a multishot recv takes up to 32 buffers per wake-up before a cancel can land,
-  // so it is armed with a byte limit, or not used at all (UringThread::arm_recv).
+  // so it is armed with a byte limit, or not used at all (UringLoop::arm_recv).
   static constexpr unsigned kBufferSize = 16 * 1024;
   static constexpr unsigned kBuffersPerSlab = 256;  // we start with one slab: 4 MiB
   static constexpr unsigned kMaxBuffers = 1024;     // ring entries; the cap: 16 MiB

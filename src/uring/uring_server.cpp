@@ -33,16 +33,16 @@
 // connection's lifecycle is the shared ConnectionCore (src/core/).
 #include "server/loop_group_server.hpp"
 #include "server/model_factory.hpp"
-#include "uring/uring_thread.hpp"
+#include "uring/uring_loop.hpp"
 
 namespace iomux::detail {
 namespace {
 
-class UringServer final : public LoopGroupServer<uring::UringThread> {
+class UringServer final : public LoopGroupServer<uring::UringLoop> {
  public:
   UringServer(ServerOptions options, HandlerFactory factory)
       : LoopGroupServer(checked(std::move(options)), std::move(factory), [](ServerContext& ctx, UniqueFd listener) {
-          return std::make_unique<uring::UringThread>(ctx, std::move(listener));
+          return std::make_unique<uring::UringLoop>(ctx, std::move(listener));
         }) {
     const int n = thread_count();
     ctx_.log().debug(

@@ -392,7 +392,7 @@ TEST_P(Uring, IdleTimeoutClosesSilentConnections) {
   EXPECT_TRUE(wait_closed(quiet.get()));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
   EXPECT_EQ(server.server().stats().connections_timed_out, 1u);
-  EXPECT_TRUE(server.log().contains("(--idle-timeout)"));
+  EXPECT_TRUE(server.log().contains("(idle_timeout)"));
 }
 
 }  // namespace

@@ -40,49 +40,16 @@
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
 #include "uring/ring.hpp"
+#include "uring/uring_transport.hpp"
 #include "uring/user_data.hpp"
 
 namespace iomux::detail::uring {
 
-using Clock = std::chrono::steady_clock;
-class UringThread;
-
-// A connection slot: the socket, its ConnectionCore, and the state of its two requests.
-struct Connection final : Transport {
-  static constexpr std::size_t kMaxSendIov = 8;
-
-  UringThread* owner = nullptr;
-  std::uint32_t slot = 0;
-  UniqueFd fd;
-  std::optional<ConnectionCore> core;  // engaged while the slot is in use
-  // A provided buffer lent to the send in flight (zero-copy echo): its id (or -1) and the
-  // bytes of it being sent.
-  std::int32_t lent_bid = -1;
-  const char* lent_data = nullptr;
-  std::uint32_t lent_len = 0;
-  std::uint32_t generation = 0;
-  Clock::time_point last_recv;  // for the stall probes
-  bool recv_armed = false;      // a recv is in the kernel
-  bool recv_cancelled = false;  // and a cancel for it is on its way
-  bool send_inflight = false;
-  bool starved = false;      // recv ended with -ENOBUFS; re-armed after this batch
-  bool probe_due = false;    // received since the last stall probe (see probe_stalled_recvs)
-  bool release_due = false;  // closed; the slot goes back once nothing is in flight
-
-  [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight; }
-  [[nodiscard]] bool closed() const noexcept { return !core || core->state() == ConnectionCore::State::closed; }
-
-  // Transport.
-  void settle() override;
-  void shutdown_write() override;
-  void release_socket() override;
-};
-
-class UringThread final : public Executor {
+class UringLoop final : public Executor {
  public:
   // Sets up the ring, the buffers and the wake-up eventfd. Throws ServerError.
-  UringThread(ServerContext& ctx, UniqueFd listener);
-  ~UringThread() override;
+  UringLoop(ServerContext& ctx, UniqueFd listener);
+  ~UringLoop() override;
 
   // Loop thread (the thread that calls it becomes the ring's only submitter). Serves until
   // stopped.
@@ -99,7 +66,7 @@ class UringThread final : public Executor {
   bool cancel_timer(TimerId id) override;
 
  private:
-  friend struct Connection;
+  friend struct UringTransport;
 
   // The loop (uring_thread.cpp).
   void wait_for_completions();
@@ -119,14 +86,14 @@ class UringThread final : public Executor {
   [[nodiscard]] bool sweeps_active() const noexcept;
   void sweep();
   void probe_stalled_recvs();
-  void mark_probe_due(Connection& c) noexcept;
-  void clear_probe_due(Connection& c) noexcept;
+  void mark_probe_due(UringTransport& c) noexcept;
+  void clear_probe_due(UringTransport& c) noexcept;
   void cancel(std::uint64_t user_data);
 
   // A connection's requests (uring_io.cpp).
   std::uint64_t tag(Op op, std::uint32_t slot) const noexcept { return pack(op, slot, conns_[slot].generation); }
   void arm_recv(std::uint32_t slot);
-  [[nodiscard]] std::uint32_t recv_budget(const Connection& c) const noexcept;
+  [[nodiscard]] std::uint32_t recv_budget(const UringTransport& c) const noexcept;
   void on_recv(std::uint32_t slot, const io_uring_cqe& cqe);
   void process(std::uint32_t slot, std::uint16_t bid, std::size_t len);
   bool try_lend(std::uint32_t slot, std::uint16_t bid, std::string_view chunk);
@@ -153,7 +120,7 @@ class UringThread final : public Executor {
   unsigned stop_seen_ = 0;
   TimerQueue timers_;
 
-  std::deque<Connection> conns_;  // indexed by slot; a deque never moves its elements
+  std::deque<UringTransport> conns_;  // indexed by slot; a deque never moves its elements
 
   // The header and iovecs of a gathered send (sendmsg). The kernel copies them when it consumes
   // the SQE (IORING_FEAT_SUBMIT_STABLE, Linux 5.5+; the payload, in the output queue, stays put
@@ -161,7 +128,7 @@ class UringThread final : public Executor {
   // reused once the submission queue is empty, instead of 184 bytes in every idle connection.
   struct SendHeader {
     msghdr msg;
-    std::array<iovec, Connection::kMaxSendIov> iov;
+    std::array<iovec, UringTransport::kMaxSendIov> iov;
   };
   static constexpr std::size_t kSendHeaders = 64;
   // A header no SQE waiting for submission points to, or null when all are taken and a

@@ -1,10 +1,10 @@
-#include "reactor/reactor_thread.hpp"
+#include "reactor/reactor_loop.hpp"
 
-#include "reactor/connection.hpp"
+#include "reactor/reactor_transport.hpp"
 
 namespace iomux::detail::reactor {
 
-ReactorThread::ReactorThread(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener)
+ReactorLoop::ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener)
     : Executor(ctx, stats_, &batch_, [this] { loop_.wake(); }),
       loop_(std::move(poller)),
       acceptor_(*this, std::move(listener)) {
@@ -15,9 +15,9 @@ ReactorThread::ReactorThread(ServerContext& ctx, std::unique_ptr<Poller> poller,
   });
 }
 
-ReactorThread::~ReactorThread() = default;
+ReactorLoop::~ReactorLoop() = default;
 
-void ReactorThread::run() {
+void ReactorLoop::run() {
   bind_to_current_thread();
   acceptor_.start();
   loop_.run();
@@ -26,7 +26,7 @@ void ReactorThread::run() {
   retired_.clear();
 }
 
-void ReactorThread::stop(StopMode mode) noexcept {
+void ReactorLoop::stop(StopMode mode) noexcept {
   try {
     loop_.post([this, mode] {
       // A second graceful stop during the drain cuts it short, as an immediate one does.
@@ -42,40 +42,31 @@ void ReactorThread::stop(StopMode mode) noexcept {
   }
 }
 
-TimerId ReactorThread::start_timer(Clock::time_point when, std::function<void()> callback) {
+TimerId ReactorLoop::start_timer(Clock::time_point when, std::function<void()> callback) {
   return loop_.run_at(when, std::move(callback));
 }
 
-bool ReactorThread::cancel_timer(TimerId id) {
+bool ReactorLoop::cancel_timer(TimerId id) {
   loop_.cancel(id);
   return true;
 }
 
-void ReactorThread::adopt(UniqueFd fd, const Endpoint& peer) {
-  std::unique_ptr<Handler> handler;
-  try {
-    handler = context().make_handler();
-  } catch (const std::exception& e) {
-    context().release();
-    context().refuse(stats_, "the handler factory failed for " + peer.to_string() + ": " + e.what());
-    return;
-  }
+void ReactorLoop::adopt(UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler) {
   const int f = fd.get();
   if (static_cast<std::size_t>(f) >= connections_.size()) connections_.resize(f + 1 + f / 2);
-  connections_[f] = std::make_unique<Connection>(*this, std::move(fd), peer, std::move(handler));
+  connections_[f] = std::make_unique<ReactorTransport>(*this, std::move(fd), peer, std::move(handler));
   ++live_;
-  stats_.connections_accepted.add();
-  if (!connections_[f]->start()) stats_.connections_refused.add();
+  connections_[f]->start();
 }
 
-void ReactorThread::retire(int fd) {
+void ReactorLoop::retire(int fd) {
   if (fd < 0 || static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd]) return;
   retired_.push_back(std::move(connections_[fd]));
   --live_;
   maybe_finish_drain();
 }
 
-void ReactorThread::begin_drain() {
+void ReactorLoop::begin_drain() {
   if (draining_) return;
   draining_ = true;
   acceptor_.close();
@@ -88,13 +79,13 @@ void ReactorThread::begin_drain() {
   maybe_finish_drain();
 }
 
-void ReactorThread::close_all(std::string_view why) {
+void ReactorLoop::close_all(std::string_view why) {
   acceptor_.close();
   for (auto& conn : connections_)
     if (conn) conn->core().close(CloseReason::server_stopped, 0, why);
 }
 
-void ReactorThread::maybe_finish_drain() {
+void ReactorLoop::maybe_finish_drain() {
   if (draining_ && live_ == 0) loop_.stop();
 }
 

@@ -18,12 +18,12 @@
 
 namespace iomux::detail::reactor {
 
-class Connection;
+class ReactorTransport;
 
-class ReactorThread final : public Executor {
+class ReactorLoop final : public Executor {
  public:
-  ReactorThread(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener);
-  ~ReactorThread() override;
+  ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener);
+  ~ReactorLoop() override;
 
   // Loop thread: serves until the loop stops.
   void run();
@@ -37,8 +37,8 @@ class ReactorThread final : public Executor {
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
   bool cancel_timer(TimerId id) override;
 
-  // Loop thread: takes a freshly accepted socket.
-  void adopt(UniqueFd fd, const Endpoint& peer);
+  // Loop thread: serves an admitted connection (ServerContext::admit).
+  void adopt(UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler);
   // Loop thread: a connection is done; it is destroyed after the current event batch.
   void retire(int fd);
 
@@ -51,8 +51,8 @@ class ReactorThread final : public Executor {
   SendBatch batch_;
   EventLoop loop_;
   Acceptor acceptor_;
-  std::vector<std::unique_ptr<Connection>> connections_;  // indexed by fd
-  std::vector<std::unique_ptr<Connection>> retired_;
+  std::vector<std::unique_ptr<ReactorTransport>> connections_;  // indexed by fd
+  std::vector<std::unique_ptr<ReactorTransport>> retired_;
   std::size_t live_ = 0;
   bool draining_ = false;
   TimerId reaper_ = kNoTimer;

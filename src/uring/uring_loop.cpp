@@ -2,7 +2,7 @@
 // connection's own business — the listener's multishot accept, the stop() wake-up and the
 // mailbox, the graceful drain, timers and the stall probes. Per-connection IO is in
 // uring_io.cpp.
-#include "uring/uring_thread.hpp"
+#include "uring/uring_loop.hpp"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -47,7 +47,7 @@ __kernel_timespec to_timespec(Clock::duration d) {
 
 }  // namespace
 
-UringThread::UringThread(ServerContext& ctx, UniqueFd listener)
+UringLoop::UringLoop(ServerContext& ctx, UniqueFd listener)
     : Executor(ctx, stats_, /*batch=*/nullptr,
                [this] {
                  const std::uint64_t one = 1;
@@ -66,12 +66,12 @@ UringThread::UringThread(ServerContext& ctx, UniqueFd listener)
 
 // The mailbox first: no wake-up may reach the eventfd after it closes. Then the ring: until it
 // is torn down the kernel may still use pool_'s memory.
-UringThread::~UringThread() {
+UringLoop::~UringLoop() {
   close_mailbox();
   ring_.close();
 }
 
-void UringThread::run() {
+void UringLoop::run() {
   bind_to_current_thread();
   ring_.bind_to_this_thread();
   now_ = Clock::now();
@@ -89,17 +89,17 @@ void UringThread::run() {
   ring_.unbind_from_this_thread();
 }
 
-void UringThread::stop(StopMode mode) noexcept {
+void UringLoop::stop(StopMode mode) noexcept {
   stop_requests_.fetch_add(mode == StopMode::immediate ? kImmediate : kGraceful, std::memory_order_release);
   const std::uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-TimerId UringThread::start_timer(Clock::time_point when, std::function<void()> callback) {
+TimerId UringLoop::start_timer(Clock::time_point when, std::function<void()> callback) {
   return timers_.add(when, std::move(callback));
 }
 
-bool UringThread::cancel_timer(TimerId id) {
+bool UringLoop::cancel_timer(TimerId id) {
   return timers_.cancel(id);
 }
 
@@ -107,7 +107,7 @@ bool UringThread::cancel_timer(TimerId id) {
 
 // The one syscall of an iteration: submits everything queued and sleeps until a completion
 // (or until the next timer or sweep is due).
-void UringThread::wait_for_completions() {
+void UringLoop::wait_for_completions() {
   std::optional<Clock::time_point> deadline = timers_.next_deadline();
   if (sweeps_active()) deadline = deadline ? std::min(*deadline, next_sweep_) : next_sweep_;
   if (draining_) deadline = deadline ? std::min(*deadline, drain_deadline_) : drain_deadline_;
@@ -127,7 +127,7 @@ void UringThread::wait_for_completions() {
 }
 
 // Every completion that is ready, then one store to the CQ head for all of them.
-void UringThread::handle_batch() {
+void UringLoop::handle_batch() {
   now_ = Clock::now();
   unsigned head;
   unsigned seen = 0;
@@ -139,7 +139,7 @@ void UringThread::handle_batch() {
   io_uring_cq_advance(ring_.get(), seen);
 }
 
-void UringThread::dispatch(const io_uring_cqe& cqe) {
+void UringLoop::dispatch(const io_uring_cqe& cqe) {
   const Tag t = unpack(cqe.user_data);
   switch (t.op) {
     case Op::accept:
@@ -170,7 +170,7 @@ void UringThread::dispatch(const io_uring_cqe& cqe) {
     on_send(t.slot, cqe);
 }
 
-void UringThread::after_batch() {
+void UringLoop::after_batch() {
   pool_.publish();  // every buffer given back in the batch, in one store
   if (!starved_.empty()) {
     // Recvs that found the ring empty. The batch has just given buffers back; if the ring
@@ -181,7 +181,7 @@ void UringThread::after_batch() {
     }
     for (std::uint64_t t : starved_) {
       const Tag tag = unpack(t);
-      Connection& c = conns_[tag.slot];
+      UringTransport& c = conns_[tag.slot];
       if ((c.generation & kGenerationMask) != tag.generation) continue;
       c.starved = false;
       if (!c.closed()) apply_reading(tag.slot);
@@ -203,7 +203,7 @@ void UringThread::after_batch() {
 
 // Closes what is left and waits (bounded) for the final CQE of every request, so no buffer
 // is freed while the kernel may still use it.
-void UringThread::teardown() {
+void UringLoop::teardown() {
   done_ = true;
   close_all("server stopped");
   stop_listener();
@@ -222,7 +222,7 @@ void UringThread::teardown() {
   if (in_flight_ > 0) context().log().warn("uring: {} requests still in flight at exit", in_flight_);
 }
 
-void UringThread::cancel(std::uint64_t user_data) {
+void UringLoop::cancel(std::uint64_t user_data) {
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_cancel64(sqe, user_data, 0);
   io_uring_sqe_set_data64(sqe, pack(Op::cancel));
@@ -231,7 +231,7 @@ void UringThread::cancel(std::uint64_t user_data) {
 
 // ------------------------------------------------------------------------------ the listener
 
-void UringThread::arm_accept() {
+void UringLoop::arm_accept() {
   io_uring_sqe* sqe = ring_.sqe();
   // Multishot: one SQE, a CQE per accepted connection, until it fails or is cancelled. It
   // gives no peer address (there is one sockaddr buffer for all of them): adopt() asks.
@@ -241,7 +241,7 @@ void UringThread::arm_accept() {
   ++in_flight_;
 }
 
-void UringThread::on_accept(const io_uring_cqe& cqe) {
+void UringLoop::on_accept(const io_uring_cqe& cqe) {
   const bool accepting = !draining_ && !done_;
   if (!(cqe.flags & IORING_CQE_F_MORE)) {
     accept_armed_ = false;
@@ -250,23 +250,16 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
   if (cqe.res >= 0) {
     UniqueFd fd(cqe.res);
     if (accepting) adopt(std::move(fd));  // else: shutting down, the fd just closes
-  } else {
-    const int err = -cqe.res;
-    switch (err) {
-      case ECANCELED:
-      case ECONNABORTED:
-      case EINTR:
-      case EAGAIN:
+  } else if (cqe.res != -ECANCELED) {     // cancelled: stop_listener() asked for it
+    bool shed_more = true;
+    switch (context().accept_failed(-cqe.res, listener_.get(), spare_, stats_, &shed_more)) {
+      case AcceptFailure::out_of_fds:
+        if (!shed_more) accept_retry_ = true;  // cannot shed: wait for fds (the sweep retries)
         break;
-      case EMFILE:
-      case ENFILE:
-        if (!spare_.shed(listener_.get())) accept_retry_ = true;  // cannot shed: wait for fds
-        context().accept_failed(err);
-        stats_.connections_refused.add();
-        break;
-      default:  // ENOBUFS, ENOMEM: transient; retry at the next sweep, not at once
-        context().accept_failed(err);
+      case AcceptFailure::transient:  // ENOBUFS, ENOMEM: retry at the next sweep, not at once
         accept_retry_ = true;
+        break;
+      default:
         break;
     }
   }
@@ -277,18 +270,10 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
     arm_accept();
 }
 
-void UringThread::adopt(UniqueFd fd) {
+void UringLoop::adopt(UniqueFd fd) {
   const Endpoint peer = peer_endpoint(fd.get());
-  ServerContext& ctx = context();
-  if (!ctx.admit(stats_, peer)) return;
-  std::unique_ptr<Handler> handler;
-  try {
-    handler = ctx.make_handler();
-  } catch (const std::exception& e) {
-    ctx.release();
-    ctx.refuse(stats_, "the handler factory failed for " + peer.to_string() + ": " + e.what());
-    return;
-  }
+  std::unique_ptr<Handler> handler = context().admit(stats_, peer);
+  if (!handler) return;
   set_no_delay(fd.get());  // replies are whole messages: never hold one back for Nagle
   std::uint32_t slot;
   if (!free_slots_.empty()) {
@@ -298,14 +283,13 @@ void UringThread::adopt(UniqueFd fd) {
     slot = static_cast<std::uint32_t>(conns_.size());
     conns_.emplace_back();
   }
-  Connection& c = conns_[slot];
+  UringTransport& c = conns_[slot];
   c.owner = this;
   c.slot = slot;
   c.fd = std::move(fd);
   c.last_recv = now_;
   c.core.emplace(*this, c, std::move(handler), peer, c.fd.get());
   ++live_;
-  stats_.connections_accepted.add();
   c.core->open([this, slot] { return sender(slot); });
   if (c.closed()) return;
   c.core->start_idle_timer();
@@ -314,7 +298,7 @@ void UringThread::adopt(UniqueFd fd) {
 
 // Stops accepting: cancels the multishot accept; its final CQE closes the listener (closing
 // it first would not stop a request that holds a reference to the socket).
-void UringThread::stop_listener() {
+void UringLoop::stop_listener() {
   accept_retry_ = false;
   if (accept_armed_)
     cancel(pack(Op::accept));
@@ -324,7 +308,7 @@ void UringThread::stop_listener() {
 
 // ---------------------------------------------------------------------- stop, drain, sweeps
 
-void UringThread::arm_wake() {
+void UringLoop::arm_wake() {
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_read(sqe, wake_fd_.get(), &wake_value_, sizeof wake_value_, 0);
   io_uring_sqe_set_data64(sqe, pack(Op::wake));
@@ -332,7 +316,7 @@ void UringThread::arm_wake() {
   ++in_flight_;
 }
 
-void UringThread::on_wake(const io_uring_cqe& cqe) {
+void UringLoop::on_wake(const io_uring_cqe& cqe) {
   wake_armed_ = false;
   --in_flight_;
   // The stop request and the mail are read in after_batch(); here only keep listening.
@@ -342,7 +326,7 @@ void UringThread::on_wake(const io_uring_cqe& cqe) {
     context().log().error("uring: wake-up read failed: {}", std::strerror(-cqe.res));
 }
 
-void UringThread::take_stop_request() {
+void UringLoop::take_stop_request() {
   const unsigned requests = stop_requests_.load(std::memory_order_acquire);
   if (requests == stop_seen_) return;
   stop_seen_ = requests;
@@ -355,27 +339,27 @@ void UringThread::take_stop_request() {
   }
 }
 
-void UringThread::begin_drain() {
+void UringLoop::begin_drain() {
   if (draining_) return;
   draining_ = true;
   drain_deadline_ = now_ + context().options().drain_timeout;
   stop_listener();
-  for (Connection& c : conns_)
+  for (UringTransport& c : conns_)
     if (!c.closed()) c.core->drain();
 }
 
-void UringThread::close_all(std::string_view why) {
-  for (Connection& c : conns_)
+void UringLoop::close_all(std::string_view why) {
+  for (UringTransport& c : conns_)
     if (!c.closed()) c.core->close(CloseReason::server_stopped, 0, why);
 }
 
 // Sweeps are coarse and run only while something needs them: a failed accept to retry, a stall
 // probe. (Connections' own timers, idle and linger, are in timers_.)
-bool UringThread::sweeps_active() const noexcept {
+bool UringLoop::sweeps_active() const noexcept {
   return accept_retry_ || probes_due_ > 0;
 }
 
-void UringThread::sweep() {
+void UringLoop::sweep() {
   next_sweep_ = now_ + (probes_due_ > 0 && !accept_retry_ ? kProbeSweepPeriod : kSweepPeriod);
   if (probes_due_ > 0) probe_stalled_recvs();
   if (accept_retry_ && !draining_ && !done_) {
@@ -400,23 +384,23 @@ void UringThread::sweep() {
 // sweep covers every connection due; a connection is probed once per quiet period, so idle
 // connections cost nothing and busy ones are never probed. A false alarm (data that arrived
 // just then) only costs a cancel and a re-arm.
-void UringThread::mark_probe_due(Connection& c) noexcept {
+void UringLoop::mark_probe_due(UringTransport& c) noexcept {
   if (c.probe_due) return;
   c.probe_due = true;
   ++probes_due_;
 }
 
-void UringThread::clear_probe_due(Connection& c) noexcept {
+void UringLoop::clear_probe_due(UringTransport& c) noexcept {
   if (!c.probe_due) return;
   c.probe_due = false;
   --probes_due_;
 }
 
-void UringThread::probe_stalled_recvs() {
+void UringLoop::probe_stalled_recvs() {
   probe_fds_.clear();
   probe_slots_.clear();
   for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
-    Connection& c = conns_[slot];
+    UringTransport& c = conns_[slot];
     if (!c.probe_due || now_ - c.last_recv < kStallProbeDelay) continue;
     clear_probe_due(c);
     if (c.closed() || c.core->state() != ConnectionCore::State::open || !c.recv_armed || c.recv_cancelled) continue;
