@@ -19,7 +19,7 @@ BlockingLoop::~BlockingLoop() {
 }
 
 TimerId BlockingLoop::start_timer(Clock::time_point when, std::function<void()> callback) {
-  return timers_.add(when, std::move(callback));
+  return timers_.start(when, std::move(callback));
 }
 
 bool BlockingLoop::cancel_timer(TimerId id) {

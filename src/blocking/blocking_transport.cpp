@@ -21,6 +21,9 @@ BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const 
   const auto send_timeout = executor.context().options().send_timeout;
   if (blocking_ && send_timeout.count() > 0) set_send_timeout(fd_.get(), send_timeout);
   core_.open([this] { return send(); });
+  // The visiting models' thread runs its timers every pass: the idle timeout is a timer there,
+  // as on the event loops. (blocking and threaded sleep in recv(): SO_RCVTIMEO, in serve().)
+  if (!blocking_ && core_.state() != ConnectionCore::State::closed) core_.start_idle_timer();
 }
 
 BlockingTransport::~BlockingTransport() {
@@ -90,7 +93,7 @@ void BlockingTransport::wait_and_serve(std::span<char> scratch) {
   if (core_.wants_read() && idle.count() > 0 && core_.idle_for(now) >= idle) core_.close_idle();
 }
 
-bool BlockingTransport::visit(std::span<char> scratch, SteadyClock::time_point now) {
+bool BlockingTransport::visit(std::span<char> scratch) {
   if (core_.state() == ConnectionCore::State::closed) return false;
   bool progress = false;
   const OutputQueue& queue = core_.queue();
@@ -104,12 +107,6 @@ bool BlockingTransport::visit(std::span<char> scratch, SteadyClock::time_point n
     const ReadResult r = read_and_serve(core_, fd_.get(), scratch, /*blocking=*/false);
     if (r.n == 0) on_eof();
     progress = progress || r.n >= 0 || (r.error != EAGAIN && r.error != EWOULDBLOCK);
-  }
-  if (core_.state() != ConnectionCore::State::open) return progress;
-  const auto idle = executor_.context().options().idle_timeout;
-  if (idle.count() > 0 && core_.idle_for(now) >= idle) {
-    core_.close_idle();
-    progress = true;
   }
   return progress;
 }

@@ -53,10 +53,10 @@ class BlockingTransport final : public Transport {
   void serve(std::span<char> scratch);
 
   // One turn of a polling model: send what is owed, then read and serve at most one chunk
-  // (unless paused or flushing), then enforce the idle timeout. Works on an O_NONBLOCK socket
-  // (never sleeps) and on a blocking one with SO_RCVTIMEO/SO_SNDTIMEO (sleeps at most those).
-  // True if something moved.
-  bool visit(std::span<char> scratch, SteadyClock::time_point now);
+  // (unless paused or flushing). Works on an O_NONBLOCK socket (never sleeps) and on a blocking
+  // one with SO_RCVTIMEO/SO_SNDTIMEO (sleeps at most those). True if something moved. (The
+  // idle timeout is a timer of the loop's: the constructor starts it.)
+  bool visit(std::span<char> scratch);
 
   // Graceful stop: read no more; close once the owed replies are sent.
   void drain() { core_.drain(); }

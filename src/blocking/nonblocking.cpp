@@ -44,7 +44,7 @@ class NonblockingServer final : public VisitingServer {
         break;  // nobody waiting; anything else was logged: try again next pass
       }
       progress = true;
-      add_session(std::move(a.fd), a.peer, nullptr);
+      add_connection(std::move(a.fd), a.peer, nullptr);
     }
     return progress;
   }

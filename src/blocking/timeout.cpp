@@ -71,7 +71,7 @@ class TimeoutServer final : public VisitingServer {
         ctx_.refuse(stats_, "cannot bound the waits of " + a.peer.to_string() + ": " + ec.message());
         continue;
       }
-      add_session(std::move(a.fd), a.peer, &stop_);
+      add_connection(std::move(a.fd), a.peer, &stop_);
     }
     return progress;
   }

@@ -372,6 +372,7 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
     }
   }
   if (!destroying_) transport_.release_socket();
+  executor_.connection_closed();
 }
 
 // A handler method threw. What it wrote before the throw is owed to the peer as much as any

@@ -24,9 +24,10 @@ class ConnectionCore;
 class ConnectionLink;
 
 struct Letter {
-  // sweep: not for a connection (no link): the memory budget asks the thread to evict its
-  // stalled holders (MemoryBudget::ask_all_to_sweep).
-  enum class Kind : std::uint8_t { task, fill, close, sweep };
+  // Not for a connection (no link), for the thread itself: sweep, the memory budget asks it
+  // to evict its stalled holders (MemoryBudget::ask_all_to_sweep); stop, Executor::request_stop
+  // (deferred_id holds the StopMode).
+  enum class Kind : std::uint8_t { task, fill, close, sweep, stop };
   Kind kind;
   std::shared_ptr<ConnectionLink> link;
   std::function<void(iomux::Connection&)> task;  // Kind::task

@@ -27,7 +27,7 @@ class ReactorLoop final : public Executor {
 
   // Loop thread: serves until the loop stops.
   void run();
-  // Any thread.
+  // Any thread (Executor::request_stop).
   void stop(StopMode mode) noexcept;
 
   EventLoop& loop() noexcept { return loop_; }
@@ -43,9 +43,8 @@ class ReactorLoop final : public Executor {
   void retire(int fd);
 
  private:
-  void begin_drain();
-  void close_all(std::string_view why);
-  void maybe_finish_drain();
+  void stop_accepting() override;
+  void finish() override;
 
   ThreadStats stats_;
   SendBatch batch_;
@@ -53,9 +52,6 @@ class ReactorLoop final : public Executor {
   Acceptor acceptor_;
   std::vector<std::unique_ptr<ReactorTransport>> connections_;  // indexed by fd
   std::vector<std::unique_ptr<ReactorTransport>> retired_;
-  std::size_t live_ = 0;
-  bool draining_ = false;
-  TimerId reaper_ = kNoTimer;
 };
 
 }  // namespace iomux::detail::reactor

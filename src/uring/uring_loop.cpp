@@ -22,15 +22,14 @@ constexpr unsigned kSqEntries = 2048;  // SQEs one batch may queue before an ear
 constexpr unsigned kCqEntries = 8192;  // completions one wait may bring; overflow is not lost
 // How long teardown waits for the final CQEs of cancelled requests.
 constexpr std::chrono::milliseconds kTeardownLimit{2000};
-// stop(): graceful adds 1, immediate adds 2, so "two or more" means immediate.
-constexpr unsigned kGraceful = 1;
-constexpr unsigned kImmediate = 2;
 // Stall probes (probe_stalled_recvs): how long a connection with a recv armed must have been
 // quiet before the probe looks at its socket, and how often the sweep runs for them.
 constexpr std::chrono::milliseconds kStallProbeDelay{1000};
 constexpr std::chrono::milliseconds kProbeSweepPeriod{250};
 // The sweep for a failed accept to retry, or a drain's deadline.
 constexpr std::chrono::milliseconds kSweepPeriod{100};
+// How long the loop may wait while requests that found no free SQE are still to be made.
+constexpr std::chrono::milliseconds kSqeRetryDelay{1};
 
 // Multishot recvs where they can be bounded (see arm_recv). IOMUX_URING_RECV=oneshot forces the
 // one-shot recvs that kernels before 6.16 get: for the tests of that path, and for comparing.
@@ -78,25 +77,35 @@ void UringLoop::run() {
   next_sweep_ = now_;
   arm_wake();
   arm_accept();
-  take_stop_request();  // stop() may have come before run()
+  deliver_mail();  // stop() may have come before run()
+  std::string failure;
   while (!done_) {
-    wait_for_completions();
+    failure = wait_for_completions();
+    if (!failure.empty()) break;
     handle_batch();
     after_batch();
   }
   teardown();
   close_mailbox();
   ring_.unbind_from_this_thread();
+  // As a failed epoll_wait does in the reactor: the server stops (LoopGroupServer).
+  if (!failure.empty()) throw ServerError(failure);
 }
 
 void UringLoop::stop(StopMode mode) noexcept {
-  stop_requests_.fetch_add(mode == StopMode::immediate ? kImmediate : kGraceful, std::memory_order_release);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+  request_stop(mode);
+}
+
+void UringLoop::stop_accepting() {
+  stop_listener();
+}
+
+void UringLoop::finish() {
+  done_ = true;
 }
 
 TimerId UringLoop::start_timer(Clock::time_point when, std::function<void()> callback) {
-  return timers_.add(when, std::move(callback));
+  return timers_.start(when, std::move(callback));
 }
 
 bool UringLoop::cancel_timer(TimerId id) {
@@ -106,11 +115,13 @@ bool UringLoop::cancel_timer(TimerId id) {
 // ---------------------------------------------------------------------------------- the loop
 
 // The one syscall of an iteration: submits everything queued and sleeps until a completion
-// (or until the next timer or sweep is due).
-void UringLoop::wait_for_completions() {
+// (or until the next timer or sweep is due). Returns why the ring failed, or "".
+std::string UringLoop::wait_for_completions() {
   std::optional<Clock::time_point> deadline = timers_.next_deadline();
   if (sweeps_active()) deadline = deadline ? std::min(*deadline, next_sweep_) : next_sweep_;
-  if (draining_) deadline = deadline ? std::min(*deadline, drain_deadline_) : drain_deadline_;
+  // Requests that found no SQE wait for the next batch: do not sleep long without them (the
+  // wake-up read may be one of them).
+  if (sqe_retries_.due()) deadline = Clock::now() + kSqeRetryDelay;
   int rc;
   if (deadline) {
     __kernel_timespec ts = to_timespec(*deadline - Clock::now());
@@ -119,11 +130,8 @@ void UringLoop::wait_for_completions() {
   } else {
     rc = io_uring_submit_and_wait(ring_.get(), 1);
   }
-  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return;
-  context().log().error("io_uring_enter failed: {}; this thread stops serving", std::strerror(-rc));
-  close_all("server error");
-  stop_listener();
-  done_ = true;
+  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return {};
+  return std::string("io_uring_enter failed: ") + std::strerror(-rc);
 }
 
 // Every completion that is ready, then one store to the CQ head for all of them.
@@ -172,6 +180,7 @@ void UringLoop::dispatch(const io_uring_cqe& cqe) {
 
 void UringLoop::after_batch() {
   pool_.publish();  // every buffer given back in the batch, in one store
+  if (sqe_retries_.due()) retry_sqes();
   if (!starved_.empty()) {
     // Recvs that found the ring empty. The batch has just given buffers back; if the ring
     // still ran dry, grow it (up to its cap) so the next burst fits.
@@ -190,15 +199,9 @@ void UringLoop::after_batch() {
   }
   timers_.run_expired(now_);
   deliver_mail();
-  take_stop_request();
-  if (draining_ && now_ >= drain_deadline_) {
-    close_all("drain timeout");
-    done_ = true;
-  }
   if (sweeps_active() && now_ >= next_sweep_) sweep();
   for (std::size_t i = 0; i < to_release_.size(); ++i) release_if_idle(to_release_[i]);
   to_release_.clear();
-  if (draining_ && live_ == 0) done_ = true;
 }
 
 // Closes what is left and waits (bounded) for the final CQE of every request, so no buffer
@@ -222,8 +225,30 @@ void UringLoop::teardown() {
   if (in_flight_ > 0) context().log().warn("uring: {} requests still in flight at exit", in_flight_);
 }
 
+// After a batch in which Ring::sqe() found no room: the requests it could not make, again (each
+// queues itself for the next batch if there is still none). Stale tags are skipped.
+void UringLoop::retry_sqes() {
+  SqeRetries due = std::move(sqe_retries_);
+  sqe_retries_ = {};
+  const auto live = [this](std::uint64_t t) -> UringTransport* {
+    const Tag tag = unpack(t);
+    UringTransport& c = conns_[tag.slot];
+    return (c.generation & kGenerationMask) == tag.generation && !c.closed() ? &c : nullptr;
+  };
+  if (due.wake && !wake_armed_ && !done_) arm_wake();
+  for (std::uint64_t t : due.cancels) cancel(t);
+  for (std::uint64_t t : due.recvs)
+    if (UringTransport* c = live(t); c && !c->recv_armed) apply_reading(c->slot);
+  for (std::uint64_t t : due.sends)
+    if (UringTransport* c = live(t); c && !c->send_inflight) settle(c->slot);
+}
+
 void UringLoop::cancel(std::uint64_t user_data) {
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    sqe_retries_.cancels.push_back(user_data);
+    return;
+  }
   io_uring_prep_cancel64(sqe, user_data, 0);
   io_uring_sqe_set_data64(sqe, pack(Op::cancel));
   ++in_flight_;
@@ -233,6 +258,10 @@ void UringLoop::cancel(std::uint64_t user_data) {
 
 void UringLoop::arm_accept() {
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    accept_retry_ = true;  // the sweep tries again
+    return;
+  }
   // Multishot: one SQE, a CQE per accepted connection, until it fails or is cancelled. It
   // gives no peer address (there is one sockaddr buffer for all of them): adopt() asks.
   io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -242,7 +271,7 @@ void UringLoop::arm_accept() {
 }
 
 void UringLoop::on_accept(const io_uring_cqe& cqe) {
-  const bool accepting = !draining_ && !done_;
+  const bool accepting = !draining() && !done_;
   if (!(cqe.flags & IORING_CQE_F_MORE)) {
     accept_armed_ = false;
     --in_flight_;
@@ -289,7 +318,6 @@ void UringLoop::adopt(UniqueFd fd) {
   c.fd = std::move(fd);
   c.last_recv = now_;
   c.core.emplace(*this, c, std::move(handler), peer, c.fd.get());
-  ++live_;
   c.core->open([this, slot] { return sender(slot); });
   if (c.closed()) return;
   c.core->start_idle_timer();
@@ -310,6 +338,10 @@ void UringLoop::stop_listener() {
 
 void UringLoop::arm_wake() {
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    sqe_retries_.wake = true;
+    return;
+  }
   io_uring_prep_read(sqe, wake_fd_.get(), &wake_value_, sizeof wake_value_, 0);
   io_uring_sqe_set_data64(sqe, pack(Op::wake));
   wake_armed_ = true;
@@ -326,33 +358,6 @@ void UringLoop::on_wake(const io_uring_cqe& cqe) {
     context().log().error("uring: wake-up read failed: {}", std::strerror(-cqe.res));
 }
 
-void UringLoop::take_stop_request() {
-  const unsigned requests = stop_requests_.load(std::memory_order_acquire);
-  if (requests == stop_seen_) return;
-  stop_seen_ = requests;
-  if (requests >= kImmediate) {
-    close_all("server stopped");
-    stop_listener();
-    done_ = true;
-  } else {
-    begin_drain();
-  }
-}
-
-void UringLoop::begin_drain() {
-  if (draining_) return;
-  draining_ = true;
-  drain_deadline_ = now_ + context().options().drain_timeout;
-  stop_listener();
-  for (UringTransport& c : conns_)
-    if (!c.closed()) c.core->drain();
-}
-
-void UringLoop::close_all(std::string_view why) {
-  for (UringTransport& c : conns_)
-    if (!c.closed()) c.core->close(CloseReason::server_stopped, 0, why);
-}
-
 // Sweeps are coarse and run only while something needs them: a failed accept to retry, a stall
 // probe. (Connections' own timers, idle and linger, are in timers_.)
 bool UringLoop::sweeps_active() const noexcept {
@@ -362,7 +367,7 @@ bool UringLoop::sweeps_active() const noexcept {
 void UringLoop::sweep() {
   next_sweep_ = now_ + (probes_due_ > 0 && !accept_retry_ ? kProbeSweepPeriod : kSweepPeriod);
   if (probes_due_ > 0) probe_stalled_recvs();
-  if (accept_retry_ && !draining_ && !done_) {
+  if (accept_retry_ && !draining() && !done_) {
     accept_retry_ = false;
     arm_accept();
   }

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -68,8 +69,12 @@ class UringLoop final : public Executor {
  private:
   friend struct UringTransport;
 
-  // The loop (uring_thread.cpp).
-  void wait_for_completions();
+  // Executor: the engine's part of a stop.
+  void stop_accepting() override;
+  void finish() override;
+
+  // The loop (uring_loop.cpp).
+  [[nodiscard]] std::string wait_for_completions();
   void handle_batch();
   void dispatch(const io_uring_cqe& cqe);
   void after_batch();
@@ -80,17 +85,15 @@ class UringLoop final : public Executor {
   void stop_listener();
   void arm_wake();
   void on_wake(const io_uring_cqe& cqe);
-  void take_stop_request();
-  void begin_drain();
-  void close_all(std::string_view why);
   [[nodiscard]] bool sweeps_active() const noexcept;
   void sweep();
   void probe_stalled_recvs();
   void mark_probe_due(UringTransport& c) noexcept;
   void clear_probe_due(UringTransport& c) noexcept;
   void cancel(std::uint64_t user_data);
+  void retry_sqes();
 
-  // A connection's requests (uring_io.cpp).
+  // A connection's requests (uring_transport.cpp).
   std::uint64_t tag(Op op, std::uint32_t slot) const noexcept { return pack(op, slot, conns_[slot].generation); }
   void arm_recv(std::uint32_t slot);
   [[nodiscard]] std::uint32_t recv_budget(const UringTransport& c) const noexcept;
@@ -116,8 +119,6 @@ class UringLoop final : public Executor {
   SpareFd spare_;                 // for EMFILE
   UniqueFd wake_fd_;              // eventfd: stop() and the mailbox write, a pending read SQE completes
   std::uint64_t wake_value_ = 0;  // the read's target; stable for the loop's life
-  std::atomic<unsigned> stop_requests_{0};
-  unsigned stop_seen_ = 0;
   TimerQueue timers_;
 
   std::deque<UringTransport> conns_;  // indexed by slot; a deque never moves its elements
@@ -137,9 +138,18 @@ class UringLoop final : public Executor {
   std::array<SendHeader, kSendHeaders> send_headers_{};
   std::size_t send_headers_used_ = 0;
   std::vector<std::uint32_t> free_slots_;
-  std::vector<std::uint64_t> starved_;     // tags of recvs to re-arm after the batch
+  std::vector<std::uint64_t> starved_;  // tags of recvs to re-arm after the batch
+  // Requests that found no free SQE (Ring::sqe: the kernel held submissions back), made again
+  // after the batch.
+  struct SqeRetries {
+    std::vector<std::uint64_t> recvs;    // tags
+    std::vector<std::uint64_t> sends;    // tags
+    std::vector<std::uint64_t> cancels;  // the user_data to cancel
+    bool wake = false;
+    [[nodiscard]] bool due() const noexcept { return wake || !recvs.empty() || !sends.empty() || !cancels.empty(); }
+  };
+  SqeRetries sqe_retries_;
   std::vector<std::uint32_t> to_release_;  // closed slots to recycle once idle
-  std::size_t live_ = 0;                   // connections counted as open
   std::size_t in_flight_ = 0;              // requests whose final CQE has not arrived
   std::size_t probes_due_ = 0;             // connections with probe_due set
   std::vector<pollfd> probe_fds_;          // probe_stalled_recvs' scratch
@@ -147,11 +157,9 @@ class UringLoop final : public Executor {
 
   Clock::time_point now_;
   Clock::time_point next_sweep_;
-  Clock::time_point drain_deadline_;
   bool accept_armed_ = false;
   bool accept_retry_ = false;  // accept failed oddly: re-arm at the next sweep
   bool wake_armed_ = false;
-  bool draining_ = false;
   bool done_ = false;
 };
 

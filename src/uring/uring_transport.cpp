@@ -64,6 +64,10 @@ void UringTransport::release_socket() {
 void UringLoop::arm_recv(std::uint32_t slot) {
   UringTransport& c = conns_[slot];
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    sqe_retries_.recvs.push_back(tag(Op::recv, slot));
+    return;
+  }
   if (multishot_recv_) {
     io_uring_prep_recv_multishot(sqe, c.fd.get(), nullptr, 0, 0);
     set_recv_byte_limit(sqe, recv_budget(c));
@@ -158,13 +162,14 @@ bool UringLoop::try_lend(std::uint32_t slot, std::uint16_t bid, std::string_view
   OutputQueue& queue = c.core->queue();
   const std::string_view lone = queue.lone_transient();
   if (lone.empty() || c.send_inflight || !pool_.can_lend() || !within(lone, chunk)) return false;
+  io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) return false;  // copied and queued instead
   queue.drop_lone_transient();
   c.lent_bid = bid;
   c.lent_data = lone.data();
   c.lent_len = static_cast<std::uint32_t>(lone.size());
   pool_.lend();
   c.core->set_lent(lone.size());
-  io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_send(sqe, c.fd.get(), lone.data(), lone.size(), MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, tag(Op::send, slot));
   c.send_inflight = true;
@@ -181,12 +186,13 @@ void UringLoop::submit_output(std::uint32_t slot) {
   if (!c.send_inflight && !queue.empty() && !queue.blocked()) {
     std::array<iovec, UringTransport::kMaxSendIov> iov;
     const std::size_t count = queue.gather(iov);
-    if (count > 0) {
+    // Several pieces go out as one sendmsg whose header lives until the submit; without a
+    // free header (never seen: the pool outlasts any batch) the first piece alone is sent.
+    SendHeader* h = count > 1 ? send_header() : nullptr;
+    io_uring_sqe* sqe = count > 0 ? ring_.sqe() : nullptr;
+    if (count > 0 && !sqe) sqe_retries_.sends.push_back(tag(Op::send, slot));
+    if (sqe) {
       queue.freeze();
-      // Several pieces go out as one sendmsg whose header lives until the submit; without a
-      // free header (never seen: the pool outlasts any batch) the first piece alone is sent.
-      SendHeader* h = count > 1 ? send_header() : nullptr;
-      io_uring_sqe* sqe = ring_.sqe();
       if (h == nullptr) {
         io_uring_prep_send(sqe, c.fd.get(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
       } else {
@@ -281,7 +287,6 @@ void UringLoop::apply_reading(std::uint32_t slot) {
 // once their final CQEs are in (release_if_idle, never from inside the core's own call).
 void UringLoop::on_closed(std::uint32_t slot) {
   UringTransport& c = conns_[slot];
-  --live_;
   clear_probe_due(c);
   if (c.recv_armed && !c.recv_cancelled) {
     c.recv_cancelled = true;

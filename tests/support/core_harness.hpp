@@ -83,7 +83,7 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
 
   // Executor.
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override {
-    return timers_.add(when, std::move(callback));
+    return timers_.start(when, std::move(callback));
   }
   bool cancel_timer(TimerId id) override { return timers_.cancel(id); }
 
