@@ -10,7 +10,7 @@
 // stats.hpp); when the thread ends its numbers are folded into a running total. Finished
 // threads are joined by the accept loop before it starts another, so handles never pile up.
 //
-// Each connection thread is its connection's Executor (session.hpp): a handler that takes a
+// Each connection thread is its connection's Executor (blocking_loop.hpp): a handler that takes a
 // handle or defers a reply makes its thread sleep in poll() on the socket and an eventfd
 // instead of in recv().
 //

@@ -1,7 +1,7 @@
 // The completion loop: submit-and-wait, a batch of CQEs, bookkeeping; plus what is not a
-// connection's own business — the listener's multishot accept, the stop() wake-up and the
-// mailbox, the graceful drain, timers and the stall probes. Per-connection IO is in
-// uring_io.cpp.
+// connection's own business — the listener's multishot accept, the wake-up read that lets the
+// mailbox (mail, stop) in, timers and the stall probes. Per-connection IO is in
+// uring_transport.cpp; the graceful drain is the Executor's.
 #include "uring/uring_loop.hpp"
 
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 // One completion loop of the uring model: a ring, its provided buffers, a listener with a
 // multishot accept, and the connections it accepted. The server runs one per thread. As the
 // connections' Executor it lends them its timers (a TimerQueue the wait honours) and its
-// mailbox (woken through the eventfd stop() uses too).
+// mailbox (woken through an eventfd the loop keeps a read on): mail and stop() come that way.
 //
 // Each iteration is one io_uring_submit_and_wait: every SQE queued since the last one goes in,
 // and the thread sleeps until at least one completion is out. Then the whole batch of CQEs is

@@ -28,8 +28,8 @@
 // kernel-version-dependent model, and io_uring is often disabled in sandboxes for security.
 //
 // With --threads N: N rings, one per thread, each with its own SO_REUSEPORT listener.
-// The engine is in src/uring/: ring.* (setup, buffer ring), uring_thread.* (the loop),
-// uring_io.cpp (a connection's IO), user_data.hpp (what a completion is about); the
+// The engine is in src/uring/: ring.* (setup, buffer ring), uring_loop.* (the loop),
+// uring_transport.* (a connection's IO), user_data.hpp (what a completion is about); the
 // connection's lifecycle is the shared ConnectionCore (src/core/).
 #include "server/loop_group_server.hpp"
 #include "server/model_factory.hpp"
