@@ -44,7 +44,7 @@ void BlockingTransport::serve(std::span<char> scratch) {
     if (core_.wants_read() && !core_.reachable()) {
       // The plain blocking model: sleep in recv() until the client speaks (or SO_RCVTIMEO, the
       // idle timeout, passes).
-      const ReadResult r = read_and_serve(core_, fd_.get(), scratch, /*blocking=*/true);
+      const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
       if (r.n == 0)
         on_eof();
       else if (r.n < 0 && r.error == EAGAIN)
@@ -86,7 +86,7 @@ void BlockingTransport::wait_and_serve(std::span<char> scratch) {
   // not be a whole poll() behind.
   executor_.set_now(now);
   if (reading && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-    const ReadResult r = read_and_serve(core_, fd_.get(), scratch, /*blocking=*/true);
+    const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
     if (r.n == 0) on_eof();
     return;
   }
@@ -104,7 +104,7 @@ bool BlockingTransport::visit(std::span<char> scratch) {
     progress = core_.queue().bytes() != before;
   }
   if (core_.wants_read() || core_.discarding()) {
-    const ReadResult r = read_and_serve(core_, fd_.get(), scratch, /*blocking=*/false);
+    const ReadResult r = read_and_serve</*kBlocking=*/false>(core_, fd_.get(), scratch);
     if (r.n == 0) on_eof();
     progress = progress || r.n >= 0 || (r.error != EAGAIN && r.error != EWOULDBLOCK);
   }

@@ -70,7 +70,7 @@ class BlockingTransport final : public Transport {
   void release_socket() override;
 
  private:
-  int send() { return send_owed(core_, fd_.get(), blocking_); }
+  int send() { return blocking_ ? send_owed<true>(core_, fd_.get()) : send_owed<false>(core_, fd_.get()); }
   void on_eof();
   void wait_and_serve(std::span<char> scratch);
 

@@ -44,7 +44,7 @@ void ReactorTransport::start() {
   EventLoop& loop = owner_.loop();
   for (int round = 1;; ++round) {
     if (!core_.wants_read() && !core_.discarding()) return;
-    const ReadResult r = read_and_serve(core_, fd_.get(), loop.scratch(), /*blocking=*/false);
+    const ReadResult r = read_and_serve</*kBlocking=*/false>(core_, fd_.get(), loop.scratch());
     if (r.n == 0) core_.peer_shutdown();
     if (r.n <= 0 || core_.state() == ConnectionCore::State::closed) return;
     // Level-triggered: one read per event; the poller reports the socket again if more is

@@ -35,7 +35,7 @@ class ReactorTransport final : public IoHandler, public Transport {
 
  private:
   inline void on_readable(std::uint32_t events);
-  int send() { return send_owed(core_, fd_.get(), /*blocking=*/false); }
+  int send() { return send_owed</*kBlocking=*/false>(core_, fd_.get()); }
   // Keeps the poller's interest in step with the core. Inline: almost always nothing changed.
   void update_interest() {
     const bool reading = core_.wants_read() || core_.discarding();
