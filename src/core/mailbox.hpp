@@ -43,7 +43,7 @@ class Mailbox {
 
   // Any thread. False when the owner has stopped.
   bool post(Letter letter);
-  // Owner thread: true when letters may be waiting (one relaxed load: cheap every iteration).
+  // Owner thread: true when letters may be waiting (one acquire load: cheap every iteration).
   [[nodiscard]] bool maybe_nonempty() const noexcept { return nonempty_.load(std::memory_order_acquire); }
   // Owner thread: moves every waiting letter into `out`.
   void take(std::vector<Letter>& out);
