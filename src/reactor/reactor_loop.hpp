@@ -10,17 +10,17 @@
 #include "core/fd.hpp"
 #include "core/send_batch.hpp"
 #include "core/server_context.hpp"
+#include "core/spare_fd.hpp"
 #include "core/thread_stats.hpp"
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
-#include "reactor/acceptor.hpp"
 #include "reactor/event_loop.hpp"
 
 namespace iomux::detail::reactor {
 
 class ReactorTransport;
 
-class ReactorLoop final : public Executor {
+class ReactorLoop final : public Executor, private IoHandler {
  public:
   ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener);
   ~ReactorLoop() override;
@@ -43,13 +43,16 @@ class ReactorLoop final : public Executor {
   void retire(int fd);
 
  private:
+  // The listener is readable: accepts a burst, admits and adopts each connection.
+  void handle_events(std::uint32_t events) override;
   void stop_accepting() override;
   void finish() override;
 
   ThreadStats stats_;
   SendBatch batch_;
   EventLoop loop_;
-  Acceptor acceptor_;
+  UniqueFd listener_;
+  SpareFd spare_;                                               // for EMFILE
   std::vector<std::unique_ptr<ReactorTransport>> connections_;  // indexed by fd
   std::vector<std::unique_ptr<ReactorTransport>> retired_;
 };
