@@ -69,9 +69,10 @@ int run_client(ClientArgs a) {
     return fail(e.what());
   }
   std::error_code ec;
-  UniqueFd fd = connect_tcp(ep, timeout, ec);
+  detail::UniqueFd fd = detail::connect_tcp(ep, timeout, ec);
   if (!fd) return fail("cannot connect to " + ep.to_string() + ": " + ec.message());
-  if ((ec = send_all(fd.get(), a.message.data(), a.message.size()))) return fail("send failed: " + ec.message());
+  if ((ec = detail::send_all(fd.get(), a.message.data(), a.message.size())))
+    return fail("send failed: " + ec.message());
 
   // ack mode: print what the first read brings (the tutorial reads once); --line: read until
   // the reply's line end.

@@ -33,6 +33,16 @@
 #include "iomux/log.hpp"
 
 namespace iomux::loadgen {
+
+// The library's socket helpers (src/core/socket.hpp): the load generator is a client of them.
+using detail::connect_tcp;
+using detail::connect_tcp_nonblocking;
+using detail::last_error;
+using detail::raise_fd_limit;
+using detail::set_no_delay;
+using detail::socket_error;
+using detail::UniqueFd;
+
 namespace {
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;

@@ -1,4 +1,4 @@
-// iomux::Buffer, the per-connection byte store: append + consume in steady state, growth from
+// iomux::detail::Buffer, the per-connection byte store: append + consume in steady state, growth from
 // empty, and read_from() on a socketpair (readv into the buffer and a 64 KiB stack spill).
 #include <benchmark/benchmark.h>
 #include <sys/socket.h>
@@ -17,7 +17,7 @@ namespace {
 // The cursors go back to zero, so after the first iteration this never allocates.
 void BM_Buffer_AppendConsume(benchmark::State& state) {
   const std::string bytes(static_cast<std::size_t>(state.range(0)), 'x');
-  iomux::Buffer buf;
+  iomux::detail::Buffer buf;
   for (auto _ : state) {
     buf.append(bytes);
     benchmark::DoNotOptimize(buf.peek());
@@ -30,7 +30,7 @@ BENCHMARK(BM_Buffer_AppendConsume)->Arg(64)->Arg(16 * 1024);
 // Append in 64-byte pieces, consume half now and then: the buffer compacts and grows.
 void BM_Buffer_PartialConsume(benchmark::State& state) {
   const std::string piece(64, 'x');
-  iomux::Buffer buf;
+  iomux::detail::Buffer buf;
   for (auto _ : state) {
     for (int i = 0; i < 64; ++i) {
       buf.append(piece);
@@ -45,7 +45,7 @@ BENCHMARK(BM_Buffer_PartialConsume);
 // An idle connection's buffer: allocate on first append, free with release_if_empty().
 void BM_Buffer_GrowFromEmpty(benchmark::State& state) {
   const std::string bytes(static_cast<std::size_t>(state.range(0)), 'x');
-  iomux::Buffer buf;
+  iomux::detail::Buffer buf;
   for (auto _ : state) {
     buf.append(bytes);
     buf.consume(buf.readable());
@@ -63,10 +63,10 @@ void BM_Buffer_ReadFromSocketpair(benchmark::State& state) {
     state.SkipWithError("socketpair failed");
     return;
   }
-  iomux::UniqueFd a(fds[0]), b(fds[1]);
+  iomux::detail::UniqueFd a(fds[0]), b(fds[1]);
   const std::string bytes(static_cast<std::size_t>(state.range(0)), 'x');
   std::array<char, 64 * 1024> spill;
-  iomux::Buffer buf;
+  iomux::detail::Buffer buf;
   for (auto _ : state) {
     std::size_t sent = 0;
     while (sent < bytes.size()) {

@@ -1,28 +1,10 @@
-// Server counters. Each counter has exactly one writer (the thread that owns the connection
-// or the listener), so it is bumped with a relaxed load + store: a plain add, no locked
-// instruction on the per-request path, yet any thread may read it without a data race.
+// A server's counters, as Server::stats() and Connection::server_stats() report them.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 
 namespace iomux {
-
-class Counter {
- public:
-  void add(std::uint64_t n = 1) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void sub(std::uint64_t n = 1) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  void set(std::uint64_t n) noexcept { value_.store(n, std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> value_{0};
-};
 
 // A point-in-time copy of a server's counters (summed over its threads).
 struct StatsSnapshot {
@@ -43,24 +25,6 @@ struct StatsSnapshot {
   StatsSnapshot& operator+=(const StatsSnapshot& o) noexcept;
   // "connections 3 (accepted 10, refused 0, timed out 0), requests 42, bytes in 1.2 KiB, ..."
   [[nodiscard]] std::string summary() const;
-};
-
-// The counters one thread of a server writes.
-struct ThreadStats {
-  Counter connections_open;
-  Counter connections_accepted;
-  Counter connections_refused;
-  Counter connections_timed_out;
-  Counter requests;
-  Counter bytes_in;
-  Counter bytes_out;
-  Counter bytes_pending;
-  Counter peak_pending_per_connection;
-  Counter connections_paused;
-  Counter connections_evicted;
-  Counter handler_errors;
-
-  [[nodiscard]] StatsSnapshot snapshot() const noexcept;
 };
 
 }  // namespace iomux

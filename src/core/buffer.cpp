@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace iomux {
+namespace iomux::detail {
 
 void Buffer::consume(std::size_t n) noexcept {
   assert(n <= readable());
@@ -75,4 +75,4 @@ ssize_t Buffer::write_to(int fd) {
   return n;
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

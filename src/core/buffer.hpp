@@ -20,7 +20,7 @@
 
 #include <sys/types.h>
 
-namespace iomux {
+namespace iomux::detail {
 
 class Buffer {
  public:
@@ -70,4 +70,4 @@ class Buffer {
   std::size_t write_pos_ = 0;
 };
 
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -6,7 +6,7 @@
 
 #include <utility>
 
-namespace iomux {
+namespace iomux::detail {
 
 class UniqueFd {
  public:
@@ -39,4 +39,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace iomux
+}  // namespace iomux::detail

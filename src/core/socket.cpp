@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 std::error_code set_int_option(int fd, int level, int name, int value) noexcept {
@@ -151,4 +151,4 @@ long raise_fd_limit() noexcept {
   return static_cast<long>(rl.rlim_cur);
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -9,7 +9,7 @@
 #include "core/fd.hpp"
 #include "iomux/endpoint.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 
 inline std::error_code last_error() noexcept {
   return {errno, std::generic_category()};
@@ -50,4 +50,4 @@ std::error_code send_all(int fd, const void* data, std::size_t len) noexcept;
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 long raise_fd_limit() noexcept;
 
-}  // namespace iomux
+}  // namespace iomux::detail

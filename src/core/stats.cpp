@@ -1,5 +1,7 @@
 #include "iomux/stats.hpp"
 
+#include "core/thread_stats.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -43,6 +45,10 @@ std::string StatsSnapshot::summary() const {
       handler_errors);
 }
 
+}  // namespace iomux
+
+namespace iomux::detail {
+
 StatsSnapshot ThreadStats::snapshot() const noexcept {
   StatsSnapshot s;
   s.connections_open = connections_open.get();
@@ -60,4 +66,4 @@ StatsSnapshot ThreadStats::snapshot() const noexcept {
   return s;
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -10,9 +10,8 @@
 #include <optional>
 #include <span>
 #include <string_view>
-#include <system_error>
 
-namespace iomux {
+namespace iomux::detail {
 
 // Interest and readiness bits.
 enum Events : std::uint32_t {
@@ -30,8 +29,6 @@ struct ReadyEvent {
   int fd;
   std::uint32_t events;
 };
-
-enum class PollerKind { select, poll, epoll, epoll_edge, sigio };
 
 class Poller {
  public:
@@ -58,12 +55,10 @@ class Poller {
   [[nodiscard]] virtual int fd_limit() const noexcept { return INT_MAX; }
 };
 
-// Throws std::system_error when the kernel refuses to create the backend.
-std::unique_ptr<Poller> make_poller(PollerKind kind);
-
+// Each throws ServerError when the kernel refuses to create the backend.
 std::unique_ptr<Poller> make_select_poller();
 std::unique_ptr<Poller> make_poll_poller();
 std::unique_ptr<Poller> make_epoll_poller(bool edge_triggered);
 std::unique_ptr<Poller> make_sigio_poller();
 
-}  // namespace iomux
+}  // namespace iomux::detail

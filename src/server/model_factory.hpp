@@ -3,15 +3,19 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "iomux/handler.hpp"
 #include "iomux/server.hpp"
-#include "reactor/poller.hpp"
 
 namespace iomux::detail {
 
-// The reactor (src/reactor/): select, poll, epoll, epoll-et, sigio.
-std::unique_ptr<Server> make_reactor_server(ServerOptions options, HandlerFactory factory, PollerKind kind);
+// The reactor (src/reactor/reactor_server.cpp): one server over five pollers.
+std::unique_ptr<Server> make_select_server(ServerOptions options, HandlerFactory factory);
+std::unique_ptr<Server> make_poll_server(ServerOptions options, HandlerFactory factory);
+std::unique_ptr<Server> make_epoll_server(ServerOptions options, HandlerFactory factory);
+std::unique_ptr<Server> make_epoll_edge_server(ServerOptions options, HandlerFactory factory);
+std::unique_ptr<Server> make_sigio_server(ServerOptions options, HandlerFactory factory);
 // The blocking family (src/blocking/).
 std::unique_ptr<Server> make_blocking_server(ServerOptions options, HandlerFactory factory);
 std::unique_ptr<Server> make_threaded_server(ServerOptions options, HandlerFactory factory);

@@ -11,8 +11,6 @@
 namespace iomux {
 namespace {
 
-using detail::make_reactor_server;
-
 struct ModelRow {
   ModelInfo info;
   std::string (*unavailable)();  // why the model cannot run here, or "" (null: it always can)
@@ -24,7 +22,7 @@ constexpr std::array<ModelRow, 10> kModels{{
       "blocking", false, false},
      nullptr,
      detail::make_blocking_server},
-    {{"threaded", "a thread per connection on blocking sockets, capped by --max-connections",
+    {{"threaded", "a thread per connection on blocking sockets, capped by max_connections",
       "2 (blocking IO, made concurrent)", "blocking", false, true},
      nullptr,
      detail::make_threaded_server},
@@ -39,32 +37,22 @@ constexpr std::array<ModelRow, 10> kModels{{
     {{"select", "readiness from select(2): fd_set bitmaps, O(n) scans, fds < 1024 only", "5.3 (select)", "reactor",
       false, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::select);
-     }},
+     detail::make_select_server},
     {{"poll", "readiness from poll(2): a pollfd array, O(n) per wait, no fd ceiling", "5.5 (poll)", "reactor", false,
       true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::poll);
-     }},
+     detail::make_poll_server},
     {{"epoll", "readiness from epoll(7), level-triggered: O(ready) per wait", "5.7 (epoll)", "reactor", true, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll);
-     }},
+     detail::make_epoll_server},
     {{"epoll-et", "epoll(7) edge-triggered: one report per change, sockets drained", "5.2.4 (edge triggering)",
       "reactor", true, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::epoll_edge);
-     }},
+     detail::make_epoll_edge_server},
     {{"sigio", "signal-driven IO: F_SETSIG real-time signals name the ready fd", "2 (signal-driven IO)", "reactor",
       false, true},
      nullptr,
-     [](ServerOptions o, HandlerFactory f) {
-       return make_reactor_server(std::move(o), std::move(f), PollerKind::sigio);
-     }},
+     detail::make_sigio_server},
     {{"uring", "io_uring completions: multishot accept/recv, provided buffers, batched submits", "2 (asynchronous IO)",
       "uring", true, true},
      detail::uring_unavailable_reason,
@@ -117,7 +105,7 @@ std::unique_ptr<Server> make_server(ServerOptions options, HandlerFactory factor
   const ModelRow* row = find_row(options.model);
   if (!row) throw ServerError("unknown model '" + options.model + "' (see `iomux models`)");
   if (options.threads > 1 && !row->info.multi_threaded)
-    throw ServerError("--threads applies to " + threaded_models() + " only");
+    throw ServerError("threads > 1 applies to " + threaded_models() + " only");
   if (!factory) throw ServerError("no handler factory given");
   Availability a = probe_model(options.model);
   if (!a.available) throw ServerError("model " + options.model + " is unavailable here: " + a.reason);

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <thread>
 
-#include "server/server_context.hpp"
+#include "core/server_context.hpp"
 
 namespace iomux::detail {
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "support/internals.hpp"
 
 namespace iomux::test {
 

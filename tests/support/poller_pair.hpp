@@ -11,6 +11,7 @@
 
 #include "core/fd.hpp"
 #include "reactor/poller.hpp"
+#include "support/internals.hpp"
 
 namespace iomux::test {
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/fd.hpp"
+#include "support/internals.hpp"
 
 extern char** environ;
 

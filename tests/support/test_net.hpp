@@ -23,6 +23,7 @@
 #include "iomux/models.hpp"
 #include "iomux/protocols.hpp"
 #include "iomux/server.hpp"
+#include "support/internals.hpp"
 
 namespace iomux::test {
 

@@ -8,7 +8,7 @@
 
 #include "core/fd.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 TEST(Buffer, EmptyBufferOwnsNoMemory) {
@@ -118,4 +118,4 @@ TEST_F(BufferIo, WriteToConsumesWhatWasSent) {
 }
 
 }  // namespace
-}  // namespace iomux
+}  // namespace iomux::detail

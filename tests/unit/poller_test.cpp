@@ -14,7 +14,7 @@
 #include "core/fd.hpp"
 #include "support/poller_pair.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 using test::SocketPair;
@@ -26,9 +26,22 @@ bool reported(const std::vector<ReadyEvent>& evs, int fd, std::uint32_t bits) {
   return false;
 }
 
-class AnyPoller : public ::testing::TestWithParam<PollerKind> {
+// A poller to test, by name.
+struct PollerUnderTest {
+  const char* name;
+  std::unique_ptr<Poller> (*make)();
+};
+
+std::unique_ptr<Poller> make_level_epoll() {
+  return make_epoll_poller(false);
+}
+std::unique_ptr<Poller> make_edge_epoll() {
+  return make_epoll_poller(true);
+}
+
+class AnyPoller : public ::testing::TestWithParam<PollerUnderTest> {
  protected:
-  std::unique_ptr<Poller> poller = make_poller(GetParam());
+  std::unique_ptr<Poller> poller = GetParam().make();
 };
 
 TEST_P(AnyPoller, NothingReadyMeansNoEvents) {
@@ -107,36 +120,25 @@ TEST_P(AnyPoller, LevelOrEdgeSemantics) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Pollers, AnyPoller,
-                         ::testing::Values(PollerKind::select, PollerKind::poll, PollerKind::epoll,
-                                           PollerKind::epoll_edge),
-                         [](const auto& info) {
-                           switch (info.param) {
-                             case PollerKind::select:
-                               return std::string("select");
-                             case PollerKind::poll:
-                               return std::string("poll");
-                             case PollerKind::epoll:
-                               return std::string("epoll");
-                             case PollerKind::epoll_edge:
-                               return std::string("epoll_et");
-                             default:
-                               return std::string("other");
-                           }
-                         });
+                         ::testing::Values(PollerUnderTest{"select", make_select_poller},
+                                           PollerUnderTest{"poll", make_poll_poller},
+                                           PollerUnderTest{"epoll", make_level_epoll},
+                                           PollerUnderTest{"epoll_et", make_edge_epoll}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SelectPoller, RefusesFdsAtOrAboveFdSetSize) {
-  auto poller = make_poller(PollerKind::select);
+  auto poller = make_select_poller();
   EXPECT_EQ(poller->fd_limit(), FD_SETSIZE);
   EXPECT_TRUE(poller->add(FD_SETSIZE, kReadable));
   EXPECT_TRUE(poller->add(FD_SETSIZE + 500, kReadable));
 }
 
 TEST(PollerNames, AreTheModelNames) {
-  EXPECT_EQ(make_poller(PollerKind::select)->name(), "select");
-  EXPECT_EQ(make_poller(PollerKind::poll)->name(), "poll");
-  EXPECT_EQ(make_poller(PollerKind::epoll)->name(), "epoll");
-  EXPECT_EQ(make_poller(PollerKind::epoll_edge)->name(), "epoll-et");
+  EXPECT_EQ(make_select_poller()->name(), "select");
+  EXPECT_EQ(make_poll_poller()->name(), "poll");
+  EXPECT_EQ(make_level_epoll()->name(), "epoll");
+  EXPECT_EQ(make_edge_epoll()->name(), "epoll-et");
 }
 
 }  // namespace
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -21,7 +21,7 @@
 #include "reactor/poller.hpp"
 #include "support/poller_pair.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 using test::SocketPair;
@@ -358,4 +358,4 @@ TEST(SigioPoller, EventLoopStopFromAnotherThreadInterruptsAnUnboundedWait) {
 }
 
 }  // namespace
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -9,20 +9,23 @@
 #include <sys/epoll.h>
 
 #include <cerrno>
+#include <cstring>
+#include <string>
 #include <system_error>
 #include <vector>
 
 #include "core/fd.hpp"
 #include "core/sys.hpp"
+#include "iomux/error.hpp"
 #include "reactor/poller.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 class EpollPoller final : public Poller {
  public:
   explicit EpollPoller(bool edge) : epfd_(::epoll_create1(EPOLL_CLOEXEC)), edge_(edge) {
-    if (!epfd_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    if (!epfd_) throw ServerError(std::string("epoll_create1: ") + std::strerror(errno));
   }
 
   std::string_view name() const noexcept override { return edge_ ? "epoll-et" : "epoll"; }
@@ -70,4 +73,4 @@ std::unique_ptr<Poller> make_epoll_poller(bool edge_triggered) {
   return std::make_unique<EpollPoller>(edge_triggered);
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

@@ -11,7 +11,7 @@
 
 #include "reactor/poller.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 class PollPoller final : public Poller {
@@ -78,4 +78,4 @@ std::unique_ptr<Poller> make_poll_poller() {
   return std::make_unique<PollPoller>();
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail

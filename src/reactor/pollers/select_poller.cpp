@@ -11,7 +11,7 @@
 
 #include "reactor/poller.hpp"
 
-namespace iomux {
+namespace iomux::detail {
 namespace {
 
 class SelectPoller final : public Poller {
@@ -95,4 +95,4 @@ std::unique_ptr<Poller> make_select_poller() {
   return std::make_unique<SelectPoller>();
 }
 
-}  // namespace iomux
+}  // namespace iomux::detail
