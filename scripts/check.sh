@@ -166,6 +166,10 @@ step_format() {
   footer
 }
 
+# Parsing each file alone is what finds a missing include; generating code is not needed. CPU
+# seconds (user + sys, GNU time, GCC 12, the 2-core development machine, when this step was
+# added): -fsyntax-only over the 122 units, 129 to 153 s; the ASan tree as step_asan
+# configures it, 340 s built file by file against 146 s as a unity build, 194 s more.
 step_includes() {
   header includes "every translation unit compiled alone (-fsyntax-only), build-includes/"
   # Configured only, never built: compile_commands.json is what the step needs.
