@@ -2,7 +2,7 @@
 #   make run     install what is missing, build (release), serve the tutorial's epoll server on :7890
 #   make test    install what is missing, build, run the whole test suite through CTest
 #   make bench   install the peers too, build, run the shootout and write the report
-#   make check   the style (clang-format), resp against redis-server, the tests under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS (60)
+#   make check   the style (clang-format), each source compiled alone, resp against redis-server, the tests under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS (60)
 #   make fuzz    build the fuzzers (clang) and run each for FUZZ_SECONDS (600)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
@@ -10,7 +10,8 @@ CMAKE_FLAGS ?=
 # Unity build: CMake compiles each target's sources in batches of 8 as one file, parsing the
 # shared headers (GoogleTest, fmt, the STL) once per batch instead of once per file: 115 s
 # instead of 330 s for the whole release tree on 2 cores. `make test UNITY=OFF` compiles file
-# by file (what an incremental rebuild of one edited file wants).
+# by file (what an incremental rebuild of one edited file wants). A unity build can hide an
+# include a file forgot; `make check` compiles every file alone (scripts/check.sh includes).
 UNITY ?= ON
 
 .PHONY: deps build run test bench check fuzz clean install
@@ -43,4 +44,4 @@ fuzz: deps
 	JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/check.sh fuzz
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD_DIR) build-includes build-asan build-tsan build-fuzz
