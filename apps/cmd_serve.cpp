@@ -89,9 +89,9 @@ HandlerFactory protocol_factory(const ServeArgs& a) {
 
 // glibc hands large blocks (128 KiB and up, to start with) back to the kernel as soon as they
 // are freed, and a server that answers with large replies (resp GETs of 100 KB values, an
-// echoed 1 MiB body) then touches fresh pages for every one: pipelined GETs of 100 KB values
-// (`redis-benchmark -c 1 -P 8 -d 100000`) ran 11x slower than redis-server on the 2-core
-// development VM, almost all of it page faults, and within 2x with this. Keep them instead,
+// echoed 1 MiB body) then touches fresh pages for every one: on this VM that made a pipeline of
+// 100 KB GETs 11x slower than redis-server, almost all of it page faults (redis-benchmark -c 1
+// -P 8 -d 100000 -t get against both; commit 9262c32 has the run). Keep them instead,
 // as jemalloc does for Redis: blocks up to 32 MiB (resp's largest argument) come from the heap
 // and are reused, and the heap is trimmed only past 64 MiB of free space. What connections hold
 // stays bounded by --max-memory either way.

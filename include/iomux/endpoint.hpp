@@ -64,7 +64,7 @@ class Endpoint {
 // SOCK_STREAM). Returns every address, IPv4 first in the order the resolver gave.
 std::vector<Endpoint> resolve(const HostPort& hp, std::error_code& ec);
 
-// Convenience: parse + resolve, first address. Throws std::runtime_error with a clear message.
+// Convenience: parse + resolve, first address. Throws ServerError with a clear message.
 Endpoint resolve_one(std::string_view text);
 Endpoint resolve_one(std::string_view host, std::uint16_t port);
 

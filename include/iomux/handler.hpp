@@ -80,8 +80,9 @@ enum class PostResult : std::uint8_t {
   full,    // ServerOptions::max_posted tasks are already waiting for this connection
 };
 
-// A connection's address from any thread. Copyable and cheap; it never dangles: once the
-// connection is gone every call answers PostResult::gone (a generation check, not a pointer).
+// A connection's address from any thread. Copyable and cheap; it never dangles: it shares a
+// small link with the connection (not the connection itself), which the connection severs as
+// it closes, so every call after that answers PostResult::gone.
 class ConnectionHandle {
  public:
   ConnectionHandle() noexcept = default;

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "iomux/endpoint.hpp"
+#include "iomux/error.hpp"
 #include "iomux/handler.hpp"
 #include "iomux/log.hpp"
 #include "iomux/stats.hpp"
@@ -71,11 +72,6 @@ struct ServerOptions {
 enum class StopMode {
   graceful,   // stop accepting, flush owed replies (up to drain_timeout), close, return from run()
   immediate,  // close everything now and return from run()
-};
-
-class ServerError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
 };
 
 class Server {

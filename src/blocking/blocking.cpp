@@ -11,7 +11,8 @@
 // --drain-timeout by the drain watchdog.
 #include <array>
 
-#include "blocking/session.hpp"
+#include "blocking/acceptor.hpp"
+#include "blocking/blocking_transport.hpp"
 #include "core/socket.hpp"
 #include "core/thread_stats.hpp"
 #include "server/model_factory.hpp"
@@ -36,22 +37,20 @@ class BlockingServer final : public Server {
   void run() override {
     StatsReporter reporter(ctx_, [this] { return stats(); });
     std::jthread watchdog = stop_.start_drain_watchdog(ctx_.log());
-    ThreadExecutor executor(ctx_, stats_, &stop_, ThreadExecutor::Wake::eventfd);
+    BlockingLoop executor(ctx_, stats_, &stop_, BlockingLoop::Wake::eventfd);
     executor.bind_to_current_thread();
     executor.set_interruptible_sockets(true);
-    AcceptOne accept(ctx_, stats_, /*accept_flags=*/0);
+    Acceptor acceptor(ctx_, stats_, /*accept_flags=*/0);
     std::array<char, kScratchSize> scratch;
     while (!stop_.requested()) {
-      AcceptOne::Result a = accept(listener_.get());
+      Acceptor::Result a = acceptor.accept(listener_.get());
       if (!a.fd) {
-        if (a.error != EINTR && a.error != EINVAL && a.error != EAGAIN) stop_.sleep_for(kAcceptBackoff);
+        if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
         continue;
       }
-      if (!ctx_.admit(stats_, a.peer)) continue;
-      std::unique_ptr<Handler> handler = make_handler_or_refuse(ctx_, stats_, a.peer);
+      std::unique_ptr<Handler> handler = ctx_.admit(stats_, a.peer);
       if (!handler) continue;
-      stats_.connections_accepted.add();
-      Session session(executor, std::move(a.fd), a.peer, std::move(handler), &stop_, /*blocking_sends=*/true);
+      BlockingTransport session(executor, std::move(a.fd), a.peer, std::move(handler), &stop_, /*blocking_sends=*/true);
       session.serve(scratch);
     }
     stop_.unwatch(listener_.get());

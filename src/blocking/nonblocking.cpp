@@ -35,17 +35,16 @@ class NonblockingServer final : public VisitingServer {
   }
 
  private:
-  bool accept_burst(AcceptOne& accept) override {
+  bool accept_burst(Acceptor& acceptor) override {
     bool progress = false;
     for (int i = 0; i < kAcceptBurst; ++i) {
-      AcceptOne::Result a = accept(listener_.get());
+      Acceptor::Result a = acceptor.accept(listener_.get());
       if (!a.fd) {
-        if (a.error == EINTR) continue;
-        break;  // EAGAIN: nobody waiting; anything else was logged, try again next pass
+        if (a.failure == AcceptFailure::retry) continue;
+        break;  // nobody waiting; anything else was logged: try again next pass
       }
       progress = true;
-      if (!ctx_.admit(stats_, a.peer)) continue;
-      add_session(std::move(a.fd), a.peer, nullptr);
+      add_connection(std::move(a.fd), a.peer, nullptr);
     }
     return progress;
   }

@@ -10,7 +10,7 @@
 // stats.hpp); when the thread ends its numbers are folded into a running total. Finished
 // threads are joined by the accept loop before it starts another, so handles never pile up.
 //
-// Each connection thread is its connection's Executor (session.hpp): a handler that takes a
+// Each connection thread is its connection's Executor (blocking_loop.hpp): a handler that takes a
 // handle or defers a reply makes its thread sleep in poll() on the socket and an eventfd
 // instead of in recv().
 //
@@ -25,7 +25,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "blocking/session.hpp"
+#include "blocking/acceptor.hpp"
+#include "blocking/blocking_transport.hpp"
 #include "core/socket.hpp"
 #include "core/thread_stats.hpp"
 #include "server/model_factory.hpp"
@@ -66,16 +67,16 @@ class ThreadedServer final : public Server {
   void run() override {
     StatsReporter reporter(ctx_, [this] { return stats(); });
     std::jthread watchdog = stop_.start_drain_watchdog(ctx_.log());
-    AcceptOne accept(ctx_, acceptor_stats_, /*accept_flags=*/0);
+    Acceptor acceptor(ctx_, acceptor_stats_, /*accept_flags=*/0);
     while (!stop_.requested()) {
-      AcceptOne::Result a = accept(listener_.get());
+      Acceptor::Result a = acceptor.accept(listener_.get());
       if (!a.fd) {
-        if (a.error != EINTR && a.error != EINVAL && a.error != EAGAIN) stop_.sleep_for(kAcceptBackoff);
+        if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
         continue;
       }
       join_finished();
-      if (!ctx_.admit(acceptor_stats_, a.peer)) continue;
-      acceptor_stats_.connections_accepted.add();
+      // The place under max_connections here, the handler on the connection's own thread.
+      if (!ctx_.reserve(acceptor_stats_, a.peer)) continue;
       spawn(std::move(a.fd), a.peer);
     }
     stop_.unwatch(listener_.get());
@@ -128,13 +129,13 @@ class ThreadedServer final : public Server {
   // Connection thread.
   void serve(ThreadStats& stats, UniqueFd fd, const Endpoint& peer) noexcept {
     try {
-      std::unique_ptr<Handler> handler = make_handler_or_refuse(ctx_, stats, peer);
+      std::unique_ptr<Handler> handler = ctx_.handler_for(stats, peer);
       if (!handler) return;
-      ThreadExecutor executor(ctx_, stats, &stop_, ThreadExecutor::Wake::eventfd);
+      BlockingLoop executor(ctx_, stats, &stop_, BlockingLoop::Wake::eventfd);
       executor.bind_to_current_thread();
       executor.set_interruptible_sockets(true);
       std::array<char, kThreadScratchSize> scratch;
-      Session session(executor, std::move(fd), peer, std::move(handler), &stop_, /*blocking_sends=*/true);
+      BlockingTransport session(executor, std::move(fd), peer, std::move(handler), &stop_, /*blocking_sends=*/true);
       session.serve(scratch);
     } catch (const std::exception& e) {
       ctx_.log().error("connection thread for {} failed: {}", peer.to_string(), e.what());

@@ -8,8 +8,8 @@
 // The trade-off is latency: the thread spends up to one interval on every silent socket, so a
 // request may wait (connections + 1) x poll interval before its turn comes. Worse, the kernel
 // counts these timeouts in scheduler ticks, so 1 ms really is one tick or more (CONFIG_HZ=250
-// here: about 8 ms per timed-out wait, measured): with 100 idle connections a request waited
-// 0.81 s (docs/models.md). Idle CPU, on
+// here: about 8 ms per timed-out wait): with 100 idle connections a request waited 0.81 s
+// (docs/models.md, the timeout model, has the measurement and its command). Idle CPU, on
 // the other hand, is nil. Readiness APIs (section 5) end the guessing.
 //
 // Sends are bounded the same way (SO_SNDTIMEO = the interval): if a client does not read and
@@ -54,26 +54,24 @@ class TimeoutServer final : public VisitingServer {
  private:
   // The first accept() waits up to one interval; the burst goes on while connections keep
   // coming. True if anything was accepted (or refused).
-  bool accept_burst(AcceptOne& accept) override {
+  bool accept_burst(Acceptor& acceptor) override {
     bool progress = false;
     for (int i = 0; i < kAcceptBurst && !stop_.requested(); ++i) {
-      AcceptOne::Result a = accept(listener_.get());
+      Acceptor::Result a = acceptor.accept(listener_.get());
       if (!a.fd) {
-        if (a.error == EINTR) continue;
-        if (a.error != EAGAIN && a.error != EINVAL) stop_.sleep_for(kAcceptBackoff);
+        if (a.failure == AcceptFailure::retry) continue;
+        if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
         break;
       }
       progress = true;
-      if (!ctx_.admit(stats_, a.peer)) continue;
       // The bounds that make a visit a visit, not a stay.
       std::error_code ec = set_recv_timeout(a.fd.get(), timeout_);
       if (!ec) ec = set_send_timeout(a.fd.get(), timeout_);
       if (ec) {
-        ctx_.release();
         ctx_.refuse(stats_, "cannot bound the waits of " + a.peer.to_string() + ": " + ec.message());
         continue;
       }
-      add_session(std::move(a.fd), a.peer, &stop_);
+      add_connection(std::move(a.fd), a.peer, &stop_);
     }
     return progress;
   }

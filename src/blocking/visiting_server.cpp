@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <thread>
 
 #include "core/socket.hpp"
 #include "server/stats_reporter.hpp"
@@ -11,7 +12,7 @@ namespace iomux::detail::blocking {
 VisitingServer::VisitingServer(ServerOptions options, HandlerFactory factory, bool non_blocking, int accept_flags)
     : ctx_(std::move(options), std::move(factory)),
       stop_(ctx_.options().drain_timeout),
-      executor_(ctx_, stats_, &stop_, ThreadExecutor::Wake::nudge),
+      executor_(ctx_, stats_, &stop_, BlockingLoop::Wake::nudge),
       listener_(ctx_.open_listener(non_blocking, /*reuse_port=*/false)),
       local_(detail::local_endpoint(listener_.get())),
       accept_flags_(accept_flags) {
@@ -24,50 +25,45 @@ StatsSnapshot VisitingServer::stats() const {
   return s;
 }
 
-void VisitingServer::add_session(UniqueFd fd, const Endpoint& peer, StopControl* stop) {
-  std::unique_ptr<Handler> handler = make_handler_or_refuse(ctx_, stats_, peer);
+void VisitingServer::add_connection(UniqueFd fd, const Endpoint& peer, StopControl* stop) {
+  std::unique_ptr<Handler> handler = ctx_.admit(stats_, peer);
   if (!handler) return;
-  stats_.connections_accepted.add();
-  sessions_.push_back(
-      std::make_unique<Session>(executor_, std::move(fd), peer, std::move(handler), stop, /*blocking_sends=*/false));
+  connections_.push_back(std::make_unique<BlockingTransport>(executor_, std::move(fd), peer, std::move(handler), stop,
+                                                             /*blocking_sends=*/false));
 }
 
 void VisitingServer::run() {
   executor_.bind_to_current_thread();
   StatsReporter reporter(ctx_, [this] { return stats(); });
-  AcceptOne accept(ctx_, stats_, accept_flags_);
+  // As in blocking and threaded: drain_timeout after a graceful stop, the watchdog cuts it
+  // short (the level turns `cut`, and the loop ends at its next pass).
+  std::jthread watchdog = stop_.start_drain_watchdog(ctx_.log());
+  Acceptor acceptor(ctx_, stats_, accept_flags_);
   std::array<char, kScratchSize> scratch;
   bool draining = false;
-  SteadyClock::time_point drain_deadline;
   for (;;) {
     const StopControl::Level level = stop_.level();
     if (level == StopControl::Level::cut) break;
     const auto pass_start = SteadyClock::now();
     if (level == StopControl::Level::draining && !draining) {
       draining = true;
-      drain_deadline = pass_start + ctx_.options().drain_timeout;
       close_listener();
-      for (auto& s : sessions_) s->drain();
+      for (auto& s : connections_) s->drain();
     }
     executor_.run_due();
-    bool progress = listener_ && accept_burst(accept);
-    for (auto& s : sessions_) {
+    bool progress = listener_ && accept_burst(acceptor);
+    for (auto& s : connections_) {
       // A timeout-model visit may wait a whole interval: an immediate stop must not wait for
       // every connection's turn.
       if (stop_.cut()) break;
-      progress = s->visit(scratch, SteadyClock::now()) || progress;
+      progress = s->visit(scratch) || progress;
     }
-    std::erase_if(sessions_, [](const auto& s) { return s->is_closed(); });
-    if (draining) {
-      if (sessions_.empty()) break;
-      if (SteadyClock::now() >= drain_deadline) {
-        for (auto& s : sessions_) s->close("drain timeout");
-        break;
-      }
-    }
+    std::erase_if(connections_, [](const auto& s) { return s->is_closed(); });
+    if (draining && connections_.empty()) break;
     if (!progress && !executor_.mailbox()->maybe_nonempty()) after_idle_pass(pass_start);
   }
-  sessions_.clear();  // each closes with "server stopped"
+  for (auto& s : connections_) s->close(draining ? "drain timeout" : "server stopped");
+  connections_.clear();
   executor_.close_mailbox();
   close_listener();
 }

@@ -1,8 +1,10 @@
 // The loop of the two models that visit every connection in turn, one thread for all of them
-// (nonblocking and timeout, the tutorial's sections 3 and 4): each pass runs due timers and
-// mail, accepts a burst of new connections, gives every session one Session::visit(), and drops
-// the closed ones. A graceful stop closes the listener and keeps passing until the owed replies
-// are out or --drain-timeout passes; an immediate stop ends the loop at once.
+// (nonblocking and timeout, the tutorial's sections 3 and 4): each pass runs due timers
+// (idle timeouts among them) and mail, accepts a burst of new connections, gives every
+// connection one BlockingTransport::visit(), and drops the closed ones. Stopping is the blocking
+// family's (stop_control.hpp): a graceful stop closes the listener and keeps passing until the
+// owed replies are out or the drain watchdog cuts it after drain_timeout; an immediate stop
+// ends the loop at once.
 //
 // What makes the two models different is left to them: how a pass accepts (and sets up) new
 // connections, and what the thread does after a pass in which nothing moved.
@@ -12,7 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "blocking/session.hpp"
+#include "blocking/acceptor.hpp"
+#include "blocking/blocking_transport.hpp"
 #include "core/thread_stats.hpp"
 #include "iomux/server.hpp"
 
@@ -31,24 +34,25 @@ class VisitingServer : public Server {
   // Opens the listener (O_NONBLOCK or not). `accept_flags` are accept4()'s for new sockets.
   VisitingServer(ServerOptions options, HandlerFactory factory, bool non_blocking, int accept_flags);
 
-  // Accepts what is waiting, at most a burst, into sessions_ (add_session()). True if anything
+  // Accepts what is waiting, at most a burst, into connections_ (add_connection()). True if anything
   // moved.
-  virtual bool accept_burst(AcceptOne& accept) = 0;
+  virtual bool accept_burst(Acceptor& acceptor) = 0;
   // After a pass that started at `pass_start` and moved nothing: wait for something to do.
   virtual void after_idle_pass(SteadyClock::time_point pass_start) = 0;
   // Stops accepting; the loop calls it on a graceful stop and at the end.
   virtual void close_listener() { listener_.reset(); }
 
-  // Makes the session of an accepted, admitted connection. `stop`: see Session.
-  void add_session(UniqueFd fd, const Endpoint& peer, StopControl* stop);
+  // Admits an accepted connection (ServerContext::admit) and serves it. `stop`: see
+  // BlockingTransport.
+  void add_connection(UniqueFd fd, const Endpoint& peer, StopControl* stop);
 
   ServerContext ctx_;
   StopControl stop_;
   ThreadStats stats_;
-  ThreadExecutor executor_;
+  BlockingLoop executor_;
   UniqueFd listener_;
   Endpoint local_;
-  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<std::unique_ptr<BlockingTransport>> connections_;
 
  private:
   int accept_flags_;

@@ -7,6 +7,9 @@
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
+#include <string>
+
+#include "iomux/error.hpp"
 
 namespace iomux {
 
@@ -154,14 +157,14 @@ std::vector<Endpoint> resolve(const HostPort& hp, std::error_code& ec) {
 Endpoint resolve_one(std::string_view host, std::uint16_t port) {
   std::error_code ec;
   auto all = resolve(HostPort{std::string(host), port}, ec);
-  if (all.empty()) throw std::runtime_error("cannot resolve host '" + std::string(host) + "'");
+  if (all.empty()) throw ServerError("cannot resolve host '" + std::string(host) + "'");
   return all.front();
 }
 
 Endpoint resolve_one(std::string_view text) {
   std::string why;
   auto hp = parse_host_port(text, &why);
-  if (!hp) throw std::runtime_error("invalid address '" + std::string(text) + "': " + why);
+  if (!hp) throw ServerError("invalid address '" + std::string(text) + "': " + why);
   return resolve_one(hp->host, hp->port);
 }
 

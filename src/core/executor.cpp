@@ -39,6 +39,10 @@ void Executor::deliver_mail_slow() {
       sweep_stalled();
       continue;
     }
+    if (letter.kind == Letter::Kind::stop) {
+      on_stop(static_cast<StopMode>(letter.deferred_id));
+      continue;
+    }
     ConnectionCore* core = letter.link->core();
     switch (letter.kind) {
       case Letter::Kind::task:
@@ -52,10 +56,58 @@ void Executor::deliver_mail_slow() {
         if (core) core->close(CloseReason::closed_by_handler, 0, "closed through its handle");
         break;
       case Letter::Kind::sweep:
+      case Letter::Kind::stop:
         break;
     }
   }
   letters_.clear();  // the tasks' captures die here, on the owner thread
+}
+
+void Executor::request_stop(StopMode mode) noexcept {
+  try {
+    mailbox_->post(Letter{Letter::Kind::stop, nullptr, {}, static_cast<std::uint64_t>(mode), {}});
+  } catch (...) {
+    // Out of memory for the letter: nothing better to do than to try again later; the caller
+    // may (a second stop is always allowed).
+  }
+}
+
+void Executor::on_stop(StopMode mode) {
+  if (mode == StopMode::immediate || draining_) {
+    draining_ = true;
+    stop_accepting();
+    close_all("server stopped");
+    if (drain_timer_ != kNoTimer) cancel_timer(std::exchange(drain_timer_, kNoTimer));
+    finish();
+    return;
+  }
+  draining_ = true;
+  stop_accepting();
+  for (ConnectionCore* c = first_; c;) {
+    ConnectionCore* next = c->next_in_executor;  // drain() may close (and unlink) it
+    c->drain();
+    c = next;
+  }
+  drain_timer_ = start_timer(now() + ctx_.options().drain_timeout, [this] {
+    drain_timer_ = kNoTimer;
+    close_all("drain timeout");
+    finish();
+  });
+  connection_closed();
+}
+
+void Executor::close_all(std::string_view why) {
+  for (ConnectionCore* c = first_; c;) {
+    ConnectionCore* next = c->next_in_executor;
+    c->close(CloseReason::server_stopped, 0, why);
+    c = next;
+  }
+}
+
+void Executor::connection_closed() {
+  if (!draining_ || first_ != nullptr || drain_timer_ == kNoTimer) return;
+  cancel_timer(std::exchange(drain_timer_, kNoTimer));
+  finish();
 }
 
 void Executor::attach(ConnectionCore& core) noexcept {
@@ -108,7 +160,7 @@ void Executor::evict_over_limit() {
     if (!largest || largest->held() == 0) break;
     stats_.connections_evicted.add();
     ctx_.log_eviction(largest->peer_endpoint(), largest->held());
-    largest->close(CloseReason::memory_budget, 0, "evicted: the server is over --max-memory");
+    largest->close(CloseReason::memory_budget, 0, "evicted: the server is over max_memory");
   }
   evicting_ = false;
 }
@@ -163,7 +215,7 @@ void Executor::evict_stalled() {
     stats_.connections_evicted.add();
     ctx_.log_eviction(c->peer_endpoint(), c->held());
     c->close(CloseReason::memory_budget, 0,
-             "evicted: it made no progress while the server was near --max-memory and others waited");
+             "evicted: it made no progress while the server was near max_memory and others waited");
   }
   evicting_ = false;
 }

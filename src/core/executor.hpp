@@ -17,6 +17,7 @@
 #include "core/mailbox.hpp"
 #include "core/thread_stats.hpp"
 #include "iomux/handler.hpp"
+#include "iomux/server.hpp"
 #include "iomux/stats.hpp"
 
 namespace iomux::detail {
@@ -54,7 +55,22 @@ class Executor {
   virtual TimerId start_timer(Clock::time_point when, std::function<void()> callback) = 0;
   virtual bool cancel_timer(TimerId id) = 0;
 
-  // Owner thread: runs the letters waiting in the mailbox; one atomic load when there are none.
+  // Any thread, any number of times; never blocks. Event-loop engines stop this way (a letter
+  // in the mailbox, run on the owner thread): graceful stops accepting (stop_accepting()),
+  // drains every connection (ConnectionCore::drain: reading stops, owed replies are flushed,
+  // then each closes), and finishes once none is left, or closes what is left after
+  // drain_timeout; a second graceful stop, or an immediate one, closes everything now. Either
+  // way the engine's finish() ends its loop. (The blocking family cannot: its threads sleep in
+  // accept(), recv() and send(), which only shutting the sockets down wakes:
+  // blocking/stop_control.hpp.)
+  void request_stop(StopMode mode) noexcept;
+  [[nodiscard]] bool draining() const noexcept { return draining_; }
+
+  // Owner thread: closes every connection of this thread now.
+  void close_all(std::string_view why);
+
+  // Owner thread: runs the letters waiting in the mailbox; one acquire load when there are
+  // none.
   void deliver_mail() {
     if (mailbox_->maybe_nonempty()) deliver_mail_slow();
   }
@@ -72,14 +88,24 @@ class Executor {
   // mark.
   void budget_pressure_later() { schedule_budget_check(); }
 
+  // Owner thread: a connection of this thread closed (ConnectionCore::close): a drain may be
+  // done.
+  void connection_closed();
+
   // Debug builds check the thread rules with these.
   void bind_to_current_thread() noexcept { owner_ = std::this_thread::get_id(); }
   [[nodiscard]] bool in_owner_thread() const noexcept {
     return owner_ == std::thread::id() || owner_ == std::this_thread::get_id();
   }
 
+ protected:
+  // The engine's part of a stop (request_stop): close its listener; end its loop.
+  virtual void stop_accepting() {}
+  virtual void finish() {}
+
  private:
   void deliver_mail_slow();
+  void on_stop(StopMode mode);
   void schedule_budget_check();
   void budget_check();
   void sweep_stalled();
@@ -96,6 +122,8 @@ class Executor {
   ConnectionCore* first_ = nullptr;
   TimerId budget_timer_ = kNoTimer;
   bool evicting_ = false;
+  bool draining_ = false;
+  TimerId drain_timer_ = kNoTimer;
   bool interruptible_sockets_ = false;
   std::thread::id owner_;
 };

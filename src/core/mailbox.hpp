@@ -24,9 +24,10 @@ class ConnectionCore;
 class ConnectionLink;
 
 struct Letter {
-  // sweep: not for a connection (no link): the memory budget asks the thread to evict its
-  // stalled holders (MemoryBudget::ask_all_to_sweep).
-  enum class Kind : std::uint8_t { task, fill, close, sweep };
+  // Not for a connection (no link), for the thread itself: sweep, the memory budget asks it
+  // to evict its stalled holders (MemoryBudget::ask_all_to_sweep); stop, Executor::request_stop
+  // (deferred_id holds the StopMode).
+  enum class Kind : std::uint8_t { task, fill, close, sweep, stop };
   Kind kind;
   std::shared_ptr<ConnectionLink> link;
   std::function<void(iomux::Connection&)> task;  // Kind::task
@@ -42,7 +43,7 @@ class Mailbox {
 
   // Any thread. False when the owner has stopped.
   bool post(Letter letter);
-  // Owner thread: true when letters may be waiting (one relaxed load: cheap every iteration).
+  // Owner thread: true when letters may be waiting (one acquire load: cheap every iteration).
   [[nodiscard]] bool maybe_nonempty() const noexcept { return nonempty_.load(std::memory_order_acquire); }
   // Owner thread: moves every waiting letter into `out`.
   void take(std::vector<Letter>& out);

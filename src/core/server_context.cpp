@@ -1,5 +1,8 @@
 #include "core/server_context.hpp"
 
+#include <fmt/format.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "core/socket.hpp"
@@ -31,13 +34,57 @@ UniqueFd ServerContext::open_listener_on(const Endpoint& where, bool non_blockin
   return fd;
 }
 
-bool ServerContext::admit(ThreadStats& stats, const Endpoint& peer) {
+std::unique_ptr<Handler> ServerContext::admit(ThreadStats& stats, const Endpoint& peer) {
+  if (!reserve(stats, peer)) return nullptr;
+  return handler_for(stats, peer);
+}
+
+bool ServerContext::reserve(ThreadStats& stats, const Endpoint& peer) {
   std::size_t max = options_.max_connections;
   std::size_t open = open_.fetch_add(1, std::memory_order_relaxed);
   if (max == 0 || open < max) return true;
   open_.fetch_sub(1, std::memory_order_relaxed);
-  refuse(stats, "connection limit reached (--max-connections " + std::to_string(max) + ") for " + peer.to_string());
+  refuse(stats, fmt::format("connection limit reached (max_connections {}) for {}", max, peer.to_string()));
   return false;
+}
+
+std::unique_ptr<Handler> ServerContext::handler_for(ThreadStats& stats, const Endpoint& peer) {
+  try {
+    std::unique_ptr<Handler> handler = make_handler();
+    stats.connections_accepted.add();
+    return handler;
+  } catch (const std::exception& e) {
+    release();
+    refuse(stats, fmt::format("the handler factory failed for {}: {}", peer.to_string(), e.what()));
+    return nullptr;
+  }
+}
+
+AcceptFailure ServerContext::accept_failed(int err, int listener, SpareFd& spare, ThreadStats& stats, bool* shed_more) {
+  switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+      return AcceptFailure::none_waiting;
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+      return AcceptFailure::retry;
+    case EINVAL:
+      return AcceptFailure::listener_closed;
+    case EMFILE:
+    case ENFILE: {
+      const bool more = spare.shed(listener);
+      if (shed_more) *shed_more = more;
+      stats.connections_refused.add();
+      log_accept_error(err);
+      return AcceptFailure::out_of_fds;
+    }
+    default:
+      log_accept_error(err);
+      return AcceptFailure::transient;
+  }
 }
 
 void ServerContext::refuse(ThreadStats& stats, std::string_view why) {
@@ -50,7 +97,7 @@ void ServerContext::refuse(ThreadStats& stats, std::string_view why) {
     logger_->warn("refused a connection: {}", why);
 }
 
-void ServerContext::accept_failed(int err) {
+void ServerContext::log_accept_error(int err) {
   std::uint64_t suppressed = 0;
   if (!accept_error_limiter_.allow(&suppressed)) return;
   logger_->error("accept failed: {}{}", describe_errno(err),
@@ -60,7 +107,7 @@ void ServerContext::accept_failed(int err) {
 void ServerContext::log_eviction(const Endpoint& peer, std::size_t held) {
   std::uint64_t suppressed = 0;
   if (!logger_->enabled(LogLevel::warn) || !eviction_limiter_.allow(&suppressed)) return;
-  logger_->warn("evicting {}: it holds {} bytes and the server {} of --max-memory {}{}", peer.to_string(), held,
+  logger_->warn("evicting {}: it holds {} bytes and the server {} of max_memory {}{}", peer.to_string(), held,
                 budget_.used(), budget_.limit(),
                 suppressed ? fmt::format(" ({} more evictions not logged)", suppressed) : std::string());
 }

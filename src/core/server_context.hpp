@@ -12,6 +12,7 @@
 
 #include "core/fd.hpp"
 #include "core/memory_budget.hpp"
+#include "core/spare_fd.hpp"
 #include "core/thread_stats.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/handler.hpp"
@@ -21,6 +22,15 @@
 
 namespace iomux::detail {
 
+// What a failed accept4() means. Every engine acts on these, not on errno values.
+enum class AcceptFailure : std::uint8_t {
+  none_waiting,     // EAGAIN: nothing queued (a blocking listener: its SO_RCVTIMEO passed)
+  retry,            // EINTR, ECONNABORTED, EPROTO: that connection is gone; accept the next now
+  listener_closed,  // EINVAL: stop() shut the listener down
+  out_of_fds,       // EMFILE, ENFILE: counted as a refusal; a waiting connection was shed
+  transient,        // ENOBUFS, ENOMEM, anything else: logged; try again later, not at once
+};
+
 class ServerContext {
  public:
   ServerContext(ServerOptions options, HandlerFactory factory);
@@ -29,10 +39,6 @@ class ServerContext {
   Logger& log() const noexcept { return *logger_; }
   MemoryBudget& budget() noexcept { return budget_; }
   std::size_t budget_used() const noexcept { return budget_.used(); }
-
-  // A handler for a new connection, from the user's factory. Throws what the factory throws,
-  // or ServerError when it returns none.
-  std::unique_ptr<Handler> make_handler() const;
 
   // The server's counters (Server::stats()), for Connection::server_stats(); set by the server.
   void set_stats_source(std::function<StatsSnapshot()> source) { stats_source_ = std::move(source); }
@@ -44,15 +50,29 @@ class ServerContext {
   }
   UniqueFd open_listener_on(const Endpoint& where, bool non_blocking, bool reuse_port) const;
 
-  // Connection accounting across all threads of the server. admit() is false (and counts and
-  // logs a refusal, rate-limited) when --max-connections is reached.
-  bool admit(ThreadStats& stats, const Endpoint& peer);
-  void release() noexcept { open_.fetch_sub(1, std::memory_order_relaxed); }
+  // ---- Admission, the same on every engine, counted here and nowhere else.
 
-  // A refusal for another reason (FD_SETSIZE, out of fds), counted and logged rate-limited.
+  // An accepted connection is served if it fits under max_connections and the user's factory
+  // makes it a handler; then it counts as accepted. Otherwise it is refused: counted, logged
+  // (rate-limited), and null is returned (the caller closes the socket). The factory runs on
+  // the calling thread, which must be the one that will serve the connection.
+  std::unique_ptr<Handler> admit(ThreadStats& stats, const Endpoint& peer);
+  // admit() in two halves, for an engine that serves the connection on another thread than the
+  // one that accepts it (threaded): the place under max_connections on the accepting thread,
+  // the handler on the serving one (which releases the place if the factory fails).
+  bool reserve(ThreadStats& stats, const Endpoint& peer);
+  std::unique_ptr<Handler> handler_for(ThreadStats& stats, const Endpoint& peer);
+  // An admitted connection closed (ConnectionCore::close), or a reserved place was not used.
+  void release() noexcept { open_.fetch_sub(1, std::memory_order_relaxed); }
+  // A refusal for an engine's own reason (FD_SETSIZE, a socket option that cannot be set):
+  // counted and logged, rate-limited.
   void refuse(ThreadStats& stats, std::string_view why);
-  // Accept failed with errno `err` (EMFILE, ENOBUFS, ...): rate-limited log.
-  void accept_failed(int err);
+
+  // accept4() on `listener` failed with errno `err`: what it means, the same on every engine,
+  // logged (rate-limited) and counted here. Out of fds, `spare` sheds the connection at the
+  // head of the queue (its client sees a clean close) and *shed_more says whether it can do so
+  // again (the reserve fd came back).
+  AcceptFailure accept_failed(int err, int listener, SpareFd& spare, ThreadStats& stats, bool* shed_more = nullptr);
   // A connection was evicted by the memory budget: rate-limited log.
   void log_eviction(const Endpoint& peer, std::size_t held);
 
@@ -60,6 +80,9 @@ class ServerContext {
   void log_disconnect(const Endpoint& peer, std::string_view why, std::uint64_t requests) const;
 
  private:
+  std::unique_ptr<Handler> make_handler() const;
+  void log_accept_error(int err);
+
   ServerOptions options_;
   HandlerFactory factory_;
   LoggerPtr logger_;

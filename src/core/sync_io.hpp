@@ -29,11 +29,13 @@ int send_owed_slow(ConnectionCore& core, int fd, bool blocking, SendBatch* batch
 inline constexpr std::size_t kBlockingBatchLimit = 64 * 1024;
 
 // Sends what `core` owes on `fd`: the batch of the handler call just made, then what the queue
-// may send now, while the socket takes it all (a short send means it is full). `blocking`: the
+// may send now, while the socket takes it all (a short send means it is full). `kBlocking`: the
 // socket blocks, so go on until everything is sent (or the send times out: ETIME). Accounts
-// (output_changed). Returns the errno of a failed send, 0 otherwise. Inline: the common case
-// is one send() that takes the whole batch.
-[[gnu::always_inline]] inline int send_owed(ConnectionCore& core, int fd, bool blocking) {
+// (output_changed). Returns the errno of a failed send, 0 otherwise. Inline, and `kBlocking` a
+// template argument: the common case is one send() that takes the whole batch, and the
+// readiness engines' code carries nothing of the blocking one.
+template <bool kBlocking>
+[[gnu::always_inline]] inline int send_owed(ConnectionCore& core, int fd) {
   SendBatch* batch = core.batch();
   if (batch) {
     core.detach_batch();
@@ -41,8 +43,8 @@ inline constexpr std::size_t kBlockingBatchLimit = 64 * 1024;
       batch = nullptr;
     } else {
       const std::size_t total = batch->bytes();
-      if (blocking && total > kBlockingBatchLimit) [[unlikely]]
-        return send_owed_slow(core, fd, blocking, batch, nullptr);
+      if (kBlocking && total > kBlockingBatchLimit) [[unlikely]]
+        return send_owed_slow(core, fd, kBlocking, batch, nullptr);
       const SendBatch::SendResult r = batch->send(fd);
       if (r.written == total) [[likely]] {
         batch->clear();
@@ -51,16 +53,16 @@ inline constexpr std::size_t kBlockingBatchLimit = 64 * 1024;
           core.output_changed();
           return 0;
         }
-        return send_owed_slow(core, fd, blocking, nullptr, nullptr);
+        return send_owed_slow(core, fd, kBlocking, nullptr, nullptr);
       }
-      return send_owed_slow(core, fd, blocking, batch, &r);
+      return send_owed_slow(core, fd, kBlocking, batch, &r);
     }
   }
   if (core.queue().empty()) {
     core.output_changed();
     return 0;
   }
-  return send_owed_slow(core, fd, blocking, nullptr, nullptr);
+  return send_owed_slow(core, fd, kBlocking, nullptr, nullptr);
 }
 
 struct ReadResult {
@@ -72,10 +74,10 @@ struct ReadResult {
 
 // One read on `fd` and everything that follows from it: the handler's call and the send of its
 // replies; a failure (the core closes); while lingering, the input discarded. EOF is left to
-// the caller (core.peer_shutdown(), unless it knows better).
+// the caller (core.peer_shutdown(), unless it knows better). `kBlocking`: as send_owed's.
 // Inline: this is the path of every request.
-[[gnu::always_inline]] inline ReadResult read_and_serve(ConnectionCore& core, int fd, std::span<char> scratch,
-                                                        bool blocking) {
+template <bool kBlocking>
+[[gnu::always_inline]] inline ReadResult read_and_serve(ConnectionCore& core, int fd, std::span<char> scratch) {
   ReadResult r;
   if (core.discarding()) [[unlikely]] {
     r.asked = scratch.size();
@@ -86,7 +88,7 @@ struct ReadResult {
     if (r.n > 0) {
       core.executor().stats().bytes_in.add(static_cast<std::uint64_t>(r.n));
       core.serve(std::string_view(scratch.data(), static_cast<std::size_t>(r.n)), false,
-                 [&] { return send_owed(core, fd, blocking); });
+                 [&] { return send_owed<kBlocking>(core, fd); });
       return r;
     }
   } else {
@@ -103,7 +105,7 @@ struct ReadResult {
       core.executor().stats().bytes_in.add(n);
       kept.commit(std::min(n, into_kept));
       if (n > into_kept) kept.append(std::string_view(scratch.data(), n - into_kept));
-      core.serve(kept.view(), true, [&] { return send_owed(core, fd, blocking); });
+      core.serve(kept.view(), true, [&] { return send_owed<kBlocking>(core, fd); });
       return r;
     }
   }

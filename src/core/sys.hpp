@@ -3,8 +3,8 @@
 // In a multi-threaded process glibc wraps every cancellation point (recv, send, sendmsg, readv,
 // epoll_wait) in __pthread_enable_asynccancel / __pthread_disable_asynccancel: about 60
 // user-space instructions per call, 120 of the ~490 a small request cost the epoll model
-// (callgrind). iomux never cancels a thread, so it enters the kernel itself: an inline
-// `syscall` instruction on x86-64 and arm64 (as liburing does for io_uring_enter), glibc's
+// (callgrind on the 64 B ack path; docs/benchmarks.md has the run). iomux never cancels a thread, so it enters the
+// kernel itself: an inline `syscall` instruction on x86-64 and arm64 (as liburing does for io_uring_enter), glibc's
 // syscall() elsewhere, which is not a cancellation point either. Same results, same errno
 // convention (-1 with errno set; errno is only written on failure); EINTR is retried.
 #pragma once

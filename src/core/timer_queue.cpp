@@ -5,7 +5,7 @@
 
 namespace iomux::detail {
 
-TimerId TimerQueue::add(Clock::time_point when, std::function<void()> fn) {
+TimerId TimerQueue::start(Clock::time_point when, std::function<void()> fn) {
   TimerId id = next_id_++;
   callbacks_.emplace(id, std::move(fn));
   heap_.push_back({when, id});

@@ -1,4 +1,4 @@
-// Timers for an event loop or a blocking-model thread: a binary min-heap of deadlines, O(log n) to add and to expire,
+// Timers for an event loop or a blocking-model thread: a binary min-heap of deadlines, O(log n) to start and to expire,
 // O(1) to cancel (cancelled entries are dropped lazily, and the heap is rebuilt if they ever
 // outnumber the live ones, so cancelling never grows memory without bound).
 //
@@ -20,13 +20,13 @@ class TimerQueue {
  public:
   using Clock = std::chrono::steady_clock;
 
-  TimerId add(Clock::time_point when, std::function<void()> fn);
+  TimerId start(Clock::time_point when, std::function<void()> fn);
   // True when the timer was pending (it will not run).
   bool cancel(TimerId id);
 
   // The earliest live deadline, if any.
   std::optional<Clock::time_point> next_deadline();
-  // Runs every timer due at `now`, earliest first. A callback may add or cancel timers.
+  // Runs every timer due at `now`, earliest first. A callback may start or cancel timers.
   std::size_t run_expired(Clock::time_point now);
 
   [[nodiscard]] std::size_t size() const noexcept { return callbacks_.size(); }

@@ -5,7 +5,11 @@
 
 #include <cassert>
 #include <cerrno>
+#include <cstring>
+#include <string>
 #include <system_error>
+
+#include "iomux/error.hpp"
 
 namespace iomux::detail {
 
@@ -15,7 +19,8 @@ class EventLoop::Waker final : public IoHandler {
  public:
   Waker() {
     int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+      throw ServerError(std::string("event loop: pipe2: ") + std::strerror(errno));
     read_end_.reset(fds[0]);
     write_end_.reset(fds[1]);
   }
@@ -44,7 +49,7 @@ EventLoop::EventLoop(std::unique_ptr<Poller> poller)
       scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)),
       waker_(std::make_unique<Waker>()) {
   if (auto ec = watch(waker_->fd(), kReadable, waker_.get()))
-    throw std::system_error(ec, "event loop: cannot watch its waker");
+    throw ServerError("event loop: cannot watch its waker: " + ec.message());
 }
 
 EventLoop::~EventLoop() = default;
@@ -73,18 +78,14 @@ std::error_code EventLoop::unwatch(int fd) {
   return poller_->remove(fd);
 }
 
-TimerId EventLoop::run_at(Clock::time_point when, std::function<void()> fn) {
+TimerId EventLoop::start_timer(Clock::time_point when, std::function<void()> fn) {
   assert(in_loop_thread());
-  return timers_.add(when, std::move(fn));
+  return timers_.start(when, std::move(fn));
 }
 
-TimerId EventLoop::run_after(std::chrono::milliseconds delay, std::function<void()> fn) {
-  return run_at(Clock::now() + delay, std::move(fn));
-}
-
-void EventLoop::cancel(TimerId id) {
+bool EventLoop::cancel_timer(TimerId id) {
   assert(in_loop_thread());
-  timers_.cancel(id);
+  return timers_.cancel(id);
 }
 
 void EventLoop::inject(int fd, std::uint32_t events) {
@@ -101,27 +102,6 @@ void EventLoop::wake() noexcept {
   waker_->wake();
 }
 
-void EventLoop::post(std::function<void()> task) {
-  {
-    std::lock_guard lock(tasks_mutex_);
-    tasks_.push_back(std::move(task));
-    tasks_posted_.store(true, std::memory_order_release);
-  }
-  wake();
-}
-
-void EventLoop::run_posted_tasks() {
-  // A post() racing with this check also wakes the loop, so its task runs next iteration.
-  if (!tasks_posted_.load(std::memory_order_acquire)) return;
-  std::vector<std::function<void()>> tasks;
-  {
-    std::lock_guard lock(tasks_mutex_);
-    tasks.swap(tasks_);
-    tasks_posted_.store(false, std::memory_order_relaxed);
-  }
-  for (auto& task : tasks) task();
-}
-
 void EventLoop::run_once(std::chrono::milliseconds max_wait) {
   int timeout = static_cast<int>(max_wait.count());
   if (auto deadline = timers_.next_deadline()) {
@@ -131,7 +111,7 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
   }
   if (!injected_.empty()) timeout = 0;
   int n = poller_->wait(ready_, timeout);
-  if (n < 0) throw std::system_error(errno, std::generic_category(), "event loop: wait");
+  if (n < 0) throw ServerError(std::string("event loop: wait failed: ") + std::strerror(errno));
   now_ = Clock::now();
   for (int i = 0; i < n; ++i) dispatch(ready_[i]);
   if (!injected_.empty()) {
@@ -140,7 +120,6 @@ void EventLoop::run_once(std::chrono::milliseconds max_wait) {
     injected_now_.clear();
   }
   timers_.run_expired(now_);
-  run_posted_tasks();
   if (iteration_hook_) iteration_hook_();
 }
 

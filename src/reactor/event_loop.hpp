@@ -1,9 +1,10 @@
-// A single-threaded reactor: waits on a Poller, dispatches ready fds to their handlers, runs
-// expired timers, and runs tasks posted from other threads.
+// A single-threaded readiness loop: waits on a Poller, dispatches ready fds to their
+// handlers, runs expired timers. (What other threads send a loop goes through the ReactorLoop's
+// mailbox, core/mailbox.hpp, which wakes the loop with wake().)
 //
 // Thread rule: an EventLoop belongs to the thread that calls run(). Every method is "loop
-// thread only" except post(), stop() and wake(), which are safe from any thread. Debug builds
-// assert it.
+// thread only" except stop() and wake(), which are safe from any thread. Debug builds assert
+// it.
 #pragma once
 
 #include <atomic>
@@ -11,7 +12,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -39,13 +39,11 @@ class EventLoop {
 
   // Runs until stop(). Binds the loop to the calling thread.
   void run();
-  // Runs one iteration: wait up to `max_wait`, dispatch, timers, tasks. Loop thread only.
+  // Runs one iteration: wait up to `max_wait`, dispatch, timers. Loop thread only.
   void run_once(std::chrono::milliseconds max_wait);
 
   // Any thread: makes run() return after the current iteration.
   void stop() noexcept;
-  // Any thread: runs `task` on the loop thread soon.
-  void post(std::function<void()> task);
   // Any thread: interrupts a blocking wait.
   void wake() noexcept;
 
@@ -60,11 +58,10 @@ class EventLoop {
   void inject(int fd, std::uint32_t events);
 
   // Loop thread: timers (O(log n)). The callback runs on the loop thread.
-  TimerId run_at(Clock::time_point when, std::function<void()> fn);
-  TimerId run_after(std::chrono::milliseconds delay, std::function<void()> fn);
-  void cancel(TimerId id);
+  TimerId start_timer(Clock::time_point when, std::function<void()> fn);
+  bool cancel_timer(TimerId id);
 
-  // Loop thread: runs `hook` at the end of every iteration, after events, timers and tasks
+  // Loop thread: runs `hook` at the end of every iteration, after events and timers
   // (e.g. to free connections closed during the iteration, once nothing can refer to them).
   void set_iteration_hook(std::function<void()> hook) { iteration_hook_ = std::move(hook); }
 
@@ -83,7 +80,6 @@ class EventLoop {
 
  private:
   class Waker;
-  void run_posted_tasks();
   // A handler earlier in this batch may have closed this fd (the event is stale) or an accept
   // may have reused it (the new owner then sees a spurious event and gets EAGAIN).
   void dispatch(const ReadyEvent& ev) {
@@ -107,9 +103,6 @@ class EventLoop {
 
   std::atomic<bool> stop_{false};
   std::atomic<std::thread::id> owner_{};
-  std::mutex tasks_mutex_;
-  std::vector<std::function<void()>> tasks_;
-  std::atomic<bool> tasks_posted_{false};  // tasks_ may be non-empty: spares the lock per iteration
   std::unique_ptr<Waker> waker_;
 };
 

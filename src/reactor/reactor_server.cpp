@@ -3,7 +3,7 @@
 // runs N independent reactor threads, each with its own SO_REUSEPORT listener
 // (LoopGroupServer).
 #include "reactor/poller.hpp"
-#include "reactor/reactor_thread.hpp"
+#include "reactor/reactor_loop.hpp"
 #include "server/loop_group_server.hpp"
 #include "server/model_factory.hpp"
 
@@ -12,11 +12,11 @@ namespace {
 
 using MakePoller = std::unique_ptr<Poller> (*)();
 
-class ReactorServer final : public LoopGroupServer<reactor::ReactorThread> {
+class ReactorServer final : public LoopGroupServer<reactor::ReactorLoop> {
  public:
   ReactorServer(ServerOptions options, HandlerFactory factory, MakePoller make_poller)
       : LoopGroupServer(std::move(options), std::move(factory), [make_poller](ServerContext& ctx, UniqueFd listener) {
-          return std::make_unique<reactor::ReactorThread>(ctx, make_poller(), std::move(listener));
+          return std::make_unique<reactor::ReactorLoop>(ctx, make_poller(), std::move(listener));
         }) {
     log_listening();
   }

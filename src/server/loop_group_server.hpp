@@ -5,8 +5,10 @@
 // thread_stats()) and a factory that builds one Loop per listener.
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -35,26 +37,32 @@ class LoopGroupServer : public Server {
     ctx_.set_stats_source([this] { return stats(); });
   }
 
-  // The calling thread runs the first loop, others run the rest. A loop that fails stops the
-  // whole server rather than leaving its share of the clients unserved.
+  // The calling thread runs the first loop, others run the rest. A loop that fails (its wait
+  // fails: epoll_wait, io_uring_enter) stops the whole server rather than leaving its share of
+  // the clients unserved, and run() throws its ServerError once every loop has ended.
   void run() override {
     StatsReporter reporter(ctx_, [this] { return stats(); });
-    std::vector<std::jthread> others;
-    for (std::size_t i = 1; i < loops_.size(); ++i)
-      others.emplace_back([this, loop = loops_[i].get()] {
-        try {
-          loop->run();
-        } catch (const std::exception& e) {
-          ctx_.log().error("{} thread failed: {}", ctx_.options().model, e.what());
-          stop(StopMode::immediate);
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
+    const auto run_loop = [&](Loop& loop) {
+      try {
+        loop.run();
+      } catch (const std::exception& e) {
+        ctx_.log().error("{} loop failed: {}; stopping the server", ctx_.options().model, e.what());
+        {
+          std::lock_guard lock(failure_mutex);
+          if (!failure) failure = std::current_exception();
         }
-      });
-    try {
-      loops_[0]->run();
-    } catch (...) {
-      stop(StopMode::immediate);  // the other threads end before `others` joins them
-      throw;
-    }
+        stop(StopMode::immediate);
+      }
+    };
+    {
+      std::vector<std::jthread> others;
+      for (std::size_t i = 1; i < loops_.size(); ++i)
+        others.emplace_back([&run_loop, loop = loops_[i].get()] { run_loop(*loop); });
+      run_loop(*loops_[0]);
+    }  // the other loops end here (a failure stopped them all)
+    if (failure) std::rethrow_exception(failure);
   }
 
   void stop(StopMode mode) noexcept override {

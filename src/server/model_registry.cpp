@@ -22,7 +22,7 @@ constexpr std::array<ModelRow, 10> kModels{{
       "blocking", false, false},
      nullptr,
      detail::make_blocking_server},
-    {{"threaded", "a thread per connection on blocking sockets, capped by --max-connections",
+    {{"threaded", "a thread per connection on blocking sockets, capped by max_connections",
       "2 (blocking IO, made concurrent)", "blocking", false, true},
      nullptr,
      detail::make_threaded_server},
@@ -105,7 +105,7 @@ std::unique_ptr<Server> make_server(ServerOptions options, HandlerFactory factor
   const ModelRow* row = find_row(options.model);
   if (!row) throw ServerError("unknown model '" + options.model + "' (see `iomux models`)");
   if (options.threads > 1 && !row->info.multi_threaded)
-    throw ServerError("--threads applies to " + threaded_models() + " only");
+    throw ServerError("threads > 1 applies to " + threaded_models() + " only");
   if (!factory) throw ServerError("no handler factory given");
   Availability a = probe_model(options.model);
   if (!a.available) throw ServerError("model " + options.model + " is unavailable here: " + a.reason);

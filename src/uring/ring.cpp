@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -134,6 +135,7 @@ bool kernel_limits_multishot_recv() {
 // ---------------------------------------------------------------------------------------- Ring
 
 Ring::Ring(unsigned sq_entries, unsigned cq_entries) {
+  if (const char* every = std::getenv("IOMUX_URING_REFUSE_SQE")) refuse_every_ = std::atoi(every);
   struct Rung {
     unsigned flags;
     std::string_view what;
@@ -184,13 +186,9 @@ void Ring::unbind_from_this_thread() noexcept {
   if (open_) (void)io_uring_unregister_ring_fd(&ring_);
 }
 
-io_uring_sqe* Ring::sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (sqe) return sqe;
+io_uring_sqe* Ring::sqe_after_submit() noexcept {
   io_uring_submit(&ring_);
-  sqe = io_uring_get_sqe(&ring_);
-  if (!sqe) throw ServerError("io_uring: submission queue stays full");
-  return sqe;
+  return io_uring_get_sqe(&ring_);
 }
 
 void Ring::close() noexcept {

@@ -49,8 +49,15 @@ class Ring {
   void unbind_from_this_thread() noexcept;
 
   // Loop thread: a free SQE. When the submission queue is full, what is queued is submitted
-  // first (an extra syscall, only under a burst bigger than the queue).
-  io_uring_sqe* sqe();
+  // first (an extra syscall, only under a burst bigger than the queue). Null when even then
+  // there is no room (the kernel holding submissions back): never a throw on the request path;
+  // the caller tries again after the batch.
+  io_uring_sqe* sqe() noexcept {
+    if (refuse_every_ != 0 && ++asked_ % refuse_every_ == 0) [[unlikely]]
+      return nullptr;
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    return sqe ? sqe : sqe_after_submit();
+  }
 
   // Tears the ring down (cancelling whatever is still in flight). Idempotent.
   void close() noexcept;
@@ -62,7 +69,12 @@ class Ring {
   [[nodiscard]] std::string_view description() const noexcept { return description_; }
 
  private:
+  io_uring_sqe* sqe_after_submit() noexcept;
+
   io_uring ring_{};
+  // Tests of the paths that find no SQE: IOMUX_URING_REFUSE_SQE=N makes every Nth sqe() null.
+  unsigned refuse_every_ = 0;
+  unsigned asked_ = 0;
   bool open_ = false;
   bool disabled_ = false;  // created with IORING_SETUP_R_DISABLED; enabled by the loop thread
   bool defers_task_work_ = false;
@@ -76,7 +88,7 @@ class BufferPool {
   // out in one send lent from its buffer (with 4 KiB buffers a 16 KiB echo took four
   // completions and two sends, 12 KiB copied). Safe for back-pressure only because every recv
   // is bounded: a multishot recv takes up to 32 buffers per wake-up before a cancel can land,
-  // so it is armed with a byte limit, or not used at all (UringThread::arm_recv).
+  // so it is armed with a byte limit, or not used at all (UringLoop::arm_recv).
   static constexpr unsigned kBufferSize = 16 * 1024;
   static constexpr unsigned kBuffersPerSlab = 256;  // we start with one slab: 4 MiB
   static constexpr unsigned kMaxBuffers = 1024;     // ring entries; the cap: 16 MiB

@@ -28,21 +28,21 @@
 // kernel-version-dependent model, and io_uring is often disabled in sandboxes for security.
 //
 // With --threads N: N rings, one per thread, each with its own SO_REUSEPORT listener.
-// The engine is in src/uring/: ring.* (setup, buffer ring), uring_thread.* (the loop),
-// uring_io.cpp (a connection's IO), user_data.hpp (what a completion is about); the
+// The engine is in src/uring/: ring.* (setup, buffer ring), uring_loop.* (the loop),
+// uring_transport.* (a connection's IO), user_data.hpp (what a completion is about); the
 // connection's lifecycle is the shared ConnectionCore (src/core/).
 #include "server/loop_group_server.hpp"
 #include "server/model_factory.hpp"
-#include "uring/uring_thread.hpp"
+#include "uring/uring_loop.hpp"
 
 namespace iomux::detail {
 namespace {
 
-class UringServer final : public LoopGroupServer<uring::UringThread> {
+class UringServer final : public LoopGroupServer<uring::UringLoop> {
  public:
   UringServer(ServerOptions options, HandlerFactory factory)
       : LoopGroupServer(checked(std::move(options)), std::move(factory), [](ServerContext& ctx, UniqueFd listener) {
-          return std::make_unique<uring::UringThread>(ctx, std::move(listener));
+          return std::make_unique<uring::UringLoop>(ctx, std::move(listener));
         }) {
     const int n = thread_count();
     ctx_.log().debug(

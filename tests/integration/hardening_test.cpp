@@ -114,7 +114,7 @@ TEST_P(Hardening, MaxConnectionsRefusesTheExtraAndAdmitsAgainLater) {
   ASSERT_TRUE(extra);  // the kernel completes the handshake; the server then closes it
   EXPECT_TRUE(wait_closed(extra.get()));
   EXPECT_TRUE(wait_until([&] { return s.server().stats().connections_refused >= 1; }));
-  EXPECT_TRUE(s.log().contains("max-connections"));
+  EXPECT_TRUE(s.log().contains("max_connections"));
   held.pop_back();
   EXPECT_TRUE(wait_until([&] { return s.server().stats().connections_open == 2; }));
   UniqueFd again = connect_to(s.endpoint());

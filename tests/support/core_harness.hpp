@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,7 +83,7 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
 
   // Executor.
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override {
-    return timers_.add(when, std::move(callback));
+    return timers_.start(when, std::move(callback));
   }
   bool cancel_timer(TimerId id) override { return timers_.cancel(id); }
 
@@ -97,8 +98,9 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
   explicit CoreHarness(std::unique_ptr<detail::ServerContext> ctx)
       : Executor(*ctx, stats_, /*batch=*/nullptr, [] {}), ctx_(std::move(ctx)) {
     set_now(now_);
-    ctx_->admit(stats_, Endpoint::loopback_v4(40000));
-    core_.emplace(*this, *this, ctx_->make_handler(), Endpoint::loopback_v4(40000), 7);
+    std::unique_ptr<Handler> handler = ctx_->admit(stats_, Endpoint::loopback_v4(40000));
+    if (!handler) throw std::runtime_error("the handler factory failed");
+    core_.emplace(*this, *this, std::move(handler), Endpoint::loopback_v4(40000), 7);
     core_->open([this] { return send(); });
   }
 

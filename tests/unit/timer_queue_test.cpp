@@ -14,9 +14,9 @@ TEST(TimerQueue, RunsDueTimersEarliestFirst) {
   TimerQueue q;
   auto t0 = Clock::now();
   std::vector<int> order;
-  q.add(t0 + milliseconds(30), [&] { order.push_back(3); });
-  q.add(t0 + milliseconds(10), [&] { order.push_back(1); });
-  q.add(t0 + milliseconds(20), [&] { order.push_back(2); });
+  q.start(t0 + milliseconds(30), [&] { order.push_back(3); });
+  q.start(t0 + milliseconds(10), [&] { order.push_back(1); });
+  q.start(t0 + milliseconds(20), [&] { order.push_back(2); });
   EXPECT_EQ(q.run_expired(t0 + milliseconds(25)), 2u);
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
   EXPECT_EQ(*q.next_deadline(), t0 + milliseconds(30));
@@ -26,7 +26,7 @@ TEST(TimerQueue, CancelledTimersNeverRun) {
   TimerQueue q;
   auto t0 = Clock::now();
   bool ran = false;
-  TimerId id = q.add(t0, [&] { ran = true; });
+  TimerId id = q.start(t0, [&] { ran = true; });
   EXPECT_TRUE(q.cancel(id));
   EXPECT_FALSE(q.cancel(id));
   EXPECT_EQ(q.run_expired(t0 + milliseconds(1)), 0u);
@@ -38,9 +38,9 @@ TEST(TimerQueue, CallbackMayAddTimers) {
   TimerQueue q;
   auto t0 = Clock::now();
   int runs = 0;
-  q.add(t0, [&] {
+  q.start(t0, [&] {
     ++runs;
-    q.add(t0, [&] { ++runs; });
+    q.start(t0, [&] { ++runs; });
   });
   EXPECT_EQ(q.run_expired(t0), 2u);
   EXPECT_EQ(runs, 2);
@@ -49,7 +49,7 @@ TEST(TimerQueue, CallbackMayAddTimers) {
 TEST(TimerQueue, CancellingManyKeepsTheHeapBounded) {
   TimerQueue q;
   auto far = Clock::now() + std::chrono::hours(1);
-  for (int i = 0; i < 10000; ++i) q.cancel(q.add(far, [] {}));
+  for (int i = 0; i < 10000; ++i) q.cancel(q.start(far, [] {}));
   EXPECT_EQ(q.size(), 0u);
   EXPECT_LT(q.heap_size(), 200u);
 }

@@ -9,11 +9,14 @@
 #include <sys/epoll.h>
 
 #include <cerrno>
+#include <cstring>
+#include <string>
 #include <system_error>
 #include <vector>
 
 #include "core/fd.hpp"
 #include "core/sys.hpp"
+#include "iomux/error.hpp"
 #include "reactor/poller.hpp"
 
 namespace iomux::detail {
@@ -22,7 +25,7 @@ namespace {
 class EpollPoller final : public Poller {
  public:
   explicit EpollPoller(bool edge) : epfd_(::epoll_create1(EPOLL_CLOEXEC)), edge_(edge) {
-    if (!epfd_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    if (!epfd_) throw ServerError(std::string("epoll_create1: ") + std::strerror(errno));
   }
 
   std::string_view name() const noexcept override { return edge_ ? "epoll-et" : "epoll"; }

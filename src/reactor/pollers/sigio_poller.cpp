@@ -39,9 +39,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
+#include <cstring>
+#include <string>
 #include <system_error>
 #include <vector>
 
+#include "iomux/error.hpp"
 #include "reactor/poller.hpp"
 
 namespace iomux::detail {
@@ -73,7 +76,7 @@ const ThisThread& calling_thread() {
   thread_local const ThisThread self = [] {
     sigset_t set = poller_signals();
     if (int err = ::pthread_sigmask(SIG_BLOCK, &set, nullptr))
-      throw std::system_error(err, std::generic_category(), "sigio: pthread_sigmask");
+      throw ServerError(std::string("sigio: pthread_sigmask: ") + std::strerror(err));
     return ThisThread{::gettid(), next_serial.fetch_add(1)};
   }();
   return self;
@@ -104,7 +107,7 @@ std::error_code errno_code() noexcept {
 class SigioPoller final : public Poller {
  public:
   SigioPoller() : signals_(poller_signals()) {
-    if (ready_signal() > SIGRTMAX) throw std::system_error(std::make_error_code(std::errc::not_supported), "sigio");
+    if (ready_signal() > SIGRTMAX) throw ServerError("sigio: this kernel has no real-time signal left for readiness");
     calling_thread();  // block the signals here too: the loop may run on the constructing thread
   }
 

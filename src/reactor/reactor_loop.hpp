@@ -10,24 +10,24 @@
 #include "core/fd.hpp"
 #include "core/send_batch.hpp"
 #include "core/server_context.hpp"
+#include "core/spare_fd.hpp"
 #include "core/thread_stats.hpp"
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
-#include "reactor/acceptor.hpp"
 #include "reactor/event_loop.hpp"
 
 namespace iomux::detail::reactor {
 
-class Connection;
+class ReactorTransport;
 
-class ReactorThread final : public Executor {
+class ReactorLoop final : public Executor, private IoHandler {
  public:
-  ReactorThread(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener);
-  ~ReactorThread() override;
+  ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener);
+  ~ReactorLoop() override;
 
   // Loop thread: serves until the loop stops.
   void run();
-  // Any thread.
+  // Any thread (Executor::request_stop).
   void stop(StopMode mode) noexcept;
 
   EventLoop& loop() noexcept { return loop_; }
@@ -37,25 +37,24 @@ class ReactorThread final : public Executor {
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
   bool cancel_timer(TimerId id) override;
 
-  // Loop thread: takes a freshly accepted socket.
-  void adopt(UniqueFd fd, const Endpoint& peer);
+  // Loop thread: serves an admitted connection (ServerContext::admit).
+  void adopt(UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler);
   // Loop thread: a connection is done; it is destroyed after the current event batch.
   void retire(int fd);
 
  private:
-  void begin_drain();
-  void close_all(std::string_view why);
-  void maybe_finish_drain();
+  // The listener is readable: accepts a burst, admits and adopts each connection.
+  void handle_events(std::uint32_t events) override;
+  void stop_accepting() override;
+  void finish() override;
 
   ThreadStats stats_;
   SendBatch batch_;
   EventLoop loop_;
-  Acceptor acceptor_;
-  std::vector<std::unique_ptr<Connection>> connections_;  // indexed by fd
-  std::vector<std::unique_ptr<Connection>> retired_;
-  std::size_t live_ = 0;
-  bool draining_ = false;
-  TimerId reaper_ = kNoTimer;
+  UniqueFd listener_;
+  SpareFd spare_;                                               // for EMFILE
+  std::vector<std::unique_ptr<ReactorTransport>> connections_;  // indexed by fd
+  std::vector<std::unique_ptr<ReactorTransport>> retired_;
 };
 
 }  // namespace iomux::detail::reactor

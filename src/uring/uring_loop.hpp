@@ -1,7 +1,7 @@
 // One completion loop of the uring model: a ring, its provided buffers, a listener with a
 // multishot accept, and the connections it accepted. The server runs one per thread. As the
 // connections' Executor it lends them its timers (a TimerQueue the wait honours) and its
-// mailbox (woken through the eventfd stop() uses too).
+// mailbox (woken through an eventfd the loop keeps a read on): mail and stop() come that way.
 //
 // Each iteration is one io_uring_submit_and_wait: every SQE queued since the last one goes in,
 // and the thread sleeps until at least one completion is out. Then the whole batch of CQEs is
@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -40,49 +41,16 @@
 #include "iomux/server.hpp"
 #include "iomux/stats.hpp"
 #include "uring/ring.hpp"
+#include "uring/uring_transport.hpp"
 #include "uring/user_data.hpp"
 
 namespace iomux::detail::uring {
 
-using Clock = std::chrono::steady_clock;
-class UringThread;
-
-// A connection slot: the socket, its ConnectionCore, and the state of its two requests.
-struct Connection final : Transport {
-  static constexpr std::size_t kMaxSendIov = 8;
-
-  UringThread* owner = nullptr;
-  std::uint32_t slot = 0;
-  UniqueFd fd;
-  std::optional<ConnectionCore> core;  // engaged while the slot is in use
-  // A provided buffer lent to the send in flight (zero-copy echo): its id (or -1) and the
-  // bytes of it being sent.
-  std::int32_t lent_bid = -1;
-  const char* lent_data = nullptr;
-  std::uint32_t lent_len = 0;
-  std::uint32_t generation = 0;
-  Clock::time_point last_recv;  // for the stall probes
-  bool recv_armed = false;      // a recv is in the kernel
-  bool recv_cancelled = false;  // and a cancel for it is on its way
-  bool send_inflight = false;
-  bool starved = false;      // recv ended with -ENOBUFS; re-armed after this batch
-  bool probe_due = false;    // received since the last stall probe (see probe_stalled_recvs)
-  bool release_due = false;  // closed; the slot goes back once nothing is in flight
-
-  [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight; }
-  [[nodiscard]] bool closed() const noexcept { return !core || core->state() == ConnectionCore::State::closed; }
-
-  // Transport.
-  void settle() override;
-  void shutdown_write() override;
-  void release_socket() override;
-};
-
-class UringThread final : public Executor {
+class UringLoop final : public Executor {
  public:
   // Sets up the ring, the buffers and the wake-up eventfd. Throws ServerError.
-  UringThread(ServerContext& ctx, UniqueFd listener);
-  ~UringThread() override;
+  UringLoop(ServerContext& ctx, UniqueFd listener);
+  ~UringLoop() override;
 
   // Loop thread (the thread that calls it becomes the ring's only submitter). Serves until
   // stopped.
@@ -99,10 +67,14 @@ class UringThread final : public Executor {
   bool cancel_timer(TimerId id) override;
 
  private:
-  friend struct Connection;
+  friend struct UringTransport;
 
-  // The loop (uring_thread.cpp).
-  void wait_for_completions();
+  // Executor: the engine's part of a stop.
+  void stop_accepting() override;
+  void finish() override;
+
+  // The loop (uring_loop.cpp).
+  [[nodiscard]] std::string wait_for_completions();
   void handle_batch();
   void dispatch(const io_uring_cqe& cqe);
   void after_batch();
@@ -113,20 +85,18 @@ class UringThread final : public Executor {
   void stop_listener();
   void arm_wake();
   void on_wake(const io_uring_cqe& cqe);
-  void take_stop_request();
-  void begin_drain();
-  void close_all(std::string_view why);
   [[nodiscard]] bool sweeps_active() const noexcept;
   void sweep();
   void probe_stalled_recvs();
-  void mark_probe_due(Connection& c) noexcept;
-  void clear_probe_due(Connection& c) noexcept;
+  void mark_probe_due(UringTransport& c) noexcept;
+  void clear_probe_due(UringTransport& c) noexcept;
   void cancel(std::uint64_t user_data);
+  void retry_sqes();
 
-  // A connection's requests (uring_io.cpp).
+  // A connection's requests (uring_transport.cpp).
   std::uint64_t tag(Op op, std::uint32_t slot) const noexcept { return pack(op, slot, conns_[slot].generation); }
   void arm_recv(std::uint32_t slot);
-  [[nodiscard]] std::uint32_t recv_budget(const Connection& c) const noexcept;
+  [[nodiscard]] std::uint32_t recv_budget(const UringTransport& c) const noexcept;
   void on_recv(std::uint32_t slot, const io_uring_cqe& cqe);
   void process(std::uint32_t slot, std::uint16_t bid, std::size_t len);
   bool try_lend(std::uint32_t slot, std::uint16_t bid, std::string_view chunk);
@@ -149,11 +119,9 @@ class UringThread final : public Executor {
   SpareFd spare_;                 // for EMFILE
   UniqueFd wake_fd_;              // eventfd: stop() and the mailbox write, a pending read SQE completes
   std::uint64_t wake_value_ = 0;  // the read's target; stable for the loop's life
-  std::atomic<unsigned> stop_requests_{0};
-  unsigned stop_seen_ = 0;
   TimerQueue timers_;
 
-  std::deque<Connection> conns_;  // indexed by slot; a deque never moves its elements
+  std::deque<UringTransport> conns_;  // indexed by slot; a deque never moves its elements
 
   // The header and iovecs of a gathered send (sendmsg). The kernel copies them when it consumes
   // the SQE (IORING_FEAT_SUBMIT_STABLE, Linux 5.5+; the payload, in the output queue, stays put
@@ -161,7 +129,7 @@ class UringThread final : public Executor {
   // reused once the submission queue is empty, instead of 184 bytes in every idle connection.
   struct SendHeader {
     msghdr msg;
-    std::array<iovec, Connection::kMaxSendIov> iov;
+    std::array<iovec, UringTransport::kMaxSendIov> iov;
   };
   static constexpr std::size_t kSendHeaders = 64;
   // A header no SQE waiting for submission points to, or null when all are taken and a
@@ -170,9 +138,18 @@ class UringThread final : public Executor {
   std::array<SendHeader, kSendHeaders> send_headers_{};
   std::size_t send_headers_used_ = 0;
   std::vector<std::uint32_t> free_slots_;
-  std::vector<std::uint64_t> starved_;     // tags of recvs to re-arm after the batch
+  std::vector<std::uint64_t> starved_;  // tags of recvs to re-arm after the batch
+  // Requests that found no free SQE (Ring::sqe: the kernel held submissions back), made again
+  // after the batch.
+  struct SqeRetries {
+    std::vector<std::uint64_t> recvs;    // tags
+    std::vector<std::uint64_t> sends;    // tags
+    std::vector<std::uint64_t> cancels;  // the user_data to cancel
+    bool wake = false;
+    [[nodiscard]] bool due() const noexcept { return wake || !recvs.empty() || !sends.empty() || !cancels.empty(); }
+  };
+  SqeRetries sqe_retries_;
   std::vector<std::uint32_t> to_release_;  // closed slots to recycle once idle
-  std::size_t live_ = 0;                   // connections counted as open
   std::size_t in_flight_ = 0;              // requests whose final CQE has not arrived
   std::size_t probes_due_ = 0;             // connections with probe_due set
   std::vector<pollfd> probe_fds_;          // probe_stalled_recvs' scratch
@@ -180,11 +157,9 @@ class UringThread final : public Executor {
 
   Clock::time_point now_;
   Clock::time_point next_sweep_;
-  Clock::time_point drain_deadline_;
   bool accept_armed_ = false;
   bool accept_retry_ = false;  // accept failed oddly: re-arm at the next sweep
   bool wake_armed_ = false;
-  bool draining_ = false;
   bool done_ = false;
 };
 

@@ -1,4 +1,4 @@
-#include "reactor/connection.hpp"
+#include "reactor/reactor_transport.hpp"
 
 #include <sys/socket.h>
 
@@ -6,7 +6,7 @@
 
 #include "core/socket.hpp"
 #include "core/sync_io.hpp"
-#include "reactor/reactor_thread.hpp"
+#include "reactor/reactor_loop.hpp"
 
 namespace iomux::detail::reactor {
 namespace {
@@ -17,13 +17,14 @@ constexpr int kMaxReadsPerEvent = 16;
 
 }  // namespace
 
-Connection::Connection(ReactorThread& owner, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler)
+ReactorTransport::ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoint& peer,
+                                   std::unique_ptr<Handler> handler)
     : owner_(owner),
       fd_(std::move(fd)),
       core_(owner, *this, std::move(handler), peer, fd_.get()),
       edge_(owner.loop().edge_triggered()) {}
 
-bool Connection::start() {
+void ReactorTransport::start() {
   EventLoop& loop = owner_.loop();
   // Edge-triggered: watch both directions once and never change it; readiness for writing
   // only fires after a full send buffer drains, so it costs nothing when unused.
@@ -31,20 +32,19 @@ bool Connection::start() {
   if (auto ec = loop.watch(fd_.get(), interest_, this)) {
     owner_.context().log().warn("cannot watch connection from {}: {}", core_.peer_endpoint().to_string(), ec.message());
     core_.close(CloseReason::server_stopped, ec.value(), "the poller refused to watch it");
-    return false;
+    return;
   }
   core_.open([this] { return send(); });
-  if (core_.state() == ConnectionCore::State::closed) return true;
+  if (core_.state() == ConnectionCore::State::closed) return;
   core_.start_idle_timer();
   update_interest();
-  return true;
 }
 
-[[gnu::always_inline]] inline void Connection::on_readable(std::uint32_t events) {
+[[gnu::always_inline]] inline void ReactorTransport::on_readable(std::uint32_t events) {
   EventLoop& loop = owner_.loop();
   for (int round = 1;; ++round) {
     if (!core_.wants_read() && !core_.discarding()) return;
-    const ReadResult r = read_and_serve(core_, fd_.get(), loop.scratch(), /*blocking=*/false);
+    const ReadResult r = read_and_serve</*kBlocking=*/false>(core_, fd_.get(), loop.scratch());
     if (r.n == 0) core_.peer_shutdown();
     if (r.n <= 0 || core_.state() == ConnectionCore::State::closed) return;
     // Level-triggered: one read per event; the poller reports the socket again if more is
@@ -60,7 +60,7 @@ bool Connection::start() {
   }
 }
 
-void Connection::handle_events(std::uint32_t events) {
+void ReactorTransport::handle_events(std::uint32_t events) {
   // The common case: bytes to read and nothing owed. (An edge-triggered poller reports the
   // socket's whole state, so its readable events usually say writable too.)
   if (events == kReadable || (events == (kReadable | kWritable) && core_.queue().empty())) [[likely]] {
@@ -86,29 +86,29 @@ void Connection::handle_events(std::uint32_t events) {
   update_interest();
 }
 
-void Connection::update_edge_interest(bool reading) {
+void ReactorTransport::update_edge_interest(bool reading) {
   // Reading was stopped (back-pressure, a budget pause): bytes and even a FIN may have arrived
   // meanwhile, and an edge-triggered poller will not report them again. Look now.
   if (reading && !reading_) owner_.loop().inject(fd_.get(), kReadable | kPeerShutdown);
   reading_ = reading;
 }
 
-void Connection::change_interest(std::uint32_t want) {
+void ReactorTransport::change_interest(std::uint32_t want) {
   interest_ = want;
   if (auto ec = owner_.loop().update(fd_.get(), want))
     core_.close(CloseReason::server_stopped, ec.value(), "the poller refused an update: " + ec.message());
 }
 
-void Connection::settle() {
+void ReactorTransport::settle() {
   core_.settle_with([this] { return send(); });
   update_interest();
 }
 
-void Connection::shutdown_write() {
+void ReactorTransport::shutdown_write() {
   ::shutdown(fd_.get(), SHUT_WR);
 }
 
-void Connection::release_socket() {
+void ReactorTransport::release_socket() {
   const int fd = fd_.get();
   owner_.loop().unwatch(fd);
   fd_.reset();

@@ -1,8 +1,8 @@
 // The completion loop: submit-and-wait, a batch of CQEs, bookkeeping; plus what is not a
-// connection's own business — the listener's multishot accept, the stop() wake-up and the
-// mailbox, the graceful drain, timers and the stall probes. Per-connection IO is in
-// uring_io.cpp.
-#include "uring/uring_thread.hpp"
+// connection's own business — the listener's multishot accept, the wake-up read that lets the
+// mailbox (mail, stop) in, timers and the stall probes. Per-connection IO is in
+// uring_transport.cpp; the graceful drain is the Executor's.
+#include "uring/uring_loop.hpp"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -22,15 +22,14 @@ constexpr unsigned kSqEntries = 2048;  // SQEs one batch may queue before an ear
 constexpr unsigned kCqEntries = 8192;  // completions one wait may bring; overflow is not lost
 // How long teardown waits for the final CQEs of cancelled requests.
 constexpr std::chrono::milliseconds kTeardownLimit{2000};
-// stop(): graceful adds 1, immediate adds 2, so "two or more" means immediate.
-constexpr unsigned kGraceful = 1;
-constexpr unsigned kImmediate = 2;
 // Stall probes (probe_stalled_recvs): how long a connection with a recv armed must have been
 // quiet before the probe looks at its socket, and how often the sweep runs for them.
 constexpr std::chrono::milliseconds kStallProbeDelay{1000};
 constexpr std::chrono::milliseconds kProbeSweepPeriod{250};
 // The sweep for a failed accept to retry, or a drain's deadline.
 constexpr std::chrono::milliseconds kSweepPeriod{100};
+// How long the loop may wait while requests that found no free SQE are still to be made.
+constexpr std::chrono::milliseconds kSqeRetryDelay{1};
 
 // Multishot recvs where they can be bounded (see arm_recv). IOMUX_URING_RECV=oneshot forces the
 // one-shot recvs that kernels before 6.16 get: for the tests of that path, and for comparing.
@@ -47,7 +46,7 @@ __kernel_timespec to_timespec(Clock::duration d) {
 
 }  // namespace
 
-UringThread::UringThread(ServerContext& ctx, UniqueFd listener)
+UringLoop::UringLoop(ServerContext& ctx, UniqueFd listener)
     : Executor(ctx, stats_, /*batch=*/nullptr,
                [this] {
                  const std::uint64_t one = 1;
@@ -66,51 +65,63 @@ UringThread::UringThread(ServerContext& ctx, UniqueFd listener)
 
 // The mailbox first: no wake-up may reach the eventfd after it closes. Then the ring: until it
 // is torn down the kernel may still use pool_'s memory.
-UringThread::~UringThread() {
+UringLoop::~UringLoop() {
   close_mailbox();
   ring_.close();
 }
 
-void UringThread::run() {
+void UringLoop::run() {
   bind_to_current_thread();
   ring_.bind_to_this_thread();
   now_ = Clock::now();
   next_sweep_ = now_;
   arm_wake();
   arm_accept();
-  take_stop_request();  // stop() may have come before run()
+  deliver_mail();  // stop() may have come before run()
+  std::string failure;
   while (!done_) {
-    wait_for_completions();
+    failure = wait_for_completions();
+    if (!failure.empty()) break;
     handle_batch();
     after_batch();
   }
   teardown();
   close_mailbox();
   ring_.unbind_from_this_thread();
+  // As a failed epoll_wait does in the reactor: the server stops (LoopGroupServer).
+  if (!failure.empty()) throw ServerError(failure);
 }
 
-void UringThread::stop(StopMode mode) noexcept {
-  stop_requests_.fetch_add(mode == StopMode::immediate ? kImmediate : kGraceful, std::memory_order_release);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+void UringLoop::stop(StopMode mode) noexcept {
+  request_stop(mode);
 }
 
-TimerId UringThread::start_timer(Clock::time_point when, std::function<void()> callback) {
-  return timers_.add(when, std::move(callback));
+void UringLoop::stop_accepting() {
+  stop_listener();
 }
 
-bool UringThread::cancel_timer(TimerId id) {
+void UringLoop::finish() {
+  done_ = true;
+}
+
+TimerId UringLoop::start_timer(Clock::time_point when, std::function<void()> callback) {
+  return timers_.start(when, std::move(callback));
+}
+
+bool UringLoop::cancel_timer(TimerId id) {
   return timers_.cancel(id);
 }
 
 // ---------------------------------------------------------------------------------- the loop
 
 // The one syscall of an iteration: submits everything queued and sleeps until a completion
-// (or until the next timer or sweep is due).
-void UringThread::wait_for_completions() {
+// (or until the next timer or sweep is due). Returns why the ring failed, or "".
+std::string UringLoop::wait_for_completions() {
   std::optional<Clock::time_point> deadline = timers_.next_deadline();
   if (sweeps_active()) deadline = deadline ? std::min(*deadline, next_sweep_) : next_sweep_;
-  if (draining_) deadline = deadline ? std::min(*deadline, drain_deadline_) : drain_deadline_;
+  // Requests that found no SQE wait for the next batch: do not sleep long without them (the
+  // wake-up read may be one of them).
+  if (sqe_retries_.due()) deadline = Clock::now() + kSqeRetryDelay;
   int rc;
   if (deadline) {
     __kernel_timespec ts = to_timespec(*deadline - Clock::now());
@@ -119,15 +130,12 @@ void UringThread::wait_for_completions() {
   } else {
     rc = io_uring_submit_and_wait(ring_.get(), 1);
   }
-  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return;
-  context().log().error("io_uring_enter failed: {}; this thread stops serving", std::strerror(-rc));
-  close_all("server error");
-  stop_listener();
-  done_ = true;
+  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return {};
+  return std::string("io_uring_enter failed: ") + std::strerror(-rc);
 }
 
 // Every completion that is ready, then one store to the CQ head for all of them.
-void UringThread::handle_batch() {
+void UringLoop::handle_batch() {
   now_ = Clock::now();
   unsigned head;
   unsigned seen = 0;
@@ -139,7 +147,7 @@ void UringThread::handle_batch() {
   io_uring_cq_advance(ring_.get(), seen);
 }
 
-void UringThread::dispatch(const io_uring_cqe& cqe) {
+void UringLoop::dispatch(const io_uring_cqe& cqe) {
   const Tag t = unpack(cqe.user_data);
   switch (t.op) {
     case Op::accept:
@@ -170,8 +178,9 @@ void UringThread::dispatch(const io_uring_cqe& cqe) {
     on_send(t.slot, cqe);
 }
 
-void UringThread::after_batch() {
+void UringLoop::after_batch() {
   pool_.publish();  // every buffer given back in the batch, in one store
+  if (sqe_retries_.due()) retry_sqes();
   if (!starved_.empty()) {
     // Recvs that found the ring empty. The batch has just given buffers back; if the ring
     // still ran dry, grow it (up to its cap) so the next burst fits.
@@ -181,7 +190,7 @@ void UringThread::after_batch() {
     }
     for (std::uint64_t t : starved_) {
       const Tag tag = unpack(t);
-      Connection& c = conns_[tag.slot];
+      UringTransport& c = conns_[tag.slot];
       if ((c.generation & kGenerationMask) != tag.generation) continue;
       c.starved = false;
       if (!c.closed()) apply_reading(tag.slot);
@@ -190,20 +199,14 @@ void UringThread::after_batch() {
   }
   timers_.run_expired(now_);
   deliver_mail();
-  take_stop_request();
-  if (draining_ && now_ >= drain_deadline_) {
-    close_all("drain timeout");
-    done_ = true;
-  }
   if (sweeps_active() && now_ >= next_sweep_) sweep();
   for (std::size_t i = 0; i < to_release_.size(); ++i) release_if_idle(to_release_[i]);
   to_release_.clear();
-  if (draining_ && live_ == 0) done_ = true;
 }
 
 // Closes what is left and waits (bounded) for the final CQE of every request, so no buffer
 // is freed while the kernel may still use it.
-void UringThread::teardown() {
+void UringLoop::teardown() {
   done_ = true;
   close_all("server stopped");
   stop_listener();
@@ -222,8 +225,30 @@ void UringThread::teardown() {
   if (in_flight_ > 0) context().log().warn("uring: {} requests still in flight at exit", in_flight_);
 }
 
-void UringThread::cancel(std::uint64_t user_data) {
+// After a batch in which Ring::sqe() found no room: the requests it could not make, again (each
+// queues itself for the next batch if there is still none). Stale tags are skipped.
+void UringLoop::retry_sqes() {
+  SqeRetries due = std::move(sqe_retries_);
+  sqe_retries_ = {};
+  const auto live = [this](std::uint64_t t) -> UringTransport* {
+    const Tag tag = unpack(t);
+    UringTransport& c = conns_[tag.slot];
+    return (c.generation & kGenerationMask) == tag.generation && !c.closed() ? &c : nullptr;
+  };
+  if (due.wake && !wake_armed_ && !done_) arm_wake();
+  for (std::uint64_t t : due.cancels) cancel(t);
+  for (std::uint64_t t : due.recvs)
+    if (UringTransport* c = live(t); c && !c->recv_armed) apply_reading(c->slot);
+  for (std::uint64_t t : due.sends)
+    if (UringTransport* c = live(t); c && !c->send_inflight) settle(c->slot);
+}
+
+void UringLoop::cancel(std::uint64_t user_data) {
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    sqe_retries_.cancels.push_back(user_data);
+    return;
+  }
   io_uring_prep_cancel64(sqe, user_data, 0);
   io_uring_sqe_set_data64(sqe, pack(Op::cancel));
   ++in_flight_;
@@ -231,8 +256,12 @@ void UringThread::cancel(std::uint64_t user_data) {
 
 // ------------------------------------------------------------------------------ the listener
 
-void UringThread::arm_accept() {
+void UringLoop::arm_accept() {
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    accept_retry_ = true;  // the sweep tries again
+    return;
+  }
   // Multishot: one SQE, a CQE per accepted connection, until it fails or is cancelled. It
   // gives no peer address (there is one sockaddr buffer for all of them): adopt() asks.
   io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -241,8 +270,8 @@ void UringThread::arm_accept() {
   ++in_flight_;
 }
 
-void UringThread::on_accept(const io_uring_cqe& cqe) {
-  const bool accepting = !draining_ && !done_;
+void UringLoop::on_accept(const io_uring_cqe& cqe) {
+  const bool accepting = !draining() && !done_;
   if (!(cqe.flags & IORING_CQE_F_MORE)) {
     accept_armed_ = false;
     --in_flight_;
@@ -250,23 +279,16 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
   if (cqe.res >= 0) {
     UniqueFd fd(cqe.res);
     if (accepting) adopt(std::move(fd));  // else: shutting down, the fd just closes
-  } else {
-    const int err = -cqe.res;
-    switch (err) {
-      case ECANCELED:
-      case ECONNABORTED:
-      case EINTR:
-      case EAGAIN:
+  } else if (cqe.res != -ECANCELED) {     // cancelled: stop_listener() asked for it
+    bool shed_more = true;
+    switch (context().accept_failed(-cqe.res, listener_.get(), spare_, stats_, &shed_more)) {
+      case AcceptFailure::out_of_fds:
+        if (!shed_more) accept_retry_ = true;  // cannot shed: wait for fds (the sweep retries)
         break;
-      case EMFILE:
-      case ENFILE:
-        if (!spare_.shed(listener_.get())) accept_retry_ = true;  // cannot shed: wait for fds
-        context().accept_failed(err);
-        stats_.connections_refused.add();
-        break;
-      default:  // ENOBUFS, ENOMEM: transient; retry at the next sweep, not at once
-        context().accept_failed(err);
+      case AcceptFailure::transient:  // ENOBUFS, ENOMEM: retry at the next sweep, not at once
         accept_retry_ = true;
+        break;
+      default:
         break;
     }
   }
@@ -277,18 +299,10 @@ void UringThread::on_accept(const io_uring_cqe& cqe) {
     arm_accept();
 }
 
-void UringThread::adopt(UniqueFd fd) {
+void UringLoop::adopt(UniqueFd fd) {
   const Endpoint peer = peer_endpoint(fd.get());
-  ServerContext& ctx = context();
-  if (!ctx.admit(stats_, peer)) return;
-  std::unique_ptr<Handler> handler;
-  try {
-    handler = ctx.make_handler();
-  } catch (const std::exception& e) {
-    ctx.release();
-    ctx.refuse(stats_, "the handler factory failed for " + peer.to_string() + ": " + e.what());
-    return;
-  }
+  std::unique_ptr<Handler> handler = context().admit(stats_, peer);
+  if (!handler) return;
   set_no_delay(fd.get());  // replies are whole messages: never hold one back for Nagle
   std::uint32_t slot;
   if (!free_slots_.empty()) {
@@ -298,14 +312,12 @@ void UringThread::adopt(UniqueFd fd) {
     slot = static_cast<std::uint32_t>(conns_.size());
     conns_.emplace_back();
   }
-  Connection& c = conns_[slot];
+  UringTransport& c = conns_[slot];
   c.owner = this;
   c.slot = slot;
   c.fd = std::move(fd);
   c.last_recv = now_;
   c.core.emplace(*this, c, std::move(handler), peer, c.fd.get());
-  ++live_;
-  stats_.connections_accepted.add();
   c.core->open([this, slot] { return sender(slot); });
   if (c.closed()) return;
   c.core->start_idle_timer();
@@ -314,7 +326,7 @@ void UringThread::adopt(UniqueFd fd) {
 
 // Stops accepting: cancels the multishot accept; its final CQE closes the listener (closing
 // it first would not stop a request that holds a reference to the socket).
-void UringThread::stop_listener() {
+void UringLoop::stop_listener() {
   accept_retry_ = false;
   if (accept_armed_)
     cancel(pack(Op::accept));
@@ -324,15 +336,19 @@ void UringThread::stop_listener() {
 
 // ---------------------------------------------------------------------- stop, drain, sweeps
 
-void UringThread::arm_wake() {
+void UringLoop::arm_wake() {
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    sqe_retries_.wake = true;
+    return;
+  }
   io_uring_prep_read(sqe, wake_fd_.get(), &wake_value_, sizeof wake_value_, 0);
   io_uring_sqe_set_data64(sqe, pack(Op::wake));
   wake_armed_ = true;
   ++in_flight_;
 }
 
-void UringThread::on_wake(const io_uring_cqe& cqe) {
+void UringLoop::on_wake(const io_uring_cqe& cqe) {
   wake_armed_ = false;
   --in_flight_;
   // The stop request and the mail are read in after_batch(); here only keep listening.
@@ -342,43 +358,16 @@ void UringThread::on_wake(const io_uring_cqe& cqe) {
     context().log().error("uring: wake-up read failed: {}", std::strerror(-cqe.res));
 }
 
-void UringThread::take_stop_request() {
-  const unsigned requests = stop_requests_.load(std::memory_order_acquire);
-  if (requests == stop_seen_) return;
-  stop_seen_ = requests;
-  if (requests >= kImmediate) {
-    close_all("server stopped");
-    stop_listener();
-    done_ = true;
-  } else {
-    begin_drain();
-  }
-}
-
-void UringThread::begin_drain() {
-  if (draining_) return;
-  draining_ = true;
-  drain_deadline_ = now_ + context().options().drain_timeout;
-  stop_listener();
-  for (Connection& c : conns_)
-    if (!c.closed()) c.core->drain();
-}
-
-void UringThread::close_all(std::string_view why) {
-  for (Connection& c : conns_)
-    if (!c.closed()) c.core->close(CloseReason::server_stopped, 0, why);
-}
-
 // Sweeps are coarse and run only while something needs them: a failed accept to retry, a stall
 // probe. (Connections' own timers, idle and linger, are in timers_.)
-bool UringThread::sweeps_active() const noexcept {
+bool UringLoop::sweeps_active() const noexcept {
   return accept_retry_ || probes_due_ > 0;
 }
 
-void UringThread::sweep() {
+void UringLoop::sweep() {
   next_sweep_ = now_ + (probes_due_ > 0 && !accept_retry_ ? kProbeSweepPeriod : kSweepPeriod);
   if (probes_due_ > 0) probe_stalled_recvs();
-  if (accept_retry_ && !draining_ && !done_) {
+  if (accept_retry_ && !draining() && !done_) {
     accept_retry_ = false;
     arm_accept();
   }
@@ -400,23 +389,23 @@ void UringThread::sweep() {
 // sweep covers every connection due; a connection is probed once per quiet period, so idle
 // connections cost nothing and busy ones are never probed. A false alarm (data that arrived
 // just then) only costs a cancel and a re-arm.
-void UringThread::mark_probe_due(Connection& c) noexcept {
+void UringLoop::mark_probe_due(UringTransport& c) noexcept {
   if (c.probe_due) return;
   c.probe_due = true;
   ++probes_due_;
 }
 
-void UringThread::clear_probe_due(Connection& c) noexcept {
+void UringLoop::clear_probe_due(UringTransport& c) noexcept {
   if (!c.probe_due) return;
   c.probe_due = false;
   --probes_due_;
 }
 
-void UringThread::probe_stalled_recvs() {
+void UringLoop::probe_stalled_recvs() {
   probe_fds_.clear();
   probe_slots_.clear();
   for (std::uint32_t slot = 0; slot < conns_.size(); ++slot) {
-    Connection& c = conns_[slot];
+    UringTransport& c = conns_[slot];
     if (!c.probe_due || now_ - c.last_recv < kStallProbeDelay) continue;
     clear_probe_due(c);
     if (c.closed() || c.core->state() != ConnectionCore::State::open || !c.recv_armed || c.recv_cancelled) continue;

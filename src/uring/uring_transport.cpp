@@ -14,6 +14,8 @@
 //     back only when the send's CQE arrives. Lending stops while a quarter of the pool is out,
 //     so peers that do not read cannot starve the ring; their echo is copied instead, into
 //     output bounded by --max-pending.
+#include "uring/uring_transport.hpp"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -21,7 +23,7 @@
 #include <functional>
 #include <utility>
 
-#include "uring/uring_thread.hpp"
+#include "uring/uring_loop.hpp"
 
 namespace iomux::detail::uring {
 namespace {
@@ -38,15 +40,15 @@ bool within(std::string_view inner, std::string_view outer) noexcept {
 
 }  // namespace
 
-void Connection::settle() {
+void UringTransport::settle() {
   owner->settle(slot);
 }
 
-void Connection::shutdown_write() {
+void UringTransport::shutdown_write() {
   ::shutdown(fd.get(), SHUT_WR);
 }
 
-void Connection::release_socket() {
+void UringTransport::release_socket() {
   owner->on_closed(slot);
 }
 
@@ -59,9 +61,13 @@ void Connection::release_socket() {
 // run whenever the thread returns to user space, even mid-batch. Where either is missing,
 // plain one-shot recvs (still with buffer selection, re-armed per CQE) keep back-pressure
 // exact: one buffer per recv.
-void UringThread::arm_recv(std::uint32_t slot) {
-  Connection& c = conns_[slot];
+void UringLoop::arm_recv(std::uint32_t slot) {
+  UringTransport& c = conns_[slot];
   io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    sqe_retries_.recvs.push_back(tag(Op::recv, slot));
+    return;
+  }
   if (multishot_recv_) {
     io_uring_prep_recv_multishot(sqe, c.fd.get(), nullptr, 0, 0);
     set_recv_byte_limit(sqe, recv_budget(c));
@@ -80,15 +86,15 @@ void UringThread::arm_recv(std::uint32_t slot) {
 // Bytes a multishot recv may deliver before it must be re-armed: the room left under
 // --max-pending (echo owes what it receives), between one buffer and kRecvBurst. The kernel
 // may overshoot the limit by the rest of the last buffer it fills.
-std::uint32_t UringThread::recv_budget(const Connection& c) const noexcept {
+std::uint32_t UringLoop::recv_budget(const UringTransport& c) const noexcept {
   const std::size_t high = context().options().max_pending;
   const std::size_t owed = c.core->pending_output();
   const std::size_t room = high == 0 ? kRecvBurst : high - std::min(owed, high);
   return static_cast<std::uint32_t>(std::clamp<std::size_t>(room, BufferPool::kBufferSize, kRecvBurst));
 }
 
-void UringThread::on_recv(std::uint32_t slot, const io_uring_cqe& cqe) {
-  Connection& c = conns_[slot];
+void UringLoop::on_recv(std::uint32_t slot, const io_uring_cqe& cqe) {
+  UringTransport& c = conns_[slot];
   const int res = cqe.res;
   if (!(cqe.flags & IORING_CQE_F_MORE)) {
     c.recv_armed = false;
@@ -126,8 +132,8 @@ void UringThread::on_recv(std::uint32_t slot, const io_uring_cqe& cqe) {
 }
 
 // Runs received bytes through the connection core and sends (or queues) the replies.
-void UringThread::process(std::uint32_t slot, std::uint16_t bid, std::size_t len) {
-  Connection& c = conns_[slot];
+void UringLoop::process(std::uint32_t slot, std::uint16_t bid, std::size_t len) {
+  UringTransport& c = conns_[slot];
   ConnectionCore& core = *c.core;
   c.last_recv = now_;
   mark_probe_due(c);
@@ -151,18 +157,19 @@ void UringThread::process(std::uint32_t slot, std::uint16_t bid, std::size_t len
 
 // The handler's only reply is bytes of the received chunk and nothing else is owed: send them
 // from the provided buffer itself, which goes back to the ring when the send completes.
-bool UringThread::try_lend(std::uint32_t slot, std::uint16_t bid, std::string_view chunk) {
-  Connection& c = conns_[slot];
+bool UringLoop::try_lend(std::uint32_t slot, std::uint16_t bid, std::string_view chunk) {
+  UringTransport& c = conns_[slot];
   OutputQueue& queue = c.core->queue();
   const std::string_view lone = queue.lone_transient();
   if (lone.empty() || c.send_inflight || !pool_.can_lend() || !within(lone, chunk)) return false;
+  io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) return false;  // copied and queued instead
   queue.drop_lone_transient();
   c.lent_bid = bid;
   c.lent_data = lone.data();
   c.lent_len = static_cast<std::uint32_t>(lone.size());
   pool_.lend();
   c.core->set_lent(lone.size());
-  io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_send(sqe, c.fd.get(), lone.data(), lone.size(), MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, tag(Op::send, slot));
   c.send_inflight = true;
@@ -172,19 +179,20 @@ bool UringThread::try_lend(std::uint32_t slot, std::uint16_t bid, std::string_vi
 
 // The queue's sendable bytes become the send in flight (unless one is in flight already: its
 // CQE comes back here).
-void UringThread::submit_output(std::uint32_t slot) {
-  Connection& c = conns_[slot];
+void UringLoop::submit_output(std::uint32_t slot) {
+  UringTransport& c = conns_[slot];
   ConnectionCore& core = *c.core;
   OutputQueue& queue = core.queue();
   if (!c.send_inflight && !queue.empty() && !queue.blocked()) {
-    std::array<iovec, Connection::kMaxSendIov> iov;
+    std::array<iovec, UringTransport::kMaxSendIov> iov;
     const std::size_t count = queue.gather(iov);
-    if (count > 0) {
+    // Several pieces go out as one sendmsg whose header lives until the submit; without a
+    // free header (never seen: the pool outlasts any batch) the first piece alone is sent.
+    SendHeader* h = count > 1 ? send_header() : nullptr;
+    io_uring_sqe* sqe = count > 0 ? ring_.sqe() : nullptr;
+    if (count > 0 && !sqe) sqe_retries_.sends.push_back(tag(Op::send, slot));
+    if (sqe) {
       queue.freeze();
-      // Several pieces go out as one sendmsg whose header lives until the submit; without a
-      // free header (never seen: the pool outlasts any batch) the first piece alone is sent.
-      SendHeader* h = count > 1 ? send_header() : nullptr;
-      io_uring_sqe* sqe = ring_.sqe();
       if (h == nullptr) {
         io_uring_prep_send(sqe, c.fd.get(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
       } else {
@@ -202,7 +210,7 @@ void UringThread::submit_output(std::uint32_t slot) {
   core.output_changed();
 }
 
-UringThread::SendHeader* UringThread::send_header() {
+UringLoop::SendHeader* UringLoop::send_header() {
   // No SQE is waiting for submission: every header has been copied by the kernel.
   if (io_uring_sq_ready(ring_.get()) == 0) send_headers_used_ = 0;
   if (send_headers_used_ == kSendHeaders) {
@@ -213,8 +221,8 @@ UringThread::SendHeader* UringThread::send_header() {
   return &send_headers_[send_headers_used_++];
 }
 
-void UringThread::on_send(std::uint32_t slot, const io_uring_cqe& cqe) {
-  Connection& c = conns_[slot];
+void UringLoop::on_send(std::uint32_t slot, const io_uring_cqe& cqe) {
+  UringTransport& c = conns_[slot];
   const int res = cqe.res;
   c.send_inflight = false;
   --in_flight_;
@@ -250,16 +258,16 @@ void UringThread::on_send(std::uint32_t slot, const io_uring_cqe& cqe) {
 }
 
 // After the core changed: send what is owed, then read or stop reading as it wants.
-void UringThread::settle(std::uint32_t slot) {
-  Connection& c = conns_[slot];
+void UringLoop::settle(std::uint32_t slot) {
+  UringTransport& c = conns_[slot];
   c.core->settle_with([this, slot] { return sender(slot); });
   if (!c.closed()) apply_reading(slot);
 }
 
 // Arms the recv when the core wants input (or is discarding it while lingering), cancels it
 // when the core paused or stopped reading.
-void UringThread::apply_reading(std::uint32_t slot) {
-  Connection& c = conns_[slot];
+void UringLoop::apply_reading(std::uint32_t slot) {
+  UringTransport& c = conns_[slot];
   const ConnectionCore& core = *c.core;
   const bool want = core.wants_read() || core.discarding();
   if (want) {
@@ -277,9 +285,8 @@ void UringThread::apply_reading(std::uint32_t slot) {
 
 // The core closed (logged, counted, handler told): cancel what is in flight; the slot follows
 // once their final CQEs are in (release_if_idle, never from inside the core's own call).
-void UringThread::on_closed(std::uint32_t slot) {
-  Connection& c = conns_[slot];
-  --live_;
+void UringLoop::on_closed(std::uint32_t slot) {
+  UringTransport& c = conns_[slot];
   clear_probe_due(c);
   if (c.recv_armed && !c.recv_cancelled) {
     c.recv_cancelled = true;
@@ -292,8 +299,8 @@ void UringThread::on_closed(std::uint32_t slot) {
   }
 }
 
-void UringThread::release_if_idle(std::uint32_t slot) {
-  Connection& c = conns_[slot];
+void UringLoop::release_if_idle(std::uint32_t slot) {
+  UringTransport& c = conns_[slot];
   if (!c.core || !c.closed() || c.busy()) return;
   c.core.reset();
   c.fd.reset();

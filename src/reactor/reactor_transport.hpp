@@ -16,15 +16,15 @@
 
 namespace iomux::detail::reactor {
 
-class ReactorThread;
+class ReactorLoop;
 
-class Connection final : public IoHandler, public Transport {
+class ReactorTransport final : public IoHandler, public Transport {
  public:
-  Connection(ReactorThread& owner, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler);
+  ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler);
 
-  // Loop thread. Registers with the poller and opens the core; false if the poller refused
-  // (the connection is closed then).
-  bool start();
+  // Loop thread. Registers with the poller and opens the core; if the poller refuses, the
+  // connection is closed (logged) instead.
+  void start();
   void handle_events(std::uint32_t events) override;
   ConnectionCore& core() noexcept { return core_; }
 
@@ -35,7 +35,7 @@ class Connection final : public IoHandler, public Transport {
 
  private:
   inline void on_readable(std::uint32_t events);
-  int send() { return send_owed(core_, fd_.get(), /*blocking=*/false); }
+  int send() { return send_owed</*kBlocking=*/false>(core_, fd_.get()); }
   // Keeps the poller's interest in step with the core. Inline: almost always nothing changed.
   void update_interest() {
     const bool reading = core_.wants_read() || core_.discarding();
@@ -52,7 +52,7 @@ class Connection final : public IoHandler, public Transport {
   void update_edge_interest(bool reading);
   void change_interest(std::uint32_t want);
 
-  ReactorThread& owner_;
+  ReactorLoop& owner_;
   UniqueFd fd_;
   ConnectionCore core_;
   std::uint32_t interest_ = 0;  // level-triggered: what the poller watches for

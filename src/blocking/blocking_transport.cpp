@@ -1,0 +1,136 @@
+#include "blocking/blocking_transport.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "core/socket.hpp"
+
+namespace iomux::detail::blocking {
+
+BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& peer,
+                                     std::unique_ptr<Handler> handler, StopControl* stop, bool blocking_sends)
+    : executor_(executor),
+      stop_(stop),
+      fd_(std::move(fd)),
+      blocking_(blocking_sends),
+      core_(executor, *this, std::move(handler), peer, fd_.get()) {
+  if (stop_) stop_->watch(fd_.get(), /*listener=*/false);
+  const auto send_timeout = executor.context().options().send_timeout;
+  if (blocking_ && send_timeout.count() > 0) set_send_timeout(fd_.get(), send_timeout);
+  core_.open([this] { return send(); });
+  // The visiting models' thread runs its timers every pass: the idle timeout is a timer there,
+  // as on the event loops. (blocking and threaded sleep in recv(): SO_RCVTIMEO, in serve().)
+  if (!blocking_ && core_.state() != ConnectionCore::State::closed) core_.start_idle_timer();
+}
+
+BlockingTransport::~BlockingTransport() {
+  close("server stopped");
+}
+
+void BlockingTransport::serve(std::span<char> scratch) {
+  const auto idle = executor_.context().options().idle_timeout;
+  if (idle.count() > 0) set_recv_timeout(fd_.get(), idle);
+  while (core_.state() != ConnectionCore::State::closed) {
+    if (stop_ && stop_->cut()) {
+      close("server stopped");
+      return;
+    }
+    if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open) core_.drain();
+    executor_.run_due();
+    if (core_.state() == ConnectionCore::State::closed) return;
+    if (core_.wants_read() && !core_.reachable()) {
+      // The plain blocking model: sleep in recv() until the client speaks (or SO_RCVTIMEO, the
+      // idle timeout, passes).
+      const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
+      if (r.n == 0)
+        on_eof();
+      else if (r.n < 0 && r.error == EAGAIN)
+        core_.close_idle();
+      continue;
+    }
+    wait_and_serve(scratch);
+  }
+}
+
+// A connection something else may act on (mail, timers), or one that is not reading (flushing
+// behind a deferred reply, lingering, paused): sleep in poll() on what it waits for.
+void BlockingTransport::wait_and_serve(std::span<char> scratch) {
+  pollfd fds[2];
+  nfds_t count = 0;
+  const bool reading = core_.wants_read() || core_.discarding();
+  if (reading) fds[count++] = {fd_.get(), POLLIN, 0};
+  const int wake = core_.reachable() ? executor_.wake_fd() : -1;
+  if (wake >= 0) fds[count++] = {wake, POLLIN, 0};
+  if (wake >= 0) executor_.deliver_mail();  // mail that came before the eventfd existed
+  if (core_.state() == ConnectionCore::State::closed) return;
+  int timeout = -1;
+  SteadyClock::time_point now = SteadyClock::now();
+  const auto idle = executor_.context().options().idle_timeout;
+  auto consider = [&](SteadyClock::time_point deadline) {
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    const int t = ms < 0 ? 0 : static_cast<int>(std::min<long long>(ms, 60'000));
+    if (timeout < 0 || t < timeout) timeout = t;
+  };
+  if (auto next = executor_.next_deadline()) consider(*next);
+  if (core_.wants_read() && idle.count() > 0) consider(now + idle - core_.idle_for(now));
+  // A stop cuts the wait short by shutting the socket down, which only wakes a poll on it.
+  if (stop_ && count == (wake >= 0 ? 1u : 0u)) consider(now + std::chrono::milliseconds(100));
+  const int n = ::poll(fds, count, timeout);
+  if (n < 0) return;  // EINTR: look around again
+  if (wake >= 0) executor_.drain_wake_fd();
+  now = SteadyClock::now();
+  // The event starts now, not when the wait began: a handler's conn.now() (its timeouts) must
+  // not be a whole poll() behind.
+  executor_.set_now(now);
+  if (reading && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+    const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
+    if (r.n == 0) on_eof();
+    return;
+  }
+  if (core_.wants_read() && idle.count() > 0 && core_.idle_for(now) >= idle) core_.close_idle();
+}
+
+bool BlockingTransport::visit(std::span<char> scratch) {
+  if (core_.state() == ConnectionCore::State::closed) return false;
+  bool progress = false;
+  const OutputQueue& queue = core_.queue();
+  if (!queue.empty() && !queue.blocked()) {
+    const std::size_t before = queue.bytes();
+    core_.settle_with([this] { return send(); });
+    if (core_.state() == ConnectionCore::State::closed) return true;
+    progress = core_.queue().bytes() != before;
+  }
+  if (core_.wants_read() || core_.discarding()) {
+    const ReadResult r = read_and_serve</*kBlocking=*/false>(core_, fd_.get(), scratch);
+    if (r.n == 0) on_eof();
+    progress = progress || r.n >= 0 || (r.error != EAGAIN && r.error != EWOULDBLOCK);
+  }
+  return progress;
+}
+
+// EOF: the peer closed its side, or stop() shut ours (SHUT_RD) to wake this thread.
+void BlockingTransport::on_eof() {
+  if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open)
+    core_.drain();
+  else
+    core_.peer_shutdown();
+}
+
+void BlockingTransport::settle() {
+  core_.settle_with([this] { return send(); });
+}
+
+void BlockingTransport::shutdown_write() {
+  ::shutdown(fd_.get(), SHUT_WR);
+}
+
+void BlockingTransport::release_socket() {
+  // Unregister before closing: from here on stop() cannot reach this fd number.
+  if (stop_) stop_->unwatch(fd_.get());
+  fd_.reset();
+}
+
+}  // namespace iomux::detail::blocking

@@ -1,0 +1,87 @@
+// What the four models of the tutorial's sections 2-4 (blocking, threaded, nonblocking,
+// timeout) share: a client BlockingTransport that drives a ConnectionCore over one socket with
+// synchronous calls, the Executor of a thread of theirs (BlockingLoop, blocking_loop.hpp), and one accept()
+// (acceptor.hpp).
+//
+// The models differ only in how they wait, which is the lesson:
+//   blocking, threaded   BlockingTransport::serve(): recv() sleeps until the client speaks. A connection
+//                        that other threads or timers may reach (the handler took a handle,
+//                        deferred a reply, started a timer) sleeps in poll() on its socket and
+//                        its thread's wake-up eventfd instead.
+//   nonblocking          BlockingTransport::visit() on an O_NONBLOCK socket: recv() never sleeps; the
+//                        loop sleeps after a pass that found nothing.
+//   timeout              BlockingTransport::visit() on a blocking socket with SO_RCVTIMEO/SO_SNDTIMEO:
+//                        recv() and send() sleep at most one poll interval.
+// (nonblocking and timeout also share their pass loop: visiting_server.hpp.)
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "blocking/blocking_loop.hpp"
+#include "blocking/stop_control.hpp"
+#include "core/connection_core.hpp"
+#include "core/fd.hpp"
+#include "core/sync_io.hpp"
+#include "iomux/endpoint.hpp"
+#include "iomux/handler.hpp"
+
+namespace iomux::detail::blocking {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// One client connection of a blocking-family thread: its socket and its ConnectionCore.
+// Constructing a BlockingTransport counts the connection open, logs it and calls the handler's on_open;
+// the core's close (or the destructor) releases it. One thread uses a BlockingTransport at a time.
+class BlockingTransport final : public Transport {
+ public:
+  // The caller has admitted the connection (ServerContext::admit) and made its handler. `stop`,
+  // when given, gets the socket registered so stop() can wake a thread blocked on it.
+  // `blocking_sends`: the socket blocks (serve()), so a send goes on until everything is sent
+  // or the peer takes nothing for send_timeout (SO_SNDTIMEO; the connection then closes).
+  BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler,
+                    StopControl* stop, bool blocking_sends);
+  BlockingTransport(BlockingTransport&&) = delete;
+  ~BlockingTransport();
+
+  // Blocking socket: serve until the client closes, the idle timeout passes, or stop. Replies
+  // are sent synchronously, so nothing is left pending: the blocking send() is the
+  // back-pressure.
+  void serve(std::span<char> scratch);
+
+  // One turn of a polling model: send what is owed, then read and serve at most one chunk
+  // (unless paused or flushing). Works on an O_NONBLOCK socket (never sleeps) and on a blocking
+  // one with SO_RCVTIMEO/SO_SNDTIMEO (sleeps at most those). True if something moved. (The
+  // idle timeout is a timer of the loop's: the constructor starts it.)
+  bool visit(std::span<char> scratch);
+
+  // Graceful stop: read no more; close once the owed replies are sent.
+  void drain() { core_.drain(); }
+  void close(std::string_view why) { core_.close(CloseReason::server_stopped, 0, why); }
+
+  [[nodiscard]] bool is_closed() const noexcept { return core_.state() == ConnectionCore::State::closed; }
+
+  // Transport.
+  void settle() override;
+  void shutdown_write() override;
+  void release_socket() override;
+
+ private:
+  int send() { return blocking_ ? send_owed<true>(core_, fd_.get()) : send_owed<false>(core_, fd_.get()); }
+  void on_eof();
+  void wait_and_serve(std::span<char> scratch);
+
+  BlockingLoop& executor_;
+  StopControl* stop_;
+  UniqueFd fd_;
+  bool blocking_;
+  ConnectionCore core_;
+};
+
+// Stack space each serving thread reads into.
+inline constexpr std::size_t kScratchSize = 64 * 1024;
+
+}  // namespace iomux::detail::blocking

@@ -1,0 +1,120 @@
+#include "reactor/reactor_loop.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+
+#include "core/socket.hpp"
+#include "reactor/reactor_transport.hpp"
+
+namespace iomux::detail::reactor {
+namespace {
+
+// How many connections one readiness event may accept: enough to keep up with a burst, few
+// enough that the clients already connected are not starved by a connection storm.
+constexpr int kAcceptBurst = 64;
+
+}  // namespace
+
+ReactorLoop::ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener)
+    : Executor(ctx, stats_, &batch_, [this] { loop_.wake(); }),
+      loop_(std::move(poller)),
+      listener_(std::move(listener)) {
+  use_clock(loop_.now());
+  loop_.set_iteration_hook([this] {
+    deliver_mail();
+    if (!retired_.empty()) retired_.clear();
+  });
+}
+
+ReactorLoop::~ReactorLoop() = default;
+
+void ReactorLoop::run() {
+  bind_to_current_thread();
+  if (auto ec = loop_.watch(listener_.get(), kReadable, this))
+    throw ServerError("cannot watch the listener: " + ec.message());
+  loop_.run();
+  stop_accepting();
+  close_all("server stopped");
+  close_mailbox();
+  retired_.clear();
+}
+
+void ReactorLoop::stop(StopMode mode) noexcept {
+  request_stop(mode);
+}
+
+void ReactorLoop::stop_accepting() {
+  if (!listener_) return;
+  loop_.unwatch(listener_.get());
+  listener_.reset();
+}
+
+void ReactorLoop::finish() {
+  loop_.stop();
+}
+
+TimerId ReactorLoop::start_timer(Clock::time_point when, std::function<void()> callback) {
+  return loop_.start_timer(when, std::move(callback));
+}
+
+bool ReactorLoop::cancel_timer(TimerId id) {
+  return loop_.cancel_timer(id);
+}
+
+void ReactorLoop::handle_events(std::uint32_t) {
+  ServerContext& ctx = context();
+  const int fd_limit = loop_.poller().fd_limit();
+  // Edge-triggered pollers report a queue of pending connections once, so accept until the
+  // queue is empty; level-triggered ones report it again, so a bounded burst is fairer.
+  const bool edge = loop_.edge_triggered();
+  for (int i = 0; edge || i < kAcceptBurst; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      bool shed_more = false;
+      switch (ctx.accept_failed(errno, listener_.get(), spare_, stats_, &shed_more)) {
+        case AcceptFailure::retry:
+          continue;
+        case AcceptFailure::out_of_fds:
+          // The queue may hold more. Level-triggered pollers report the listener again; an
+          // edge-triggered one will not, so come back next iteration (if the reserve fd came
+          // back: otherwise shedding cannot make progress, and the next connection's edge will
+          // bring us back).
+          if (edge && shed_more) loop_.inject(listener_.get(), kReadable);
+          return;
+        default:  // nothing waiting; closed; transient (ENOBUFS...): the next event retries
+          return;
+      }
+    }
+    UniqueFd conn(fd);
+    Endpoint peer = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (fd >= fd_limit) {
+      ctx.refuse(stats_, "fd " + std::to_string(fd) + " of " + peer.to_string() + " is at or above FD_SETSIZE (" +
+                             std::to_string(fd_limit) + "), which " + std::string(loop_.poller().name()) +
+                             " cannot watch");
+      continue;
+    }
+    std::unique_ptr<Handler> handler = ctx.admit(stats_, peer);
+    if (!handler) continue;
+    set_no_delay(fd);  // replies are whole messages: never hold one back for Nagle
+    adopt(std::move(conn), peer, std::move(handler));
+  }
+}
+
+void ReactorLoop::adopt(UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler) {
+  const int f = fd.get();
+  if (static_cast<std::size_t>(f) >= connections_.size()) connections_.resize(f + 1 + f / 2);
+  connections_[f] = std::make_unique<ReactorTransport>(*this, std::move(fd), peer, std::move(handler));
+  connections_[f]->start();
+}
+
+void ReactorLoop::retire(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd]) return;
+  retired_.push_back(std::move(connections_[fd]));
+}
+
+}  // namespace iomux::detail::reactor
