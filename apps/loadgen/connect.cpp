@@ -1,7 +1,7 @@
 // Opening and closing a worker's connections: the setup (connects in batches, before the load
 // starts, a failure dropped), a connect during the run (churn, reconnects after a failure,
-// retried after a back-off), and the source-port choice that keeps thousands of connects to
-// one address fast.
+// retried after a back-off), the source-port choice that keeps thousands of connects to one
+// address fast, and a failed connection: its requests in flight counted as lost, a new connect.
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/socket.hpp"
-#include "worker.hpp"
+#include "request_path.hpp"
 
 namespace iomux::loadgen::engine {
 
@@ -178,6 +178,35 @@ void Worker::connect_failed(std::uint32_t i, std::int64_t now, int err) {
     c.retry_listed = true;
     down_.push_back(i);
   }
+}
+
+void Worker::fail(std::uint32_t i, Failure why, std::int64_t now) {
+  Conn& c = conns_[i];
+  if (!stopping_) {
+    const std::uint64_t lost = std::max<std::uint64_t>(1, c.count);
+    switch (why) {
+      case Failure::timeout:
+        out.timeouts += lost;
+        break;
+      case Failure::reset:
+        out.resets += lost;
+        break;
+      case Failure::mismatch:
+        out.mismatches += lost;
+        break;
+      case Failure::closed:
+        out.closed += lost;
+        break;
+    }
+  }
+  inflight_total_ -= c.count;
+  close_conn(c);
+  if (stopping_ || !running_) return;
+  // Reconnect at once; a failing connect backs off (connect_failed).
+  if (plan_.churn)
+    churn_reconnect(i, now);
+  else
+    start_connect(i, now);
 }
 
 void Worker::close_conn(Conn& c) noexcept {

@@ -4,7 +4,7 @@
 // its latency still counts from the scheduled time: a stalled server shows up as latency
 // instead of a lower offered load (no coordinated omission). A backlog entry older than the
 // request timeout counts as a timeout.
-#include "worker.hpp"
+#include "request_path.hpp"
 
 namespace iomux::loadgen::engine {
 
@@ -40,16 +40,6 @@ void Worker::dispatch(std::int64_t now) {
     ++next_seq_;
     next_time_ = intended(next_seq_);
   }
-}
-
-// The oldest request of the connection's backlog, taken off it: its scheduled time. A backlog
-// holds every n-th sequence number from bl_seq on (n = the active connections).
-std::int64_t Worker::take_backlog(Conn& c) noexcept {
-  const std::int64_t ts = intended(c.bl_seq);
-  c.bl_seq += active_.size();
-  --c.bl_count;
-  --backlog_total_;
-  return ts;
 }
 
 // Drops the backlog's requests scheduled before `limit`, as timeouts.

@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "iomux/loadgen/procfs.hpp"
-#include "worker.hpp"
+#include "request_path.hpp"
 
 namespace iomux::loadgen::engine {
 

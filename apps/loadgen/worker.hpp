@@ -7,12 +7,11 @@
 // no epoll_ctl is needed per request, not even with --churn.
 //
 // The worker's methods live by job:
-//   worker.cpp      the thread and its loop: start, wait, the 100 ms tick, the end
-//   connect.cpp     opening connections (the setup batches, reconnects) and closing them
-//   connection.cpp  one connection's events: read, send, fail
-//   replies.cpp     checking reply bytes and timing the requests they complete
-//   requests.cpp    when a connection sends: closed loop, churn, and the open loop's backlog
-//   open_loop.cpp   the open loop's schedule: requests handed out at fixed intervals
+//   worker.cpp        the thread and its loop: start, wait, the 100 ms tick, the end
+//   request_path.hpp  a request's way through a connection: event, read, reply check, top-up,
+//                     send, and with --churn the connect and close (inline: the hot path)
+//   connect.cpp       opening connections (the setup batches, reconnects), closing them, failures
+//   open_loop.cpp     --rate: requests scheduled at fixed intervals, the backlog
 #pragma once
 
 #include <sys/epoll.h>
@@ -156,39 +155,44 @@ class Worker {
   void publish_live();
   [[nodiscard]] bool finished(std::int64_t now) const noexcept;
 
-  // connect.cpp: opening and closing
-  bool setup();
-  void start_connect(std::uint32_t i, std::int64_t now);
-  UniqueFd connect_bound(std::error_code& ec);
-  void connect_failed(std::uint32_t i, std::int64_t now, int err);
-  void close_conn(Conn& c) noexcept;
-  void close_all() noexcept;
-
-  // connection.cpp: one connection's events
+  // request_path.hpp: the hot path
   void on_event(std::uint32_t i, std::uint32_t ev);
   void on_readable(std::uint32_t i);
-  bool flush(Conn& c, std::uint32_t i);
-  void fail(std::uint32_t i, Failure why, std::int64_t now);
-
-  // replies.cpp: false when the bytes were wrong (the connection has failed then)
+  // False when the bytes were wrong (the connection has failed then).
   bool consume(Conn& c, std::uint32_t i, const char* p, std::size_t n, std::int64_t now);
-
-  // requests.cpp: when a connection sends
-  void on_connected(std::uint32_t i, std::int64_t now);
   void after_progress(std::uint32_t i, std::int64_t now);
   void issue(Conn& c, std::uint32_t i, std::int64_t ts);
+  bool flush(Conn& c, std::uint32_t i);
+  void on_connected(std::uint32_t i, std::int64_t now);
   void churn_reconnect(std::uint32_t i, std::int64_t now);
   [[nodiscard]] bool may_issue(std::int64_t ts) const noexcept {
     return !stopping_ && (share_.budget == 0 || ts < tl_.measure_start || measured_issued_ < share_.budget);
   }
 
+  // connect.cpp: opening, closing, failing
+  bool setup();
+  void start_connect(std::uint32_t i, std::int64_t now);
+  UniqueFd connect_bound(std::error_code& ec);
+  void connect_failed(std::uint32_t i, std::int64_t now, int err);
+  void fail(std::uint32_t i, Failure why, std::int64_t now);
+  void close_conn(Conn& c) noexcept;
+  void close_all() noexcept;
+
   // open_loop.cpp: the schedule
   void start_schedule();
   void dispatch(std::int64_t now);
-  std::int64_t take_backlog(Conn& c) noexcept;
   void expire_backlog(Conn& c, std::int64_t limit) noexcept;
   [[nodiscard]] std::int64_t intended(std::uint64_t seq) const noexcept {
     return tl_.t0 + static_cast<std::int64_t>(static_cast<double>(seq) * interval_ns_);
+  }
+  // The oldest request of the connection's backlog, taken off it: its scheduled time. A
+  // backlog holds every n-th sequence number from bl_seq on (n = the active connections).
+  std::int64_t take_backlog(Conn& c) noexcept {
+    const std::int64_t ts = intended(c.bl_seq);
+    c.bl_seq += active_.size();
+    --c.bl_count;
+    --backlog_total_;
+    return ts;
   }
 
   const Plan& plan_;
