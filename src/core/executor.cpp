@@ -18,7 +18,12 @@ constexpr std::chrono::milliseconds kBudgetCheckPeriod{100};
 }  // namespace
 
 Executor::Executor(ServerContext& ctx, ThreadStats& stats, SendBatch* batch, std::function<void()> wake)
-    : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {
+    : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {}
+
+void Executor::bind_to_current_thread() {
+  owner_ = std::this_thread::get_id();
+  // Only now may other threads post to it for the budget: the wake function calls into the
+  // engine's part of the object, which does not exist yet while Executor's constructor runs.
   ctx_.budget().enlist(mailbox_);
 }
 

@@ -93,7 +93,9 @@ class Executor {
   void connection_closed();
 
   // Debug builds check the thread rules with these.
-  void bind_to_current_thread() noexcept { owner_ = std::this_thread::get_id(); }
+  // The owner thread, when it starts serving (after the engine's object is whole): binds the
+  // executor to it, and enlists its mailbox for the memory budget's sweeps.
+  void bind_to_current_thread();
   [[nodiscard]] bool in_owner_thread() const noexcept {
     return owner_ == std::thread::id() || owner_ == std::this_thread::get_id();
   }
