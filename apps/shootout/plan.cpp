@@ -21,9 +21,9 @@ namespace fs = std::filesystem;
 // Default timing. Short runs repeated (and medianed) beat one long run on a shared machine, and
 // they keep the default plan within its 15-minute budget. With thousands of connections the
 // first round of requests alone takes a while, so those runs warm up longer.
-// A round of 10,000 requests took over a second on the loaded development machine, so a run
-// that short would measure nothing: runs with that many *active* connections get longer.
-// (Idle connections cost setup time, not round time.)
+// A round of requests over thousands of connections can outlast such a short run, which would
+// then measure nothing: runs with that many *active* connections get longer. (Idle
+// connections cost setup time, not round time.)
 constexpr double kWarmupS = 0.25, kDurationS = 0.5, kBigWarmupS = 1.5, kBigDurationS = 1.5;
 constexpr double kQuickWarmupS = 0.2, kQuickDurationS = 0.3, kQuickBigWarmupS = 1.0, kQuickBigDurationS = 1.0;
 constexpr std::size_t kBigCell = 5000;
@@ -34,8 +34,8 @@ const std::vector<std::string> kQuickModels = {"blocking", "select", "poll", "ep
 const std::vector<std::string> kPeerOrder = {"floor_epoll", "libevent", "libuv", "asio"};
 
 // The `timeout` model visits every socket in turn with a 1 ms receive timeout and accepts one
-// connection per round, so setting up thousands of connections takes minutes (10,000 took 53 s
-// on the 2-core development machine, and only 6,707 got through). Those points are left out.
+// connection per round, so setting up thousands of connections outlasts the plan's budget.
+// Those points are left out.
 constexpr std::size_t kTimeoutModelMaxOpen = 1100;
 
 std::string self_dir() {
@@ -260,8 +260,8 @@ Plan make_plan(const PlanOptions& opts) {
 }
 
 double estimate_run_s(const Cell& cell) {
-  // Measured on the loaded 2-core machine: ~0.25 s to spawn and stop a server, ~0.3 ms per
-  // connection to open and close.
+  // Rough costs, for an estimate: 0.25 s to spawn and stop a server, 0.3 ms per connection to
+  // open and close.
   return 0.25 + cell.warmup_s + cell.duration_s + 0.0003 * static_cast<double>(cell.open());
 }
 

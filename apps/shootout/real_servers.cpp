@@ -25,9 +25,11 @@ namespace {
 namespace fs = std::filesystem;
 
 // Run sizes. redis-benchmark has no duration option, so a RESP run is a request count, sized
-// for 1-2 s on the 2-core development VM: redis-server did 20-40k requests/s at -P 1 (the
+// for 1-2 s on the 2-core development VM by the rates of its first full run of this section
+// (`iomux shootout --real-servers-only`): redis-server did 20-40k requests/s at -P 1 (the
 // single-threaded redis-benchmark is as busy as the server) and 350-600k at -P 16; the iomux
-// models are in the same range, `threaded` slower (its later runs are cut, see below).
+// models were in the same range, `threaded` slower (its later runs are cut, see below). The
+// rates of a later run are in docs/benchmarks.md ("Against Redis").
 constexpr int kRespClients = 50;
 constexpr std::uint64_t kRespRequestsP1 = 50'000, kRespRequestsP16 = 600'000;
 constexpr std::uint64_t kQuickRespRequestsP1 = 15'000, kQuickRespRequestsP16 = 150'000;

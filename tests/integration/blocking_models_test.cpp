@@ -2,13 +2,18 @@
 // servers on 127.0.0.1: protocol round trips, concurrency, stop() in both modes, and the
 // limits (--max-connections, --idle-timeout, --max-pending, --max-line).
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "support/test_net.hpp"
+#include "support/thread_state.hpp"
 
 namespace iomux::test {
 namespace {
@@ -129,14 +134,17 @@ TEST_P(SimpleModels, LineModeAnswersPipelinedAndSplitLinesInOrder) {
   UniqueFd fd = connect_to(s.endpoint());
   ASSERT_TRUE(fd);
   // Three lines in one write, the third unfinished: two replies now...
-  ASSERT_TRUE(send_text(fd.get(), "first\nsecond\r\nthi"));
+  const std::string first = "first\nsecond\r\nthi";
+  ASSERT_TRUE(send_text(fd.get(), first));
   EXPECT_EQ(recv_exact(fd.get(), 8), "OK\r\nOK\r\n");
-  // ...and the carried "thi" completes across three more reads.
-  ASSERT_TRUE(send_text(fd.get(), "r"));
-  std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(send_text(fd.get(), "d"));
-  std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(send_text(fd.get(), "\n"));
+  // ...and the carried "thi" completes across three more reads: each byte goes out once the
+  // server has read everything before it (its bytes_in counts what its reads returned).
+  std::uint64_t sent = first.size();
+  for (const char* part : {"r", "d", "\n"}) {
+    ASSERT_TRUE(wait_until([&] { return s.server().stats().bytes_in == sent; }));
+    ASSERT_TRUE(send_text(fd.get(), part));
+    ++sent;
+  }
   EXPECT_EQ(recv_exact(fd.get(), 4), "OK\r\n");
   fd.reset();
   ASSERT_TRUE(wait_until([&] { return s.server().stats().connections_open == 0; }));
@@ -240,20 +248,29 @@ TEST_P(SimpleModels, GracefulStopGivesUpOnAClientThatNeverReadsAfterDrainTimeout
   // The polling models hold what the socket does not take in the connection's pending
   // buffer, where the test can see it; the blocking ones sit in send() instead.
   const bool holds_pending = GetParam() == "nonblocking" || GetParam() == "timeout";
-  std::thread sender([&] { send_text(fd.get(), pattern_bytes(16 * 1024 * 1024)); });
+  std::atomic<pid_t> sender_tid{0};
+  std::thread sender([&] {
+    sender_tid = ::gettid();
+    send_text(fd.get(), pattern_bytes(16 * 1024 * 1024));
+  });
   const bool owing = wait_until(
       [&] {
         const StatsSnapshot st = s.server().stats();
         return st.bytes_in > 64u * 1024 && (!holds_pending || st.bytes_pending > 0);
       },
       10s);
-  std::this_thread::sleep_for(100ms);
+  // A blocking model owes what it is trying to send: wait until its thread sleeps in that send
+  // (the test's own sender sleeps in one too, and does not count).
+  const bool stuck_in_send = holds_pending || wait_for_thread_sleeping_in({SYS_sendto, SYS_sendmsg, SYS_writev},
+                                                                          {::gettid(), sender_tid.load()}, 10s)
+                                                  .has_value();
   const auto start = std::chrono::steady_clock::now();
   const bool stopped = s.stop_and_join(StopMode::graceful, 5s);
   const auto took = std::chrono::steady_clock::now() - start;
   ::shutdown(fd.get(), SHUT_RDWR);  // ends the sender's send(), if the server's close did not
   sender.join();
   ASSERT_TRUE(owing);
+  ASSERT_TRUE(stuck_in_send) << "no server thread sleeps in a send";
   ASSERT_TRUE(stopped);
   if (holds_pending) {
     EXPECT_GE(took, 250ms) << "a graceful stop waits for owed replies";
@@ -270,7 +287,13 @@ TEST_P(SimpleModels, ImmediateStopWithAClientMidRequestReturnsPromptly) {
   ASSERT_TRUE(send_text(fd.get(), "half a li"));  // the server now waits for the rest
   UniqueFd waiting = connect_to(s.endpoint());    // (blocking: still in the backlog)
   ASSERT_TRUE(waiting);
-  std::this_thread::sleep_for(50ms);
+  // The state under test: the half line is read (the server waits for the rest), and a model
+  // that serves clients at once has taken the second client too.
+  ASSERT_TRUE(wait_until([&] {
+    const StatsSnapshot st = s.server().stats();
+    const bool accepted = !serves_concurrently(GetParam()) || st.connections_accepted == 2;
+    return st.bytes_in == 5 + 9 /* "done\n", "half a li" */ && accepted;
+  }));
   const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(s.stop_and_join(StopMode::immediate, 5s));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
@@ -307,8 +330,10 @@ TEST_P(ConcurrentModels, AClientStalledMidLineDoesNotHoldTheOthers) {
   RunningServer s(make_options(GetParam(), ProtocolMode::line));
   UniqueFd stalled = connect_to(s.endpoint());
   ASSERT_TRUE(stalled);
-  ASSERT_TRUE(send_text(stalled.get(), "an unfinished li"));
-  std::this_thread::sleep_for(20ms);
+  const std::string unfinished = "an unfinished li";
+  ASSERT_TRUE(send_text(stalled.get(), unfinished));
+  // The others come once the server holds the unfinished line (it has read it).
+  ASSERT_TRUE(wait_until([&] { return s.server().stats().bytes_in == unfinished.size(); }));
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(run_line_clients(s.endpoint(), 5, 10, true), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
@@ -392,7 +417,10 @@ TEST_P(PollingModels, GracefulStopFlushesRepliesOwedForRequestsAlreadyRead) {
   EXPECT_GT(s.server().stats().bytes_pending, 0u);
 
   s.server().stop(StopMode::graceful);
-  std::this_thread::sleep_for(50ms);
+  // A graceful stop begins by closing the listener: once nothing listens on the port the drain
+  // is under way, and with replies owed to a client that has not read them the server must
+  // still be running. (If the drain dropped them, the recv below comes up short.)
+  ASSERT_TRUE(wait_until([&] { return !listening_on(s.endpoint().port()); }));
   EXPECT_FALSE(s.finished()) << "replies are owed: the server must wait for them to go out";
   const std::string got = recv_exact(fd.get(), payload.size());
   ASSERT_EQ(got.size(), payload.size());

@@ -262,7 +262,7 @@ std::string_view way_name(Way w) {
 // Output the server must still be holding when the close comes. For the ways where the close
 // waits for the peer (the budget, the idle timeout), the reply goes out behind this much of
 // the stream: more than the kernel takes for a peer that does not read (on loopback, with the
-// peer's receive buffer at its minimum, about 3 MiB: the send buffer grows to tcp_wmem's
+// peer's receive buffer at its minimum, that is the send buffer, which grows to tcp_wmem's
 // maximum, 4 MiB by default), so the reply and some of the stream before it are still owed.
 std::size_t kernel_send_buffer_max() {
   std::ifstream wmem("/proc/sys/net/ipv4/tcp_wmem");

@@ -41,6 +41,7 @@ class Workers {
 
 // What the handlers of a test saw, from any thread.
 struct Seen {
+  std::atomic<int> opens{0};
   std::atomic<int> closes{0};
   std::atomic<int> drains{0};
   std::atomic<int> last_reason{-1};
@@ -115,6 +116,7 @@ class FlushThenClose final : public Handler {
       if (line != "bye") return;
       conn.write(std::string(200 * 1024, 'b'));
       workers_.run([reply = conn.defer()]() mutable {
+        // Filled late on purpose: the close must wait for it.
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         reply.fill("<deferred>");
       });
@@ -278,7 +280,10 @@ TEST_P(HandlerContract, AHandlerThatThrowsLosesItsConnectionOnlyAndTheReasonIsLo
 class Keeper final : public Handler {
  public:
   Keeper(Seen& seen, ConnectionHandle& slot) : seen_(seen), slot_(slot) {}
-  void on_open(Connection& conn) override { slot_ = conn.handle(); }
+  void on_open(Connection& conn) override {
+    slot_ = conn.handle();
+    ++seen_.opens;  // after the handle is stored: a reader that sees the count sees the handle
+  }
   std::size_t on_data(std::span<const char> in, Connection&) override { return in.size(); }
   void on_close(Connection&, const CloseInfo&) override { ++seen_.closes; }
 
@@ -289,13 +294,16 @@ class Keeper final : public Handler {
 
 TEST_P(HandlerContract, AHandleUsedAfterItsConnectionClosedSaysGone) {
   Seen seen;
-  ConnectionHandle handle;  // written by the server thread before the client's first reply
+  ConnectionHandle handle;  // written by the server thread in on_open
   RunningServer s(options(), [&] { return std::make_unique<Keeper>(seen, handle); });
   {
     UniqueFd c = connect_to(s.endpoint());
     ASSERT_TRUE(c);
-    ASSERT_TRUE(wait_until([&] { return s.server().stats().connections_accepted == 1; }));
-    std::this_thread::sleep_for(50ms);  // on_open has run
+    // The handle must be a live one before the connection closes, or the checks below would
+    // pass on an empty handle.
+    ASSERT_TRUE(wait_until([&] { return seen.opens == 1; }));
+    ASSERT_TRUE(static_cast<bool>(handle));
+    EXPECT_TRUE(handle.open());
   }
   ASSERT_TRUE(wait_until([&] { return seen.closes == 1; }));
   EXPECT_FALSE(handle.open());

@@ -226,8 +226,9 @@ std::size_t rss_bytes(pid_t pid) {
 
 // 300 connections each echo 16 KiB, then each echoes 60 KB and stays open: what the second
 // round leaves in the server (`iomux serve`, as run for real), per connection, is at most a
-// few KB. Before: 44 KB per connection more (the handler kept a 61 KB response string, outside
-// the memory budget: bytes_held said 0). So that the difference is what the large replies left
+// few KB. Before, each kept 46-65 KB (docs/reliability.md): the handler kept the
+// response string, outside the memory budget (bytes_held said 0). So that the difference is
+// what the large replies left
 // behind and not memory touched for the first time: the first round grows every connection's
 // buffers and its thread's stack (threaded) as far as a body of that size needs; one
 // connection's echoes first touch every page of uring's receive buffer ring (4 MiB); and the

@@ -4,8 +4,9 @@
 // comes from the SIGIO fallback scan), two servers in one process each get their own signals,
 // and a reply larger than the socket buffers completes on POLL_OUT signals.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "iomux/protocols.hpp"
+#include "support/sigpending_limit.hpp"
 #include "support/test_net.hpp"
+#include "support/thread_state.hpp"
 
 namespace iomux::test {
 namespace {
@@ -23,22 +26,6 @@ TestOptions sigio(ProtocolMode mode = ProtocolMode::ack) {
   o.protocol.mode = mode;
   return o;
 }
-
-// Lowers RLIMIT_SIGPENDING for a scope: no real-time signal can be queued, so every readiness
-// change reaches the server as a plain SIGIO (queue overflow).
-class SigpendingLimit {
- public:
-  explicit SigpendingLimit(rlim_t soft) {
-    EXPECT_EQ(::getrlimit(RLIMIT_SIGPENDING, &saved_), 0);
-    rlimit lowered = saved_;
-    lowered.rlim_cur = soft;
-    EXPECT_EQ(::setrlimit(RLIMIT_SIGPENDING, &lowered), 0);
-  }
-  ~SigpendingLimit() { ::setrlimit(RLIMIT_SIGPENDING, &saved_); }
-
- private:
-  rlimit saved_{};
-};
 
 // `clients` threads, each on its own connection, send `requests` echo requests unique to them
 // and check every reply byte. Returns how many clients got every reply right.
@@ -150,7 +137,10 @@ TEST(SigioModel, GracefulStopFlushesRepliesAndClosesClients) {
 
 TEST(SigioModel, ImmediateStopEndsAnIdleServerPromptly) {
   RunningServer s(sigio());
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // blocked in sigwaitinfo
+  // The case under test is a loop asleep in sigtimedwait, which only a signal or the stop's
+  // wake-up ends: wait until the kernel shows the server's thread there.
+  ASSERT_TRUE(wait_for_thread_sleeping_in({SYS_rt_sigtimedwait}, {::gettid()}))
+      << "no thread of the server sleeps in rt_sigtimedwait";
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_TRUE(s.stop_and_join(StopMode::immediate, std::chrono::seconds(5)));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));

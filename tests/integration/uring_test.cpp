@@ -259,7 +259,8 @@ TEST_P(Uring, BackPressureBoundsOutputOfAPeerThatDoesNotRead) {
   const StatsSnapshot s = server.server().stats();
   EXPECT_LT(s.bytes_pending, 2 * o.max_pending);
   // Every recv is bounded (a byte limit, or one buffer at a time), so the overshoot is at most
-  // about one 16 KiB buffer; an unbounded multishot recv overshot by up to 1.4 MiB.
+  // about one 16 KiB buffer; an unbounded multishot recv overshot by up to 1.4 MiB
+  // (docs/models.md, uring: "Every recv is bounded").
   EXPECT_LE(s.peak_pending_per_connection, o.max_pending + 64 * 1024);
   EXPECT_GE(s.bytes_pending, o.max_pending / 2);
 

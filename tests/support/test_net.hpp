@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -179,6 +181,25 @@ inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseco
     std::this_thread::sleep_for(2ms);
   }
   return pred();
+}
+
+// True while a TCP socket of this network namespace listens on `port` (IPv4 or IPv6), as
+// /proc/net/tcp and tcp6 show it: state 0A is LISTEN.
+inline bool listening_on(std::uint16_t port) {
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      if (!(fields >> slot >> local >> remote >> state)) continue;
+      const std::size_t colon = local.rfind(':');
+      if (colon == std::string::npos || state != "0A") continue;
+      if (std::stoul(local.substr(colon + 1), nullptr, 16) == port) return true;
+    }
+  }
+  return false;
 }
 
 // Options for a quiet server of `model` with the default ack protocol.

@@ -5,9 +5,10 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -20,12 +21,16 @@
 #include "reactor/event_loop.hpp"
 #include "reactor/poller.hpp"
 #include "support/poller_pair.hpp"
+#include "support/sigpending_limit.hpp"
+#include "support/thread_state.hpp"
 
 namespace iomux::detail {
 namespace {
 
+using test::SigpendingLimit;
 using test::SocketPair;
 using test::wait_for;
+using test::wait_until_sleeping_in;
 
 using namespace std::chrono_literals;
 
@@ -51,22 +56,6 @@ void consume_initial_event(Poller& p) {
 void send_sigio_to_this_thread() {
   ASSERT_EQ(::tgkill(::getpid(), ::gettid(), SIGIO), 0);
 }
-
-// Lowers this process's RLIMIT_SIGPENDING for a scope, so the kernel cannot queue one more
-// real-time signal and falls back to plain SIGIO: a real queue overflow.
-class SigpendingLimit {
- public:
-  explicit SigpendingLimit(rlim_t soft) {
-    EXPECT_EQ(::getrlimit(RLIMIT_SIGPENDING, &saved_), 0);
-    rlimit lowered = saved_;
-    lowered.rlim_cur = soft;
-    EXPECT_EQ(::setrlimit(RLIMIT_SIGPENDING, &lowered), 0);
-  }
-  ~SigpendingLimit() { ::setrlimit(RLIMIT_SIGPENDING, &saved_); }
-
- private:
-  rlimit saved_{};
-};
 
 TEST(SigioPoller, IsNamedSigioAndEdgeTriggered) {
   auto p = make_sigio_poller();
@@ -187,7 +176,11 @@ TEST(SigioPoller, AStaleResetSignalDoesNotReportAnErrorOnTheFdsNextSocket) {
   ::linger reset{1, 0};
   ASSERT_EQ(::setsockopt(old_client.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
   old_client.reset();
-  std::this_thread::sleep_for(20ms);
+  // The kernel raises the socket's signals as it takes the reset in, so once the socket shows
+  // the reset the stale signals are queued.
+  pollfd reset_seen{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&reset_seen, 1, 5000), 1) << "the reset did not reach the socket";
+  ASSERT_TRUE(reset_seen.revents & (POLLERR | POLLHUP));
   ASSERT_FALSE(p->remove(fd));
   old_server.reset();
   // A new connection takes the lowest free number: the old one.
@@ -307,7 +300,8 @@ TEST(SigioPoller, PipeWriteFromAnotherThreadEndsAnUnboundedWait) {
   const pid_t me = ::gettid();
   std::atomic<bool> returned{false}, rescued{false};
   std::jthread writer([&](std::stop_token) {
-    std::this_thread::sleep_for(20ms);
+    // The write must come while the wait sleeps in sigwaitinfo, not before it begins.
+    EXPECT_TRUE(wait_until_sleeping_in(me, SYS_rt_sigtimedwait));
     EXPECT_EQ(::write(w.get(), "!", 1), 1);
     for (int i = 0; i < 500 && !returned; ++i) std::this_thread::sleep_for(10ms);
     if (!returned) {
@@ -348,7 +342,8 @@ TEST(SigioPoller, EventLoopStopFromAnotherThreadInterruptsAnUnboundedWait) {
     done = true;
   });
   while (loop_tid == 0) std::this_thread::yield();
-  std::this_thread::sleep_for(50ms);  // let it block in sigwaitinfo
+  // The stop must end a wait already asleep in sigwaitinfo, not one that has yet to begin.
+  EXPECT_TRUE(wait_until_sleeping_in(loop_tid, SYS_rt_sigtimedwait));
   loop.stop();
   for (int i = 0; i < 500 && !done; ++i) std::this_thread::sleep_for(10ms);
   const bool stopped_by_waker = done;
