@@ -133,36 +133,9 @@ RequestParser& self_of(llhttp_t* parser) noexcept {
 
 }  // namespace
 
-// Constant-initialized (function addresses only), so it is set before any static constructor
-// could make a parser. Every member named, in llhttp_settings_s's order.
-const llhttp_settings_t RequestParser::kSettings = {
-    .on_message_begin = nullptr,
-    .on_url = on_url,
-    .on_status = nullptr,
-    .on_method = nullptr,
-    .on_version = nullptr,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_chunk_extension_name = nullptr,
-    .on_chunk_extension_value = nullptr,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-    .on_url_complete = nullptr,
-    .on_status_complete = nullptr,
-    .on_method_complete = nullptr,
-    .on_version_complete = on_version_complete,
-    .on_header_field_complete = nullptr,
-    .on_header_value_complete = nullptr,
-    .on_chunk_extension_name_complete = nullptr,
-    .on_chunk_extension_value_complete = nullptr,
-    .on_chunk_header = on_chunk_header,
-    .on_chunk_complete = nullptr,
-    .on_reset = nullptr,
-};
-
 RequestParser::RequestParser(const HeadLimits& limits) noexcept : limits_(&limits) {
-  llhttp_init(&parser_, HTTP_REQUEST, &kSettings);
+  // No settings: the callbacks are bound at compile time (llhttp_binding.h).
+  llhttp_init(&parser_, HTTP_REQUEST, nullptr);
   parser_.data = this;
 }
 
@@ -186,7 +159,9 @@ void RequestParser::reset() noexcept {
 
 int RequestParser::refuse(Status status) noexcept {
   refusal_ = status;
-  return -1;
+  // What llhttp's glue made of -1 from a span's callback; from an event's callback, any value
+  // but 0 and HPE_PAUSED is that event's error (HPE_CB_*).
+  return HPE_USER;
 }
 
 // ---- the callbacks -------------------------------------------------------------------------
@@ -196,33 +171,37 @@ int RequestParser::refuse(Status status) noexcept {
 // one continues. So a span's end is known without llhttp's *_complete callbacks, which would
 // cost a call each per field.
 
-int RequestParser::on_url(llhttp_t* parser, const char* at, std::size_t length) {
+int RequestParser::on_url(llhttp_t* parser, const char* at, const char* end) {
   RequestParser& self = self_of(parser);
   if (!self.url_seen_) {
     self.url_seen_ = true;
     self.url_offset_ = static_cast<std::size_t>(at - self.base_);
   }
-  self.url_size_ += length;
-  self.url_open_ = at + length == self.end_;
+  self.url_size_ += static_cast<std::size_t>(end - at);
+  self.url_open_ = end == self.end_;
   return 0;
 }
 
-int RequestParser::on_version_complete(llhttp_t* parser) {
+int RequestParser::on_version_complete(llhttp_t* parser, const char* at) {
   RequestParser& self = self_of(parser);
   if (self.url_size_ > self.limits_->max_uri) return self.refuse(Status::uri_too_long);
   if (parser->http_major != 1) return self.refuse(Status::version_not_supported);
+  // llhttp also takes "RTSP/1.0" and "ICE/1.0" for some methods. The version ends at `at`, and
+  // llhttp takes one digit on each side of the dot: "HTTP/1.1" is the 8 bytes before it.
+  if (std::memcmp(at - kVersionSize, "HTTP/", 5) != 0) return self.refuse(Status::bad_request);
+  self.version_end_ = static_cast<std::size_t>(at - self.base_);
   return 0;
 }
 
-int RequestParser::on_header_field(llhttp_t* parser, const char* at, std::size_t length) {
+int RequestParser::on_header_field(llhttp_t* parser, const char* at, const char* end) {
   RequestParser& self = self_of(parser);
   if (!self.field_open_) {
     self.field_open_ = true;
     self.field_offset_ = static_cast<std::size_t>(at - self.base_);
     self.field_size_ = 0;
   }
-  self.field_size_ += length;
-  if (at + length == self.end_) return 0;  // continued in the next execute
+  self.field_size_ += static_cast<std::size_t>(end - at);
+  if (end == self.end_) return 0;  // continued in the next execute
   self.field_open_ = false;
   return self.judge_name(std::string_view(self.base_ + self.field_offset_, self.field_size_));
 }
@@ -260,10 +239,11 @@ int RequestParser::judge_name(std::string_view name) noexcept {
   return 0;
 }
 
-int RequestParser::on_header_value(llhttp_t* parser, const char* at, std::size_t length) {
+int RequestParser::on_header_value(llhttp_t* parser, const char* at, const char* end) {
   RequestParser& self = self_of(parser);
   const char* const base = self.base_;
   const std::size_t offset = static_cast<std::size_t>(at - base);
+  const std::size_t length = static_cast<std::size_t>(end - at);
   if (!self.value_open_) {
     // The value's first piece. Only whitespace may come between the colon and it, on the same
     // line. llhttp reports an empty value where the next line starts, after the line's CRLF;
@@ -283,7 +263,7 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, std::size_t
     if (offset != self.value_offset_ + self.value_size_) return self.refuse(Status::bad_request);
     self.value_size_ += length;
   }
-  self.value_open_ = at + length == self.end_;
+  self.value_open_ = end == self.end_;
   if (self.value_open_ || self.trailers_) return 0;
   const std::string_view raw(base + self.value_offset_, self.value_size_);
   const Status status = self.judge_value(raw);
@@ -342,21 +322,12 @@ int RequestParser::on_headers_complete(llhttp_t* parser) {
   return HPE_PAUSED;
 }
 
-// Where the protocol name starts: after the target and the spaces after it.
-std::size_t RequestParser::version_offset() const noexcept {
-  std::size_t at = url_offset_ + url_size_;
-  while (base_[at] == ' ') ++at;
-  return at;
-}
-
 Status RequestParser::judge_head() noexcept {
   const char* const base = base_;
   // HTTP/0.9's line (no version) reaches here when a head follows it in the same read.
   if (parser_.http_major != 1) return Status::version_not_supported;
-  const std::size_t version = version_offset();
-  // llhttp also takes "RTSP/1.0" and "ICE/1.0" for some methods, and a bare LF for the line's
-  // end.
-  if (std::memcmp(base + version, "HTTP/", 5) != 0 || base[version + kVersionSize] != '\r') return Status::bad_request;
+  // llhttp takes a bare LF for the request line's end (the version was judged when it ended).
+  if (base[version_end_] != '\r') return Status::bad_request;
   const bool http10 = parser_.http_minor == 0;
   if (hosts_ == 0 && !http10) return Status::bad_request;
   const std::uint16_t flags = parser_.flags;
@@ -383,19 +354,14 @@ Status RequestParser::judge_head() noexcept {
   return Status::ok;
 }
 
-int RequestParser::on_body(llhttp_t* parser, const char* at, std::size_t length) {
-  self_of(parser).body_->append(at, length);
+int RequestParser::on_body(llhttp_t* parser, const char* at, const char* end) {
+  self_of(parser).body_->append(at, static_cast<std::size_t>(end - at));
   return 0;
 }
 
 int RequestParser::on_chunk_header(llhttp_t* parser) {
   if (parser->content_length == 0) self_of(parser).trailers_ = true;  // the last chunk
   return 0;
-}
-
-int RequestParser::on_message_complete(llhttp_t*) {
-  // Stop right after the body, so that a pipelined request behind it stays unread.
-  return HPE_PAUSED;
 }
 
 // ---- driving llhttp ------------------------------------------------------------------------
@@ -557,3 +523,29 @@ BodyProgress RequestParser::decode_chunked(std::string_view request, std::size_t
 }
 
 }  // namespace iomux::http
+
+// ---- the binding (llhttp_binding.h) ----------------------------------------------------------
+
+using iomux::http::RequestParser;
+
+int iomux_http_on_url(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_url(parser, at, end);
+}
+int iomux_http_on_version_complete(llhttp_t* parser, const char* at) {
+  return RequestParser::on_version_complete(parser, at);
+}
+int iomux_http_on_header_field(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_header_field(parser, at, end);
+}
+int iomux_http_on_header_value(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_header_value(parser, at, end);
+}
+int iomux_http_on_headers_complete(llhttp_t* parser) {
+  return RequestParser::on_headers_complete(parser);
+}
+int iomux_http_on_body(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_body(parser, at, end);
+}
+int iomux_http_on_chunk_header(llhttp_t* parser) {
+  return RequestParser::on_chunk_header(parser);
+}

@@ -44,6 +44,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/http/llhttp_binding.h"
 #include "protocols/http/request.hpp"
 #include "protocols/http/response.hpp"
 
@@ -110,16 +111,21 @@ class RequestParser {
   // What the current header field is, for the ones read here.
   enum class FieldKind : std::uint8_t { other, host, expect, transfer_encoding, framing };
 
-  // The callbacks, static so that llhttp's C settings can name them.
-  static int on_url(llhttp_t* parser, const char* at, std::size_t length);
-  static int on_version_complete(llhttp_t* parser);
-  static int on_header_field(llhttp_t* parser, const char* at, std::size_t length);
-  static int on_header_value(llhttp_t* parser, const char* at, std::size_t length);
+  // The callbacks (llhttp_binding.h's functions call them): a span's piece is [at, end).
+  static int on_url(llhttp_t* parser, const char* at, const char* end);
+  static int on_version_complete(llhttp_t* parser, const char* at);
+  static int on_header_field(llhttp_t* parser, const char* at, const char* end);
+  static int on_header_value(llhttp_t* parser, const char* at, const char* end);
   static int on_headers_complete(llhttp_t* parser);
-  static int on_body(llhttp_t* parser, const char* at, std::size_t length);
+  static int on_body(llhttp_t* parser, const char* at, const char* end);
   static int on_chunk_header(llhttp_t* parser);
-  static int on_message_complete(llhttp_t* parser);
-  static const llhttp_settings_t kSettings;
+  friend int ::iomux_http_on_url(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_version_complete(llhttp_t*, const char*);
+  friend int ::iomux_http_on_header_field(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_header_value(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_headers_complete(llhttp_t*);
+  friend int ::iomux_http_on_body(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_chunk_header(llhttp_t*);
 
   // A refusal decided by a callback: remembered, and llhttp told to stop.
   int refuse(Status status) noexcept;
@@ -129,7 +135,6 @@ class RequestParser {
   std::size_t url_accepted(std::size_t stop) const noexcept;
   Status refusal_of(llhttp_errno_t error) const noexcept;
   HeadProgress judge_method(std::string_view request) noexcept;
-  std::size_t version_offset() const noexcept;
 
   llhttp_t parser_;
 
@@ -143,6 +148,7 @@ class RequestParser {
   std::size_t fed_ = 0;  // bytes of the request given to llhttp
   std::size_t url_offset_ = 0;
   std::size_t url_size_ = 0;
+  std::size_t version_end_ = 0;  // the byte after the version, where the request line ends
   std::size_t field_offset_ = 0;
   std::size_t field_size_ = 0;
   std::size_t value_offset_ = 0;
