@@ -1,4 +1,5 @@
-// Response bytes: the status codes this service sends, and the two ways a response is made.
+// Response bytes: the status codes this service sends, where responses go, and the two ways a
+// response is made.
 //
 // Every response has the same layout, so a fixed one can be laid down in advance except for
 // its Date:
@@ -13,13 +14,15 @@
 //   \r\n
 //   Hello, World!                             left out for HEAD
 //
-// A CannedResponse holds the three heads (up to "Date: ") and the tail ("\r\n\r\n" + body), so
-// answering is three appends. append_response() writes the same layout for a body known only
+// A CannedResponse holds the three heads (up to "Date: ") and the tail ("\r\n\r\n" + body), and
+// each thread keeps them composed with the current second's Date, so answering is one append of
+// bytes that are already there. append_response() writes the same layout for a body known only
 // at run time (echo, stats).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -50,9 +53,30 @@ enum class Persistence : std::uint8_t {
   close,       // "Connection: close", and the server closes after sending
 };
 
-// Appends a whole response whose body is known only now.
-void append_response(std::string& out, Status status, std::string_view content_type, std::string_view body,
-                     Persistence persistence, std::string_view date, bool with_body);
+// Where a session's responses go, in order: the connection's output (the handler writes each
+// one as it is made, so the bytes are copied once, into the send) or a string (tests). The bytes
+// given to append() are valid only during the call.
+class ResponseSink {
+ public:
+  virtual void append(std::string_view bytes) = 0;
+
+ protected:
+  ~ResponseSink() = default;
+};
+
+class StringSink final : public ResponseSink {
+ public:
+  explicit StringSink(std::string& out) noexcept : out_(&out) {}
+  void append(std::string_view bytes) override { out_->append(bytes); }
+
+ private:
+  std::string* out_;
+};
+
+// Appends a whole response whose body is known only now; `now` (seconds since the epoch) dates
+// it.
+void append_response(ResponseSink& out, Status status, std::string_view content_type, std::string_view body,
+                     Persistence persistence, std::time_t now, bool with_body);
 
 class CannedResponse {
  public:
@@ -61,8 +85,7 @@ class CannedResponse {
                  std::string_view extra_headers = {});
 
   // with_body false: a response to HEAD, same headers (Content-Length included), no body.
-  // `date` is DateCache::kSize bytes.
-  void append_to(std::string& out, Persistence persistence, std::string_view date, bool with_body) const;
+  void append_to(ResponseSink& out, Persistence persistence, std::time_t now, bool with_body) const;
 
  private:
   std::array<std::string, 3> heads_;  // indexed by Persistence; each ends with "Date: "

@@ -94,36 +94,35 @@ Service::Service(Options options)
   return Route::none;
 }
 
-bool Service::answer(const Request& request, std::string_view date, std::string& out) const {
+bool Service::answer(const Request& request, std::time_t now, ResponseSink& out) const {
   const Persistence persistence = persistence_of(request);
   const bool with_body = request.method != Method::head;
   const Route route = route_of(request.target);
   if (route == Route::none) {
-    not_found_.append_to(out, persistence, date, with_body);
+    not_found_.append_to(out, persistence, now, with_body);
   } else if (route == Route::echo) {
     if (request.method == Method::post)
-      append_response(out, Status::ok, "application/octet-stream", request.body, persistence, date, true);
+      append_response(out, Status::ok, "application/octet-stream", request.body, persistence, now, true);
     else
-      post_only_.append_to(out, persistence, date, with_body);
+      post_only_.append_to(out, persistence, now, with_body);
   } else if (!is_get_or_head(request.method)) {
-    get_only_.append_to(out, persistence, date, with_body);
+    get_only_.append_to(out, persistence, now, with_body);
   } else if (route == Route::plaintext) {
-    plaintext_.append_to(out, persistence, date, with_body);
+    plaintext_.append_to(out, persistence, now, with_body);
   } else if (route == Route::tutorial) {
-    tutorial_.append_to(out, persistence, date, with_body);
+    tutorial_.append_to(out, persistence, now, with_body);
   } else {
-    answer_stats(request, persistence, date, out);
+    answer_stats(request, persistence, now, out);
   }
   return persistence == Persistence::close;
 }
 
-void Service::answer_stats(const Request& request, Persistence persistence, std::string_view date,
-                           std::string& out) const {
+void Service::answer_stats(const Request& request, Persistence persistence, std::time_t now, ResponseSink& out) const {
   const std::string json = options_.stats ? options_.stats().dump() : std::string("{}");
-  append_response(out, Status::ok, "application/json", json, persistence, date, request.method != Method::head);
+  append_response(out, Status::ok, "application/json", json, persistence, now, request.method != Method::head);
 }
 
-void Service::refuse(Status status, std::string_view date, std::string& out) const {
+void Service::refuse(Status status, std::time_t now, ResponseSink& out) const {
   const CannedResponse* response = &bad_request_;
   switch (status) {
     case Status::method_not_allowed:
@@ -150,7 +149,7 @@ void Service::refuse(Status status, std::string_view date, std::string& out) con
     default:
       break;
   }
-  response->append_to(out, Persistence::close, date, true);
+  response->append_to(out, Persistence::close, now, true);
 }
 
 }  // namespace iomux::http

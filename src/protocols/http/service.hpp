@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -40,18 +41,18 @@ class Service {
   // the largest sizes accepted. A Session never leaves more than this unconsumed.
   [[nodiscard]] std::size_t max_kept_input() const noexcept { return options_.max_head + options_.max_body; }
 
-  // Appends the response to a complete request. Returns true when the connection must close
-  // after it (the client did not ask to keep it).
-  bool answer(const Request& request, std::string_view date, std::string& out) const;
+  // Appends the response to a complete request, dated `now` (seconds since the epoch). Returns
+  // true when the connection must close after it (the client did not ask to keep it).
+  bool answer(const Request& request, std::time_t now, ResponseSink& out) const;
 
   // Appends the response refusing a request with `status` (an error), which closes the
   // connection.
-  void refuse(Status status, std::string_view date, std::string& out) const;
+  void refuse(Status status, std::time_t now, ResponseSink& out) const;
 
  private:
   enum class Route { none, tutorial, plaintext, echo, stats };
   static Route route_of(std::string_view target) noexcept;
-  void answer_stats(const Request& request, Persistence persistence, std::string_view date, std::string& out) const;
+  void answer_stats(const Request& request, Persistence persistence, std::time_t now, ResponseSink& out) const;
 
   Options options_;
   HeadLimits head_limits_;

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "protocols/http/date_cache.hpp"
-
 namespace iomux::http {
 namespace {
 
@@ -17,9 +15,8 @@ bool is_line_break(char c) noexcept {
 
 }  // namespace
 
-Result Session::process(std::string_view input, std::string& out, std::time_t now) {
+Result Session::process(std::string_view input, ResponseSink& out, std::time_t now) {
   Result result;
-  const std::string_view date = DateCache::this_thread().at(now);
   std::size_t offset = 0;
   while (offset < input.size()) {
     const std::string_view request = input.substr(offset);
@@ -58,7 +55,7 @@ Result Session::process(std::string_view input, std::string& out, std::time_t no
       if (progress == Progress::more) break;
     }
     if (refusal != Status::ok) {
-      service_->refuse(refusal, date, out);
+      service_->refuse(refusal, now, out);
       reset();
       result.consumed = input.size();
       result.close = true;
@@ -68,7 +65,7 @@ Result Session::process(std::string_view input, std::string& out, std::time_t no
     const RequestHead& head = parser_.head();
     if (observer_) show(request, body);
     const Request complete{head.method, head.target(request), body, head.http10, head.keep_alive};
-    const bool close = service_->answer(complete, date, out);
+    const bool close = service_->answer(complete, now, out);
     ++result.requests;
     finish_request();
     if (close) {
@@ -128,8 +125,8 @@ void Session::show(std::string_view request, std::string_view body) {
   observer_->on_request(parsed);
 }
 
-void Session::time_out(std::string& out, std::time_t now) {
-  service_->refuse(Status::request_timeout, DateCache::this_thread().at(now), out);
+void Session::time_out(ResponseSink& out, std::time_t now) {
+  service_->refuse(Status::request_timeout, now, out);
   reset();
 }
 

@@ -27,6 +27,7 @@
 
 #include "protocols/http/request.hpp"
 #include "protocols/http/request_parser.hpp"
+#include "protocols/http/response.hpp"
 #include "protocols/http/service.hpp"
 
 namespace iomux::http {
@@ -50,7 +51,11 @@ class Session {
   // close after `out` is flushed (Connection: close, HTTP/1.0 without keep-alive, an error
   // status). `now` (seconds since the epoch) dates the responses; the overload without it
   // reads the clock once.
-  Result process(std::string_view input, std::string& out, std::time_t now);
+  Result process(std::string_view input, ResponseSink& out, std::time_t now);
+  Result process(std::string_view input, std::string& out, std::time_t now) {
+    StringSink sink(out);
+    return process(input, sink, now);
+  }
   Result process(std::string_view input, std::string& out) { return process(input, out, std::time(nullptr)); }
 
   // What the session waits for, for the caller's timeouts: nothing of a request yet (between
@@ -65,7 +70,11 @@ class Session {
 
   // Appends the 408 that ends a request whose body stopped coming, and forgets the request;
   // the connection closes after it.
-  void time_out(std::string& out, std::time_t now);
+  void time_out(ResponseSink& out, std::time_t now);
+  void time_out(std::string& out, std::time_t now) {
+    StringSink sink(out);
+    time_out(sink, now);
+  }
 
   // The most input the connection must keep between calls (Service::max_kept_input()).
   [[nodiscard]] std::size_t max_kept_input() const noexcept { return service_->max_kept_input(); }
