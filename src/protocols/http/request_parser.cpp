@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 namespace iomux::http {
@@ -29,13 +30,58 @@ bool is_whitespace(char c) noexcept {
   return c == ' ' || c == '\t';
 }
 
-// A field name (a token: letters, digits and a few marks) in any case equals `lower`, a name in
-// lower case. Setting bit 5 lowers a letter and leaves digits and '-' alone, and maps no other
-// token character onto a letter or '-'.
-bool is_field_name(std::string_view name, std::string_view lower) noexcept {
-  if (name.size() != lower.size()) return false;
-  unsigned differ = 0;
-  for (std::size_t i = 0; i < name.size(); ++i) differ |= static_cast<unsigned char>((name[i] | 0x20) ^ lower[i]);
+// N bytes as one word, in memory order (one load: memcpy of a constant size is a move).
+template <typename Word>
+Word load(const char* at) noexcept {
+  Word word;
+  std::memcpy(&word, at, sizeof word);
+  return word;
+}
+
+// What load() reads from `text`, at compile time.
+template <typename Word>
+constexpr Word word_of(std::string_view text) noexcept {
+  Word word = 0;
+  for (std::size_t i = 0; i < sizeof(Word); ++i) {
+    const std::size_t shift = std::endian::native == std::endian::little ? i : sizeof(Word) - 1 - i;
+    word |= static_cast<Word>(static_cast<unsigned char>(text[i])) << (8 * shift);
+  }
+  return word;
+}
+
+// Bit 5 in every byte of a word: setting it lowers a letter and leaves digits and '-' alone,
+// and maps no other token character onto a letter or '-'.
+template <typename Word>
+constexpr Word kLowerBits = static_cast<Word>(0x2020202020202020ull);
+
+// Whether the sizeof(Word) bytes at `at` are `lower` (lower case letters, digits, '-') in any
+// case.
+template <typename Word>
+bool is_lower_word(const char* at, std::string_view lower) noexcept {
+  return (load<Word>(at) | kLowerBits<Word>) == word_of<Word>(lower);
+}
+
+// A field name (a token: letters, digits and a few marks) of `lower`'s size (at least 8 bytes)
+// in any case equals `lower`: the first 8 bytes, then the last 8, overlapping, then the 8 before
+// those.
+bool is_long_field_name(const char* name, std::string_view lower) noexcept {
+  const std::size_t last = lower.size() - 8;
+  bool same = is_lower_word<std::uint64_t>(name, lower.substr(0, 8)) &&
+              is_lower_word<std::uint64_t>(name + last, lower.substr(last, 8));
+  if (lower.size() > 16) same = same && is_lower_word<std::uint64_t>(name + 8, lower.substr(8, 8));
+  return same;
+}
+
+// Whether the `size` bytes at `a` and `b` are the same, for a size of at most a few words: a
+// word at a time, the last one overlapping (memcmp is a call, for the few bytes of a Host).
+bool same_bytes(const char* a, const char* b, std::size_t size) noexcept {
+  if (size < 8) {
+    for (std::size_t i = 0; i < size; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  std::uint64_t differ = load<std::uint64_t>(a + size - 8) ^ load<std::uint64_t>(b + size - 8);
+  for (std::size_t i = 0; i + 8 < size; i += 8) differ |= load<std::uint64_t>(a + i) ^ load<std::uint64_t>(b + i);
   return differ == 0;
 }
 
@@ -195,33 +241,35 @@ int RequestParser::on_version_complete(llhttp_t* parser, const char* at) {
 
 int RequestParser::on_header_field(llhttp_t* parser, const char* at, const char* end) {
   RequestParser& self = self_of(parser);
-  if (!self.field_open_) {
-    self.field_open_ = true;
-    self.field_offset_ = static_cast<std::size_t>(at - self.base_);
-    self.field_size_ = 0;
-  }
-  self.field_size_ += static_cast<std::size_t>(end - at);
-  if (end == self.end_) return 0;  // continued in the next execute
-  self.field_open_ = false;
-  return self.judge_name(std::string_view(self.base_ + self.field_offset_, self.field_size_));
+  const char* const base = self.base_;
+  std::size_t size = static_cast<std::size_t>(end - at);
+  if (self.field_open_)
+    size += self.field_size_;
+  else
+    self.field_offset_ = static_cast<std::size_t>(at - base);
+  self.field_size_ = size;
+  self.field_open_ = end == self.end_;
+  if (self.field_open_) return 0;  // continued in the next execute
+  return self.judge_name(base + self.field_offset_, size);
 }
 
-int RequestParser::judge_name(std::string_view name) noexcept {
+int RequestParser::judge_name(const char* name, std::size_t size) noexcept {
   FieldKind kind = FieldKind::other;
-  switch (name.size()) {
+  switch (size) {
     case 0:
       return refuse(Status::bad_request);
     case 4:
-      if (is_field_name(name, "host")) kind = FieldKind::host;
+      if (is_lower_word<std::uint32_t>(name, "host")) kind = FieldKind::host;
       break;
     case 6:
-      if (is_field_name(name, "expect")) kind = FieldKind::expect;
+      if (is_lower_word<std::uint32_t>(name, "expe") && is_lower_word<std::uint16_t>(name + 4, "ct"))
+        kind = FieldKind::expect;
       break;
     case 14:
-      if (is_field_name(name, "content-length")) kind = FieldKind::framing;
+      if (is_long_field_name(name, "content-length")) kind = FieldKind::framing;
       break;
     case 17:
-      if (is_field_name(name, "transfer-encoding")) kind = FieldKind::transfer_encoding;
+      if (is_long_field_name(name, "transfer-encoding")) kind = FieldKind::transfer_encoding;
       break;
     default:
       break;
@@ -250,12 +298,17 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, const char*
     // a value whose first line was folded (obs-fold: the next line starts with whitespace, and
     // llhttp joins it) shows as a line break before the value, or, for a piece that follows a
     // value's end, as that value and its line break.
-    std::size_t ws_end = self.field_offset_ + self.field_size_ + 1;
-    bool tab = false;
-    for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
-    self.tab_before_value_ = tab;
-    if (length > 0 ? offset != ws_end : (base[ws_end] != '\r' || offset != ws_end + 2))
-      return self.refuse(Status::bad_request);
+    const std::size_t after_colon = self.field_offset_ + self.field_size_ + 1;
+    if (offset == after_colon + 1 && base[after_colon] == ' ' && length > 0) {
+      self.tab_before_value_ = false;  // "Name: value", as nearly every client sends it
+    } else {
+      std::size_t ws_end = after_colon;
+      bool tab = false;
+      for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
+      self.tab_before_value_ = tab;
+      if (length > 0 ? offset != ws_end : (base[ws_end] != '\r' || offset != ws_end + 2))
+        return self.refuse(Status::bad_request);
+    }
     self.value_offset_ = offset;
     self.value_size_ = length;
   } else {
@@ -289,7 +342,7 @@ Status RequestParser::judge_value(std::string_view raw) noexcept {
       // A client sends the same Host on every request of a connection: checked once. Trailing
       // whitespace is refused with the rest (is_valid_host()), as nginx does.
       if (tab_before_value_) return Status::bad_request;
-      if (!raw.empty() && raw.size() == valid_host_size_ && std::memcmp(raw.data(), valid_host_, raw.size()) == 0)
+      if (!raw.empty() && raw.size() == valid_host_size_ && same_bytes(raw.data(), valid_host_, raw.size()))
         return Status::ok;
       if (!is_valid_host(raw)) return Status::bad_request;
       if (raw.size() <= sizeof valid_host_) {
@@ -312,14 +365,6 @@ Status RequestParser::judge_value(std::string_view raw) noexcept {
     default:
       return Status::ok;
   }
-}
-
-int RequestParser::on_headers_complete(llhttp_t* parser) {
-  RequestParser& self = self_of(parser);
-  const Status status = self.judge_head();
-  if (status != Status::ok) return self.refuse(status);
-  // Stop on the head's last byte: the body, if any, is the session's to frame.
-  return HPE_PAUSED;
 }
 
 Status RequestParser::judge_head() noexcept {
@@ -352,6 +397,14 @@ Status RequestParser::judge_head() noexcept {
   out.keep_alive = (flags & F_CONNECTION_CLOSE) == 0 && (!http10 || (flags & F_CONNECTION_KEEP_ALIVE) != 0);
   out.expect_continue = expect_continue_ && !http10 && out.has_body();
   return Status::ok;
+}
+
+int RequestParser::on_headers_complete(llhttp_t* parser) {
+  RequestParser& self = self_of(parser);
+  const Status status = self.judge_head();
+  if (status != Status::ok) return self.refuse(status);
+  // Stop on the head's last byte: the body, if any, is the session's to frame.
+  return HPE_PAUSED;
 }
 
 int RequestParser::on_body(llhttp_t* parser, const char* at, const char* end) {

@@ -111,14 +111,17 @@ class RequestParser {
   // What the current header field is, for the ones read here.
   enum class FieldKind : std::uint8_t { other, host, expect, transfer_encoding, framing };
 
-  // The callbacks (llhttp_binding.h's functions call them): a span's piece is [at, end).
-  static int on_url(llhttp_t* parser, const char* at, const char* end);
-  static int on_version_complete(llhttp_t* parser, const char* at);
-  static int on_header_field(llhttp_t* parser, const char* at, const char* end);
-  static int on_header_value(llhttp_t* parser, const char* at, const char* end);
-  static int on_headers_complete(llhttp_t* parser);
-  static int on_body(llhttp_t* parser, const char* at, const char* end);
-  static int on_chunk_header(llhttp_t* parser);
+  // The callbacks, and what they call. Declared inline: each is called in request_parser.cpp
+  // only (llhttp_binding.h's functions call the callbacks), and the library is built -fPIC,
+  // where the compiler does not inline a function with external linkage into its callers.
+  // A span's piece is [at, end).
+  static inline int on_url(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_version_complete(llhttp_t* parser, const char* at);
+  static inline int on_header_field(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_header_value(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_headers_complete(llhttp_t* parser);
+  static inline int on_body(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_chunk_header(llhttp_t* parser);
   friend int ::iomux_http_on_url(llhttp_t*, const char*, const char*);
   friend int ::iomux_http_on_version_complete(llhttp_t*, const char*);
   friend int ::iomux_http_on_header_field(llhttp_t*, const char*, const char*);
@@ -126,12 +129,12 @@ class RequestParser {
   friend int ::iomux_http_on_headers_complete(llhttp_t*);
   friend int ::iomux_http_on_body(llhttp_t*, const char*, const char*);
   friend int ::iomux_http_on_chunk_header(llhttp_t*);
-
   // A refusal decided by a callback: remembered, and llhttp told to stop.
-  int refuse(Status status) noexcept;
-  int judge_name(std::string_view name) noexcept;
-  Status judge_value(std::string_view raw) noexcept;
-  Status judge_head() noexcept;
+  inline int refuse(Status status) noexcept;
+  inline int judge_name(const char* name, std::size_t size) noexcept;
+  inline Status judge_value(std::string_view raw) noexcept;
+  inline Status judge_head() noexcept;
+
   std::size_t url_accepted(std::size_t stop) const noexcept;
   Status refusal_of(llhttp_errno_t error) const noexcept;
   HeadProgress judge_method(std::string_view request) noexcept;
