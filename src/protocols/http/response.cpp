@@ -87,17 +87,6 @@ class HeadText {
   std::size_t size_ = 0;
 };
 
-// The thread's last composed responses (head, date and tail in one string), so that answering
-// with a canned response is one append. Direct-mapped: a slot holds the latest of the responses
-// that map to it, and a new second (a new Date) composes again.
-struct Composed {
-  std::uint64_t key = 0;  // id * 3 + persistence + 1; 0: empty
-  std::time_t second = 0;
-  std::size_t head_size = 0;  // up to and with the blank line: a HEAD response
-  std::string bytes;
-};
-constexpr std::size_t kComposedSlots = 16;
-
 std::atomic<std::uint64_t> next_canned_id{1};
 
 }  // namespace
@@ -124,19 +113,13 @@ CannedResponse::CannedResponse(Status status, std::string_view content_type, std
   tail_.append("\r\n\r\n").append(body);
 }
 
-void CannedResponse::append_to(ResponseSink& out, Persistence persistence, std::time_t now, bool with_body) const {
-  thread_local std::array<Composed, kComposedSlots> composed;
-  const std::uint64_t key = id_ * 3 + static_cast<std::uint64_t>(persistence) + 1;
-  Composed& slot = composed[key % kComposedSlots];
-  if (slot.key != key || slot.second != now) [[unlikely]] {
-    const std::string& head = heads_[static_cast<std::size_t>(persistence)];
-    const std::string_view date = DateCache::this_thread().at(now);
-    slot.key = key;
-    slot.second = now;
-    slot.bytes.assign(head).append(date).append(tail_);
-    slot.head_size = head.size() + date.size() + 4;
-  }
-  out.append({slot.bytes.data(), with_body ? slot.bytes.size() : slot.head_size});
+void CannedResponse::compose(Composed& slot, Persistence persistence, std::time_t now) const {
+  const std::string& head = heads_[static_cast<std::size_t>(persistence)];
+  const std::string_view date = DateCache::this_thread().at(now);
+  slot.key = key_of(persistence);
+  slot.second = now;
+  slot.bytes.assign(head).append(date).append(tail_);
+  slot.head_size = head.size() + date.size() + 4;
 }
 
 }  // namespace iomux::http

@@ -85,12 +85,41 @@ class CannedResponse {
                  std::string_view extra_headers = {});
 
   // with_body false: a response to HEAD, same headers (Content-Length included), no body.
+  // Inline (below): every request's path.
   void append_to(ResponseSink& out, Persistence persistence, std::time_t now, bool with_body) const;
 
  private:
+  // A response composed with the Date of one second.
+  struct Composed {
+    std::uint64_t key = 0;  // key_of(); 0: empty
+    std::time_t second = 0;
+    std::size_t head_size = 0;  // up to and with the blank line: a HEAD response
+    std::string bytes;
+  };
+  // The thread's last composed responses. Direct-mapped: a slot holds the latest of the
+  // responses that map to it, and a new second (a new Date) composes again.
+  static constexpr std::size_t kComposedSlots = 16;
+  static std::array<Composed, kComposedSlots>& composed_slots() noexcept {
+    thread_local std::array<Composed, kComposedSlots> slots;
+    return slots;
+  }
+  [[nodiscard]] std::uint64_t key_of(Persistence persistence) const noexcept {
+    return id_ * 3 + static_cast<std::uint64_t>(persistence) + 1;
+  }
+  void compose(Composed& slot, Persistence persistence, std::time_t now) const;
+
   std::array<std::string, 3> heads_;  // indexed by Persistence; each ends with "Date: "
   std::string tail_;                  // "\r\n\r\n" + body
   std::uint64_t id_;                  // unique in the process, for the composed responses' cache
 };
+
+inline void CannedResponse::append_to(ResponseSink& out, Persistence persistence, std::time_t now,
+                                      bool with_body) const {
+  const std::uint64_t key = key_of(persistence);
+  Composed& slot = composed_slots()[key % kComposedSlots];
+  if (slot.key != key || slot.second != now) [[unlikely]]
+    compose(slot, persistence, now);
+  out.append({slot.bytes.data(), with_body ? slot.bytes.size() : slot.head_size});
+}
 
 }  // namespace iomux::http
