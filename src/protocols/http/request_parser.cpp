@@ -185,24 +185,6 @@ RequestParser::RequestParser(const HeadLimits& limits) noexcept : limits_(&limit
   parser_.data = this;
 }
 
-void RequestParser::reset() noexcept {
-  llhttp_reset(&parser_);
-  fed_ = 0;
-  url_size_ = 0;
-  method_judged_ = 0;
-  refusal_ = Status::ok;
-  hosts_ = 0;
-  transfer_encodings_ = 0;
-  url_seen_ = false;
-  url_open_ = false;
-  field_open_ = false;
-  value_open_ = false;
-  expect_continue_ = false;
-  trailers_ = false;
-  method_failed_ = false;
-  fields_.clear();
-}
-
 int RequestParser::refuse(Status status) noexcept {
   refusal_ = status;
   // What llhttp's glue made of -1 from a span's callback; from an event's callback, any value
@@ -482,27 +464,15 @@ HeadProgress RequestParser::judge_method(std::string_view request) noexcept {
   return progress;
 }
 
-HeadProgress RequestParser::read_head(std::string_view request) noexcept {
-  if (method_failed_) return judge_method(request);
+HeadProgress RequestParser::head_stopped(std::string_view request, llhttp_errno_t error, std::size_t end) noexcept {
   HeadProgress progress;
   const HeadLimits& limits = *limits_;
-  const std::size_t end = std::min(request.size(), limits.max_head);
-  if (end <= fed_) return progress;
-  base_ = request.data();
-  end_ = base_ + end;
-  const llhttp_errno_t error = llhttp_execute(&parser_, base_ + fed_, end - fed_);
-  const std::size_t stop = error == HPE_OK ? end : static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - base_);
+  const std::size_t stop = error == HPE_OK ? end : static_cast<std::size_t>(parser_.error_pos - base_);
   fed_ = std::max(fed_, stop);
   if (error == HPE_PAUSED) {
-    // Complete: the target and the version were judged on the way (on_version_complete).
-    // llhttp takes a bare LF for the blank line that ends the head.
-    if (base_[stop - 2] != '\r') {
-      progress.state = HeadProgress::State::refused;
-      progress.status = Status::bad_request;
-      return progress;
-    }
-    head_.size = stop;
-    progress.state = HeadProgress::State::complete;
+    // A head ended by a bare LF (read_head() took the rest).
+    progress.state = HeadProgress::State::refused;
+    progress.status = Status::bad_request;
     return progress;
   }
 

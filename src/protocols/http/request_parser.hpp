@@ -38,6 +38,7 @@
 
 #include <llhttp.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -83,6 +84,7 @@ class RequestParser {
   //   414  the target's first max_uri + 1 bytes were accepted
   //   400, 501, 505, 405, 413  what llhttp or the checks above refuse
   //   431  max_head bytes without the head's end
+  // Inline (below): every request's path.
   HeadProgress read_head(std::string_view request) noexcept;
 
   // The head read_head() found complete, until reset().
@@ -93,7 +95,7 @@ class RequestParser {
   // chunk and the trailers), so bytes of a next request are left alone.
   BodyProgress decode_chunked(std::string_view request, std::size_t limit, std::string& body);
 
-  // Forgets the request; the next call is given a new one.
+  // Forgets the request; the next call is given a new one. Inline (below).
   void reset() noexcept;
 
   // Bytes of the request given to llhttp so far (its head, and its chunked body's framing).
@@ -138,6 +140,8 @@ class RequestParser {
   std::size_t url_accepted(std::size_t stop) const noexcept;
   Status refusal_of(llhttp_errno_t error) const noexcept;
   HeadProgress judge_method(std::string_view request) noexcept;
+  // read_head() for what is not a head complete as it should be: more to come, or a refusal.
+  HeadProgress head_stopped(std::string_view request, llhttp_errno_t error, std::size_t end) noexcept;
 
   llhttp_t parser_;
 
@@ -174,5 +178,45 @@ class RequestParser {
   char valid_host_[40];               // the last Host value found valid, if it fits
   std::vector<FieldPosition> fields_;
 };
+
+inline HeadProgress RequestParser::read_head(std::string_view request) noexcept {
+  if (method_failed_) [[unlikely]]
+    return judge_method(request);
+  const std::size_t end = std::min(request.size(), limits_->max_head);
+  if (end <= fed_) return {};
+  base_ = request.data();
+  end_ = base_ + end;
+  const llhttp_errno_t error = llhttp_execute(&parser_, base_ + fed_, end - fed_);
+  if (error == HPE_PAUSED) [[likely]] {
+    // Complete: the target and the version were judged on the way (on_version_complete), the
+    // head when it ended (on_headers_complete). llhttp takes a bare LF for the blank line that
+    // ends the head, which head_stopped() refuses.
+    const std::size_t stop = static_cast<std::size_t>(parser_.error_pos - base_);
+    if (base_[stop - 2] == '\r') [[likely]] {
+      fed_ = stop;
+      head_.size = stop;
+      return {HeadProgress::State::complete, Status::ok};
+    }
+  }
+  return head_stopped(request, error, end);
+}
+
+inline void RequestParser::reset() noexcept {
+  llhttp_reset(&parser_);
+  fed_ = 0;
+  url_size_ = 0;
+  method_judged_ = 0;
+  refusal_ = Status::ok;
+  hosts_ = 0;
+  transfer_encodings_ = 0;
+  url_seen_ = false;
+  url_open_ = false;
+  field_open_ = false;
+  value_open_ = false;
+  expect_continue_ = false;
+  trailers_ = false;
+  method_failed_ = false;
+  fields_.clear();
+}
 
 }  // namespace iomux::http
