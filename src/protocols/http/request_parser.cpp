@@ -150,7 +150,7 @@ bool is_valid_host(std::string_view host) noexcept {
 // one, scheme "://" authority [path] (RFC 9112 3.2.2). Only HTTP's schemes name this server;
 // the authority must be there, without userinfo (RFC 9110 4.2.4: a recipient treats it as an
 // error).
-bool is_absolute_http_target(std::string_view target) noexcept {
+[[gnu::noinline]] bool is_absolute_http_target(std::string_view target) noexcept {
   const std::size_t colon = target.find(':');
   if (colon == std::string_view::npos) return false;
   const std::string_view scheme = target.substr(0, colon);
@@ -283,13 +283,8 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, const char*
     const std::size_t after_colon = self.field_offset_ + self.field_size_ + 1;
     if (offset == after_colon + 1 && base[after_colon] == ' ' && length > 0) {
       self.tab_before_value_ = false;  // "Name: value", as nearly every client sends it
-    } else {
-      std::size_t ws_end = after_colon;
-      bool tab = false;
-      for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
-      self.tab_before_value_ = tab;
-      if (length > 0 ? offset != ws_end : (base[ws_end] != '\r' || offset != ws_end + 2))
-        return self.refuse(Status::bad_request);
+    } else if (!self.value_follows_colon(after_colon, offset, length)) {
+      return self.refuse(Status::bad_request);
     }
     self.value_offset_ = offset;
     self.value_size_ = length;
@@ -303,12 +298,26 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, const char*
   const std::string_view raw(base + self.value_offset_, self.value_size_);
   const Status status = self.judge_value(raw);
   if (status != Status::ok) return self.refuse(status);
-  if (self.record_fields_) {
-    const std::string_view value = trim_end(raw);
-    const std::size_t value_offset = value.empty() ? 0 : static_cast<std::size_t>(value.data() - base);
-    self.fields_.push_back({self.field_offset_, self.field_size_, value_offset, value.size()});
-  }
+  if (self.record_fields_) [[unlikely]]
+    self.record_field(raw);
   return 0;
+}
+
+// The general case of a value's first piece at `offset`, `length` bytes: whitespace other than
+// one space after the colon at `after_colon` - 1, or an empty value.
+bool RequestParser::value_follows_colon(std::size_t after_colon, std::size_t offset, std::size_t length) noexcept {
+  const char* const base = base_;
+  std::size_t ws_end = after_colon;
+  bool tab = false;
+  for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
+  tab_before_value_ = tab;
+  return length > 0 ? offset == ws_end : base[ws_end] == '\r' && offset == ws_end + 2;
+}
+
+void RequestParser::record_field(std::string_view raw) {
+  const std::string_view value = trim_end(raw);
+  const std::size_t value_offset = value.empty() ? 0 : static_cast<std::size_t>(value.data() - base_);
+  fields_.push_back({field_offset_, field_size_, value_offset, value.size()});
 }
 
 // The fields whose values this class reads; llhttp reads Content-Length and Connection. `raw`
@@ -319,13 +328,20 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, const char*
 // fields that frame or route a request, agreeing with the stricter reading leaves no room for
 // a disagreement: a tab around them is refused here too.
 Status RequestParser::judge_value(std::string_view raw) noexcept {
+  if (field_kind_ == FieldKind::other) return Status::ok;
+  // A client sends the same Host on every request of a connection: checked once.
+  if (field_kind_ == FieldKind::host && !tab_before_value_ && raw.size() == valid_host_size_ && !raw.empty() &&
+      same_bytes(raw.data(), valid_host_, raw.size()))
+    return Status::ok;
+  return judge_read_value(raw);
+}
+
+// judge_value() for the fields it does not settle.
+Status RequestParser::judge_read_value(std::string_view raw) noexcept {
   switch (field_kind_) {
     case FieldKind::host:
-      // A client sends the same Host on every request of a connection: checked once. Trailing
-      // whitespace is refused with the rest (is_valid_host()), as nginx does.
+      // Trailing whitespace is refused with the rest (is_valid_host()), as nginx does.
       if (tab_before_value_) return Status::bad_request;
-      if (!raw.empty() && raw.size() == valid_host_size_ && same_bytes(raw.data(), valid_host_, raw.size()))
-        return Status::ok;
       if (!is_valid_host(raw)) return Status::bad_request;
       if (raw.size() <= sizeof valid_host_) {
         std::memcpy(valid_host_, raw.data(), raw.size());

@@ -135,6 +135,11 @@ class RequestParser {
   inline int refuse(Status status) noexcept;
   inline int judge_name(const char* name, std::size_t size) noexcept;
   inline Status judge_value(std::string_view raw) noexcept;
+  // Out of line, the cases the callbacks above meet rarely: they would make the common case
+  // save and restore more registers.
+  Status judge_read_value(std::string_view raw) noexcept;
+  bool value_follows_colon(std::size_t after_colon, std::size_t offset, std::size_t length) noexcept;
+  void record_field(std::string_view raw);
   inline Status judge_head() noexcept;
 
   std::size_t url_accepted(std::size_t stop) const noexcept;

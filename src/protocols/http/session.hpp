@@ -84,7 +84,7 @@ class Session {
 
   // Input bytes looked at so far: given to llhttp. Grows linearly with the bytes received,
   // whatever the reads (the tests count it).
-  [[nodiscard]] std::size_t bytes_examined() const noexcept { return examined_; }
+  [[nodiscard]] std::size_t bytes_examined() const noexcept { return examined_ + parser_.fed(); }
 
   // Every request answered from now on is shown to `observer` (null: none) before its response,
   // with its header fields (which the session then records; it does not otherwise).
@@ -103,12 +103,13 @@ class Session {
   // request's, `body` its body.
   Progress read_body(std::string_view request, std::size_t& size, std::string_view& body, Status& refusal);
   void show(std::string_view request, std::string_view body);
-  void finish_request() noexcept;
+  inline void finish_request() noexcept;
+  void release_body() noexcept;
 
   const Service* service_;
   RequestParser parser_;
   std::string chunked_body_;  // the front request's decoded chunked body so far
-  std::size_t examined_ = 0;
+  std::size_t examined_ = 0;  // by the requests before the one in progress
   RequestObserver* observer_ = nullptr;
   std::vector<Field> shown_fields_;  // for the observer
   Phase phase_ = Phase::head;
