@@ -80,8 +80,10 @@ bool same_bytes(const char* a, const char* b, std::size_t size) noexcept {
       if (a[i] != b[i]) return false;
     return true;
   }
-  std::uint64_t differ = load<std::uint64_t>(a + size - 8) ^ load<std::uint64_t>(b + size - 8);
-  for (std::size_t i = 0; i + 8 < size; i += 8) differ |= load<std::uint64_t>(a + i) ^ load<std::uint64_t>(b + i);
+  // The first word and the last (they overlap below 16 bytes), then the words between.
+  std::uint64_t differ = (load<std::uint64_t>(a) ^ load<std::uint64_t>(b)) |
+                         (load<std::uint64_t>(a + size - 8) ^ load<std::uint64_t>(b + size - 8));
+  for (std::size_t i = 8; i + 8 < size; i += 8) differ |= load<std::uint64_t>(a + i) ^ load<std::uint64_t>(b + i);
   return differ == 0;
 }
 

@@ -207,11 +207,17 @@ inline HeadProgress RequestParser::read_head(std::string_view request) noexcept 
 }
 
 inline void RequestParser::reset() noexcept {
-  llhttp_reset(&parser_);
+  // llhttp_init(), not llhttp_reset(): the same state (this parser sets nothing llhttp_reset()
+  // keeps but `data`), without saving and restoring what it keeps.
+  llhttp_init(&parser_, HTTP_REQUEST, nullptr);
+  parser_.data = this;
   fed_ = 0;
   url_size_ = 0;
   method_judged_ = 0;
+  // Every one of these small members, in declaration order, field_kind_ and tab_before_value_
+  // too (they are set before they are read): adjacent stores of zero merge into two.
   refusal_ = Status::ok;
+  field_kind_ = FieldKind::other;
   hosts_ = 0;
   transfer_encodings_ = 0;
   url_seen_ = false;
@@ -219,6 +225,7 @@ inline void RequestParser::reset() noexcept {
   field_open_ = false;
   value_open_ = false;
   expect_continue_ = false;
+  tab_before_value_ = false;
   trailers_ = false;
   method_failed_ = false;
   fields_.clear();
