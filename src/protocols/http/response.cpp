@@ -96,6 +96,10 @@ std::string_view reason_phrase(Status status) noexcept {
   return line.substr(13, line.size() - 15);
 }
 
+void StringSink::append(std::string_view bytes) {
+  out_->append(bytes);
+}
+
 void append_response(ResponseSink& out, Status status, std::string_view content_type, std::string_view body,
                      Persistence persistence, std::time_t now, bool with_body) {
   HeadText head;
