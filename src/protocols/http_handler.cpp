@@ -103,11 +103,12 @@ class HttpHandler final : public Handler {
     ConnectionSink responses(conn);
     const http::Result r = session_.process(std::string_view(in.data(), in.size()), responses, std::time(nullptr));
     answering = nullptr;
-    if (log_->enabled(LogLevel::debug) && r.consumed > 0)  // iomux serve -v
-      log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes({in.data(), r.consumed}));
+    if (log_->enabled(LogLevel::debug) && r.consumed > 0) [[unlikely]]  // iomux serve -v
+      log_requests(conn, {in.data(), r.consumed});
     conn.count_requests(r.requests);
     answered_ += r.requests;
-    report_memory(conn);
+    if (session_.held_bytes() != reported_) [[unlikely]]
+      report_memory(conn);
     if (r.close) {
       conn.close_after_flush("HTTP: connection closes after the response");
       return r.consumed;
@@ -127,6 +128,11 @@ class HttpHandler final : public Handler {
       reported_ = held;
       conn.set_handler_memory(held);
     }
+  }
+
+  // Out of line: its strings would make every call set up a larger frame.
+  [[gnu::noinline]] void log_requests(Connection& conn, std::string_view requests) {
+    log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes(requests));
   }
 
   // Moves the deadline for what the session waits for now.
@@ -166,11 +172,13 @@ class HttpHandler final : public Handler {
   // Makes sure the timer fires by the deadline: a timer already due before it stays (it starts
   // again for the rest when it fires), so the request path rarely touches it.
   void arm(Connection& conn) {
-    if (deadline_ == kNever) return;
-    if (timer_ != kNoTimer) {
-      if (timer_due_ <= deadline_) return;
-      conn.cancel_timer(std::exchange(timer_, kNoTimer));
-    }
+    if (deadline_ == kNever || (timer_ != kNoTimer && timer_due_ <= deadline_)) return;
+    restart_timer(conn);
+  }
+
+  // Out of line: the request path calls arm() every time and this rarely.
+  [[gnu::noinline]] void restart_timer(Connection& conn) {
+    if (timer_ != kNoTimer) conn.cancel_timer(std::exchange(timer_, kNoTimer));
     const auto now = conn.now();
     const auto delay =
         std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline_ - now), std::chrono::milliseconds(1));
