@@ -118,11 +118,15 @@ CannedResponse::CannedResponse(Status status, std::string_view content_type, std
 }
 
 void CannedResponse::compose(Composed& slot, Persistence persistence, std::time_t now) const {
+  thread_local std::array<std::string, kComposedSlots> strings;
+  std::string& bytes = strings[static_cast<std::size_t>(&slot - composed_slots().data())];
   const std::string& head = heads_[static_cast<std::size_t>(persistence)];
   const std::string_view date = DateCache::this_thread().at(now);
+  bytes.assign(head).append(date).append(tail_);
   slot.key = key_of(persistence);
   slot.second = now;
-  slot.bytes.assign(head).append(date).append(tail_);
+  slot.bytes = bytes.data();
+  slot.size = bytes.size();
   slot.head_size = head.size() + date.size() + 4;
 }
 

@@ -91,18 +91,20 @@ class CannedResponse {
   void append_to(ResponseSink& out, Persistence persistence, std::time_t now, bool with_body) const;
 
  private:
-  // A response composed with the Date of one second.
+  // The thread's last composed responses (head, date and tail in one string). Direct-mapped: a
+  // slot holds the latest of the responses that map to it, and a new second (a new Date)
+  // composes again. What a lookup reads is trivially destructible, so the thread's slots are
+  // reached without the guard a thread_local with a destructor needs; the strings are apart.
   struct Composed {
     std::uint64_t key = 0;  // key_of(); 0: empty
     std::time_t second = 0;
+    const char* bytes = nullptr;  // the slot's string
+    std::size_t size = 0;
     std::size_t head_size = 0;  // up to and with the blank line: a HEAD response
-    std::string bytes;
   };
-  // The thread's last composed responses. Direct-mapped: a slot holds the latest of the
-  // responses that map to it, and a new second (a new Date) composes again.
   static constexpr std::size_t kComposedSlots = 16;
   static std::array<Composed, kComposedSlots>& composed_slots() noexcept {
-    thread_local std::array<Composed, kComposedSlots> slots;
+    thread_local constinit std::array<Composed, kComposedSlots> slots{};
     return slots;
   }
   [[nodiscard]] std::uint64_t key_of(Persistence persistence) const noexcept {
@@ -121,7 +123,7 @@ inline void CannedResponse::append_to(ResponseSink& out, Persistence persistence
   Composed& slot = composed_slots()[key % kComposedSlots];
   if (slot.key != key || slot.second != now) [[unlikely]]
     compose(slot, persistence, now);
-  out.append({slot.bytes.data(), with_body ? slot.bytes.size() : slot.head_size});
+  out.append({slot.bytes, with_body ? slot.size : slot.head_size});
 }
 
 }  // namespace iomux::http

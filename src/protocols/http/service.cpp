@@ -66,16 +66,17 @@ Service::Service(Options options)
       not_implemented_(error_response(Status::not_implemented)),
       version_not_supported_(error_response(Status::version_not_supported)) {}
 
-void Service::answer_echo(const Request& request, Persistence persistence, std::time_t now, ResponseSink& out) const {
-  if (request.method == Method::post)
-    append_response(out, Status::ok, "application/octet-stream", request.body, persistence, now, true);
+void Service::answer_echo(Method method, std::string_view body, Persistence persistence, std::time_t now,
+                          ResponseSink& out) const {
+  if (method == Method::post)
+    append_response(out, Status::ok, "application/octet-stream", body, persistence, now, true);
   else
-    post_only_.append_to(out, persistence, now, request.method != Method::head);
+    post_only_.append_to(out, persistence, now, method != Method::head);
 }
 
-void Service::answer_stats(const Request& request, Persistence persistence, std::time_t now, ResponseSink& out) const {
+void Service::answer_stats(bool with_body, Persistence persistence, std::time_t now, ResponseSink& out) const {
   const std::string json = options_.stats ? options_.stats().dump() : std::string("{}");
-  append_response(out, Status::ok, "application/json", json, persistence, now, request.method != Method::head);
+  append_response(out, Status::ok, "application/json", json, persistence, now, with_body);
 }
 
 void Service::refuse(Status status, std::time_t now, ResponseSink& out) const {

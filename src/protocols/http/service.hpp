@@ -57,8 +57,10 @@ class Service {
   static std::string_view origin_form_of(std::string_view target) noexcept;
   template <std::size_t N>
   static bool has_path(std::string_view target, const char (&path)[N]) noexcept;
-  void answer_echo(const Request& request, Persistence persistence, std::time_t now, ResponseSink& out) const;
-  void answer_stats(const Request& request, Persistence persistence, std::time_t now, ResponseSink& out) const;
+  // By value, not the Request: a request that does not escape stays in registers.
+  void answer_echo(Method method, std::string_view body, Persistence persistence, std::time_t now,
+                   ResponseSink& out) const;
+  void answer_stats(bool with_body, Persistence persistence, std::time_t now, ResponseSink& out) const;
 
   Options options_;
   HeadLimits head_limits_;
@@ -110,11 +112,11 @@ inline bool Service::answer(const Request& request, std::time_t now, ResponseSin
       (get_or_head ? tutorial_ : get_only_).append_to(out, persistence, now, with_body);
       break;
     case Route::echo:
-      answer_echo(request, persistence, now, out);
+      answer_echo(request.method, request.body, persistence, now, out);
       break;
     case Route::stats:
       if (get_or_head)
-        answer_stats(request, persistence, now, out);
+        answer_stats(with_body, persistence, now, out);
       else
         get_only_.append_to(out, persistence, now, with_body);
       break;
