@@ -368,30 +368,31 @@ Status RequestParser::judge_read_value(std::string_view raw) noexcept {
 }
 
 Status RequestParser::judge_head() noexcept {
-  const char* const base = base_;
   // HTTP/0.9's line (no version) reaches here when a head follows it in the same read.
   if (parser_.http_major != 1) return Status::version_not_supported;
   // llhttp takes a bare LF for the request line's end (the version was judged when it ended).
-  if (base[version_end_] != '\r') return Status::bad_request;
-  const bool http10 = parser_.http_minor == 0;
-  if (hosts_ == 0 && !http10) return Status::bad_request;
-  const std::uint16_t flags = parser_.flags;
-  const bool chunked = (flags & F_CHUNKED) != 0;
-  const std::uint64_t content_length = (flags & F_CONTENT_LENGTH) ? parser_.content_length : 0;
+  if (base_[version_end_] != '\r') return Status::bad_request;
+  if (hosts_ == 0 && parser_.http_minor != 0) return Status::bad_request;
   // A CONNECT's body would be taken for the next request by anything that follows llhttp's
   // reading (after CONNECT, the bytes belong to the tunnel). No tunnels here.
-  if (parser_.method == HTTP_CONNECT)
-    return chunked || content_length > 0 ? Status::bad_request : Status::method_not_allowed;
-  const std::string_view target(base + url_offset_, url_size_);
-  if (target.front() != '/' && !is_absolute_http_target(target)) return Status::bad_request;
+  if (parser_.method == HTTP_CONNECT) [[unlikely]] {
+    const bool body = (parser_.flags & F_CHUNKED) || ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > 0);
+    return body ? Status::bad_request : Status::method_not_allowed;
+  }
+  if (base_[url_offset_] != '/' && !is_absolute_http_target({base_ + url_offset_, url_size_}))
+    return Status::bad_request;
+  // Read after the call above, so that nothing needs keeping across it.
+  const std::uint16_t flags = parser_.flags;
+  const std::uint64_t content_length = (flags & F_CONTENT_LENGTH) ? parser_.content_length : 0;
   if (content_length > limits_->max_body) return Status::payload_too_large;
 
   RequestHead& out = head_;
+  const bool http10 = parser_.http_minor == 0;
   out.target_offset = url_offset_;
   out.target_size = url_size_;
   out.method = method_of(parser_.method);
   out.http10 = http10;
-  out.chunked = chunked;
+  out.chunked = (flags & F_CHUNKED) != 0;
   out.content_length = content_length;
   // Connection is a token list (llhttp reads every token): close wins (RFC 9112 9.3).
   out.keep_alive = (flags & F_CONNECTION_CLOSE) == 0 && (!http10 || (flags & F_CONNECTION_KEEP_ALIVE) != 0);
