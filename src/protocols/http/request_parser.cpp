@@ -272,43 +272,46 @@ int RequestParser::judge_name(const char* name, std::size_t size) noexcept {
 }
 
 int RequestParser::on_header_value(llhttp_t* parser, const char* at, const char* end) {
+  // Nothing but `self` is kept across the calls below (out of line), so that the common case
+  // saves and restores few registers: what they need is in the members already.
   RequestParser& self = self_of(parser);
-  const char* const base = self.base_;
-  const std::size_t offset = static_cast<std::size_t>(at - base);
+  const std::size_t offset = static_cast<std::size_t>(at - self.base_);
   const std::size_t length = static_cast<std::size_t>(end - at);
-  if (!self.value_open_) {
+  const bool continued = self.value_open_;
+  self.value_open_ = end == self.end_;
+  if (!continued) {
     // The value's first piece. Only whitespace may come between the colon and it, on the same
     // line. llhttp reports an empty value where the next line starts, after the line's CRLF;
     // a value whose first line was folded (obs-fold: the next line starts with whitespace, and
     // llhttp joins it) shows as a line break before the value, or, for a piece that follows a
     // value's end, as that value and its line break.
     const std::size_t after_colon = self.field_offset_ + self.field_size_ + 1;
-    if (offset == after_colon + 1 && base[after_colon] == ' ' && length > 0) {
-      self.tab_before_value_ = false;  // "Name: value", as nearly every client sends it
-    } else if (!self.value_follows_colon(after_colon, offset, length)) {
-      return self.refuse(Status::bad_request);
-    }
     self.value_offset_ = offset;
     self.value_size_ = length;
+    if (offset == after_colon + 1 && self.base_[after_colon] == ' ' && length > 0) {
+      self.tab_before_value_ = false;  // "Name: value", as nearly every client sends it
+    } else if (!self.value_follows_colon(after_colon)) {
+      return self.refuse(Status::bad_request);
+    }
   } else {
     // A piece of the same span continues where the last one ended (a read cut the value).
     if (offset != self.value_offset_ + self.value_size_) return self.refuse(Status::bad_request);
     self.value_size_ += length;
   }
-  self.value_open_ = end == self.end_;
   if (self.value_open_ || self.trailers_) return 0;
-  const std::string_view raw(base + self.value_offset_, self.value_size_);
-  const Status status = self.judge_value(raw);
+  const Status status = self.judge_value(std::string_view(self.base_ + self.value_offset_, self.value_size_));
   if (status != Status::ok) return self.refuse(status);
   if (self.record_fields_) [[unlikely]]
-    self.record_field(raw);
+    self.record_field();
   return 0;
 }
 
 // The general case of a value's first piece at `offset`, `length` bytes: whitespace other than
 // one space after the colon at `after_colon` - 1, or an empty value.
-bool RequestParser::value_follows_colon(std::size_t after_colon, std::size_t offset, std::size_t length) noexcept {
+bool RequestParser::value_follows_colon(std::size_t after_colon) noexcept {
   const char* const base = base_;
+  const std::size_t offset = value_offset_;
+  const std::size_t length = value_size_;
   std::size_t ws_end = after_colon;
   bool tab = false;
   for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
@@ -316,8 +319,8 @@ bool RequestParser::value_follows_colon(std::size_t after_colon, std::size_t off
   return length > 0 ? offset == ws_end : base[ws_end] == '\r' && offset == ws_end + 2;
 }
 
-void RequestParser::record_field(std::string_view raw) {
-  const std::string_view value = trim_end(raw);
+void RequestParser::record_field() {
+  const std::string_view value = trim_end({base_ + value_offset_, value_size_});
   const std::size_t value_offset = value.empty() ? 0 : static_cast<std::size_t>(value.data() - base_);
   fields_.push_back({field_offset_, field_size_, value_offset, value.size()});
 }

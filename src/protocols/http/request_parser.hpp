@@ -138,8 +138,8 @@ class RequestParser {
   // Out of line, the cases the callbacks above meet rarely: they would make the common case
   // save and restore more registers.
   Status judge_read_value(std::string_view raw) noexcept;
-  bool value_follows_colon(std::size_t after_colon, std::size_t offset, std::size_t length) noexcept;
-  void record_field(std::string_view raw);
+  bool value_follows_colon(std::size_t after_colon) noexcept;
+  void record_field();
   inline Status judge_head() noexcept;
 
   std::size_t url_accepted(std::size_t stop) const noexcept;
