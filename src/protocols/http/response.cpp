@@ -117,9 +117,12 @@ CannedResponse::CannedResponse(Status status, std::string_view content_type, std
   tail_.append("\r\n\r\n").append(body);
 }
 
-void CannedResponse::compose(Composed& slot, Persistence persistence, std::time_t now) const {
+void CannedResponse::compose_and_append(ResponseSink& out, Persistence persistence, std::time_t now,
+                                        bool with_body) const {
   thread_local std::array<std::string, kComposedSlots> strings;
-  std::string& bytes = strings[static_cast<std::size_t>(&slot - composed_slots().data())];
+  const std::size_t index = key_of(persistence) % kComposedSlots;
+  Composed& slot = composed_slots()[index];
+  std::string& bytes = strings[index];
   const std::string& head = heads_[static_cast<std::size_t>(persistence)];
   const std::string_view date = DateCache::this_thread().at(now);
   bytes.assign(head).append(date).append(tail_);
@@ -128,6 +131,7 @@ void CannedResponse::compose(Composed& slot, Persistence persistence, std::time_
   slot.bytes = bytes.data();
   slot.size = bytes.size();
   slot.head_size = head.size() + date.size() + 4;
+  out.append({slot.bytes, with_body ? slot.size : slot.head_size});
 }
 
 }  // namespace iomux::http

@@ -110,7 +110,9 @@ class CannedResponse {
   [[nodiscard]] std::uint64_t key_of(Persistence persistence) const noexcept {
     return id_ * 3 + static_cast<std::uint64_t>(persistence) + 1;
   }
-  void compose(Composed& slot, Persistence persistence, std::time_t now) const;
+  // Composes the response into its slot, then appends it: append_to() when the slot does not
+  // hold it for this second (out of line, so that the common case keeps nothing across a call).
+  void compose_and_append(ResponseSink& out, Persistence persistence, std::time_t now, bool with_body) const;
 
   std::array<std::string, 3> heads_;  // indexed by Persistence; each ends with "Date: "
   std::string tail_;                  // "\r\n\r\n" + body
@@ -120,10 +122,11 @@ class CannedResponse {
 inline void CannedResponse::append_to(ResponseSink& out, Persistence persistence, std::time_t now,
                                       bool with_body) const {
   const std::uint64_t key = key_of(persistence);
-  Composed& slot = composed_slots()[key % kComposedSlots];
-  if (slot.key != key || slot.second != now) [[unlikely]]
-    compose(slot, persistence, now);
-  out.append({slot.bytes, with_body ? slot.size : slot.head_size});
+  const Composed& slot = composed_slots()[key % kComposedSlots];
+  if (slot.key == key && slot.second == now) [[likely]]
+    out.append({slot.bytes, with_body ? slot.size : slot.head_size});
+  else
+    compose_and_append(out, persistence, now, with_body);
 }
 
 }  // namespace iomux::http
