@@ -134,6 +134,7 @@ class RequestParser {
   // A refusal decided by a callback: remembered, and llhttp told to stop.
   inline int refuse(Status status) noexcept;
   inline int judge_name(const char* name, std::size_t size) noexcept;
+  static FieldKind other_field_kind(const char* name, std::size_t size) noexcept;
   inline Status judge_value(std::string_view raw) noexcept;
   // Out of line, the cases the callbacks above meet rarely: they would make the common case
   // save and restore more registers.
