@@ -1,6 +1,7 @@
 // The HTTP protocol (http.hpp) as a Handler on the public API: an http::Session per connection
-// over a Service shared by all (src/protocols/http/). A call's responses are gathered in a
-// string of the handler's and written once.
+// over a Service shared by all (src/protocols/http/). Each response is written to the connection
+// as the session makes it: its bytes are copied once, into the send (a canned response is
+// already composed in the thread's cache, an echoed body is sent from the input).
 //
 // Timeouts, nginx's three: a request head must be complete header_timeout after it started (the
 // first one after the accept, later ones after their first byte), a body must not pause longer
@@ -17,7 +18,6 @@
 #include <utility>
 
 #include "iomux/http.hpp"
-#include "protocols/gathered_replies.hpp"
 #include "protocols/http/service.hpp"
 #include "protocols/http/session.hpp"
 
@@ -75,6 +75,16 @@ Clock::time_point after(Clock::time_point from, std::chrono::milliseconds timeou
   return timeout.count() > 0 ? from + timeout : kNever;
 }
 
+// A session's responses, written to the connection as they are made.
+class ConnectionSink final : public http::ResponseSink {
+ public:
+  explicit ConnectionSink(Connection& conn) noexcept : conn_(&conn) {}
+  void append(std::string_view bytes) override { conn_->write(bytes); }
+
+ private:
+  Connection* conn_;
+};
+
 class HttpHandler final : public Handler {
  public:
   explicit HttpHandler(const HttpShared& shared) : shared_(shared), session_(shared.service) {}
@@ -90,13 +100,15 @@ class HttpHandler final : public Handler {
 
   std::size_t on_data(std::span<const char> in, Connection& conn) override {
     answering = &conn;
-    const http::Result r = session_.process(std::string_view(in.data(), in.size()), out_);
+    ConnectionSink responses(conn);
+    const http::Result r = session_.process(std::string_view(in.data(), in.size()), responses, std::time(nullptr));
     answering = nullptr;
-    if (log_->enabled(LogLevel::debug) && r.consumed > 0)  // iomux serve -v
-      log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes({in.data(), r.consumed}));
+    if (log_->enabled(LogLevel::debug) && r.consumed > 0) [[unlikely]]  // iomux serve -v
+      log_requests(conn, {in.data(), r.consumed});
     conn.count_requests(r.requests);
     answered_ += r.requests;
-    flush(conn);
+    if (session_.held_bytes() != reported_) [[unlikely]]
+      report_memory(conn);
     if (r.close) {
       conn.close_after_flush("HTTP: connection closes after the response");
       return r.consumed;
@@ -108,16 +120,19 @@ class HttpHandler final : public Handler {
   }
 
  private:
-  // Writes the responses (write_gathered gives back a string that grew large, an echo's: an
-  // idle connection holds a few KB, not its largest response). What the handler and its
-  // session keep between calls is counted in the memory budget and bytes_held.
-  void flush(Connection& conn) {
-    write_gathered(conn, out_);
-    const std::size_t held = out_.capacity() + session_.held_bytes();
+  // What the session keeps between calls (a chunked body being decoded) is counted in the
+  // memory budget and bytes_held.
+  void report_memory(Connection& conn) {
+    const std::size_t held = session_.held_bytes();
     if (held != reported_) {
       reported_ = held;
       conn.set_handler_memory(held);
     }
+  }
+
+  // Out of line: its strings would make every call set up a larger frame.
+  [[gnu::noinline]] void log_requests(Connection& conn, std::string_view requests) {
+    log_->debug("requests from {}: \"{}\"", conn.peer().to_string(), escape_bytes(requests));
   }
 
   // Moves the deadline for what the session waits for now.
@@ -157,11 +172,13 @@ class HttpHandler final : public Handler {
   // Makes sure the timer fires by the deadline: a timer already due before it stays (it starts
   // again for the rest when it fires), so the request path rarely touches it.
   void arm(Connection& conn) {
-    if (deadline_ == kNever) return;
-    if (timer_ != kNoTimer) {
-      if (timer_due_ <= deadline_) return;
-      conn.cancel_timer(std::exchange(timer_, kNoTimer));
-    }
+    if (deadline_ == kNever || (timer_ != kNoTimer && timer_due_ <= deadline_)) return;
+    restart_timer(conn);
+  }
+
+  // Out of line: the request path calls arm() every time and this rarely.
+  [[gnu::noinline]] void restart_timer(Connection& conn) {
+    if (timer_ != kNoTimer) conn.cancel_timer(std::exchange(timer_, kNoTimer));
     const auto now = conn.now();
     const auto delay =
         std::max(std::chrono::ceil<std::chrono::milliseconds>(deadline_ - now), std::chrono::milliseconds(1));
@@ -195,8 +212,9 @@ class HttpHandler final : public Handler {
       case http::Session::Waiting::body:
         log_->warn("closing connection from {}: request body sent nothing for {} ms", conn.peer().to_string(),
                    shared_.body_timeout.count());
-        session_.time_out(out_, std::time(nullptr));
-        flush(conn);
+        ConnectionSink responses(conn);
+        session_.time_out(responses, std::time(nullptr));
+        report_memory(conn);
         conn.close_after_flush("HTTP: request body stalled (body timeout)");
         return;
     }
@@ -204,7 +222,6 @@ class HttpHandler final : public Handler {
 
   const HttpShared& shared_;
   http::Session session_;
-  std::string out_;
   Clock::time_point deadline_ = kNever;
   Clock::time_point timer_due_{};
   TimerId timer_ = kNoTimer;

@@ -28,7 +28,7 @@ struct RequestHead {
   [[nodiscard]] bool has_body() const noexcept { return chunked || content_length > 0; }
   // `request` starts where the head does.
   [[nodiscard]] std::string_view target(std::string_view request) const noexcept {
-    return request.substr(target_offset, target_size);
+    return {request.data() + target_offset, target_size};
   }
 };
 

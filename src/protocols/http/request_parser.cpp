@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 namespace iomux::http {
@@ -29,13 +30,60 @@ bool is_whitespace(char c) noexcept {
   return c == ' ' || c == '\t';
 }
 
-// A field name (a token: letters, digits and a few marks) in any case equals `lower`, a name in
-// lower case. Setting bit 5 lowers a letter and leaves digits and '-' alone, and maps no other
-// token character onto a letter or '-'.
-bool is_field_name(std::string_view name, std::string_view lower) noexcept {
-  if (name.size() != lower.size()) return false;
-  unsigned differ = 0;
-  for (std::size_t i = 0; i < name.size(); ++i) differ |= static_cast<unsigned char>((name[i] | 0x20) ^ lower[i]);
+// N bytes as one word, in memory order (one load: memcpy of a constant size is a move).
+template <typename Word>
+Word load(const char* at) noexcept {
+  Word word;
+  std::memcpy(&word, at, sizeof word);
+  return word;
+}
+
+// What load() reads from `text`, at compile time.
+template <typename Word>
+constexpr Word word_of(std::string_view text) noexcept {
+  Word word = 0;
+  for (std::size_t i = 0; i < sizeof(Word); ++i) {
+    const std::size_t shift = std::endian::native == std::endian::little ? i : sizeof(Word) - 1 - i;
+    word |= static_cast<Word>(static_cast<unsigned char>(text[i])) << (8 * shift);
+  }
+  return word;
+}
+
+// Bit 5 in every byte of a word: setting it lowers a letter and leaves digits and '-' alone,
+// and maps no other token character onto a letter or '-'.
+template <typename Word>
+constexpr Word kLowerBits = static_cast<Word>(0x2020202020202020ull);
+
+// Whether the sizeof(Word) bytes at `at` are `lower` (lower case letters, digits, '-') in any
+// case.
+template <typename Word>
+bool is_lower_word(const char* at, std::string_view lower) noexcept {
+  return (load<Word>(at) | kLowerBits<Word>) == word_of<Word>(lower);
+}
+
+// A field name (a token: letters, digits and a few marks) of `lower`'s size (at least 8 bytes)
+// in any case equals `lower`: the first 8 bytes, then the last 8, overlapping, then the 8 before
+// those.
+bool is_long_field_name(const char* name, std::string_view lower) noexcept {
+  const std::size_t last = lower.size() - 8;
+  bool same = is_lower_word<std::uint64_t>(name, lower.substr(0, 8)) &&
+              is_lower_word<std::uint64_t>(name + last, lower.substr(last, 8));
+  if (lower.size() > 16) same = same && is_lower_word<std::uint64_t>(name + 8, lower.substr(8, 8));
+  return same;
+}
+
+// Whether the `size` bytes at `a` and `b` are the same, for a size of at most a few words: a
+// word at a time, the last one overlapping (memcmp is a call, for the few bytes of a Host).
+bool same_bytes(const char* a, const char* b, std::size_t size) noexcept {
+  if (size < 8) {
+    for (std::size_t i = 0; i < size; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  // The first word and the last (they overlap below 16 bytes), then the words between.
+  std::uint64_t differ = (load<std::uint64_t>(a) ^ load<std::uint64_t>(b)) |
+                         (load<std::uint64_t>(a + size - 8) ^ load<std::uint64_t>(b + size - 8));
+  for (std::size_t i = 8; i + 8 < size; i += 8) differ |= load<std::uint64_t>(a + i) ^ load<std::uint64_t>(b + i);
   return differ == 0;
 }
 
@@ -104,7 +152,7 @@ bool is_valid_host(std::string_view host) noexcept {
 // one, scheme "://" authority [path] (RFC 9112 3.2.2). Only HTTP's schemes name this server;
 // the authority must be there, without userinfo (RFC 9110 4.2.4: a recipient treats it as an
 // error).
-bool is_absolute_http_target(std::string_view target) noexcept {
+[[gnu::noinline]] bool is_absolute_http_target(std::string_view target) noexcept {
   const std::size_t colon = target.find(':');
   if (colon == std::string_view::npos) return false;
   const std::string_view scheme = target.substr(0, colon);
@@ -133,60 +181,17 @@ RequestParser& self_of(llhttp_t* parser) noexcept {
 
 }  // namespace
 
-// Constant-initialized (function addresses only), so it is set before any static constructor
-// could make a parser. Every member named, in llhttp_settings_s's order.
-const llhttp_settings_t RequestParser::kSettings = {
-    .on_message_begin = nullptr,
-    .on_url = on_url,
-    .on_status = nullptr,
-    .on_method = nullptr,
-    .on_version = nullptr,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_chunk_extension_name = nullptr,
-    .on_chunk_extension_value = nullptr,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-    .on_url_complete = nullptr,
-    .on_status_complete = nullptr,
-    .on_method_complete = nullptr,
-    .on_version_complete = on_version_complete,
-    .on_header_field_complete = nullptr,
-    .on_header_value_complete = nullptr,
-    .on_chunk_extension_name_complete = nullptr,
-    .on_chunk_extension_value_complete = nullptr,
-    .on_chunk_header = on_chunk_header,
-    .on_chunk_complete = nullptr,
-    .on_reset = nullptr,
-};
-
 RequestParser::RequestParser(const HeadLimits& limits) noexcept : limits_(&limits) {
-  llhttp_init(&parser_, HTTP_REQUEST, &kSettings);
+  // No settings: the callbacks are bound at compile time (llhttp_binding.h).
+  llhttp_init(&parser_, HTTP_REQUEST, nullptr);
   parser_.data = this;
-}
-
-void RequestParser::reset() noexcept {
-  llhttp_reset(&parser_);
-  fed_ = 0;
-  url_size_ = 0;
-  method_judged_ = 0;
-  refusal_ = Status::ok;
-  hosts_ = 0;
-  transfer_encodings_ = 0;
-  url_seen_ = false;
-  url_open_ = false;
-  field_open_ = false;
-  value_open_ = false;
-  expect_continue_ = false;
-  trailers_ = false;
-  method_failed_ = false;
-  fields_.clear();
 }
 
 int RequestParser::refuse(Status status) noexcept {
   refusal_ = status;
-  return -1;
+  // What llhttp's glue made of -1 from a span's callback; from an event's callback, any value
+  // but 0 and HPE_PAUSED is that event's error (HPE_CB_*).
+  return HPE_USER;
 }
 
 // ---- the callbacks -------------------------------------------------------------------------
@@ -196,56 +201,67 @@ int RequestParser::refuse(Status status) noexcept {
 // one continues. So a span's end is known without llhttp's *_complete callbacks, which would
 // cost a call each per field.
 
-int RequestParser::on_url(llhttp_t* parser, const char* at, std::size_t length) {
+int RequestParser::on_url(llhttp_t* parser, const char* at, const char* end) {
   RequestParser& self = self_of(parser);
   if (!self.url_seen_) {
     self.url_seen_ = true;
     self.url_offset_ = static_cast<std::size_t>(at - self.base_);
   }
-  self.url_size_ += length;
-  self.url_open_ = at + length == self.end_;
+  self.url_size_ += static_cast<std::size_t>(end - at);
+  self.url_open_ = end == self.end_;
   return 0;
 }
 
-int RequestParser::on_version_complete(llhttp_t* parser) {
+int RequestParser::on_version_complete(llhttp_t* parser, const char* at) {
   RequestParser& self = self_of(parser);
   if (self.url_size_ > self.limits_->max_uri) return self.refuse(Status::uri_too_long);
   if (parser->http_major != 1) return self.refuse(Status::version_not_supported);
+  // llhttp also takes "RTSP/1.0" and "ICE/1.0" for some methods. The version ends at `at`, and
+  // llhttp takes one digit on each side of the dot: "HTTP/1.1" is the 8 bytes before it.
+  if (std::memcmp(at - kVersionSize, "HTTP/", 5) != 0) return self.refuse(Status::bad_request);
+  self.version_end_ = static_cast<std::size_t>(at - self.base_);
   return 0;
 }
 
-int RequestParser::on_header_field(llhttp_t* parser, const char* at, std::size_t length) {
+int RequestParser::on_header_field(llhttp_t* parser, const char* at, const char* end) {
   RequestParser& self = self_of(parser);
-  if (!self.field_open_) {
-    self.field_open_ = true;
-    self.field_offset_ = static_cast<std::size_t>(at - self.base_);
-    self.field_size_ = 0;
-  }
-  self.field_size_ += length;
-  if (at + length == self.end_) return 0;  // continued in the next execute
-  self.field_open_ = false;
-  return self.judge_name(std::string_view(self.base_ + self.field_offset_, self.field_size_));
+  const char* const base = self.base_;
+  std::size_t size = static_cast<std::size_t>(end - at);
+  if (self.field_open_)
+    size += self.field_size_;
+  else
+    self.field_offset_ = static_cast<std::size_t>(at - base);
+  self.field_size_ = size;
+  self.field_open_ = end == self.end_;
+  if (self.field_open_) return 0;  // continued in the next execute
+  return self.judge_name(base + self.field_offset_, size);
 }
 
-int RequestParser::judge_name(std::string_view name) noexcept {
-  FieldKind kind = FieldKind::other;
-  switch (name.size()) {
-    case 0:
-      return refuse(Status::bad_request);
-    case 4:
-      if (is_field_name(name, "host")) kind = FieldKind::host;
-      break;
+// The fields read here other than Host, by their size first.
+RequestParser::FieldKind RequestParser::other_field_kind(const char* name, std::size_t size) noexcept {
+  switch (size) {
     case 6:
-      if (is_field_name(name, "expect")) kind = FieldKind::expect;
+      if (is_lower_word<std::uint32_t>(name, "expe") && is_lower_word<std::uint16_t>(name + 4, "ct"))
+        return FieldKind::expect;
       break;
     case 14:
-      if (is_field_name(name, "content-length")) kind = FieldKind::framing;
+      if (is_long_field_name(name, "content-length")) return FieldKind::framing;
       break;
     case 17:
-      if (is_field_name(name, "transfer-encoding")) kind = FieldKind::transfer_encoding;
+      if (is_long_field_name(name, "transfer-encoding")) return FieldKind::transfer_encoding;
       break;
     default:
       break;
+  }
+  return FieldKind::other;
+}
+
+int RequestParser::judge_name(const char* name, std::size_t size) noexcept {
+  // Host first: every request has one, and a test costs less than the switch's jump.
+  FieldKind kind = FieldKind::host;
+  if (size != 4 || !is_lower_word<std::uint32_t>(name, "host")) {
+    if (size == 0) return refuse(Status::bad_request);
+    kind = other_field_kind(name, size);
   }
   field_kind_ = kind;
   if (trailers_) {
@@ -260,40 +276,58 @@ int RequestParser::judge_name(std::string_view name) noexcept {
   return 0;
 }
 
-int RequestParser::on_header_value(llhttp_t* parser, const char* at, std::size_t length) {
+int RequestParser::on_header_value(llhttp_t* parser, const char* at, const char* end) {
+  // Nothing but `self` is kept across the calls below (out of line), so that the common case
+  // saves and restores few registers: what they need is in the members already.
   RequestParser& self = self_of(parser);
-  const char* const base = self.base_;
-  const std::size_t offset = static_cast<std::size_t>(at - base);
-  if (!self.value_open_) {
+  const std::size_t offset = static_cast<std::size_t>(at - self.base_);
+  const std::size_t length = static_cast<std::size_t>(end - at);
+  const bool continued = self.value_open_;
+  self.value_open_ = end == self.end_;
+  if (!continued) {
     // The value's first piece. Only whitespace may come between the colon and it, on the same
     // line. llhttp reports an empty value where the next line starts, after the line's CRLF;
     // a value whose first line was folded (obs-fold: the next line starts with whitespace, and
     // llhttp joins it) shows as a line break before the value, or, for a piece that follows a
     // value's end, as that value and its line break.
-    std::size_t ws_end = self.field_offset_ + self.field_size_ + 1;
-    bool tab = false;
-    for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
-    self.tab_before_value_ = tab;
-    if (length > 0 ? offset != ws_end : (base[ws_end] != '\r' || offset != ws_end + 2))
-      return self.refuse(Status::bad_request);
+    const std::size_t after_colon = self.field_offset_ + self.field_size_ + 1;
     self.value_offset_ = offset;
     self.value_size_ = length;
+    if (offset == after_colon + 1 && self.base_[after_colon] == ' ' && length > 0) {
+      self.tab_before_value_ = false;  // "Name: value", as nearly every client sends it
+    } else if (!self.value_follows_colon(after_colon)) {
+      return self.refuse(Status::bad_request);
+    }
   } else {
     // A piece of the same span continues where the last one ended (a read cut the value).
     if (offset != self.value_offset_ + self.value_size_) return self.refuse(Status::bad_request);
     self.value_size_ += length;
   }
-  self.value_open_ = at + length == self.end_;
   if (self.value_open_ || self.trailers_) return 0;
-  const std::string_view raw(base + self.value_offset_, self.value_size_);
-  const Status status = self.judge_value(raw);
+  const Status status = self.judge_value(std::string_view(self.base_ + self.value_offset_, self.value_size_));
   if (status != Status::ok) return self.refuse(status);
-  if (self.record_fields_) {
-    const std::string_view value = trim_end(raw);
-    const std::size_t value_offset = value.empty() ? 0 : static_cast<std::size_t>(value.data() - base);
-    self.fields_.push_back({self.field_offset_, self.field_size_, value_offset, value.size()});
-  }
+  if (self.record_fields_) [[unlikely]]
+    self.record_field();
   return 0;
+}
+
+// The general case of a value's first piece at `offset`, `length` bytes: whitespace other than
+// one space after the colon at `after_colon` - 1, or an empty value.
+bool RequestParser::value_follows_colon(std::size_t after_colon) noexcept {
+  const char* const base = base_;
+  const std::size_t offset = value_offset_;
+  const std::size_t length = value_size_;
+  std::size_t ws_end = after_colon;
+  bool tab = false;
+  for (; is_whitespace(base[ws_end]); ++ws_end) tab = tab || base[ws_end] == '\t';
+  tab_before_value_ = tab;
+  return length > 0 ? offset == ws_end : base[ws_end] == '\r' && offset == ws_end + 2;
+}
+
+void RequestParser::record_field() {
+  const std::string_view value = trim_end({base_ + value_offset_, value_size_});
+  const std::size_t value_offset = value.empty() ? 0 : static_cast<std::size_t>(value.data() - base_);
+  fields_.push_back({field_offset_, field_size_, value_offset, value.size()});
 }
 
 // The fields whose values this class reads; llhttp reads Content-Length and Connection. `raw`
@@ -304,13 +338,20 @@ int RequestParser::on_header_value(llhttp_t* parser, const char* at, std::size_t
 // fields that frame or route a request, agreeing with the stricter reading leaves no room for
 // a disagreement: a tab around them is refused here too.
 Status RequestParser::judge_value(std::string_view raw) noexcept {
+  if (field_kind_ == FieldKind::other) return Status::ok;
+  // A client sends the same Host on every request of a connection: checked once.
+  if (field_kind_ == FieldKind::host && !tab_before_value_ && raw.size() == valid_host_size_ && !raw.empty() &&
+      same_bytes(raw.data(), valid_host_, raw.size()))
+    return Status::ok;
+  return judge_read_value(raw);
+}
+
+// judge_value() for the fields it does not settle.
+Status RequestParser::judge_read_value(std::string_view raw) noexcept {
   switch (field_kind_) {
     case FieldKind::host:
-      // A client sends the same Host on every request of a connection: checked once. Trailing
-      // whitespace is refused with the rest (is_valid_host()), as nginx does.
+      // Trailing whitespace is refused with the rest (is_valid_host()), as nginx does.
       if (tab_before_value_) return Status::bad_request;
-      if (!raw.empty() && raw.size() == valid_host_size_ && std::memcmp(raw.data(), valid_host_, raw.size()) == 0)
-        return Status::ok;
       if (!is_valid_host(raw)) return Status::bad_request;
       if (raw.size() <= sizeof valid_host_) {
         std::memcpy(valid_host_, raw.data(), raw.size());
@@ -334,6 +375,39 @@ Status RequestParser::judge_value(std::string_view raw) noexcept {
   }
 }
 
+Status RequestParser::judge_head() noexcept {
+  // HTTP/0.9's line (no version) reaches here when a head follows it in the same read.
+  if (parser_.http_major != 1) return Status::version_not_supported;
+  // llhttp takes a bare LF for the request line's end (the version was judged when it ended).
+  if (base_[version_end_] != '\r') return Status::bad_request;
+  if (hosts_ == 0 && parser_.http_minor != 0) return Status::bad_request;
+  // A CONNECT's body would be taken for the next request by anything that follows llhttp's
+  // reading (after CONNECT, the bytes belong to the tunnel). No tunnels here.
+  if (parser_.method == HTTP_CONNECT) [[unlikely]] {
+    const bool body = (parser_.flags & F_CHUNKED) || ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > 0);
+    return body ? Status::bad_request : Status::method_not_allowed;
+  }
+  if (base_[url_offset_] != '/' && !is_absolute_http_target({base_ + url_offset_, url_size_}))
+    return Status::bad_request;
+  // Read after the call above, so that nothing needs keeping across it.
+  const std::uint16_t flags = parser_.flags;
+  const std::uint64_t content_length = (flags & F_CONTENT_LENGTH) ? parser_.content_length : 0;
+  if (content_length > limits_->max_body) return Status::payload_too_large;
+
+  RequestHead& out = head_;
+  const bool http10 = parser_.http_minor == 0;
+  out.target_offset = url_offset_;
+  out.target_size = url_size_;
+  out.method = method_of(parser_.method);
+  out.http10 = http10;
+  out.chunked = (flags & F_CHUNKED) != 0;
+  out.content_length = content_length;
+  // Connection is a token list (llhttp reads every token): close wins (RFC 9112 9.3).
+  out.keep_alive = (flags & F_CONNECTION_CLOSE) == 0 && (!http10 || (flags & F_CONNECTION_KEEP_ALIVE) != 0);
+  out.expect_continue = expect_continue_ && !http10 && out.has_body();
+  return Status::ok;
+}
+
 int RequestParser::on_headers_complete(llhttp_t* parser) {
   RequestParser& self = self_of(parser);
   const Status status = self.judge_head();
@@ -342,60 +416,14 @@ int RequestParser::on_headers_complete(llhttp_t* parser) {
   return HPE_PAUSED;
 }
 
-// Where the protocol name starts: after the target and the spaces after it.
-std::size_t RequestParser::version_offset() const noexcept {
-  std::size_t at = url_offset_ + url_size_;
-  while (base_[at] == ' ') ++at;
-  return at;
-}
-
-Status RequestParser::judge_head() noexcept {
-  const char* const base = base_;
-  // HTTP/0.9's line (no version) reaches here when a head follows it in the same read.
-  if (parser_.http_major != 1) return Status::version_not_supported;
-  const std::size_t version = version_offset();
-  // llhttp also takes "RTSP/1.0" and "ICE/1.0" for some methods, and a bare LF for the line's
-  // end.
-  if (std::memcmp(base + version, "HTTP/", 5) != 0 || base[version + kVersionSize] != '\r') return Status::bad_request;
-  const bool http10 = parser_.http_minor == 0;
-  if (hosts_ == 0 && !http10) return Status::bad_request;
-  const std::uint16_t flags = parser_.flags;
-  const bool chunked = (flags & F_CHUNKED) != 0;
-  const std::uint64_t content_length = (flags & F_CONTENT_LENGTH) ? parser_.content_length : 0;
-  // A CONNECT's body would be taken for the next request by anything that follows llhttp's
-  // reading (after CONNECT, the bytes belong to the tunnel). No tunnels here.
-  if (parser_.method == HTTP_CONNECT)
-    return chunked || content_length > 0 ? Status::bad_request : Status::method_not_allowed;
-  const std::string_view target(base + url_offset_, url_size_);
-  if (target.front() != '/' && !is_absolute_http_target(target)) return Status::bad_request;
-  if (content_length > limits_->max_body) return Status::payload_too_large;
-
-  RequestHead& out = head_;
-  out.target_offset = url_offset_;
-  out.target_size = url_size_;
-  out.method = method_of(parser_.method);
-  out.http10 = http10;
-  out.chunked = chunked;
-  out.content_length = content_length;
-  // Connection is a token list (llhttp reads every token): close wins (RFC 9112 9.3).
-  out.keep_alive = (flags & F_CONNECTION_CLOSE) == 0 && (!http10 || (flags & F_CONNECTION_KEEP_ALIVE) != 0);
-  out.expect_continue = expect_continue_ && !http10 && out.has_body();
-  return Status::ok;
-}
-
-int RequestParser::on_body(llhttp_t* parser, const char* at, std::size_t length) {
-  self_of(parser).body_->append(at, length);
+int RequestParser::on_body(llhttp_t* parser, const char* at, const char* end) {
+  self_of(parser).body_->append(at, static_cast<std::size_t>(end - at));
   return 0;
 }
 
 int RequestParser::on_chunk_header(llhttp_t* parser) {
   if (parser->content_length == 0) self_of(parser).trailers_ = true;  // the last chunk
   return 0;
-}
-
-int RequestParser::on_message_complete(llhttp_t*) {
-  // Stop right after the body, so that a pipelined request behind it stays unread.
-  return HPE_PAUSED;
 }
 
 // ---- driving llhttp ------------------------------------------------------------------------
@@ -463,27 +491,15 @@ HeadProgress RequestParser::judge_method(std::string_view request) noexcept {
   return progress;
 }
 
-HeadProgress RequestParser::read_head(std::string_view request) noexcept {
-  if (method_failed_) return judge_method(request);
+HeadProgress RequestParser::head_stopped(std::string_view request, llhttp_errno_t error, std::size_t end) noexcept {
   HeadProgress progress;
   const HeadLimits& limits = *limits_;
-  const std::size_t end = std::min(request.size(), limits.max_head);
-  if (end <= fed_) return progress;
-  base_ = request.data();
-  end_ = base_ + end;
-  const llhttp_errno_t error = llhttp_execute(&parser_, base_ + fed_, end - fed_);
-  const std::size_t stop = error == HPE_OK ? end : static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - base_);
+  const std::size_t stop = error == HPE_OK ? end : static_cast<std::size_t>(parser_.error_pos - base_);
   fed_ = std::max(fed_, stop);
   if (error == HPE_PAUSED) {
-    // Complete: the target and the version were judged on the way (on_version_complete).
-    // llhttp takes a bare LF for the blank line that ends the head.
-    if (base_[stop - 2] != '\r') {
-      progress.state = HeadProgress::State::refused;
-      progress.status = Status::bad_request;
-      return progress;
-    }
-    head_.size = stop;
-    progress.state = HeadProgress::State::complete;
+    // A head ended by a bare LF (read_head() took the rest).
+    progress.state = HeadProgress::State::refused;
+    progress.status = Status::bad_request;
     return progress;
   }
 
@@ -557,3 +573,29 @@ BodyProgress RequestParser::decode_chunked(std::string_view request, std::size_t
 }
 
 }  // namespace iomux::http
+
+// ---- the binding (llhttp_binding.h) ----------------------------------------------------------
+
+using iomux::http::RequestParser;
+
+int iomux_http_on_url(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_url(parser, at, end);
+}
+int iomux_http_on_version_complete(llhttp_t* parser, const char* at) {
+  return RequestParser::on_version_complete(parser, at);
+}
+int iomux_http_on_header_field(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_header_field(parser, at, end);
+}
+int iomux_http_on_header_value(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_header_value(parser, at, end);
+}
+int iomux_http_on_headers_complete(llhttp_t* parser) {
+  return RequestParser::on_headers_complete(parser);
+}
+int iomux_http_on_body(llhttp_t* parser, const char* at, const char* end) {
+  return RequestParser::on_body(parser, at, end);
+}
+int iomux_http_on_chunk_header(llhttp_t* parser) {
+  return RequestParser::on_chunk_header(parser);
+}

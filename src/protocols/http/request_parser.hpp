@@ -38,12 +38,14 @@
 
 #include <llhttp.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "protocols/http/llhttp_binding.h"
 #include "protocols/http/request.hpp"
 #include "protocols/http/response.hpp"
 
@@ -82,6 +84,7 @@ class RequestParser {
   //   414  the target's first max_uri + 1 bytes were accepted
   //   400, 501, 505, 405, 413  what llhttp or the checks above refuse
   //   431  max_head bytes without the head's end
+  // Inline (below): every request's path.
   HeadProgress read_head(std::string_view request) noexcept;
 
   // The head read_head() found complete, until reset().
@@ -92,7 +95,7 @@ class RequestParser {
   // chunk and the trailers), so bytes of a next request are left alone.
   BodyProgress decode_chunked(std::string_view request, std::size_t limit, std::string& body);
 
-  // Forgets the request; the next call is given a new one.
+  // Forgets the request; the next call is given a new one. Inline (below).
   void reset() noexcept;
 
   // Bytes of the request given to llhttp so far (its head, and its chunked body's framing).
@@ -110,26 +113,41 @@ class RequestParser {
   // What the current header field is, for the ones read here.
   enum class FieldKind : std::uint8_t { other, host, expect, transfer_encoding, framing };
 
-  // The callbacks, static so that llhttp's C settings can name them.
-  static int on_url(llhttp_t* parser, const char* at, std::size_t length);
-  static int on_version_complete(llhttp_t* parser);
-  static int on_header_field(llhttp_t* parser, const char* at, std::size_t length);
-  static int on_header_value(llhttp_t* parser, const char* at, std::size_t length);
-  static int on_headers_complete(llhttp_t* parser);
-  static int on_body(llhttp_t* parser, const char* at, std::size_t length);
-  static int on_chunk_header(llhttp_t* parser);
-  static int on_message_complete(llhttp_t* parser);
-  static const llhttp_settings_t kSettings;
-
+  // The callbacks, and what they call. Declared inline: each is called in request_parser.cpp
+  // only (llhttp_binding.h's functions call the callbacks), and the library is built -fPIC,
+  // where the compiler does not inline a function with external linkage into its callers.
+  // A span's piece is [at, end).
+  static inline int on_url(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_version_complete(llhttp_t* parser, const char* at);
+  static inline int on_header_field(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_header_value(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_headers_complete(llhttp_t* parser);
+  static inline int on_body(llhttp_t* parser, const char* at, const char* end);
+  static inline int on_chunk_header(llhttp_t* parser);
+  friend int ::iomux_http_on_url(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_version_complete(llhttp_t*, const char*);
+  friend int ::iomux_http_on_header_field(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_header_value(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_headers_complete(llhttp_t*);
+  friend int ::iomux_http_on_body(llhttp_t*, const char*, const char*);
+  friend int ::iomux_http_on_chunk_header(llhttp_t*);
   // A refusal decided by a callback: remembered, and llhttp told to stop.
-  int refuse(Status status) noexcept;
-  int judge_name(std::string_view name) noexcept;
-  Status judge_value(std::string_view raw) noexcept;
-  Status judge_head() noexcept;
+  inline int refuse(Status status) noexcept;
+  inline int judge_name(const char* name, std::size_t size) noexcept;
+  static FieldKind other_field_kind(const char* name, std::size_t size) noexcept;
+  inline Status judge_value(std::string_view raw) noexcept;
+  // Out of line, the cases the callbacks above meet rarely: they would make the common case
+  // save and restore more registers.
+  Status judge_read_value(std::string_view raw) noexcept;
+  bool value_follows_colon(std::size_t after_colon) noexcept;
+  void record_field();
+  inline Status judge_head() noexcept;
+
   std::size_t url_accepted(std::size_t stop) const noexcept;
   Status refusal_of(llhttp_errno_t error) const noexcept;
   HeadProgress judge_method(std::string_view request) noexcept;
-  std::size_t version_offset() const noexcept;
+  // read_head() for what is not a head complete as it should be: more to come, or a refusal.
+  HeadProgress head_stopped(std::string_view request, llhttp_errno_t error, std::size_t end) noexcept;
 
   llhttp_t parser_;
 
@@ -143,6 +161,7 @@ class RequestParser {
   std::size_t fed_ = 0;  // bytes of the request given to llhttp
   std::size_t url_offset_ = 0;
   std::size_t url_size_ = 0;
+  std::size_t version_end_ = 0;  // the byte after the version, where the request line ends
   std::size_t field_offset_ = 0;
   std::size_t field_size_ = 0;
   std::size_t value_offset_ = 0;
@@ -165,5 +184,52 @@ class RequestParser {
   char valid_host_[40];               // the last Host value found valid, if it fits
   std::vector<FieldPosition> fields_;
 };
+
+inline HeadProgress RequestParser::read_head(std::string_view request) noexcept {
+  if (method_failed_) [[unlikely]]
+    return judge_method(request);
+  const std::size_t end = std::min(request.size(), limits_->max_head);
+  if (end <= fed_) return {};
+  base_ = request.data();
+  end_ = base_ + end;
+  const llhttp_errno_t error = llhttp_execute(&parser_, base_ + fed_, end - fed_);
+  if (error == HPE_PAUSED) [[likely]] {
+    // Complete: the target and the version were judged on the way (on_version_complete), the
+    // head when it ended (on_headers_complete). llhttp takes a bare LF for the blank line that
+    // ends the head, which head_stopped() refuses.
+    const std::size_t stop = static_cast<std::size_t>(parser_.error_pos - base_);
+    if (base_[stop - 2] == '\r') [[likely]] {
+      fed_ = stop;
+      head_.size = stop;
+      return {HeadProgress::State::complete, Status::ok};
+    }
+  }
+  return head_stopped(request, error, end);
+}
+
+inline void RequestParser::reset() noexcept {
+  // llhttp_init(), not llhttp_reset(): the same state (this parser sets nothing llhttp_reset()
+  // keeps but `data`), without saving and restoring what it keeps.
+  llhttp_init(&parser_, HTTP_REQUEST, nullptr);
+  parser_.data = this;
+  fed_ = 0;
+  url_size_ = 0;
+  method_judged_ = 0;
+  // Every one of these small members, in declaration order, field_kind_ and tab_before_value_
+  // too (they are set before they are read): adjacent stores of zero merge into two.
+  refusal_ = Status::ok;
+  field_kind_ = FieldKind::other;
+  hosts_ = 0;
+  transfer_encodings_ = 0;
+  url_seen_ = false;
+  url_open_ = false;
+  field_open_ = false;
+  value_open_ = false;
+  expect_continue_ = false;
+  tab_before_value_ = false;
+  trailers_ = false;
+  method_failed_ = false;
+  fields_.clear();
+}
 
 }  // namespace iomux::http

@@ -1,5 +1,6 @@
 #include "protocols/http/response.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstring>
@@ -50,8 +51,9 @@ std::string_view connection_line(Persistence persistence) noexcept {
 }
 
 // Everything before the Date value: the part of a response that depends on the date only by
-// being followed by it.
-void append_head(std::string& out, Status status, std::string_view content_type, std::size_t content_length,
+// being followed by it. `Text` is a std::string or a HeadText.
+template <typename Text>
+void append_head(Text& out, Status status, std::string_view content_type, std::size_t content_length,
                  Persistence persistence, std::string_view extra_headers) {
   char digits[20];  // a size_t has at most 20 decimal digits
   const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, content_length);
@@ -61,41 +63,31 @@ void append_head(std::string& out, Status status, std::string_view content_type,
       .append("Content-Type: ")
       .append(content_type)
       .append("\r\nContent-Length: ")
-      .append(digits, end)
+      .append(std::string_view(digits, static_cast<std::size_t>(end - digits)))
       .append("\r\n")
       .append(connection_line(persistence))
       .append(extra_headers)
       .append("Date: ");
 }
 
-// The thread's last composed responses (head, date and tail in one string), so that answering
-// with a canned response is one append. Direct-mapped: a slot holds the latest of the responses
-// that map to it, and a Date that changed (once a second) composes again.
-struct Composed {
-  std::uint64_t key = 0;  // id * 3 + persistence + 1; 0: empty
-  char date[DateCache::kSize] = {};
-  std::size_t head_size = 0;  // up to and with the blank line: a HEAD response
-  std::string bytes;
+// A response head made at run time, on the stack: the longest status line, content type and
+// Connection line with a 20-digit length and the Date fit four times over.
+class HeadText {
+ public:
+  HeadText& append(std::string_view text) noexcept {
+    const std::size_t size = std::min(text.size(), sizeof text_ - size_);  // never cut: see above
+    std::memcpy(text_ + size_, text.data(), size);
+    size_ += size;
+    return *this;
+  }
+  [[nodiscard]] std::string_view view() const noexcept { return {text_, size_}; }
+
+ private:
+  char text_[512];
+  std::size_t size_ = 0;
 };
-constexpr std::size_t kComposedSlots = 16;
 
 std::atomic<std::uint64_t> next_canned_id{1};
-
-// Four overlapping 8-byte compares: inline, where memcmp() is a call.
-bool same_date(const char* a, const char* b) noexcept {
-  static_assert(DateCache::kSize > 24 && DateCache::kSize <= 32);
-  constexpr std::size_t kLast = DateCache::kSize - 8;
-  std::uint64_t x[4], y[4];
-  std::memcpy(&x[0], a, 8);
-  std::memcpy(&x[1], a + 8, 8);
-  std::memcpy(&x[2], a + 16, 8);
-  std::memcpy(&x[3], a + kLast, 8);
-  std::memcpy(&y[0], b, 8);
-  std::memcpy(&y[1], b + 8, 8);
-  std::memcpy(&y[2], b + 16, 8);
-  std::memcpy(&y[3], b + kLast, 8);
-  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
-}
 
 }  // namespace
 
@@ -104,11 +96,17 @@ std::string_view reason_phrase(Status status) noexcept {
   return line.substr(13, line.size() - 15);
 }
 
-void append_response(std::string& out, Status status, std::string_view content_type, std::string_view body,
-                     Persistence persistence, std::string_view date, bool with_body) {
-  append_head(out, status, content_type, body.size(), persistence, {});
-  out.append(date).append("\r\n\r\n");
-  if (with_body) out.append(body);
+void StringSink::append(std::string_view bytes) {
+  out_->append(bytes);
+}
+
+void append_response(ResponseSink& out, Status status, std::string_view content_type, std::string_view body,
+                     Persistence persistence, std::time_t now, bool with_body) {
+  HeadText head;
+  append_head(head, status, content_type, body.size(), persistence, {});
+  head.append(DateCache::this_thread().at(now)).append("\r\n\r\n");
+  out.append(head.view());
+  if (with_body && !body.empty()) out.append(body);
 }
 
 CannedResponse::CannedResponse(Status status, std::string_view content_type, std::string_view body,
@@ -119,18 +117,21 @@ CannedResponse::CannedResponse(Status status, std::string_view content_type, std
   tail_.append("\r\n\r\n").append(body);
 }
 
-void CannedResponse::append_to(std::string& out, Persistence persistence, std::string_view date, bool with_body) const {
-  thread_local std::array<Composed, kComposedSlots> composed;
-  const std::uint64_t key = id_ * 3 + static_cast<std::uint64_t>(persistence) + 1;
-  Composed& slot = composed[key % kComposedSlots];
-  if (slot.key != key || !same_date(slot.date, date.data())) {
-    const std::string& head = heads_[static_cast<std::size_t>(persistence)];
-    slot.key = key;
-    std::memcpy(slot.date, date.data(), DateCache::kSize);
-    slot.bytes.assign(head).append(date).append(tail_);
-    slot.head_size = head.size() + date.size() + 4;
-  }
-  out.append(slot.bytes.data(), with_body ? slot.bytes.size() : slot.head_size);
+void CannedResponse::compose_and_append(ResponseSink& out, Persistence persistence, std::time_t now,
+                                        bool with_body) const {
+  thread_local std::array<std::string, kComposedSlots> strings;
+  const std::size_t index = key_of(persistence) % kComposedSlots;
+  Composed& slot = composed_slots()[index];
+  std::string& bytes = strings[index];
+  const std::string& head = heads_[static_cast<std::size_t>(persistence)];
+  const std::string_view date = DateCache::this_thread().at(now);
+  bytes.assign(head).append(date).append(tail_);
+  slot.key = key_of(persistence);
+  slot.second = now;
+  slot.bytes = bytes.data();
+  slot.size = bytes.size();
+  slot.head_size = head.size() + date.size() + 4;
+  out.append({slot.bytes, with_body ? slot.size : slot.head_size});
 }
 
 }  // namespace iomux::http

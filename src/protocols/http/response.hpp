@@ -1,4 +1,5 @@
-// Response bytes: the status codes this service sends, and the two ways a response is made.
+// Response bytes: the status codes this service sends, where responses go, and the two ways a
+// response is made.
 //
 // Every response has the same layout, so a fixed one can be laid down in advance except for
 // its Date:
@@ -13,13 +14,15 @@
 //   \r\n
 //   Hello, World!                             left out for HEAD
 //
-// A CannedResponse holds the three heads (up to "Date: ") and the tail ("\r\n\r\n" + body), so
-// answering is three appends. append_response() writes the same layout for a body known only
+// A CannedResponse holds the three heads (up to "Date: ") and the tail ("\r\n\r\n" + body), and
+// each thread keeps them composed with the current second's Date, so answering is one append of
+// bytes that are already there. append_response() writes the same layout for a body known only
 // at run time (echo, stats).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -50,9 +53,32 @@ enum class Persistence : std::uint8_t {
   close,       // "Connection: close", and the server closes after sending
 };
 
-// Appends a whole response whose body is known only now.
-void append_response(std::string& out, Status status, std::string_view content_type, std::string_view body,
-                     Persistence persistence, std::string_view date, bool with_body);
+// Where a session's responses go, in order: the connection's output (the handler writes each
+// one as it is made, so the bytes are copied once, into the send) or a string (tests). The bytes
+// given to append() are valid only during the call.
+class ResponseSink {
+ public:
+  virtual void append(std::string_view bytes) = 0;
+
+ protected:
+  ~ResponseSink() = default;
+};
+
+class StringSink final : public ResponseSink {
+ public:
+  explicit StringSink(std::string& out) noexcept : out_(&out) {}
+  // Out of line (response.cpp): seen here, the compiler guesses it is the sink a session
+  // writes to and tests for it before every call to the connection's.
+  void append(std::string_view bytes) override;
+
+ private:
+  std::string* out_;
+};
+
+// Appends a whole response whose body is known only now; `now` (seconds since the epoch) dates
+// it.
+void append_response(ResponseSink& out, Status status, std::string_view content_type, std::string_view body,
+                     Persistence persistence, std::time_t now, bool with_body);
 
 class CannedResponse {
  public:
@@ -61,13 +87,46 @@ class CannedResponse {
                  std::string_view extra_headers = {});
 
   // with_body false: a response to HEAD, same headers (Content-Length included), no body.
-  // `date` is DateCache::kSize bytes.
-  void append_to(std::string& out, Persistence persistence, std::string_view date, bool with_body) const;
+  // Inline (below): every request's path.
+  void append_to(ResponseSink& out, Persistence persistence, std::time_t now, bool with_body) const;
 
  private:
+  // The thread's last composed responses (head, date and tail in one string). Direct-mapped: a
+  // slot holds the latest of the responses that map to it, and a new second (a new Date)
+  // composes again. What a lookup reads is trivially destructible, so the thread's slots are
+  // reached without the guard a thread_local with a destructor needs; the strings are apart.
+  struct Composed {
+    std::uint64_t key = 0;  // key_of(); 0: empty
+    std::time_t second = 0;
+    const char* bytes = nullptr;  // the slot's string
+    std::size_t size = 0;
+    std::size_t head_size = 0;  // up to and with the blank line: a HEAD response
+  };
+  static constexpr std::size_t kComposedSlots = 16;
+  static std::array<Composed, kComposedSlots>& composed_slots() noexcept {
+    thread_local constinit std::array<Composed, kComposedSlots> slots{};
+    return slots;
+  }
+  [[nodiscard]] std::uint64_t key_of(Persistence persistence) const noexcept {
+    return id_ * 3 + static_cast<std::uint64_t>(persistence) + 1;
+  }
+  // Composes the response into its slot, then appends it: append_to() when the slot does not
+  // hold it for this second (out of line, so that the common case keeps nothing across a call).
+  void compose_and_append(ResponseSink& out, Persistence persistence, std::time_t now, bool with_body) const;
+
   std::array<std::string, 3> heads_;  // indexed by Persistence; each ends with "Date: "
   std::string tail_;                  // "\r\n\r\n" + body
   std::uint64_t id_;                  // unique in the process, for the composed responses' cache
 };
+
+inline void CannedResponse::append_to(ResponseSink& out, Persistence persistence, std::time_t now,
+                                      bool with_body) const {
+  const std::uint64_t key = key_of(persistence);
+  const Composed& slot = composed_slots()[key % kComposedSlots];
+  if (slot.key == key && slot.second == now) [[likely]]
+    out.append({slot.bytes, with_body ? slot.size : slot.head_size});
+  else
+    compose_and_append(out, persistence, now, with_body);
+}
 
 }  // namespace iomux::http

@@ -34,18 +34,11 @@ HeadLimits head_limits_of(Options& options) {
   return {options.max_head, options.max_uri, options.max_body};
 }
 
-Persistence persistence_of(const Request& request) noexcept {
-  if (!request.keep_alive) return Persistence::close;
-  return request.http10 ? Persistence::keep_alive : Persistence::implied;
-}
-
-bool is_get_or_head(Method method) noexcept {
-  return method == Method::get || method == Method::head;
-}
+}  // namespace
 
 // The path of an absolute-form target ("http://host:8080/plaintext?x", RFC 9112 3.2.2) and
 // what follows it; an origin-form target ("/plaintext?x") as it is.
-std::string_view origin_form_of(std::string_view target) noexcept {
+std::string_view Service::origin_form_of(std::string_view target) noexcept {
   if (!target.empty() && target.front() != '/') {
     const std::size_t scheme_end = target.find("://");
     if (scheme_end == std::string_view::npos) return target;  // authority-form, asterisk-form
@@ -54,17 +47,6 @@ std::string_view origin_form_of(std::string_view target) noexcept {
   }
   return target;
 }
-
-// Whether `target` is `path`, alone or followed by a query or a fragment. A constant-length
-// memcmp compiles to a compare or two, and the rest of the target is never scanned.
-template <std::size_t N>
-bool has_path(std::string_view target, const char (&path)[N]) noexcept {
-  constexpr std::size_t size = N - 1;
-  if (target.size() < size || std::memcmp(target.data(), path, size) != 0) return false;
-  return target.size() == size || target[size] == '?' || target[size] == '#';
-}
-
-}  // namespace
 
 Service::Service(Options options)
     : options_(std::move(options)),
@@ -84,46 +66,20 @@ Service::Service(Options options)
       not_implemented_(error_response(Status::not_implemented)),
       version_not_supported_(error_response(Status::version_not_supported)) {}
 
-// Inlined into answer(): a call of its own cost a fifth of it per request.
-[[gnu::always_inline]] inline Service::Route Service::route_of(std::string_view target) noexcept {
-  target = origin_form_of(target);
-  if (has_path(target, "/plaintext")) return Route::plaintext;
-  if (has_path(target, "/")) return Route::tutorial;
-  if (has_path(target, "/echo")) return Route::echo;
-  if (has_path(target, "/stats")) return Route::stats;
-  return Route::none;
+void Service::answer_echo(Method method, std::string_view body, Persistence persistence, std::time_t now,
+                          ResponseSink& out) const {
+  if (method == Method::post)
+    append_response(out, Status::ok, "application/octet-stream", body, persistence, now, true);
+  else
+    post_only_.append_to(out, persistence, now, method != Method::head);
 }
 
-bool Service::answer(const Request& request, std::string_view date, std::string& out) const {
-  const Persistence persistence = persistence_of(request);
-  const bool with_body = request.method != Method::head;
-  const Route route = route_of(request.target);
-  if (route == Route::none) {
-    not_found_.append_to(out, persistence, date, with_body);
-  } else if (route == Route::echo) {
-    if (request.method == Method::post)
-      append_response(out, Status::ok, "application/octet-stream", request.body, persistence, date, true);
-    else
-      post_only_.append_to(out, persistence, date, with_body);
-  } else if (!is_get_or_head(request.method)) {
-    get_only_.append_to(out, persistence, date, with_body);
-  } else if (route == Route::plaintext) {
-    plaintext_.append_to(out, persistence, date, with_body);
-  } else if (route == Route::tutorial) {
-    tutorial_.append_to(out, persistence, date, with_body);
-  } else {
-    answer_stats(request, persistence, date, out);
-  }
-  return persistence == Persistence::close;
-}
-
-void Service::answer_stats(const Request& request, Persistence persistence, std::string_view date,
-                           std::string& out) const {
+void Service::answer_stats(bool with_body, Persistence persistence, std::time_t now, ResponseSink& out) const {
   const std::string json = options_.stats ? options_.stats().dump() : std::string("{}");
-  append_response(out, Status::ok, "application/json", json, persistence, date, request.method != Method::head);
+  append_response(out, Status::ok, "application/json", json, persistence, now, with_body);
 }
 
-void Service::refuse(Status status, std::string_view date, std::string& out) const {
+void Service::refuse(Status status, std::time_t now, ResponseSink& out) const {
   const CannedResponse* response = &bad_request_;
   switch (status) {
     case Status::method_not_allowed:
@@ -150,7 +106,7 @@ void Service::refuse(Status status, std::string_view date, std::string& out) con
     default:
       break;
   }
-  response->append_to(out, Persistence::close, date, true);
+  response->append_to(out, Persistence::close, now, true);
 }
 
 }  // namespace iomux::http

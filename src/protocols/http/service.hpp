@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -40,18 +42,25 @@ class Service {
   // the largest sizes accepted. A Session never leaves more than this unconsumed.
   [[nodiscard]] std::size_t max_kept_input() const noexcept { return options_.max_head + options_.max_body; }
 
-  // Appends the response to a complete request. Returns true when the connection must close
-  // after it (the client did not ask to keep it).
-  bool answer(const Request& request, std::string_view date, std::string& out) const;
+  // Appends the response to a complete request, dated `now` (seconds since the epoch). Returns
+  // true when the connection must close after it (the client did not ask to keep it). Inline
+  // (below): every request's path.
+  bool answer(const Request& request, std::time_t now, ResponseSink& out) const;
 
   // Appends the response refusing a request with `status` (an error), which closes the
   // connection.
-  void refuse(Status status, std::string_view date, std::string& out) const;
+  void refuse(Status status, std::time_t now, ResponseSink& out) const;
 
  private:
   enum class Route { none, tutorial, plaintext, echo, stats };
   static Route route_of(std::string_view target) noexcept;
-  void answer_stats(const Request& request, Persistence persistence, std::string_view date, std::string& out) const;
+  static std::string_view origin_form_of(std::string_view target) noexcept;
+  template <std::size_t N>
+  static bool has_path(std::string_view target, const char (&path)[N]) noexcept;
+  // By value, not the Request: a request that does not escape stays in registers.
+  void answer_echo(Method method, std::string_view body, Persistence persistence, std::time_t now,
+                   ResponseSink& out) const;
+  void answer_stats(bool with_body, Persistence persistence, std::time_t now, ResponseSink& out) const;
 
   Options options_;
   HeadLimits head_limits_;
@@ -69,5 +78,53 @@ class Service {
   CannedResponse not_implemented_;
   CannedResponse version_not_supported_;
 };
+
+// Whether `target` is `path`, alone or followed by a query or a fragment. A constant-length
+// memcmp compiles to a compare or two, and the rest of the target is never scanned.
+template <std::size_t N>
+bool Service::has_path(std::string_view target, const char (&path)[N]) noexcept {
+  constexpr std::size_t size = N - 1;
+  if (target.size() < size || std::memcmp(target.data(), path, size) != 0) return false;
+  return target.size() == size || target[size] == '?' || target[size] == '#';
+}
+
+// Targets route by their path: an absolute-form one like its path.
+inline Service::Route Service::route_of(std::string_view target) noexcept {
+  if (target.front() != '/') target = origin_form_of(target);
+  if (has_path(target, "/plaintext")) return Route::plaintext;
+  if (has_path(target, "/")) return Route::tutorial;
+  if (has_path(target, "/echo")) return Route::echo;
+  if (has_path(target, "/stats")) return Route::stats;
+  return Route::none;
+}
+
+inline bool Service::answer(const Request& request, std::time_t now, ResponseSink& out) const {
+  const Persistence persistence = !request.keep_alive ? Persistence::close
+                                  : request.http10    ? Persistence::keep_alive
+                                                      : Persistence::implied;
+  const bool with_body = request.method != Method::head;
+  const bool get_or_head = request.method == Method::get || request.method == Method::head;
+  switch (route_of(request.target)) {
+    case Route::plaintext:
+      (get_or_head ? plaintext_ : get_only_).append_to(out, persistence, now, with_body);
+      break;
+    case Route::tutorial:
+      (get_or_head ? tutorial_ : get_only_).append_to(out, persistence, now, with_body);
+      break;
+    case Route::echo:
+      answer_echo(request.method, request.body, persistence, now, out);
+      break;
+    case Route::stats:
+      if (get_or_head)
+        answer_stats(with_body, persistence, now, out);
+      else
+        get_only_.append_to(out, persistence, now, with_body);
+      break;
+    case Route::none:
+      not_found_.append_to(out, persistence, now, with_body);
+      break;
+  }
+  return persistence == Persistence::close;
+}
 
 }  // namespace iomux::http

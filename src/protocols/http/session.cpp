@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "protocols/http/date_cache.hpp"
-
 namespace iomux::http {
 namespace {
 
@@ -17,58 +15,53 @@ bool is_line_break(char c) noexcept {
 
 }  // namespace
 
-Result Session::process(std::string_view input, std::string& out, std::time_t now) {
+// Inline: once per request, here only.
+inline void Session::finish_request() noexcept {
+  examined_ += parser_.fed();
+  parser_.reset();
+  if (phase_ == Phase::chunked_body) release_body();
+  phase_ = Phase::head;
+}
+
+Result Session::process(std::string_view input, ResponseSink& out, std::time_t now) {
   Result result;
-  const std::string_view date = DateCache::this_thread().at(now);
   std::size_t offset = 0;
+  Status refusal = Status::ok;
   while (offset < input.size()) {
     const std::string_view request = input.substr(offset);
-    std::size_t size = 0;
-    std::string_view body;
-    Status refusal = Status::ok;
     if (phase_ == Phase::head) {
       // Empty lines before a request are skipped (RFC 9112 2.2: some clients send a CRLF after
       // a POST body). Consumed at once, so a request never starts with one.
-      if (!parser_.started() && is_line_break(request.front())) {
+      if (is_line_break(request.front()) && !parser_.started()) {
         ++offset;
         while (offset < input.size() && is_line_break(input[offset])) ++offset;
         continue;
       }
-      const std::size_t fed_before = parser_.fed();
       const HeadProgress progress = parser_.read_head(request);
-      examined_ += parser_.fed() - fed_before;
-      if (progress.state == HeadProgress::State::more) break;
-      if (progress.state == HeadProgress::State::refused) {
+      if (progress.state != HeadProgress::State::complete) [[unlikely]] {
+        if (progress.state == HeadProgress::State::more) break;
         refusal = progress.status;
-      } else {
-        const RequestHead& head = parser_.head();
+        break;
+      }
+      const RequestHead& head = parser_.head();
+      if (head.has_body()) {
         // Sent whether or not the body is here already, so that what a client receives does
         // not depend on how its bytes were cut into reads.
         if (head.expect_continue) out.append(kContinue);
-        size = head.size;
-        if (head.chunked) {
-          phase_ = Phase::chunked_body;
-        } else if (head.content_length > 0) {
-          phase_ = Phase::identity_body;
-        }
+        phase_ = head.chunked ? Phase::chunked_body : Phase::identity_body;
       }
     }
-    if (phase_ != Phase::head && refusal == Status::ok) {
+    std::size_t size = parser_.head().size;
+    std::string_view body;
+    if (phase_ != Phase::head) {
       const Progress progress = read_body(request, size, body, refusal);
-      if (progress == Progress::more) break;
-    }
-    if (refusal != Status::ok) {
-      service_->refuse(refusal, date, out);
-      reset();
-      result.consumed = input.size();
-      result.close = true;
-      return result;
+      if (progress != Progress::complete) break;
     }
 
     const RequestHead& head = parser_.head();
     if (observer_) show(request, body);
     const Request complete{head.method, head.target(request), body, head.http10, head.keep_alive};
-    const bool close = service_->answer(complete, date, out);
+    const bool close = service_->answer(complete, now, out);
     ++result.requests;
     finish_request();
     if (close) {
@@ -77,6 +70,13 @@ Result Session::process(std::string_view input, std::string& out, std::time_t no
       return result;
     }
     offset += size;
+  }
+  if (refusal != Status::ok) [[unlikely]] {
+    service_->refuse(refusal, now, out);
+    reset();
+    result.consumed = input.size();
+    result.close = true;
+    return result;
   }
   result.consumed = offset;
   return result;
@@ -94,9 +94,7 @@ Session::Progress Session::read_body(std::string_view request, std::size_t& size
   }
   // The framing counts against max_body too: it is kept in the input like the data.
   const std::size_t limit = head.size + service_->options().max_body;
-  const std::size_t fed_before = parser_.fed();
   const BodyProgress progress = parser_.decode_chunked(request, limit, chunked_body_);
-  examined_ += parser_.fed() - fed_before;
   if (progress.state == BodyProgress::State::refused) {
     refusal = progress.status;
     return Progress::refused;
@@ -128,8 +126,8 @@ void Session::show(std::string_view request, std::string_view body) {
   observer_->on_request(parsed);
 }
 
-void Session::time_out(std::string& out, std::time_t now) {
-  service_->refuse(Status::request_timeout, DateCache::this_thread().at(now), out);
+void Session::time_out(ResponseSink& out, std::time_t now) {
+  service_->refuse(Status::request_timeout, now, out);
   reset();
 }
 
@@ -138,15 +136,16 @@ void Session::observe(RequestObserver* observer) {
   parser_.record_fields(observer != nullptr);
 }
 
-void Session::finish_request() noexcept {
-  phase_ = Phase::head;
+void Session::reset() noexcept {
+  examined_ += parser_.fed();
   parser_.reset();
-  chunked_body_.clear();
-  if (chunked_body_.capacity() > kKeptBodyCapacity) std::string().swap(chunked_body_);
+  release_body();
+  phase_ = Phase::head;
 }
 
-void Session::reset() noexcept {
-  finish_request();
+void Session::release_body() noexcept {
+  chunked_body_.clear();
+  if (chunked_body_.capacity() > kKeptBodyCapacity) std::string().swap(chunked_body_);
 }
 
 }  // namespace iomux::http

@@ -27,6 +27,7 @@
 
 #include "protocols/http/request.hpp"
 #include "protocols/http/request_parser.hpp"
+#include "protocols/http/response.hpp"
 #include "protocols/http/service.hpp"
 
 namespace iomux::http {
@@ -50,7 +51,11 @@ class Session {
   // close after `out` is flushed (Connection: close, HTTP/1.0 without keep-alive, an error
   // status). `now` (seconds since the epoch) dates the responses; the overload without it
   // reads the clock once.
-  Result process(std::string_view input, std::string& out, std::time_t now);
+  Result process(std::string_view input, ResponseSink& out, std::time_t now);
+  Result process(std::string_view input, std::string& out, std::time_t now) {
+    StringSink sink(out);
+    return process(input, sink, now);
+  }
   Result process(std::string_view input, std::string& out) { return process(input, out, std::time(nullptr)); }
 
   // What the session waits for, for the caller's timeouts: nothing of a request yet (between
@@ -65,7 +70,11 @@ class Session {
 
   // Appends the 408 that ends a request whose body stopped coming, and forgets the request;
   // the connection closes after it.
-  void time_out(std::string& out, std::time_t now);
+  void time_out(ResponseSink& out, std::time_t now);
+  void time_out(std::string& out, std::time_t now) {
+    StringSink sink(out);
+    time_out(sink, now);
+  }
 
   // The most input the connection must keep between calls (Service::max_kept_input()).
   [[nodiscard]] std::size_t max_kept_input() const noexcept { return service_->max_kept_input(); }
@@ -75,7 +84,7 @@ class Session {
 
   // Input bytes looked at so far: given to llhttp. Grows linearly with the bytes received,
   // whatever the reads (the tests count it).
-  [[nodiscard]] std::size_t bytes_examined() const noexcept { return examined_; }
+  [[nodiscard]] std::size_t bytes_examined() const noexcept { return examined_ + parser_.fed(); }
 
   // Every request answered from now on is shown to `observer` (null: none) before its response,
   // with its header fields (which the session then records; it does not otherwise).
@@ -94,12 +103,13 @@ class Session {
   // request's, `body` its body.
   Progress read_body(std::string_view request, std::size_t& size, std::string_view& body, Status& refusal);
   void show(std::string_view request, std::string_view body);
-  void finish_request() noexcept;
+  inline void finish_request() noexcept;
+  void release_body() noexcept;
 
   const Service* service_;
   RequestParser parser_;
   std::string chunked_body_;  // the front request's decoded chunked body so far
-  std::size_t examined_ = 0;
+  std::size_t examined_ = 0;  // by the requests before the one in progress
   RequestObserver* observer_ = nullptr;
   std::vector<Field> shown_fields_;  // for the observer
   Phase phase_ = Phase::head;
