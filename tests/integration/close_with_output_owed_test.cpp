@@ -40,6 +40,7 @@
 #include "iomux/models.hpp"
 #include "iomux/server.hpp"
 #include "support/test_net.hpp"
+#include "support/workers.hpp"
 
 // Its own namespace: unity builds compile this file together with other tests.
 namespace iomux::test::close_owed {
@@ -346,29 +347,6 @@ std::optional<std::string> not_applicable(std::string_view model, Way w) {
 }
 
 // ------------------------------------------------------------------------------ the server side
-
-// Threads the handlers start (the outside writers), joined when the test is done with them.
-class Workers {
- public:
-  ~Workers() { join(); }
-  template <typename F>
-  void run(F&& f) {
-    std::lock_guard lock(mutex_);
-    threads_.emplace_back(std::forward<F>(f));
-  }
-  void join() {
-    std::vector<std::thread> all;
-    {
-      std::lock_guard lock(mutex_);
-      all.swap(threads_);
-    }
-    for (auto& t : all) t.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::thread> threads_;
-};
 
 // What the handlers of one test share. Declared before the servers, so it outlives them.
 struct Scene {

@@ -12,32 +12,10 @@
 #include <vector>
 
 #include "support/test_net.hpp"
+#include "support/workers.hpp"
 
 namespace iomux::test {
 namespace {
-
-// Threads a test's handlers start (to fill replies, to post), joined when the test ends.
-class Workers {
- public:
-  ~Workers() { join(); }
-  template <typename F>
-  void run(F&& f) {
-    std::lock_guard lock(mutex_);
-    threads_.emplace_back(std::forward<F>(f));
-  }
-  void join() {
-    std::vector<std::thread> all;
-    {
-      std::lock_guard lock(mutex_);
-      all.swap(threads_);
-    }
-    for (auto& t : all) t.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::thread> threads_;
-};
 
 // What the handlers of a test saw, from any thread.
 struct Seen {
