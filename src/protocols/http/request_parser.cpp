@@ -354,7 +354,7 @@ Status RequestParser::judge_read_value(std::string_view raw) noexcept {
       if (tab_before_value_) return Status::bad_request;
       if (!is_valid_host(raw)) return Status::bad_request;
       if (raw.size() <= sizeof valid_host_) {
-        std::memcpy(valid_host_, raw.data(), raw.size());
+        if (!raw.empty()) std::memcpy(valid_host_, raw.data(), raw.size());  // memcpy takes no null
         valid_host_size_ = static_cast<std::uint8_t>(raw.size());
       }
       return Status::ok;

@@ -76,7 +76,8 @@ class HeadText {
  public:
   HeadText& append(std::string_view text) noexcept {
     const std::size_t size = std::min(text.size(), sizeof text_ - size_);  // never cut: see above
-    std::memcpy(text_ + size_, text.data(), size);
+    // An empty view may hold a null pointer (no extra headers), which memcpy may not be given.
+    if (size != 0) std::memcpy(text_ + size_, text.data(), size);
     size_ += size;
     return *this;
   }
