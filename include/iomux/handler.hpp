@@ -44,9 +44,11 @@ namespace iomux {
 
 namespace detail {
 class ConnectionLink;
-}
+class Mailbox;
+}  // namespace detail
 
 class Connection;
+class Loop;
 
 using TimerId = std::uint64_t;  // 0 is never a valid id
 inline constexpr TimerId kNoTimer = 0;
@@ -133,6 +135,49 @@ class DeferredReply {
   std::uint64_t id_ = 0;
 };
 
+// A loop's address from any thread (Loop::handle()): copyable, cheap, never dangles (it
+// shares the loop's mailbox, not the loop).
+class LoopHandle {
+ public:
+  LoopHandle() noexcept = default;
+  // Any thread. Runs `task` on the loop's thread, not tied to any connection. At most
+  // ServerOptions::max_posted tasks wait per loop: more answers PostResult::full (nothing is
+  // queued: the caller decides, e.g. to retry later or drop). Once the loop has stopped (the
+  // server stopped; on `threaded`, the connection whose thread it was closed): gone.
+  [[nodiscard]] PostResult post(std::function<void()> task) const;
+  explicit operator bool() const noexcept { return static_cast<bool>(mailbox_); }
+
+ private:
+  friend class Loop;
+  explicit LoopHandle(std::shared_ptr<detail::Mailbox> mailbox) noexcept : mailbox_(std::move(mailbox)) {}
+  std::shared_ptr<detail::Mailbox> mailbox_;
+};
+
+// The thread a connection runs on (Connection::loop()), for work that belongs to no
+// connection: periodic jobs, caches to expire. An event loop (reactor and uring models, one per
+// --threads); on the blocking family, the thread that serves the connection (docs/handlers.md
+// says what that means for each model). A task or timer that throws is logged and counted as
+// a handler error; the loop goes on. Timers and waiting tasks are dropped when the loop stops.
+class Loop {
+ public:
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Owner thread. Runs `callback` on this thread after `delay` (a periodic job starts the next
+  // one from its callback). Not cancelled when the connection that started it closes.
+  TimerId start_timer(std::chrono::milliseconds delay, std::function<void()> callback);
+  // Owner thread. True when the timer was pending (it will not run). Only this loop's own
+  // timers (start_timer above): a connection's timer id is not one of them.
+  bool cancel_timer(TimerId id);
+  // Owner thread. For other threads (and other loops) to post to this one.
+  [[nodiscard]] LoopHandle handle();
+  [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;
+
+ protected:
+  Loop() = default;
+  ~Loop() = default;
+};
+
 // One connection as its handler sees it. The library owns it; a handler gets a reference in
 // every call and must not keep it past on_close() (keep a ConnectionHandle instead). Every
 // method: the connection's own thread only (see the thread rules above).
@@ -142,7 +187,10 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // ---- Output. Bytes leave in the order of the calls, deferred places included. Writes after
-  // close() or after the connection closed are ignored.
+  // close() or after the connection closed are ignored; a write (or defer()) after
+  // shutdown_write() is the handler's error: the bytes are dropped, the error is logged and
+  // counted, and the connection closes once what was owed before is sent
+  // (CloseReason::handler_error, as if the handler had thrown).
 
   // Copies `bytes` (they need to live only during the call). Bytes that are part of the input
   // of the current on_data() call are not copied when they can be sent at once.
@@ -170,6 +218,14 @@ class Connection {
   void close_after_flush(std::string_view reason = {});
   // Closes now; owed replies are dropped. on_close() follows before this returns.
   void close(std::string_view reason = {});
+  // Half-close: once every reply owed now (deferred ones once filled) has gone to the socket,
+  // sends FIN (shutdown(SHUT_WR)); reading goes on, and the peer's FIN still comes as
+  // on_peer_shutdown(). Nothing may be written after it (see above). When both sides are shut
+  // (this and the peer's FIN, in either order) the connection closes by itself once the owed
+  // bytes are sent (CloseReason::peer_closed). Idempotent.
+  void shutdown_write();
+  // shutdown_write() was called.
+  [[nodiscard]] bool write_shut() const noexcept;
 
   // ---- Flow.
 
@@ -181,8 +237,23 @@ class Connection {
   [[nodiscard]] std::size_t deferred_outstanding() const noexcept;
   [[nodiscard]] bool can_defer() const noexcept;
   // True while reading is paused: by back-pressure (pending output over max_pending, or too
-  // many deferred replies), or by the server's memory budget.
+  // many deferred replies), by the server's memory budget, or by pause_reading().
   [[nodiscard]] bool reading_paused() const noexcept;
+  // Stops reading until resume_reading() (libuv's uv_read_stop/uv_read_start): the socket is
+  // not read, so the kernel's receive buffer fills and TCP slows the peer; input kept already
+  // is not presented to on_data() again until the resume (on uring, bytes of a receive that
+  // was in flight are kept too, past max_input if need be: the bound applies at the next
+  // call). Independent of back-pressure: resuming does not lift a back-pressure pause, and
+  // back-pressure ending (on_drain) does not lift this one. While paused the idle timeout
+  // does not run (it is not the peer's silence); resuming restarts its clock. The kept input
+  // is presented again after the current handler call returns (then on_data with it, even
+  // with no new bytes). Owner thread: from another connection, through
+  // ConnectionHandle::post (a proxy resumes its client from the upstream's on_drain). Both
+  // idempotent.
+  void pause_reading() noexcept;
+  void resume_reading() noexcept;
+  // pause_reading() holds now (whatever back-pressure does).
+  [[nodiscard]] bool reading_paused_by_hand() const noexcept;
   // Reads no more until every byte owed now has gone to the socket; then on_drain() is called
   // and the kept input is presented again, with or without new bytes. For a handler that stops
   // consuming because it has written enough for now (a pipeline of large replies): it is
@@ -206,6 +277,8 @@ class Connection {
 
   // For other threads: see ConnectionHandle.
   [[nodiscard]] ConnectionHandle handle();
+  // The thread this connection runs on, for timers and tasks that belong to no connection.
+  [[nodiscard]] Loop& loop() const noexcept;
   [[nodiscard]] const Endpoint& peer() const noexcept;
   [[nodiscard]] bool is_open() const noexcept;
   // When the current event started (the loop's clock): cheap, good for timeouts and dates.

@@ -45,7 +45,10 @@ using detail::core_of;
 void Connection::write(std::string_view bytes) {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !c.accepts_output()) return;
+  if (bytes.empty() || !c.accepts_output()) [[unlikely]] {
+    if (!bytes.empty()) c.refuse_write();
+    return;
+  }
   const bool transient = detail::within(bytes, c.input_);
   if (c.batch_) {
     if (transient ? c.batch_->add_view(bytes, true) : c.batch_->add_copy(bytes)) return;
@@ -60,7 +63,10 @@ void Connection::write(std::string_view bytes) {
 void Connection::write_static(std::string_view bytes) {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !c.accepts_output()) return;
+  if (bytes.empty() || !c.accepts_output()) [[unlikely]] {
+    if (!bytes.empty()) c.refuse_write();
+    return;
+  }
   if (c.batch_) {
     if (c.batch_->add_view(bytes, false)) return;
     c.spill_batch();
@@ -71,7 +77,10 @@ void Connection::write_static(std::string_view bytes) {
 void Connection::write(std::string&& bytes) {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !c.accepts_output()) return;
+  if (bytes.empty() || !c.accepts_output()) [[unlikely]] {
+    if (!bytes.empty()) c.refuse_write();
+    return;
+  }
   if (c.batch_) {
     if (c.batch_->add_owned(std::move(bytes))) return;
     c.spill_batch();
@@ -82,7 +91,10 @@ void Connection::write(std::string&& bytes) {
 void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
-  if (size == 0 || !c.accepts_output()) return;
+  if (size == 0 || !c.accepts_output()) [[unlikely]] {
+    if (size != 0) c.refuse_write();
+    return;
+  }
   if (c.batch_) {
     if (c.batch_->add_owned(bytes, size)) return;
     c.spill_batch();
@@ -93,7 +105,10 @@ void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
 void Connection::write(std::shared_ptr<const void> owner, std::string_view bytes) {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !owner || !c.accepts_output()) return;
+  if (bytes.empty() || !owner || !c.accepts_output()) [[unlikely]] {
+    if (!bytes.empty() && owner) c.refuse_write();
+    return;
+  }
   if (c.batch_) {
     if (c.batch_->add_shared(owner, bytes)) return;
     c.spill_batch();
@@ -123,7 +138,10 @@ void Connection::set_handler_memory(std::size_t bytes) noexcept {
 DeferredReply Connection::defer() {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
-  if (!c.accepts_output()) return {};
+  if (!c.accepts_output()) {
+    c.refuse_write();
+    return {};
+  }
   const std::size_t max = c.executor_.context().options().max_deferred;
   if (c.queue_.deferred_unfilled() >= max) {
     c.close(CloseReason::deferred_limit, 0, fmt::format("more than {} deferred replies unfilled (max_deferred)", max));
@@ -164,7 +182,34 @@ bool Connection::can_defer() const noexcept {
 }
 
 bool Connection::reading_paused() const noexcept {
-  return core_of(*this).paused();
+  const ConnectionCore& c = core_of(*this);
+  return c.paused() || c.hand_paused();
+}
+
+bool Connection::reading_paused_by_hand() const noexcept {
+  return core_of(*this).hand_paused();
+}
+
+void Connection::pause_reading() noexcept {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  c.set_hand_paused(true);
+}
+
+void Connection::resume_reading() noexcept {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  c.set_hand_paused(false);
+}
+
+void Connection::shutdown_write() {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  c.shut_output();
+}
+
+bool Connection::write_shut() const noexcept {
+  return core_of(*this).output_shut_;
 }
 
 void Connection::wait_for_drain() noexcept {
@@ -209,6 +254,36 @@ ConnectionHandle Connection::handle() {
   assert(c.executor_.in_owner_thread());
   if (c.state_ == ConnectionCore::State::closed) return {};
   return ConnectionHandle(c.link());
+}
+
+Loop& Connection::loop() const noexcept {
+  return core_of(*this).executor_;
+}
+
+TimerId Loop::start_timer(std::chrono::milliseconds delay, std::function<void()> callback) {
+  auto& e = static_cast<detail::Executor&>(*this);
+  if (!callback) return kNoTimer;
+  return e.start_loop_timer(e.now() + delay, std::move(callback));
+}
+
+bool Loop::cancel_timer(TimerId id) {
+  return static_cast<detail::Executor&>(*this).cancel_loop_timer(id);
+}
+
+LoopHandle Loop::handle() {
+  auto& e = static_cast<detail::Executor&>(*this);
+  assert(e.in_owner_thread());
+  e.loop_handle_taken();
+  return LoopHandle(e.mailbox());
+}
+
+std::chrono::steady_clock::time_point Loop::now() const noexcept {
+  return static_cast<const detail::Executor&>(*this).now();
+}
+
+PostResult LoopHandle::post(std::function<void()> task) const {
+  if (!mailbox_ || !task) return PostResult::gone;
+  return mailbox_->post_job(std::move(task));
 }
 
 const Endpoint& Connection::peer() const noexcept {

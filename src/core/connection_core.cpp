@@ -113,7 +113,9 @@ void ConnectionCore::finish_delivery_slow(std::string_view input, bool input_is_
     if (used_ < input.size()) kept_.append(input.substr(used_));
     if (!input_live) poison(input);
   }
-  if (kept_.readable() > max_input_) [[unlikely]] {
+  // A connection the handler paused keeps what it was given until it resumes: the bound is
+  // applied at the next call, where the handler has had its chance to consume it.
+  if (kept_.readable() > max_input_ && !hand_paused()) [[unlikely]] {
     close(CloseReason::input_limit, 0,
           fmt::format("{} bytes of unconsumed input, over the limit of {} (max_input)", kept_.readable(), max_input_));
     return;
@@ -122,12 +124,17 @@ void ConnectionCore::finish_delivery_slow(std::string_view input, bool input_is_
 }
 
 void ConnectionCore::peer_shutdown() {
+  // Paused by the handler (a uring recv already in flight saw the FIN): the FIN stays in the
+  // socket, and the first read after the resume sees it again, after the kept input.
+  if (state_ == State::open && hand_paused()) return;
   no_read_ |= kPeerClosed;
   switch (state_) {
     case State::open:
       in_peer_shutdown_ = true;
       dispatch([this] { handler_->on_peer_shutdown(*this); });
       in_peer_shutdown_ = false;
+      // Both sides are shut now: nothing more can come or go but what is owed.
+      if (output_shut_ && state_ == State::open) start_flush(CloseReason::peer_closed, "closed by peer");
       break;
     case State::lingering:
       close(close_reason_, 0, close_detail());
@@ -188,6 +195,8 @@ void ConnectionCore::finish_flush() {
   }
   // FIN after the replies, then read (and discard) until the peer closes, bounded.
   state_ = State::lingering;
+  output_open_ = false;
+  no_read_ &= ~kFinOwed;
   transport_.shutdown_write();
   arm_linger(undelivered(fd_), executor_.now());
 }
@@ -236,6 +245,11 @@ void ConnectionCore::output_changed_slow() {
     set_paused(kPausedDeferred, false);
   if (pending == 0) queue_.release_if_empty();
   account();
+  if ((no_read_ & kFinOwed) && state_ == State::open && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) {
+    // shutdown_write(): every byte owed is with the kernel; the FIN follows them.
+    no_read_ &= ~kFinOwed;
+    transport_.shutdown_write();
+  }
   if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) finish_flush();
 }
 
@@ -309,8 +323,50 @@ void ConnectionCore::set_paused(std::uint8_t reason, bool value) {
     stats.connections_paused.add();
   } else {
     stats.connections_paused.sub();
-    if (state_ == State::open) resume_due_ = true;
+    if (state_ == State::open) resume_due_ = drain_due_ = true;
   }
+}
+
+void ConnectionCore::set_hand_paused(bool pause) {
+  if (hand_paused() == pause) return;
+  if (pause) {
+    no_read_ |= kPausedHand;
+    return;
+  }
+  no_read_ &= ~kPausedHand;
+  if (state_ != State::open) return;
+  // The idle clock starts again: the time paused was ours, not the peer's silence.
+  last_activity_ = executor_now();
+  // Kept input is presented again (after the current call, through settle_with), unless
+  // back-pressure still holds it: its own end presents it then.
+  if (!paused()) resume_due_ = true;
+}
+
+void ConnectionCore::keep_while_paused(std::string_view bytes) {
+  last_activity_ = executor_now();
+  kept_.append(bytes);
+  account();
+}
+
+void ConnectionCore::shut_output() {
+  if (!output_open_) return;
+  output_open_ = false;
+  output_shut_ = true;
+  if (state_ != State::open) return;  // a flush ends with a FIN anyway
+  if (no_read_ & kPeerClosed) {
+    // The peer shut its side already: both are shut, so the connection ends once the owed
+    // bytes are sent.
+    start_flush(CloseReason::peer_closed, "closed by peer");
+    return;
+  }
+  no_read_ |= kFinOwed;  // output_changed() sends it once nothing is owed
+}
+
+void ConnectionCore::refuse_write() {
+  // A write after close() or after the connection closed is ignored (the handler may not know
+  // yet); one after shutdown_write() is the handler's mistake, and the peer would never see it.
+  if (output_shut_ && (state_ == State::open || state_ == State::flushing) && !handler_broken_)
+    handler_failed("a write after shutdown_write()");
 }
 
 void ConnectionCore::set_budget_paused(bool paused) {
@@ -343,7 +399,8 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   pending_ = 0;
   if (was_paused) stats.connections_paused.sub();
   no_read_ &= ~kPaused;
-  resume_due_ = false;
+  resume_due_ = drain_due_ = false;
+  output_open_ = false;
   ServerContext& ctx = executor_.context();
   if (opened_) {
     stats.connections_open.sub();
@@ -405,13 +462,24 @@ void ConnectionCore::handler_failed(std::string_view what) {
 }
 
 void ConnectionCore::start_idle_timer() {
+  arm_idle_timer(last_activity_);
+}
+
+void ConnectionCore::arm_idle_timer(Clock::time_point from) {
   const auto timeout = executor_.context().options().idle_timeout;
   if (timeout.count() <= 0 || state_ == State::closed) return;
   // One timer per connection, re-armed only when it fires: activity just moves
   // last_activity_, so a busy connection costs no timer work per request.
-  idle_timer_ = executor_.start_timer(last_activity_ + timeout, [this, timeout] {
+  idle_timer_ = executor_.start_timer(from + timeout, [this, timeout] {
     idle_timer_ = kNoTimer;
     if (state_ != State::open) return;
+    // Paused by the handler: not the peer's silence, so it does not count (resuming restarts
+    // the clock). libuv and asio leave timeouts to the user; nginx's proxy_timeout, likewise,
+    // runs only while the proxy itself waits to read or write.
+    if (hand_paused()) {
+      arm_idle_timer(executor_.now());
+      return;
+    }
     if (executor_.now() - last_activity_ >= timeout)
       close_idle();
     else

@@ -143,7 +143,10 @@ class ConnectionCore final : public iomux::Connection {
     while (err == 0 && resume_due_) {
       resume_due_ = false;
       if (state_ != State::open) break;
-      dispatch([this] { handler_->on_drain(*this); });
+      if (drain_due_) {
+        drain_due_ = false;
+        dispatch([this] { handler_->on_drain(*this); });
+      }
       if (!kept_.empty() && wants_read()) {
         const std::string_view kept = kept_.view();
         deliver(kept);
@@ -182,14 +185,20 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open &&
+        (no_read_ & (kPaused | kFinOwed)) == 0) [[likely]]
       return;
     output_changed_slow();
   }
 
   // ---- What the engine reads back.
   [[nodiscard]] State state() const noexcept { return state_; }
-  [[nodiscard]] bool wants_read() const noexcept { return state_ == State::open && no_read_ == 0; }
+  [[nodiscard]] bool wants_read() const noexcept { return state_ == State::open && (no_read_ & kNoRead) == 0; }
+  // The handler paused reading (Connection::pause_reading): bytes a recv already in flight
+  // brings (uring) are kept, not presented, until it resumes.
+  [[nodiscard]] bool hand_paused() const noexcept { return (no_read_ & kPausedHand) != 0; }
+  // Uring: bytes that arrived after the handler paused reading, kept for its resume.
+  void keep_while_paused(std::string_view bytes);
   [[nodiscard]] bool discarding() const noexcept { return state_ == State::lingering; }
   [[nodiscard]] bool budget_paused() const noexcept { return (no_read_ & kPausedBudget) != 0; }
   [[nodiscard]] OutputQueue& queue() noexcept { return queue_; }
@@ -197,7 +206,7 @@ class ConnectionCore final : public iomux::Connection {
   [[nodiscard]] SendBatch* batch() const noexcept { return batch_; }
   void detach_batch() noexcept { batch_ = nullptr; }
   [[nodiscard]] bool reachable() const noexcept {
-    return link_ != nullptr || !timers_.empty() || held_ >= kReachableHeld;
+    return link_ != nullptr || !timers_.empty() || held_ >= kReachableHeld || executor_.has_loop_work();
   }
   [[nodiscard]] std::size_t held() const noexcept { return held_ + handler_held_; }
   // Holds at least `min_held` and has made no progress for a while: no input delivered, no
@@ -218,7 +227,11 @@ class ConnectionCore final : public iomux::Connection {
   friend class iomux::Connection;
 
   [[nodiscard]] bool paused() const noexcept { return (no_read_ & kPaused) != 0; }
-  [[nodiscard]] bool accepts_output() const noexcept { return state_ == State::open || state_ == State::flushing; }
+  [[nodiscard]] bool accepts_output() const noexcept { return output_open_; }
+  void refuse_write();
+  void shut_output();
+  void set_hand_paused(bool paused);
+  void arm_idle_timer(Clock::time_point from);
   void start();
   void begin_dispatch() noexcept;
   void finish_delivery_slow(std::string_view input, bool input_is_kept, bool input_live);
@@ -304,11 +317,24 @@ class ConnectionCore final : public iomux::Connection {
   static constexpr std::uint8_t kPausedDrain = 16;    // the handler waits for its output to leave
   static constexpr std::uint8_t kPaused = kPausedOutput | kPausedDeferred | kPausedBudget | kPausedDrain;
   static constexpr std::uint8_t kPeerClosed = 8;  // the peer sent FIN
+  // The handler paused reading (pause_reading): apart from kPaused, so that back-pressure
+  // ending does not undo it, resuming does not override back-pressure, and the server's
+  // paused count stays what back-pressure does.
+  static constexpr std::uint8_t kPausedHand = 32;
+  // Not about reading: shutdown_write() was asked and the FIN waits for the owed output. Here
+  // so that output_changed()'s common case stays one test of this byte.
+  static constexpr std::uint8_t kFinOwed = 64;
+  static constexpr std::uint8_t kNoRead = static_cast<std::uint8_t>(~kFinOwed);
   // A connection holding this much is a candidate for the budget's stalled-holder sweep, which
   // reaches a blocking-model thread only while it sleeps in poll() with its mailbox.
   static constexpr std::size_t kReachableHeld = 4 * 1024;
   std::uint8_t no_read_ = 0;
-  bool resume_due_ = false;  // a pause lifted: on_drain and kept input are owed
+  bool resume_due_ = false;  // a pause lifted: kept input is owed (and on_drain, if drain_due_)
+  bool drain_due_ = false;   // back-pressure lifted: on_drain is owed
+  // Writes are accepted: open or flushing, and the handler has not shut its output
+  // (shutdown_write). One flag, so that every write tests one byte.
+  bool output_open_ = true;
+  bool output_shut_ = false;  // shutdown_write() was called
   bool in_peer_shutdown_ = false;
   bool destroying_ = false;
   // A handler method threw: the handler is not called again but for on_close(); what it wrote

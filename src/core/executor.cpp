@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/connection_core.hpp"
@@ -18,7 +20,9 @@ constexpr std::chrono::milliseconds kBudgetCheckPeriod{100};
 }  // namespace
 
 Executor::Executor(ServerContext& ctx, ThreadStats& stats, SendBatch* batch, std::function<void()> wake)
-    : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {}
+    : ctx_(ctx), stats_(stats), batch_(batch), mailbox_(std::make_shared<Mailbox>(std::move(wake))) {
+  mailbox_->set_max_jobs(static_cast<std::uint32_t>(std::min<std::size_t>(ctx.options().max_posted, UINT32_MAX)));
+}
 
 void Executor::bind_to_current_thread() {
   owner_ = std::this_thread::get_id();
@@ -48,6 +52,11 @@ void Executor::deliver_mail_slow() {
       on_stop(static_cast<StopMode>(letter.deferred_id));
       continue;
     }
+    if (letter.kind == Letter::Kind::job) {
+      mailbox_->job_done();
+      run_loop_job(letter.job);
+      continue;
+    }
     ConnectionCore* core = letter.link->core();
     switch (letter.kind) {
       case Letter::Kind::task:
@@ -62,15 +71,57 @@ void Executor::deliver_mail_slow() {
         break;
       case Letter::Kind::sweep:
       case Letter::Kind::stop:
+      case Letter::Kind::job:
         break;
     }
   }
   letters_.clear();  // the tasks' captures die here, on the owner thread
 }
 
+namespace {
+// Loop timers' ids are apart from connections' (Connection::start_timer counts from 1 per
+// connection), so a connection's id given to Loop::cancel_timer matches nothing.
+constexpr TimerId kLoopTimerBit = TimerId{1} << 63;
+}  // namespace
+
+TimerId Executor::start_loop_timer(Clock::time_point when, std::function<void()> callback) {
+  assert(in_owner_thread());
+  // The id is known only once started: the callback finds it through the slot.
+  auto id_slot = std::make_shared<TimerId>(kNoTimer);
+  const TimerId id = start_timer(when, [this, id_slot, callback = std::move(callback)] {
+    std::erase(loop_timers_, *id_slot);
+    run_loop_job(callback);
+  });
+  *id_slot = id;
+  loop_timers_.push_back(id);
+  return id | kLoopTimerBit;
+}
+
+bool Executor::cancel_loop_timer(TimerId id) {
+  assert(in_owner_thread());
+  if ((id & kLoopTimerBit) == 0) return false;
+  const auto it = std::find(loop_timers_.begin(), loop_timers_.end(), id & ~kLoopTimerBit);
+  if (it == loop_timers_.end()) return false;
+  const TimerId executor_id = *it;
+  loop_timers_.erase(it);
+  return cancel_timer(executor_id);
+}
+
+void Executor::run_loop_job(const std::function<void()>& job) noexcept {
+  try {
+    job();
+    return;
+  } catch (const std::exception& e) {
+    ctx_.log().error("a loop task or timer threw: {}", e.what());
+  } catch (...) {
+    ctx_.log().error("a loop task or timer threw an exception that is not a std::exception");
+  }
+  stats_.handler_errors.add();
+}
+
 void Executor::request_stop(StopMode mode) noexcept {
   try {
-    mailbox_->post(Letter{Letter::Kind::stop, nullptr, {}, static_cast<std::uint64_t>(mode), {}});
+    mailbox_->post(Letter{Letter::Kind::stop, nullptr, {}, static_cast<std::uint64_t>(mode), {}, {}});
   } catch (...) {
     // Out of memory for the letter: nothing better to do than to try again later; the caller
     // may (a second stop is always allowed).

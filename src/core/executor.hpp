@@ -26,7 +26,7 @@ class ConnectionCore;
 class SendBatch;
 class ServerContext;
 
-class Executor {
+class Executor : public iomux::Loop {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -65,6 +65,16 @@ class Executor {
   // blocking/stop_control.hpp.)
   void request_stop(StopMode mode) noexcept;
   [[nodiscard]] bool draining() const noexcept { return draining_; }
+
+  // iomux::Loop's timers and tasks (owner thread): not a connection's, so a throw is caught
+  // here, logged and counted.
+  TimerId start_loop_timer(Clock::time_point when, std::function<void()> callback);
+  bool cancel_loop_timer(TimerId id);
+  void run_loop_job(const std::function<void()>& job) noexcept;
+  // Loop timers are pending, or another thread may post to the loop: a blocking model must wait
+  // on its timers and mailbox, not only in recv().
+  [[nodiscard]] bool has_loop_work() const noexcept { return !loop_timers_.empty() || loop_handle_taken_; }
+  void loop_handle_taken() noexcept { loop_handle_taken_ = true; }
 
   // Owner thread: closes every connection of this thread now.
   void close_all(std::string_view why);
@@ -127,6 +137,8 @@ class Executor {
   bool draining_ = false;
   TimerId drain_timer_ = kNoTimer;
   bool interruptible_sockets_ = false;
+  bool loop_handle_taken_ = false;
+  std::vector<TimerId> loop_timers_;  // pending iomux::Loop timers (few: a periodic job or two)
   std::thread::id owner_;
 };
 

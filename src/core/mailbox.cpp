@@ -29,6 +29,19 @@ void Mailbox::close() {
   nonempty_.store(false, std::memory_order_relaxed);
 }
 
+PostResult Mailbox::post_job(std::function<void()> job) {
+  // Reserve a place first, so concurrent posters cannot overshoot the bound together.
+  if (jobs_queued_.fetch_add(1, std::memory_order_relaxed) >= max_jobs_) {
+    jobs_queued_.fetch_sub(1, std::memory_order_relaxed);
+    return PostResult::full;
+  }
+  if (!post(Letter{Letter::Kind::job, nullptr, {}, 0, {}, std::move(job)})) {
+    jobs_queued_.fetch_sub(1, std::memory_order_relaxed);
+    return PostResult::gone;
+  }
+  return PostResult::posted;
+}
+
 PostResult ConnectionLink::post_task(const std::shared_ptr<ConnectionLink>& self,
                                      std::function<void(iomux::Connection&)> task) {
   if (!open()) return PostResult::gone;
@@ -37,7 +50,7 @@ PostResult ConnectionLink::post_task(const std::shared_ptr<ConnectionLink>& self
     queued_.fetch_sub(1, std::memory_order_relaxed);
     return PostResult::full;
   }
-  Letter letter{Letter::Kind::task, self, std::move(task), 0, {}};
+  Letter letter{Letter::Kind::task, self, std::move(task), 0, {}, {}};
   if (!mailbox_->post(std::move(letter))) {
     queued_.fetch_sub(1, std::memory_order_relaxed);
     return PostResult::gone;
@@ -48,12 +61,12 @@ PostResult ConnectionLink::post_task(const std::shared_ptr<ConnectionLink>& self
 bool ConnectionLink::post_fill(const std::shared_ptr<ConnectionLink>& self, std::uint64_t id, std::string bytes) {
   // Not bounded by max_posted: the place is reserved already, and max_deferred bounds them.
   if (!open()) return false;
-  return mailbox_->post(Letter{Letter::Kind::fill, self, {}, id, std::move(bytes)});
+  return mailbox_->post(Letter{Letter::Kind::fill, self, {}, id, std::move(bytes), {}});
 }
 
 PostResult ConnectionLink::post_close(const std::shared_ptr<ConnectionLink>& self) {
   if (!open()) return PostResult::gone;
-  if (!mailbox_->post(Letter{Letter::Kind::close, self, {}, 0, {}})) return PostResult::gone;
+  if (!mailbox_->post(Letter{Letter::Kind::close, self, {}, 0, {}, {}})) return PostResult::gone;
   interrupt();
   return PostResult::posted;
 }

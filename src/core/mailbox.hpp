@@ -26,13 +26,14 @@ class ConnectionLink;
 struct Letter {
   // Not for a connection (no link), for the thread itself: sweep, the memory budget asks it
   // to evict its stalled holders (MemoryBudget::ask_all_to_sweep); stop, Executor::request_stop
-  // (deferred_id holds the StopMode).
-  enum class Kind : std::uint8_t { task, fill, close, sweep, stop };
+  // (deferred_id holds the StopMode); job, a task for the loop itself (LoopHandle::post).
+  enum class Kind : std::uint8_t { task, fill, close, sweep, stop, job };
   Kind kind;
   std::shared_ptr<ConnectionLink> link;
   std::function<void(iomux::Connection&)> task;  // Kind::task
   std::uint64_t deferred_id = 0;                 // Kind::fill
   std::string bytes;                             // Kind::fill
+  std::function<void()> job;                     // Kind::job
 };
 
 class Mailbox {
@@ -43,6 +44,11 @@ class Mailbox {
 
   // Any thread. False when the owner has stopped.
   bool post(Letter letter);
+  // Any thread: a task for the loop itself, at most max_jobs waiting (LoopHandle::post).
+  PostResult post_job(std::function<void()> job);
+  // Owner thread: a job letter was taken out (or dropped).
+  void job_done() noexcept { jobs_queued_.fetch_sub(1, std::memory_order_relaxed); }
+  void set_max_jobs(std::uint32_t max) noexcept { max_jobs_ = max; }
   // Owner thread: true when letters may be waiting (one acquire load: cheap every iteration).
   [[nodiscard]] bool maybe_nonempty() const noexcept { return nonempty_.load(std::memory_order_acquire); }
   // Owner thread: moves every waiting letter into `out`.
@@ -56,6 +62,8 @@ class Mailbox {
   std::vector<Letter> letters_;
   bool closed_ = false;
   std::atomic<bool> nonempty_{false};
+  std::atomic<std::uint32_t> jobs_queued_{0};
+  std::uint32_t max_jobs_ = 4096;
 };
 
 // What a connection's handles and deferred replies hold: where its letters go, and whether it

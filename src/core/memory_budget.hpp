@@ -70,7 +70,7 @@ class MemoryBudget {
       for (const auto& m : mailboxes_)
         if (auto p = m.lock(); p && p.get() != except) live.push_back(std::move(p));
     }
-    for (const auto& m : live) m->post(Letter{Letter::Kind::sweep, nullptr, {}, 0, {}});
+    for (const auto& m : live) m->post(Letter{Letter::Kind::sweep, nullptr, {}, 0, {}, {}});
   }
 
  private:

@@ -139,6 +139,13 @@ void UringLoop::process(std::uint32_t slot, std::uint16_t bid, std::size_t len) 
   mark_probe_due(c);
   stats_.bytes_in.add(len);
   const std::string_view chunk(pool_.data(bid), len);
+  if (core.hand_paused()) [[unlikely]] {
+    // The recv was in flight when the handler paused reading: keep the bytes for its resume
+    // (apply_reading cancels the recv after this).
+    core.keep_while_paused(chunk);
+    pool_.give_back(bid);
+    return;
+  }
   if (!core.keeps_input()) {
     core.deliver(chunk);
     const bool lent = !c.closed() && try_lend(slot, bid, chunk);

@@ -3,8 +3,14 @@
 // handler may rely on. (The same contract without sockets: tests/unit/connection_core_test.cpp.)
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <string>
@@ -351,6 +357,251 @@ TEST_P(HandlerContract, PostsFromManyThreadsArriveEachInItsPostersOrder) {
     }
     EXPECT_EQ(lines, kPosters * kPosts);
   }
+}
+
+// ---- pausing and resuming reading by hand
+
+void set_blocking(int fd, bool blocking) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
+}
+
+// Byte i of what the client sends after "pause\n" is pattern_byte(i): a byte lost, doubled or
+// reordered shows in the count or the check.
+char pattern_byte(std::size_t i) {
+  return static_cast<char>('a' + i % 23);
+}
+
+struct PauseSeen {
+  std::atomic<bool> paused{false};
+  std::atomic<std::size_t> bytes{0};  // pattern bytes on_data was given (and consumed)
+  std::atomic<bool> in_order{true};
+  std::mutex mutex;
+  ConnectionHandle paused_one;  // the connection that paused, for whoever resumes it
+};
+
+// "pause\n": pauses its own reading and publishes its handle; "resume\n" (on another
+// connection): resumes the paused one through its handle, as a proxy's upstream resumes its
+// client. Every other byte is the pattern, counted; at the peer's FIN it answers
+// "<count> ok|bad\n".
+class Pausable final : public Handler {
+ public:
+  explicit Pausable(PauseSeen& seen) : seen_(seen) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    const std::string_view text(in.data(), in.size());
+    if (!started_) {
+      const std::size_t nl = text.find('\n');
+      if (nl == std::string_view::npos) return 0;
+      const std::string_view line = text.substr(0, nl);
+      if (line == "resume") {
+        ConnectionHandle target;
+        {
+          std::lock_guard lock(seen_.mutex);
+          target = seen_.paused_one;
+        }
+        (void)target.post([](Connection& c) { c.resume_reading(); });
+        return nl + 1;
+      }
+      started_ = true;
+      conn.pause_reading();
+      {
+        std::lock_guard lock(seen_.mutex);
+        seen_.paused_one = conn.handle();
+      }
+      seen_.paused = true;
+      return nl + 1;
+    }
+    for (std::size_t i = 0; i < text.size(); ++i)
+      if (text[i] != pattern_byte(count_ + i)) seen_.in_order = false;
+    count_ += text.size();
+    seen_.bytes = count_;
+    return text.size();
+  }
+  void on_peer_shutdown(Connection& conn) override {
+    conn.write(std::to_string(count_) + (seen_.in_order ? " ok\n" : " bad\n"));
+    conn.close_after_flush();
+  }
+
+ private:
+  PauseSeen& seen_;
+  bool started_ = false;
+  std::size_t count_ = 0;
+};
+
+TEST_P(HandlerContract, APausedConnectionIsNotReadAndOnResumeEveryByteArrivesInOrder) {
+  PauseSeen seen;
+  RunningServer s(options(), [&] { return std::make_unique<Pausable>(seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "pause\n"));
+  ASSERT_TRUE(wait_until([&] { return seen.paused.load(); }));
+  // Fill the socket: the server reads nothing, so the kernel's buffers fill and sends stop
+  // taking bytes (a send that takes nothing for 200 ms: the space is not coming back). If the
+  // server read, this would go on to the cap and fail below.
+  set_blocking(c.get(), false);
+  constexpr std::size_t kCap = 64 * 1024 * 1024;
+  std::string chunk(64 * 1024, 0);
+  std::size_t sent = 0;
+  while (sent < kCap) {
+    for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = pattern_byte(sent + i);
+    const ssize_t n = ::send(c.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    ASSERT_TRUE(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) << std::strerror(errno);
+    pollfd p{c.get(), POLLOUT, 0};
+    if (::poll(&p, 1, 200) == 0) break;
+  }
+  ASSERT_LT(sent, kCap) << "the paused connection was read";
+  EXPECT_EQ(seen.bytes.load(), 0u) << "on_data was called while paused";
+  // Resume: from another connection's handler where the model serves two at once, else from
+  // this thread (blocking serves one client at a time).
+  UniqueFd other;
+  if (concurrent()) {
+    other = connect_to(s.endpoint());
+    ASSERT_TRUE(send_text(other.get(), "resume\n"));
+  } else {
+    ConnectionHandle target;
+    {
+      std::lock_guard lock(seen.mutex);
+      target = seen.paused_one;
+    }
+    ASSERT_EQ(target.post([](Connection& conn) { conn.resume_reading(); }), PostResult::posted);
+  }
+  // The rest, blocking now that the server reads, then FIN: the answer counts every byte.
+  set_blocking(c.get(), true);
+  for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = pattern_byte(sent + i);
+  ASSERT_TRUE(send_text(c.get(), chunk));
+  sent += chunk.size();
+  ::shutdown(c.get(), SHUT_WR);
+  const std::string want = std::to_string(sent) + " ok\n";
+  EXPECT_EQ(recv_exact(c.get(), want.size()), want);
+  EXPECT_EQ(seen.bytes.load(), sent);
+}
+
+// ---- half-close
+
+struct HalfSeen {
+  std::atomic<int> lines_after{0};
+  std::atomic<int> closes{0};
+  std::atomic<int> reason{-1};
+};
+
+// "half\n": replies, then shuts its sending side down; every later line is counted (read, not
+// answered). The peer's FIN then closes the connection by itself (both sides shut), whatever
+// on_peer_shutdown does: this one does nothing.
+class HalfCloser final : public Handler {
+ public:
+  explicit HalfCloser(HalfSeen& seen) : seen_(seen) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    return for_each_line(in, [&](std::string_view line) {
+      if (conn.write_shut()) {
+        ++seen_.lines_after;
+        return;
+      }
+      if (line != "half") return;
+      conn.write(std::string(100 * 1024, 'r'));  // more than one send: the FIN waits for it
+      conn.write_static("bye\r\n");
+      conn.shutdown_write();
+    });
+  }
+  void on_peer_shutdown(Connection&) override {}
+  void on_close(Connection&, const CloseInfo& info) override {
+    seen_.reason = static_cast<int>(info.reason);
+    ++seen_.closes;
+  }
+
+ private:
+  HalfSeen& seen_;
+};
+
+TEST_P(HandlerContract, ShutdownWriteSendsEveryReplyThenFinAndReadingGoesOn) {
+  HalfSeen seen;
+  RunningServer s(options(), [&] { return std::make_unique<HalfCloser>(seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "half\n"));
+  const std::string want = std::string(100 * 1024, 'r') + "bye\r\n";
+  EXPECT_EQ(recv_exact(c.get(), want.size()), want);
+  char byte;
+  EXPECT_EQ(::recv(c.get(), &byte, 1, 0), 0) << "no FIN after the replies";
+  // The server still reads this side.
+  ASSERT_TRUE(send_text(c.get(), "one\ntwo\nthree\n"));
+  EXPECT_TRUE(wait_until([&] { return seen.lines_after == 3; }));
+  EXPECT_EQ(seen.closes, 0);
+  ::shutdown(c.get(), SHUT_WR);
+  EXPECT_TRUE(wait_until([&] { return seen.closes == 1; }));
+  EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::peer_closed));
+}
+
+// ---- loop timers and posts
+
+struct LoopSeen {
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  LoopHandle loop;
+  ConnectionHandle conn;
+  std::atomic<bool> ready{false};
+  void on_thread() {
+    std::lock_guard lock(mutex);
+    threads.insert(std::this_thread::get_id());
+  }
+};
+
+class LoopUser final : public Handler {
+ public:
+  explicit LoopUser(LoopSeen& seen) : seen_(seen) {}
+  void on_open(Connection& conn) override {
+    seen_.on_thread();
+    {
+      std::lock_guard lock(seen_.mutex);
+      seen_.loop = conn.loop().handle();
+      seen_.conn = conn.handle();
+    }
+    seen_.ready = true;
+  }
+  std::size_t on_data(std::span<const char> in, Connection&) override { return in.size(); }
+
+ private:
+  LoopSeen& seen_;
+};
+
+TEST_P(HandlerContract, ALoopRunsPostedTasksAndTimersOnTheConnectionsThread) {
+  LoopSeen seen;
+  RunningServer s(options(), [&] { return std::make_unique<LoopUser>(seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(wait_until([&] { return seen.ready.load(); }));
+  LoopHandle loop;
+  {
+    std::lock_guard lock(seen.mutex);
+    loop = seen.loop;
+  }
+  // A task posted from this thread starts a loop timer (not the connection's), and a timer it
+  // cancels; the timer writes to the connection through its handle.
+  ASSERT_EQ(loop.post([&seen] {
+    seen.on_thread();
+    (void)seen.conn.write("posted\r\n");
+  }),
+            PostResult::posted);
+  EXPECT_EQ(recv_exact(c.get(), 8), "posted\r\n");
+  ASSERT_EQ(loop.post([&seen] {
+    (void)seen.conn.post([&seen](Connection& conn) {
+      Loop& l = conn.loop();
+      const TimerId never = l.start_timer(20ms, [&seen] { (void)seen.conn.write("NO"); });
+      l.start_timer(40ms, [&seen] {
+        seen.on_thread();
+        (void)seen.conn.write("tick\r\n");
+      });
+      EXPECT_TRUE(l.cancel_timer(never));
+      EXPECT_FALSE(l.cancel_timer(never));
+    });
+  }),
+            PostResult::posted);
+  EXPECT_EQ(recv_exact(c.get(), 6), "tick\r\n");
+  std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(seen.threads.size(), 1u) << "on_open, the posted task and the timer ran on different threads";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, HandlerContract, ::testing::ValuesIn(all_model_names()), ModelTestName());

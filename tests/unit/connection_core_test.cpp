@@ -541,6 +541,203 @@ TEST(ConnectionCore, TheMemoryBudgetPausesALargeHolderAndEvictsOverTheLimit) {
   EXPECT_EQ(h.server_context().budget().used(), 0u);
 }
 
+TEST(ConnectionCore, APauseByHandHoldsKeptInputAndNewBytesUntilResumed) {
+  Script s;
+  ConnectionHandle handle;
+  bool paused_once = false;
+  s.on_open = [&](Connection& c) { handle = c.handle(); };
+  s.on_data = [&](std::string_view in, Connection& c) {
+    if (paused_once) return in.size();
+    paused_once = true;
+    c.pause_reading();
+    return in.find('|') + 1;
+  };
+  CoreHarness h(scripted(s));
+  h.feed("ab|cd");
+  EXPECT_TRUE(h.core().reading_paused());
+  EXPECT_TRUE(h.core().reading_paused_by_hand());
+  h.feed("ef");
+  EXPECT_EQ(h.unread(), 2u);
+  EXPECT_EQ(s.events, (std::vector<std::string>{"open", "data:ab|cd"}));
+  // Resumed from elsewhere (another connection's handler, through the handle): the kept input
+  // first, on its own, then the bytes that waited in the socket. No on_drain: nothing drained.
+  ASSERT_EQ(handle.post([](Connection& c) { c.resume_reading(); }), PostResult::posted);
+  h.run_mail();
+  EXPECT_FALSE(h.core().reading_paused());
+  EXPECT_EQ(s.events, (std::vector<std::string>{"open", "data:ab|cd", "data:cd", "data:ef"}));
+  EXPECT_EQ(h.thread_stats().connections_paused.get(), 0);
+}
+
+TEST(ConnectionCore, APauseByHandAndBackPressureAreIndependent) {
+  Script s;
+  ConnectionHandle handle;
+  s.on_open = [&](Connection& c) { handle = c.handle(); };
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write(std::string(600, 'r'));
+    return in.size();
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.max_pending = 1000; }));
+  h.stall(true);
+  h.feed("1");
+  h.feed("2");  // 1200 owed: back-pressure
+  ASSERT_TRUE(h.core().reading_paused());
+  ASSERT_FALSE(h.core().reading_paused_by_hand());
+  // Back-pressure ending does not undo a pause by hand...
+  ASSERT_EQ(handle.post([](Connection& c) { c.pause_reading(); }), PostResult::posted);
+  h.run_mail();
+  h.stall(false);
+  EXPECT_EQ(std::count(s.events.begin(), s.events.end(), "drain"), 1);
+  EXPECT_TRUE(h.core().reading_paused());
+  h.feed("3");
+  EXPECT_EQ(h.unread(), 1u);
+  // ...and resuming by hand does not override back-pressure.
+  h.stall(true);
+  ASSERT_EQ(handle.post([](Connection& c) {
+    c.write(std::string(1200, 'w'));
+    c.resume_reading();
+  }),
+            PostResult::posted);
+  h.run_mail();
+  EXPECT_FALSE(h.core().reading_paused_by_hand());
+  EXPECT_TRUE(h.core().reading_paused());
+  EXPECT_EQ(h.unread(), 1u);
+  h.stall(false);
+  EXPECT_EQ(h.unread(), 0u);
+  EXPECT_EQ(s.events.back(), "data:3");
+}
+
+TEST(ConnectionCore, APausedConnectionIsNeitherOverItsInputBoundNorIdle) {
+  Script s;
+  ConnectionHandle handle;
+  int calls = 0;
+  s.on_open = [&](Connection& c) { handle = c.handle(); };
+  s.on_data = [&](std::string_view in, Connection& c) {
+    if (++calls > 1) return in.size();
+    c.pause_reading();
+    return std::size_t{0};  // keeps all of it, more than max_input
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) {
+                  o.max_input = 8;
+                  o.idle_timeout = 100ms;
+                }));
+  h.core().start_idle_timer();
+  h.feed("0123456789ab");
+  EXPECT_TRUE(h.open());
+  // A receive that was in flight when it paused (uring) is kept too, past the bound.
+  h.core().keep_while_paused("cd");
+  EXPECT_TRUE(h.open());
+  EXPECT_EQ(h.core().held(), h.server_context().budget().used());
+  h.advance(500ms);
+  EXPECT_TRUE(h.open()) << "a paused connection was closed as idle";
+  ASSERT_EQ(handle.post([](Connection& c) { c.resume_reading(); }), PostResult::posted);
+  h.run_mail();
+  EXPECT_EQ(s.events.back(), "data:0123456789abcd");
+  h.advance(90ms);
+  EXPECT_TRUE(h.open()) << "the idle clock did not restart at the resume";
+  h.advance(20ms);
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::idle_timeout);
+}
+
+TEST(ConnectionCore, ShutdownWriteSendsFinAfterEveryOwedByteAndReadingGoesOn) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    if (in == "half") {
+      c.write("reply");
+      c.shutdown_write();
+      c.shutdown_write();  // idempotent
+    }
+    return in.size();
+  };
+  s.on_peer_shutdown = [](Connection&) {};  // both sides shut: it closes anyway
+  CoreHarness h(scripted(s));
+  h.stall(true);
+  h.feed("half");
+  EXPECT_FALSE(h.fin_sent());
+  h.stall(false);
+  EXPECT_EQ(h.take_output(), "reply");
+  EXPECT_TRUE(h.fin_sent());
+  EXPECT_TRUE(h.core().write_shut());
+  h.feed("more");
+  EXPECT_EQ(s.events.back(), "data:more");
+  EXPECT_TRUE(h.open());
+  h.peer_shutdown();
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::peer_closed);
+}
+
+TEST(ConnectionCore, ThePeersFinThenShutdownWriteCloses) {
+  Script s;
+  ConnectionHandle handle;
+  s.on_open = [&](Connection& c) { handle = c.handle(); };
+  s.on_peer_shutdown = [](Connection&) {};
+  CoreHarness h(scripted(s));
+  h.feed("x");
+  h.peer_shutdown();
+  EXPECT_TRUE(h.open());
+  ASSERT_EQ(handle.post([](Connection& c) {
+    c.write("last");
+    c.shutdown_write();
+  }),
+            PostResult::posted);
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "last");
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::peer_closed);
+}
+
+TEST(ConnectionCore, AWriteAfterShutdownWriteIsAHandlerError) {
+  Script s;
+  s.on_data = [](std::string_view in, Connection& c) {
+    c.write("owed");
+    c.shutdown_write();
+    c.write("too late");
+    return in.size();
+  };
+  CoreHarness h(scripted(s));
+  h.feed("x");
+  EXPECT_EQ(h.take_output(), "owed");
+  EXPECT_EQ(h.thread_stats().handler_errors.get(), 1u);
+  EXPECT_TRUE(h.fin_sent());
+  h.peer_shutdown();
+  EXPECT_FALSE(h.open());
+  EXPECT_EQ(s.closed->reason, CloseReason::handler_error);
+  EXPECT_NE(s.close_detail.find("a write after shutdown_write()"), std::string::npos);
+}
+
+TEST(ConnectionCore, LoopTimersOutliveTheConnectionAndLoopPostsAreBounded) {
+  Script s;
+  int fired = 0;
+  LoopHandle loop;
+  s.on_open = [&](Connection& c) {
+    Loop& l = c.loop();
+    loop = l.handle();
+    l.start_timer(50ms, [&] { ++fired; });
+    const TimerId cancelled = l.start_timer(10ms, [&] { fired += 100; });
+    EXPECT_TRUE(l.cancel_timer(cancelled));
+    EXPECT_FALSE(l.cancel_timer(cancelled));
+    // A connection's timer is not the loop's to cancel.
+    const TimerId own = c.start_timer(10ms, [&](Connection&) { fired += 10; });
+    EXPECT_FALSE(l.cancel_timer(own));
+  };
+  CoreHarness h(scripted(s), options([](ServerOptions& o) { o.max_posted = 2; }));
+  h.advance(20ms);
+  EXPECT_EQ(fired, 10);
+  static_cast<Connection&>(h.core()).close();
+  h.advance(40ms);
+  EXPECT_EQ(fired, 11);
+  std::thread([&] {
+    EXPECT_EQ(loop.post([&] { fired += 1000; }), PostResult::posted);
+    EXPECT_EQ(loop.post([] { throw std::runtime_error("loop boom"); }), PostResult::posted);
+    EXPECT_EQ(loop.post([] {}), PostResult::full);
+  }).join();
+  h.run_mail();
+  EXPECT_EQ(fired, 1011);
+  EXPECT_EQ(h.thread_stats().handler_errors.get(), 1u);  // logged and counted; the loop goes on
+  EXPECT_EQ(loop.post([] {}), PostResult::posted);
+  EXPECT_EQ(LoopHandle().post([] {}), PostResult::gone);
+}
+
 TEST(ConnectionCore, DebugBuildsOverwriteInputAHandlerKeptAViewInto) {
 #ifdef NDEBUG
   GTEST_SKIP() << "input is overwritten in debug builds only";
