@@ -45,28 +45,6 @@ std::chrono::milliseconds seconds_to_ms(double s) {
   return std::chrono::milliseconds(static_cast<long long>(s * 1000));
 }
 
-// Signals are taken synchronously by one thread (sigtimedwait), never by a handler, so the
-// server's own code needs no async-signal safety. First signal: graceful stop; second: now.
-void watch_signals(std::stop_token stop, Server& server, Logger& log) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int received = 0;
-  const timespec tick{0, 100'000'000};
-  while (!stop.stop_requested()) {
-    int sig = sigtimedwait(&set, nullptr, &tick);
-    if (sig < 0) continue;
-    if (++received == 1) {
-      log.info("{}: stopping; flushing owed replies (a second signal stops at once)", sigabbrev_np(sig));
-      server.stop(StopMode::graceful);
-    } else {
-      log.info("{}: stopping now", sigabbrev_np(sig));
-      server.stop(StopMode::immediate);
-    }
-  }
-}
-
 // The protocols `serve` offers, each a HandlerFactory from the library.
 HandlerFactory protocol_factory(const ServeArgs& a) {
   if (a.protocol == "line") return line_protocol(a.reply, a.max_line);
@@ -116,13 +94,8 @@ int serve(const ServeArgs& a) {
   opts.stats_interval = seconds_to_ms(a.stats_interval_s);
   opts.logger = logger;
 
-  // Block the stop signals before any server thread exists, so all threads inherit the mask
-  // and only the watcher takes them. SIGPIPE is ignored: a peer that vanished is an error code.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // SIGPIPE is ignored: a peer that vanished is an error code. (SIGINT and SIGTERM are
+  // run_until_signal's, below.)
   signal(SIGPIPE, SIG_IGN);
   detail::raise_fd_limit();
   keep_freed_memory();
@@ -140,15 +113,18 @@ int serve(const ServeArgs& a) {
   if (a.quiet)
     logger->write(LogLevel::info,
                   fmt::format("listening on {} (model {})", server->local_endpoint().to_string(), server->model()));
-  std::jthread watcher([&](std::stop_token st) { watch_signals(st, *server, *logger); });
   try {
-    server->run();
+    // First signal: graceful stop; second: now.
+    run_until_signal(*server, {SIGINT, SIGTERM}, [&](int sig, StopMode mode) {
+      if (mode == StopMode::graceful)
+        logger->info("{}: stopping; flushing owed replies (a second signal stops at once)", sigabbrev_np(sig));
+      else
+        logger->info("{}: stopping now", sigabbrev_np(sig));
+    });
   } catch (const std::exception& e) {
     logger->error("server failed: {}", e.what());
     return 1;
   }
-  watcher.request_stop();
-  watcher.join();
   // The summary is the one line -q still prints: it is the run's result.
   logger->write(LogLevel::info, "stopped: " + server->stats().summary());
   return 0;

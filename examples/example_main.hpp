@@ -14,7 +14,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "iomux/handler.hpp"
 #include "iomux/server.hpp"
@@ -45,9 +44,10 @@ std::size_t for_each_line(std::span<const char> in, iomux::Connection& conn, OnL
   return used;
 }
 
-// The stop signals are taken by one thread with sigwait, never by a handler. They are blocked
-// before main() runs, so every thread the program starts (the server's, an example's own
-// workers) inherits the mask and none of them is killed by a signal meant for the process.
+// The stop signals are taken by run_until_signal's thread with sigwait, never by a handler.
+// They are blocked before main() runs, so every thread the program starts (the server's, an
+// example's own workers, started before run_until_signal) inherits the mask and none of them is
+// killed by a signal meant for the process.
 inline bool block_stop_signals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -94,11 +94,6 @@ int run(int argc, char** argv, iomux::HandlerFactory factory, Tweak&& tweak) {
     std::fprintf(stderr, "usage: %s --model M --host H --port P [--threads N]\n", argv[0]);
     return 2;
   }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-
   iomux::ServerOptions options;
   options.model = args.model;
   options.threads = args.threads;
@@ -111,16 +106,8 @@ int run(int argc, char** argv, iomux::HandlerFactory factory, Tweak&& tweak) {
     std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
     return 1;
   }
-  std::jthread signals([&server, stop_signals](std::stop_token done) {
-    const timespec tick{0, 100'000'000};
-    int received = 0;
-    while (!done.stop_requested()) {
-      if (sigtimedwait(&stop_signals, nullptr, &tick) < 0) continue;
-      server->stop(++received == 1 ? iomux::StopMode::graceful : iomux::StopMode::immediate);
-    }
-  });
   try {
-    server->run();
+    iomux::run_until_signal(*server, {SIGINT, SIGTERM});  // first: graceful; second: at once
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
     return 1;

@@ -10,8 +10,12 @@
 //   server->stop(iomux::StopMode::graceful);     // from any thread
 #pragma once
 
+#include <csignal>
+
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -82,7 +86,10 @@ class Server {
   virtual void run() = 0;
 
   // Safe from any thread, any number of times (a second graceful stop, or an immediate one,
-  // cuts a graceful drain short). Never blocks.
+  // cuts a graceful drain short). Never blocks. NOT async-signal-safe: it takes a mutex and may
+  // allocate (a letter in each loop's mailbox; the blocking models' stop control locks too), so
+  // a signal handler must not call it: use run_until_signal() below, or a thread of your own
+  // that takes the signals with sigwait().
   virtual void stop(StopMode mode = StopMode::graceful) noexcept = 0;
 
   // Where the server listens (the real port when port 0 was asked for). Safe from any thread.
@@ -93,6 +100,18 @@ class Server {
 
   [[nodiscard]] virtual std::string_view model() const noexcept = 0;
 };
+
+// Runs `server` (server.run()) until one of `signals` arrives: the first stops it gracefully,
+// a second one at once. No signal handler runs: the signals are blocked in the calling thread,
+// which the server's threads (started by run()) inherit, and a thread of this call takes them
+// with sigtimedwait(). So call it from the thread that made the server, before the program
+// starts other threads that do not block these signals (one of them would be killed by the
+// signal instead). `on_signal`, when given, is called on that thread before each stop (to log
+// it). When run() returns, signals still pending are taken and the calling thread's signal
+// mask is restored. What run() throws is rethrown. SIGPIPE is not touched: the library never
+// raises it (its sends use MSG_NOSIGNAL).
+void run_until_signal(Server& server, std::initializer_list<int> signals = {SIGINT, SIGTERM},
+                      std::function<void(int signal, StopMode mode)> on_signal = {});
 
 // Creates the server for options.model, serving every connection with a handler from `factory`,
 // and binds its listener(s). Throws ServerError with a message fit for a user: unknown model,
