@@ -196,7 +196,7 @@ void ConnectionCore::finish_flush() {
   // FIN after the replies, then read (and discard) until the peer closes, bounded.
   state_ = State::lingering;
   output_open_ = false;
-  no_read_ &= ~kFinOwed;
+  fin_owed_ = false;
   transport_.shutdown_write();
   arm_linger(undelivered(fd_), executor_.now());
 }
@@ -245,11 +245,7 @@ void ConnectionCore::output_changed_slow() {
     set_paused(kPausedDeferred, false);
   if (pending == 0) queue_.release_if_empty();
   account();
-  if ((no_read_ & kFinOwed) && state_ == State::open && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) {
-    // shutdown_write(): every byte owed is with the kernel; the FIN follows them.
-    no_read_ &= ~kFinOwed;
-    transport_.shutdown_write();
-  }
+  if (fin_owed_) send_fin_if_drained();
   if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) finish_flush();
 }
 
@@ -323,7 +319,7 @@ void ConnectionCore::set_paused(std::uint8_t reason, bool value) {
     stats.connections_paused.add();
   } else {
     stats.connections_paused.sub();
-    if (state_ == State::open) resume_due_ = drain_due_ = true;
+    if (state_ == State::open) resume_due_ = drain_due_ = present_due_ = true;
   }
 }
 
@@ -339,7 +335,7 @@ void ConnectionCore::set_hand_paused(bool pause) {
   last_activity_ = executor_now();
   // Kept input is presented again (after the current call, through settle_with), unless
   // back-pressure still holds it: its own end presents it then.
-  if (!paused()) resume_due_ = true;
+  if (!paused()) resume_due_ = present_due_ = true;
 }
 
 void ConnectionCore::keep_while_paused(std::string_view bytes) {
@@ -359,7 +355,16 @@ void ConnectionCore::shut_output() {
     start_flush(CloseReason::peer_closed, "closed by peer");
     return;
   }
-  no_read_ |= kFinOwed;  // output_changed() sends it once nothing is owed
+  // Sent once nothing is owed: by output_changed() as the queue drains, or, when nothing is
+  // queued, right after the current handler call (settle_with()).
+  fin_owed_ = resume_due_ = true;
+}
+
+void ConnectionCore::send_fin_if_drained() {
+  if (state_ != State::open || !queue_.empty() || lent_ != 0 || (batch_ && !batch_->empty())) return;
+  // Every byte owed is with the kernel; the FIN follows them.
+  fin_owed_ = false;
+  transport_.shutdown_write();
 }
 
 void ConnectionCore::refuse_write() {
@@ -399,7 +404,7 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   pending_ = 0;
   if (was_paused) stats.connections_paused.sub();
   no_read_ &= ~kPaused;
-  resume_due_ = drain_due_ = false;
+  resume_due_ = drain_due_ = present_due_ = fin_owed_ = false;
   output_open_ = false;
   ServerContext& ctx = executor_.context();
   if (opened_) {

@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/buffer.hpp"
@@ -136,18 +137,20 @@ class ConnectionCore final : public iomux::Connection {
     }
     finish_delivery_slow(input, input_is_kept, input_live);
   }
-  // Sends what is owed and acts on a lifted pause: on_drain(), then kept input presented again.
+  // Sends what is owed and does what is due after a handler call: a FIN shutdown_write() owes,
+  // on_drain() after a lifted pause, then kept input presented again.
   template <typename Send>
   void settle_with(Send&& send) {
     int err = send();
     while (err == 0 && resume_due_) {
       resume_due_ = false;
       if (state_ != State::open) break;
+      if (fin_owed_) send_fin_if_drained();
       if (drain_due_) {
         drain_due_ = false;
         dispatch([this] { handler_->on_drain(*this); });
       }
-      if (!kept_.empty() && wants_read()) {
+      if (std::exchange(present_due_, false) && !kept_.empty() && wants_read()) {
         const std::string_view kept = kept_.view();
         deliver(kept);
         err = send();
@@ -185,15 +188,14 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open &&
-        (no_read_ & (kPaused | kFinOwed)) == 0) [[likely]]
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
       return;
     output_changed_slow();
   }
 
   // ---- What the engine reads back.
   [[nodiscard]] State state() const noexcept { return state_; }
-  [[nodiscard]] bool wants_read() const noexcept { return state_ == State::open && (no_read_ & kNoRead) == 0; }
+  [[nodiscard]] bool wants_read() const noexcept { return state_ == State::open && no_read_ == 0; }
   // The handler paused reading (Connection::pause_reading): bytes a recv already in flight
   // brings (uring) are kept, not presented, until it resumes.
   [[nodiscard]] bool hand_paused() const noexcept { return (no_read_ & kPausedHand) != 0; }
@@ -232,6 +234,7 @@ class ConnectionCore final : public iomux::Connection {
   void shut_output();
   void set_hand_paused(bool paused);
   void arm_idle_timer(Clock::time_point from);
+  void send_fin_if_drained();
   void start();
   void begin_dispatch() noexcept;
   void finish_delivery_slow(std::string_view input, bool input_is_kept, bool input_live);
@@ -310,7 +313,7 @@ class ConnectionCore final : public iomux::Connection {
   CloseReason close_reason_ = CloseReason::closed_by_handler;
   State state_ = State::open;
   bool opened_ = false;
-  // Why the connection does not read now, as bits: any of them stops it.
+  // The bits of no_read_.
   static constexpr std::uint8_t kPausedOutput = 1;    // pending output >= max_pending
   static constexpr std::uint8_t kPausedDeferred = 2;  // max_deferred places unfilled
   static constexpr std::uint8_t kPausedBudget = 4;    // the memory budget
@@ -321,16 +324,19 @@ class ConnectionCore final : public iomux::Connection {
   // ending does not undo it, resuming does not override back-pressure, and the server's
   // paused count stays what back-pressure does.
   static constexpr std::uint8_t kPausedHand = 32;
-  // Not about reading: shutdown_write() was asked and the FIN waits for the owed output. Here
-  // so that output_changed()'s common case stays one test of this byte.
-  static constexpr std::uint8_t kFinOwed = 64;
-  static constexpr std::uint8_t kNoRead = static_cast<std::uint8_t>(~kFinOwed);
   // A connection holding this much is a candidate for the budget's stalled-holder sweep, which
   // reaches a blocking-model thread only while it sleeps in poll() with its mailbox.
   static constexpr std::size_t kReachableHeld = 4 * 1024;
   std::uint8_t no_read_ = 0;
-  bool resume_due_ = false;  // a pause lifted: kept input is owed (and on_drain, if drain_due_)
-  bool drain_due_ = false;   // back-pressure lifted: on_drain is owed
+  // Something is due after the current handler call (settle_with): the one flag the request
+  // path tests. What is due: a FIN, on_drain, kept input presented again.
+  bool resume_due_ = false;
+  // shutdown_write() was asked and the FIN waits for the owed output. Not tested on the request
+  // path: output_changed()'s slow path sends it once the queue drains, and resume_due_ brings
+  // settle_with() to it when nothing was queued.
+  bool fin_owed_ = false;
+  bool drain_due_ = false;    // back-pressure lifted: on_drain is owed
+  bool present_due_ = false;  // a pause lifted: kept input is presented again
   // Writes are accepted: open or flushing, and the handler has not shut its output
   // (shutdown_write). One flag, so that every write tests one byte.
   bool output_open_ = true;
