@@ -75,6 +75,14 @@ void ReactorTransport::handle_events(std::uint32_t events) {
     return;
   }
   if ((events & kHangup) && !(events & kReadable)) [[unlikely]] {
+    // Both directions are shut (our FIN went after shutdown_write(), the peer's came) while the
+    // core does not read (a pause): what the peer sent before its FIN is still to be read once
+    // reading resumes. A level-triggered poller reports the hang-up on every wait, whatever
+    // the interest, so the socket leaves the poller until then.
+    if (!edge_ && core_.state() == ConnectionCore::State::open && !core_.wants_read()) {
+      park();
+      return;
+    }
     core_.close(CloseReason::peer_reset, 0, "hung up");
     return;
   }
@@ -93,8 +101,23 @@ void ReactorTransport::update_edge_interest(bool reading) {
   reading_ = reading;
 }
 
+void ReactorTransport::park() {
+  owner_.loop().unwatch(fd_.get());
+  parked_ = true;
+  interest_ = 0;
+}
+
 void ReactorTransport::change_interest(std::uint32_t want) {
   interest_ = want;
+  if (parked_) {
+    // Out of the poller after a hang-up while paused: back in once there is something to wait
+    // for (reading resumed: the poller then reports the bytes and the hang-up together).
+    if (want == 0) return;
+    parked_ = false;
+    if (auto ec = owner_.loop().watch(fd_.get(), want, this))
+      core_.close(CloseReason::server_stopped, ec.value(), "the poller refused to watch it again: " + ec.message());
+    return;
+  }
   if (auto ec = owner_.loop().update(fd_.get(), want))
     core_.close(CloseReason::server_stopped, ec.value(), "the poller refused an update: " + ec.message());
 }
@@ -110,7 +133,7 @@ void ReactorTransport::shutdown_write() {
 
 void ReactorTransport::release_socket() {
   const int fd = fd_.get();
-  owner_.loop().unwatch(fd);
+  if (!parked_) owner_.loop().unwatch(fd);
   fd_.reset();
   owner_.retire(fd);  // destroys *this after the current iteration
 }

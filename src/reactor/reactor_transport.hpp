@@ -51,6 +51,7 @@ class ReactorTransport final : public IoHandler, public Transport {
   }
   void update_edge_interest(bool reading);
   void change_interest(std::uint32_t want);
+  void park();
 
   ReactorLoop& owner_;
   UniqueFd fd_;
@@ -58,6 +59,7 @@ class ReactorTransport final : public IoHandler, public Transport {
   std::uint32_t interest_ = 0;  // level-triggered: what the poller watches for
   bool edge_;                   // the poller is edge-triggered
   bool reading_ = true;         // edge-triggered: whether reading was wanted when last looked
+  bool parked_ = false;         // level-triggered: out of the poller after a hang-up while paused
 };
 
 }  // namespace iomux::detail::reactor

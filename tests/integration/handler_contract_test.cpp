@@ -535,6 +535,87 @@ TEST_P(HandlerContract, ShutdownWriteSendsEveryReplyThenFinAndReadingGoesOn) {
   EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::peer_closed));
 }
 
+// "pause+half\n": replies, shuts its sending side and pauses reading, all at once; the client
+// then sends its last bytes and its FIN: both directions are shut while the server does not
+// read. On resume the handler still gets those bytes, then the FIN.
+struct TailSeen {
+  std::mutex mutex;
+  ConnectionHandle paused_one;
+  std::string after;  // what on_data got after the pause
+  std::atomic<bool> paused{false};
+  std::atomic<bool> peer_shut{false};
+  std::atomic<int> closes{0};
+  std::atomic<int> reason{-1};
+};
+
+class PausedHalfCloser final : public Handler {
+ public:
+  explicit PausedHalfCloser(TailSeen& seen) : seen_(seen) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    const std::string_view text(in.data(), in.size());
+    if (conn.write_shut()) {
+      std::lock_guard lock(seen_.mutex);
+      seen_.after += text;
+      return text.size();
+    }
+    if (text == "ping\n") {  // another client's round trip: the loop has looked at every socket
+      conn.write_static("pong\n");
+      return text.size();
+    }
+    if (text.substr(0, 11) != "pause+half\n") return 0;
+    conn.write_static("bye\n");
+    conn.shutdown_write();
+    conn.pause_reading();
+    {
+      std::lock_guard lock(seen_.mutex);
+      seen_.paused_one = conn.handle();
+    }
+    seen_.paused = true;
+    return 11;
+  }
+  void on_peer_shutdown(Connection&) override { seen_.peer_shut = true; }
+  void on_close(Connection&, const CloseInfo& info) override {
+    seen_.reason = static_cast<int>(info.reason);
+    ++seen_.closes;
+  }
+
+ private:
+  TailSeen& seen_;
+};
+
+TEST_P(HandlerContract, BytesSentBeforeTheFinOfAPausedHalfClosedConnectionAreReadOnResume) {
+  TailSeen seen;
+  RunningServer s(options(), [&] { return std::make_unique<PausedHalfCloser>(seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "pause+half\n"));
+  EXPECT_EQ(recv_exact(c.get(), 4), "bye\n");
+  char byte;
+  EXPECT_EQ(::recv(c.get(), &byte, 1, 0), 0) << "no FIN after the reply";
+  ASSERT_TRUE(wait_until([&] { return seen.paused.load(); }));
+  ASSERT_TRUE(send_text(c.get(), "tail"));
+  ::shutdown(c.get(), SHUT_WR);
+  if (concurrent()) {
+    // A round trip on another connection: by its end the server's loop has looked at the
+    // hung-up socket too (a level-triggered poller reports it at every wait).
+    UniqueFd other = connect_to(s.endpoint());
+    ASSERT_TRUE(send_text(other.get(), "ping\n"));
+    EXPECT_EQ(recv_exact(other.get(), 5), "pong\n");
+  }
+  EXPECT_EQ(seen.closes, 0) << "closed while paused: the bytes before the FIN are lost";
+  ConnectionHandle target;
+  {
+    std::lock_guard lock(seen.mutex);
+    target = seen.paused_one;
+  }
+  ASSERT_EQ(target.post([](Connection& conn) { conn.resume_reading(); }), PostResult::posted);
+  ASSERT_TRUE(wait_until([&] { return seen.closes >= 1; }));
+  EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::peer_closed));
+  EXPECT_TRUE(seen.peer_shut);
+  std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(seen.after, "tail");
+}
+
 // ---- loop timers and posts
 
 struct LoopSeen {
