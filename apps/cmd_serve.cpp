@@ -1,9 +1,9 @@
 // `iomux serve`: run one model's server in the foreground until SIGINT/SIGTERM.
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include <chrono>
-#include <thread>
 
 #include "commands.hpp"
 #include "core/socket.hpp"
@@ -94,8 +94,14 @@ int serve(const ServeArgs& a) {
   opts.stats_interval = seconds_to_ms(a.stats_interval_s);
   opts.logger = logger;
 
-  // SIGPIPE is ignored: a peer that vanished is an error code. (SIGINT and SIGTERM are
-  // run_until_signal's, below.)
+  // Block the stop signals before any thread exists (the resp protocol's factory starts its
+  // expiry thread), so all threads inherit the mask and only run_until_signal's thread, below,
+  // takes them. SIGPIPE is ignored: a peer that vanished is an error code.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   detail::raise_fd_limit();
   keep_freed_memory();

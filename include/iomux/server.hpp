@@ -104,12 +104,14 @@ class Server {
 // Runs `server` (server.run()) until one of `signals` arrives: the first stops it gracefully,
 // a second one at once. No signal handler runs: the signals are blocked in the calling thread,
 // which the server's threads (started by run()) inherit, and a thread of this call takes them
-// with sigtimedwait(). So call it from the thread that made the server, before the program
-// starts other threads that do not block these signals (one of them would be killed by the
-// signal instead). `on_signal`, when given, is called on that thread before each stop (to log
-// it). When run() returns, signals still pending are taken and the calling thread's signal
-// mask is restored. What run() throws is rethrown. SIGPIPE is not touched: the library never
-// raises it (its sends use MSG_NOSIGNAL).
+// with sigtimedwait(). A thread that already exists and does not block them would be killed
+// by the signal instead: one the program started, or one a handler factory started when the
+// server was made (resp's expiry thread). So block them (pthread_sigmask) before starting any
+// thread, as `iomux serve` does, or call this before any thread exists. `on_signal`, when
+// given, is called on that thread before each stop (to log it). When run() returns, signals
+// still pending are taken and the calling thread's signal mask is restored. What run() throws
+// is rethrown. SIGPIPE is not touched: the library never raises it (its sends use
+// MSG_NOSIGNAL).
 void run_until_signal(Server& server, std::initializer_list<int> signals = {SIGINT, SIGTERM},
                       std::function<void(int signal, StopMode mode)> on_signal = {});
 

@@ -2,9 +2,12 @@
 // checked. `blocking` serves one client at a time by design, so its concurrency cases run
 // their clients one after another.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,6 +214,47 @@ TEST(SelectModel, BeyondFdSetSizeRefusesCleanlyAndKeepsServing) {
   EXPECT_EQ(st.connections_open + st.connections_refused, all);
   EXPECT_GT(st.connections_open, 0u);
   EXPECT_LT(st.connections_open, static_cast<std::uint64_t>(FD_SETSIZE));
+}
+
+// run_until_signal: the first signal stops the server gracefully, on the helper's thread, and
+// the caller's signal mask is what it was. SIGWINCH, whose default action is to be ignored: a
+// thread of the test binary that does not block it cannot be killed by it.
+TEST(RunUntilSignal, TheFirstSignalStopsTheServerGracefullyAndTheMaskIsRestored) {
+  TestOptions o = options_for("epoll");
+  o.listen = Endpoint::loopback_v4(0);
+  LogCapture log;
+  o.logger = log.logger();
+  std::unique_ptr<Server> server = make_test_server(o);
+  std::atomic<int> first_signal{0};
+  std::atomic<int> first_mode{-1};
+  std::atomic<bool> done{false};
+  std::atomic<bool> served{false};
+  std::thread sender([&] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    UniqueFd c = connect_to(server->local_endpoint());
+    served = c && send_text(c.get(), "x") && recv_exact(c.get(), kReply.size()) == kReply;
+    // Sent to the process until it stops: a signal that came before run_until_signal blocked it
+    // in the caller's thread was ignored there. The pause only paces the retries.
+    for (int i = 0; i < 500 && !done; ++i) {
+      ::kill(::getpid(), SIGWINCH);
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  run_until_signal(*server, {SIGWINCH}, [&](int sig, StopMode mode) {
+    int none = 0;
+    if (first_signal.compare_exchange_strong(none, sig)) first_mode = static_cast<int>(mode);
+  });
+  done = true;
+  sender.join();
+  EXPECT_TRUE(served);
+  EXPECT_EQ(first_signal, SIGWINCH);
+  EXPECT_EQ(first_mode, static_cast<int>(StopMode::graceful));
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  EXPECT_FALSE(sigismember(&now, SIGWINCH)) << "the caller's signal mask was not restored";
 }
 
 }  // namespace
