@@ -34,10 +34,17 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* why 
 // Parses a port number 0..65535 with nothing else around it.
 std::optional<std::uint16_t> parse_port(std::string_view text);
 
-// A resolved socket address: IPv4, IPv6 or Unix (AF_UNIX). Copyable, no allocation.
+// A resolved socket address: IPv4, IPv6 or Unix (AF_UNIX). Copyable; 32 bytes, and only a
+// Unix address with a name allocates (its sockaddr_un, 110 bytes, is kept on the heap: every
+// connection holds its peer's Endpoint, and most are TCP or unnamed Unix clients).
 class Endpoint {
  public:
   Endpoint() noexcept;
+  Endpoint(const Endpoint& other);
+  Endpoint(Endpoint&& other) noexcept;
+  Endpoint& operator=(const Endpoint& other);
+  Endpoint& operator=(Endpoint&& other) noexcept;
+  ~Endpoint();
   // From a numeric IPv4/IPv6 literal; nullopt for anything else (no resolver involved).
   static std::optional<Endpoint> from_numeric(std::string_view host, std::uint16_t port);
   // From "unix:PATH" or "unix:@NAME" (abstract). nullopt (and `why`) for anything else: no
@@ -46,14 +53,16 @@ class Endpoint {
   static std::optional<Endpoint> parse_unix(std::string_view text, std::string* why = nullptr);
   // AF_INET, AF_INET6 or AF_UNIX (an unnamed Unix socket, a client's usually, included);
   // anything else gives the unspecified endpoint.
-  static Endpoint from_sockaddr(const sockaddr* sa, socklen_t len) noexcept;
+  static Endpoint from_sockaddr(const sockaddr* sa, socklen_t len);
   static Endpoint loopback_v4(std::uint16_t port) noexcept;
 
   [[nodiscard]] int family() const noexcept { return addr_.sa.sa_family; }
   // A Unix endpoint has no port: port() is 0 and set_port() does nothing.
   [[nodiscard]] std::uint16_t port() const noexcept;
   void set_port(std::uint16_t port) noexcept;
-  [[nodiscard]] const sockaddr* sockaddr_ptr() const noexcept { return &addr_.sa; }
+  [[nodiscard]] const sockaddr* sockaddr_ptr() const noexcept {
+    return is_unix() && addr_.un.named ? reinterpret_cast<const sockaddr*>(addr_.un.named) : &addr_.sa;
+  }
   // For an abstract name, exactly the name's bytes: no NUL is counted (it would be part of it).
   [[nodiscard]] socklen_t sockaddr_len() const noexcept;
   [[nodiscard]] bool is_v6() const noexcept { return family() == AF_INET6; }
@@ -76,13 +85,24 @@ class Endpoint {
   friend bool operator==(const Endpoint& a, const Endpoint& b) noexcept;
 
  private:
+  struct UnixAddress {
+    sa_family_t family;  // AF_UNIX, where sockaddr has its sa_family (a common initial sequence)
+    socklen_t len;       // the whole sockaddr's (an abstract name is not NUL-ended)
+    sockaddr_un* named;  // owned; null for an unnamed socket
+  };
+  // A Unix endpoint with a name: a copy of `un`, whose first `len` bytes count.
+  static Endpoint named_unix(const sockaddr_un& un, socklen_t len);
+  // The name's bytes: a path without its NUL, an abstract name without its leading NUL.
+  [[nodiscard]] std::string_view unix_name() const noexcept;
+  // Frees a Unix name; leaves the unspecified endpoint.
+  void clear() noexcept;
+
   union {
     sockaddr sa;
     sockaddr_in v4;
     sockaddr_in6 v6;
-    sockaddr_un un;
+    UnixAddress un;
   } addr_;
-  socklen_t unix_len_ = 0;  // AF_UNIX: the sockaddr's length (an abstract name is not NUL-ended)
 };
 
 // Numeric literals resolve without a lookup; names go through getaddrinfo (AF_UNSPEC,

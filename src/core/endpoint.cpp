@@ -83,6 +83,52 @@ std::optional<Endpoint> Endpoint::from_numeric(std::string_view host, std::uint1
   return ep;
 }
 
+Endpoint::Endpoint(const Endpoint& other) : Endpoint() {
+  *this = other;
+}
+
+Endpoint::Endpoint(Endpoint&& other) noexcept : Endpoint() {
+  *this = std::move(other);
+}
+
+Endpoint& Endpoint::operator=(const Endpoint& other) {
+  if (this == &other) return *this;
+  if (other.is_unix() && other.addr_.un.named) {
+    auto* copy = new sockaddr_un(*other.addr_.un.named);
+    clear();
+    addr_.un = {AF_UNIX, other.addr_.un.len, copy};
+    return *this;
+  }
+  clear();
+  std::memcpy(&addr_, &other.addr_, sizeof addr_);
+  return *this;
+}
+
+Endpoint& Endpoint::operator=(Endpoint&& other) noexcept {
+  if (this == &other) return *this;
+  clear();
+  std::memcpy(&addr_, &other.addr_, sizeof addr_);
+  std::memset(&other.addr_, 0, sizeof other.addr_);  // the moved-from one owns nothing
+  return *this;
+}
+
+Endpoint::~Endpoint() {
+  clear();
+}
+
+void Endpoint::clear() noexcept {
+  if (is_unix()) delete addr_.un.named;
+  std::memset(&addr_, 0, sizeof addr_);
+}
+
+Endpoint Endpoint::named_unix(const sockaddr_un& un, socklen_t len) {
+  Endpoint ep;
+  auto* copy = new sockaddr_un(un);
+  copy->sun_family = AF_UNIX;
+  ep.addr_.un = {AF_UNIX, len, copy};
+  return ep;
+}
+
 std::optional<Endpoint> Endpoint::parse_unix(std::string_view text, std::string* why) {
   auto fail = [&](const char* reason) -> std::optional<Endpoint> {
     if (why) *why = reason;
@@ -96,28 +142,28 @@ std::optional<Endpoint> Endpoint::parse_unix(std::string_view text, std::string*
   if (name.size() > kMaxUnixName)
     return fail(abstract ? "abstract socket name longer than 107 bytes" : "socket path longer than 107 bytes");
   if (std::any_of(name.begin(), name.end(), is_control)) return fail("control character in a socket path");
-  Endpoint ep;
-  ep.addr_.un.sun_family = AF_UNIX;
-  char* dst = ep.addr_.un.sun_path + (abstract ? 1 : 0);
-  std::memcpy(dst, name.data(), name.size());
-  ep.unix_len_ = static_cast<socklen_t>(kUnixPathOffset + 1 + name.size());
-  return ep;
+  sockaddr_un un{};
+  std::memcpy(un.sun_path + (abstract ? 1 : 0), name.data(), name.size());
+  return named_unix(un, static_cast<socklen_t>(kUnixPathOffset + 1 + name.size()));
 }
 
-Endpoint Endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
+Endpoint Endpoint::from_sockaddr(const sockaddr* sa, socklen_t len) {
   Endpoint ep;
   if (!sa || len < sizeof(sa_family_t)) return ep;
   if (sa->sa_family == AF_UNIX) {
     if (len > sizeof(sockaddr_un)) return ep;
-    std::memcpy(&ep.addr_, sa, len);
+    sockaddr_un un{};
+    std::memcpy(&un, sa, len);
     std::size_t room = len - kUnixPathOffset;
-    const char* path = ep.addr_.un.sun_path;
     // A path ends at its NUL (counted once, as parse_unix does); a full sun_path may have none.
-    if (room > 0 && path[0] != '\0') room = std::min(strnlen(path, room) + 1, sizeof ep.addr_.un.sun_path);
-    if (room == 1) room = 0;  // "" or a bare NUL: unnamed
-    ep.unix_len_ = static_cast<socklen_t>(kUnixPathOffset + room);
-    if (room == 0) std::memset(ep.addr_.un.sun_path, 0, sizeof ep.addr_.un.sun_path);
-    return ep;
+    if (room > 0 && un.sun_path[0] != '\0') room = std::min(strnlen(un.sun_path, room) + 1, sizeof un.sun_path);
+    if (room <= 1) {  // nothing, "" or a bare NUL: unnamed
+      ep.addr_.un = {AF_UNIX, kUnixPathOffset, nullptr};
+      return ep;
+    }
+    // What follows a path's NUL is not part of the address (nor compared).
+    if (un.sun_path[0] != '\0') std::memset(un.sun_path + room, 0, sizeof un.sun_path - room);
+    return named_unix(un, static_cast<socklen_t>(kUnixPathOffset + room));
   }
   if (len <= sizeof(sockaddr_in6) && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
     std::memcpy(&ep.addr_, sa, len);
@@ -133,12 +179,20 @@ Endpoint Endpoint::loopback_v4(std::uint16_t port) noexcept {
 }
 
 bool Endpoint::is_abstract() const noexcept {
-  return is_unix() && unix_len_ > kUnixPathOffset && addr_.un.sun_path[0] == '\0';
+  return is_unix() && addr_.un.named && addr_.un.named->sun_path[0] == '\0';
 }
 
 std::string Endpoint::unix_path() const {
-  if (!is_unix() || is_abstract() || unix_len_ <= kUnixPathOffset) return {};
-  return std::string(addr_.un.sun_path, strnlen(addr_.un.sun_path, unix_len_ - kUnixPathOffset));
+  if (!is_unix() || is_abstract()) return {};
+  return std::string(unix_name());
+}
+
+std::string_view Endpoint::unix_name() const noexcept {
+  if (!is_unix() || !addr_.un.named) return {};
+  const char* path = addr_.un.named->sun_path;
+  const std::size_t room = addr_.un.len - kUnixPathOffset;
+  if (path[0] == '\0') return {path + 1, room - 1};
+  return {path, strnlen(path, room)};
 }
 
 std::uint16_t Endpoint::port() const noexcept {
@@ -153,7 +207,7 @@ void Endpoint::set_port(std::uint16_t port) noexcept {
 }
 
 socklen_t Endpoint::sockaddr_len() const noexcept {
-  if (is_unix()) return unix_len_;
+  if (is_unix()) return addr_.un.len;
   return family() == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
 }
 
@@ -167,14 +221,12 @@ std::string Endpoint::host_string() const {
 
 std::string Endpoint::to_string() const {
   if (is_unix()) {
-    if (unix_len_ <= kUnixPathOffset) return "unix:(unnamed)";
+    if (!addr_.un.named) return "unix:(unnamed)";
     std::string out(kUnixPrefix);
-    std::string_view name;
+    const std::string_view name = unix_name();
     if (is_abstract()) {
       out += '@';
-      name = std::string_view(addr_.un.sun_path + 1, unix_len_ - kUnixPathOffset - 1);
     } else {
-      name = std::string_view(addr_.un.sun_path, strnlen(addr_.un.sun_path, unix_len_ - kUnixPathOffset));
       // "unix:@x" is an abstract name: a relative path that starts with '@' is the same file as
       // "./@x" (parse_unix reads a path only from something written that way).
       if (name.front() == '@') out += "./";
@@ -213,8 +265,7 @@ bool operator==(const Endpoint& a, const Endpoint& b) noexcept {
     return a.addr_.v6.sin6_port == b.addr_.v6.sin6_port &&
            std::memcmp(&a.addr_.v6.sin6_addr, &b.addr_.v6.sin6_addr, sizeof(in6_addr)) == 0;
   if (a.is_unix())
-    return a.unix_len_ == b.unix_len_ &&
-           std::memcmp(a.addr_.un.sun_path, b.addr_.un.sun_path, a.unix_len_ - kUnixPathOffset) == 0;
+    return a.addr_.un.len == b.addr_.un.len && a.is_abstract() == b.is_abstract() && a.unix_name() == b.unix_name();
   return true;
 }
 

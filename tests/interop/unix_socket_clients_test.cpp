@@ -33,7 +33,9 @@ class UnixSocketClients : public ::testing::TestWithParam<std::string> {
 
   // Nothing here should make the server warn.
   void TearDown() override {
-    if (server_) EXPECT_EQ(server_->log().lines(), std::vector<std::string>{}) << "the server logged warnings";
+    if (server_) {
+      EXPECT_EQ(server_->log().lines(), std::vector<std::string>{}) << "the server logged warnings";
+    }
   }
 
   TempDir dir_;

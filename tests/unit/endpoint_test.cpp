@@ -163,6 +163,30 @@ TEST(UnixEndpoint, ResolveOneNeedsNoResolver) {
   }
 }
 
+// A named Unix address is held on the heap: copies own theirs, a move hands it over.
+TEST(UnixEndpoint, CopiesAndMovesOwnTheirNames) {
+  const Endpoint original = *Endpoint::parse_unix("unix:/run/original.sock");
+  Endpoint copy = original;
+  EXPECT_EQ(copy, original);
+  EXPECT_NE(copy.sockaddr_ptr(), original.sockaddr_ptr());
+  Endpoint assigned = Endpoint::loopback_v4(1);
+  assigned = original;
+  EXPECT_EQ(assigned.to_string(), "unix:/run/original.sock");
+  const Endpoint& same = assigned;
+  assigned = same;  // self-assignment keeps it
+  EXPECT_EQ(assigned, original);
+  Endpoint moved = std::move(copy);
+  EXPECT_EQ(moved, original);
+  EXPECT_EQ(copy.family(), AF_UNSPEC);  // NOLINT(bugprone-use-after-move): what a move leaves
+  assigned = Endpoint::loopback_v4(2);  // frees the name it held
+  EXPECT_EQ(assigned.to_string(), "127.0.0.1:2");
+  std::vector<Endpoint> many(100, original);
+  many.insert(many.begin(), *Endpoint::parse_unix("unix:@first"));
+  EXPECT_EQ(many.front().to_string(), "unix:@first");
+  EXPECT_EQ(many.back(), original);
+  EXPECT_LE(sizeof(Endpoint), 32u);  // what every connection keeps of its peer
+}
+
 TEST(UnixEndpoint, FromTheKernelsAddresses) {
   // A client that did not bind: only the family.
   sockaddr_un sa{};
