@@ -221,7 +221,6 @@ TEST(SelectModel, BeyondFdSetSizeRefusesCleanlyAndKeepsServing) {
 // thread of the test binary that does not block it cannot be killed by it.
 TEST(RunUntilSignal, TheFirstSignalStopsTheServerGracefullyAndTheMaskIsRestored) {
   TestOptions o = options_for("epoll");
-  o.listen = Endpoint::loopback_v4(0);
   LogCapture log;
   o.logger = log.logger();
   std::unique_ptr<Server> server = make_test_server(o);
