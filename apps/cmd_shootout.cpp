@@ -263,7 +263,8 @@ void register_shootout(CLI::App& app, int& exit_code) {
       "shootout",
       "Benchmark every IO model and every peer server (bench/peers) through a matrix of connections, idle "
       "connections and workloads, and iomux's RESP and HTTP servers against redis-server, nginx and h2o under "
-      "redis-benchmark and wrk; write results.json, summary.md and charts.");
+      "redis-benchmark and wrk, and TCP proxies (HAProxy, nginx stream) in front of redis-server; write "
+      "results.json, summary.md and charts.");
   sub->footer(
       "The default plan (see --dry-run) takes 13-15 minutes on 2 CPUs (a time budget caps it); --quick about 3.\n"
       "The real servers run first; servers or tools not installed are skipped with a note "

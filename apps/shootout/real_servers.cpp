@@ -191,7 +191,12 @@ bool iomux_serve_has_proxy() {
   if (!f) return false;
   std::string help;
   char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) help.append(buf, n);
+  // A help text is a few KiB; reading stops at 1 MiB whatever the executable prints.
+  while (help.size() < (1u << 20))
+    if (const std::size_t n = std::fread(buf, 1, sizeof buf, f); n > 0)
+      help.append(buf, n);
+    else
+      break;
   ::pclose(f);
   return help_lists_proxy_protocol(help);
 }
