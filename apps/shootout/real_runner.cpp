@@ -292,10 +292,8 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
   const auto t0 = Clock::now();
   const int port = free_port();
   const bool proxied = section.protocol == RealProtocol::proxy;
-  int upstream_port = 0;
-  if (proxied) do
-      upstream_port = free_port();
-    while (upstream_port == port);
+  int upstream_port = proxied ? free_port() : 0;
+  while (proxied && upstream_port == port) upstream_port = free_port();
   const std::vector<std::string> server_cmd =
       server_argv(server, section.protocol, port, files, iomux_exe, upstream_port);
   const std::vector<std::string> tool_cmd = tool_argv(plan, section, load, port);
@@ -323,9 +321,8 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
     spec.cpu = cpu;
     return spec;
   };
-  // The proxy's upstream: redis-server on the tool's CPU, so the proxy is alone on CPU 0 and
-  // redis-server's work competes with the load generator's, as it would on another machine.
-  // Declared before the proxy so that it stops after it.
+  // The proxy's upstream: redis-server on the tool's CPU, so the proxy is alone on CPU 0 (its
+  // CPU time and its caches are the proxy's only). Declared before the proxy: it stops after it.
   std::unique_ptr<loadgen::SpawnedServer> upstream;
   if (proxied) {
     RealServer redis;
