@@ -3,7 +3,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "commands.hpp"
 #include "core/socket.hpp"
@@ -20,6 +22,9 @@ struct ServeArgs {
   std::string model = "epoll";
   std::string host = "0.0.0.0";
   int port = 7890;
+  bool host_or_port_given = false;  // --host or --port on the command line
+  std::vector<std::string> listen;  // --listen, repeatable
+  std::string unix_mode;            // octal, "" = the umask's
   std::string protocol = "ack";
   std::string reply{kDefaultReply};
   std::size_t max_line = kDefaultMaxLine;
@@ -100,6 +105,26 @@ void keep_freed_memory() {
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }
 
+// Where to listen: --host/--port (the default 0.0.0.0:7890 unless only --listen is given), then
+// every --listen, in order.
+std::vector<Endpoint> listeners_of(const ServeArgs& a) {
+  std::vector<Endpoint> out;
+  if (a.listen.empty() || a.host_or_port_given) out.push_back(resolve_one(a.host, static_cast<std::uint16_t>(a.port)));
+  for (const std::string& where : a.listen) out.push_back(resolve_one(where));
+  return out;
+}
+
+unsigned parse_unix_mode(const std::string& text) {
+  if (text.empty()) return 0;
+  unsigned mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7' || mode > 0777) throw ServerError("--unix-mode must be octal, 0 to 777: '" + text + "'");
+    mode = mode * 8 + static_cast<unsigned>(c - '0');
+  }
+  if (mode > 0777) throw ServerError("--unix-mode must be octal, 0 to 777: '" + text + "'");
+  return mode;
+}
+
 int serve(const ServeArgs& a) {
   auto logger = std::make_shared<Logger>(a.quiet ? LogLevel::error : a.verbose ? LogLevel::debug : LogLevel::info);
   ServerOptions opts;
@@ -129,7 +154,8 @@ int serve(const ServeArgs& a) {
 
   std::unique_ptr<Server> server;
   try {
-    opts.listen = resolve_one(a.host, static_cast<std::uint16_t>(a.port));
+    opts.listeners = listeners_of(a);
+    opts.unix_mode = parse_unix_mode(a.unix_mode);
     server = make_server(std::move(opts), protocol_factory(a));
   } catch (const std::exception& e) {
     logger->error("{}", e.what());
@@ -164,10 +190,19 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("-m,--model", args->model, "IO model (see `iomux models`)")
       ->check(CLI::IsMember(names))
       ->capture_default_str();
-  cmd->add_option("--host", args->host, "Address or host name to listen on")->capture_default_str();
+  const auto given = [args](const auto&) { args->host_or_port_given = true; };
+  cmd->add_option("--host", args->host, "Address or host name to listen on")->capture_default_str()->each(given);
   cmd->add_option("-p,--port", args->port, "TCP port (0: any free port)")
       ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->each(given);
+  cmd->add_option("--listen", args->listen,
+                  "Also (or only, without --host/--port) listen here; repeatable: HOST:PORT, [V6]:PORT, "
+                  "unix:/path (a stale socket file is replaced, a live one refused; removed at stop) or "
+                  "unix:@name (abstract)")
+      ->allow_extra_args(false)
+      ->take_all();
+  cmd->add_option("--unix-mode", args->unix_mode, "Mode of unix:/path socket files, octal (e.g. 660; default: umask)");
   cmd->add_option("--protocol", args->protocol,
                   "ack: reply per chunk; line: reply per line; echo; resp: a Redis-compatible server; http: HTTP/1.1")
       ->check(CLI::IsMember({"ack", "line", "echo", "resp", "http"}))

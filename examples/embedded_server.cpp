@@ -40,7 +40,7 @@ int connect_client(std::uint16_t port) {
 int main(int argc, char** argv) {
   iomux::ServerOptions options;
   options.model = argc > 1 ? argv[1] : "epoll";
-  options.listen = iomux::Endpoint::loopback_v4(0);
+  options.listeners = {iomux::Endpoint::loopback_v4(0)};
   options.logger = std::make_shared<iomux::Logger>(iomux::LogLevel::warn);
 
   std::unique_ptr<iomux::Server> server;

@@ -104,7 +104,7 @@ int run(int argc, char** argv, iomux::HandlerFactory factory, Tweak&& tweak) {
   options.threads = args.threads;
   std::unique_ptr<iomux::Server> server;
   try {
-    options.listen = iomux::resolve_one(args.host, static_cast<std::uint16_t>(args.port));
+    options.listeners = {iomux::resolve_one(args.host, static_cast<std::uint16_t>(args.port))};
     tweak(options);
     server = iomux::make_server(std::move(options), std::move(factory));
   } catch (const std::exception& e) {

@@ -207,6 +207,12 @@ class Connection {
   // For other threads: see ConnectionHandle.
   [[nodiscard]] ConnectionHandle handle();
   [[nodiscard]] const Endpoint& peer() const noexcept;
+  // The listener the connection came in on, as Server::local_endpoints() has it (one of
+  // ServerOptions::listeners, with its real port): the same object for every connection of a
+  // listener, so a handler can tell them apart by it. Not getsockname()'s answer: a wildcard
+  // listener (0.0.0.0:7890) reports itself, not the address the client dialled, and asking
+  // would cost a syscall per accept.
+  [[nodiscard]] const Endpoint& local() const noexcept;
   [[nodiscard]] bool is_open() const noexcept;
   // When the current event started (the loop's clock): cheap, good for timeouts and dates.
   [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;

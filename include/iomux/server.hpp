@@ -2,11 +2,12 @@
 //
 //   iomux::ServerOptions opts;
 //   opts.model = "epoll";
-//   opts.listen = iomux::resolve_one("127.0.0.1:0");
+//   opts.listeners = {iomux::resolve_one("127.0.0.1:0"), iomux::resolve_one("unix:/tmp/x.sock")};
 //   auto server = iomux::make_server(opts, iomux::line_protocol());  // or your HandlerFactory
 //                                                // binds now; throws ServerError with the reason
 //   std::jthread t([&] { server->run(); });      // serves until stopped
 //   ... server->local_endpoint() ...             // the real port when 0 was asked for
+//                                                // (local_endpoints(): every listener's)
 //   server->stop(iomux::StopMode::graceful);     // from any thread
 #pragma once
 
@@ -16,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "iomux/endpoint.hpp"
 #include "iomux/error.hpp"
@@ -27,9 +29,18 @@ namespace iomux {
 
 struct ServerOptions {
   std::string model = "epoll";
-  Endpoint listen = Endpoint::loopback_v4(0);
+  // Where to listen: one listener per endpoint, TCP (port 0: any free port) or Unix
+  // ("unix:/path", "unix:@abstract"), all served alike; Connection::local() says which one a
+  // connection came in on. At least one. A Unix listener's socket file is made at start (a
+  // stale one a dead server left is replaced; a live server's is not: ServerError) and
+  // removed when the server stops accepting.
+  std::vector<Endpoint> listeners{Endpoint::loopback_v4(0)};
   int backlog = 4096;
-  // epoll, epoll-et, uring: event loops, one per thread, each with its own SO_REUSEPORT listener.
+  // Unix socket files get this mode (e.g. 0660) right after bind; 0 = what the umask leaves.
+  unsigned unix_mode = 0;
+  // epoll, epoll-et, uring: event loops, one per thread, each with its own SO_REUSEPORT
+  // listener on every TCP endpoint; a Unix listener (no SO_REUSEPORT there) is one socket all
+  // the loops accept from.
   int threads = 1;
   // Open connections at most; 0 = as many as the fd limit allows. For `threaded` it is also the
   // cap on threads.
@@ -85,8 +96,14 @@ class Server {
   // cuts a graceful drain short). Never blocks.
   virtual void stop(StopMode mode = StopMode::graceful) noexcept = 0;
 
-  // Where the server listens (the real port when port 0 was asked for). Safe from any thread.
-  [[nodiscard]] virtual Endpoint local_endpoint() const = 0;
+  // Where the server listens (the real port when port 0 was asked for): the first listener's.
+  // Safe from any thread.
+  [[nodiscard]] Endpoint local_endpoint() const {
+    std::vector<Endpoint> all = local_endpoints();
+    return all.empty() ? Endpoint() : all.front();
+  }
+  // Every listener's, in ServerOptions::listeners' order. Safe from any thread.
+  [[nodiscard]] virtual std::vector<Endpoint> local_endpoints() const = 0;
 
   // Counters summed over the server's threads. Safe from any thread.
   [[nodiscard]] virtual StatsSnapshot stats() const = 0;

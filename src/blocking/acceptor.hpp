@@ -3,9 +3,14 @@
 // (ServerContext::accept_failed classifies, logs, counts and sheds out of fds).
 #pragma once
 
+#include <poll.h>
+
 #include <chrono>
+#include <cstddef>
+#include <vector>
 
 #include "core/fd.hpp"
+#include "core/listener.hpp"
 #include "core/server_context.hpp"
 #include "core/spare_fd.hpp"
 #include "core/thread_stats.hpp"
@@ -23,13 +28,22 @@ class Acceptor {
 
   // `accept_flags`: accept4()'s for the new sockets (SOCK_NONBLOCK for the nonblocking model).
   Acceptor(ServerContext& ctx, ThreadStats& stats, int accept_flags);
-  Result accept(int listener);
+  Result accept(const ListenSocket& listener);
+
+  // For a thread that sleeps in accept() (blocking, threaded): which listener to accept from
+  // next. One listener: it (accept() itself waits). Several (opened O_NONBLOCK): the thread
+  // sleeps in poll(2) on all of them, the only way one thread can wait for several sockets,
+  // and the next ready one after the last served is chosen, so a busy listener cannot starve
+  // another. stop() shuts them down, which ends the poll (POLLHUP) as it ends an accept().
+  std::size_t wait_for_listener(const std::vector<SharedListener>& listeners);
 
  private:
   ServerContext& ctx_;
   ThreadStats& stats_;
   int flags_;
   SpareFd spare_;
+  std::vector<pollfd> waiting_;
+  std::size_t last_ready_ = 0;
 };
 
 // Whether an accept that failed this way will fail again at once (out of fds, ENOBUFS): the

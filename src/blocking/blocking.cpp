@@ -4,6 +4,9 @@
 // while one client is served, every other one waits in the listen backlog, and a client that
 // connects and says nothing holds the whole server (until --idle-timeout, a SO_RCVTIMEO here).
 //
+// Several listeners (ServerOptions::listeners): the thread sleeps in poll(2) on all of them
+// instead of in accept() on one (Acceptor::wait_for_listener).
+//
 // stop() from another thread: the listener and the client socket are registered with
 // StopControl, which shuts them down to wake the blocked accept()/recv() (stop_control.hpp).
 // A graceful stop lets the current request finish (its reply is sent synchronously before the
@@ -26,12 +29,13 @@ class BlockingServer final : public Server {
   BlockingServer(ServerOptions options, HandlerFactory factory)
       : ctx_(std::move(options), std::move(factory)),
         stop_(ctx_.options().drain_timeout),
-        listener_(ctx_.open_listener(/*non_blocking=*/false, /*reuse_port=*/false)),
-        local_(detail::local_endpoint(listener_.get())) {
-    stop_.watch(listener_.get(), /*listener=*/true);
+        // Several listeners are waited for in poll(2) (Acceptor::wait_for_listener), so an
+        // accept that finds nothing must not block.
+        listeners_(ctx_.open_listeners(/*non_blocking=*/ctx_.options().listeners.size() > 1, /*reuse_port=*/false)) {
+    for (const auto& l : listeners_) stop_.watch(l->fd(), /*listener=*/true);
     ctx_.set_stats_source([this] { return stats(); });
     ctx_.log().info("listening on {} (model {}, one client at a time, the rest wait in the backlog)",
-                    local_.to_string(), ctx_.options().model);
+                    ctx_.listening_description(), ctx_.options().model);
   }
 
   void run() override {
@@ -43,23 +47,26 @@ class BlockingServer final : public Server {
     Acceptor acceptor(ctx_, stats_, /*accept_flags=*/0);
     std::array<char, kScratchSize> scratch;
     while (!stop_.requested()) {
-      Acceptor::Result a = acceptor.accept(listener_.get());
+      const std::size_t from = acceptor.wait_for_listener(listeners_);
+      Acceptor::Result a = acceptor.accept(*listeners_[from]);
       if (!a.fd) {
         if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
         continue;
       }
       std::unique_ptr<Handler> handler = ctx_.admit(stats_, a.peer);
       if (!handler) continue;
-      BlockingTransport session(executor, std::move(a.fd), a.peer, std::move(handler), &stop_, /*blocking_sends=*/true);
+      BlockingTransport session(executor, std::move(a.fd), a.peer, ctx_.listening_on()[from], std::move(handler),
+                                &stop_,
+                                /*blocking_sends=*/true);
       session.serve(scratch);
     }
-    stop_.unwatch(listener_.get());
-    listener_.reset();
+    for (const auto& l : listeners_) stop_.unwatch(l->fd());
+    listeners_.clear();
   }
 
   void stop(StopMode mode) noexcept override { stop_.request(mode); }
 
-  Endpoint local_endpoint() const override { return local_; }
+  std::vector<Endpoint> local_endpoints() const override { return ctx_.listening_on(); }
   StatsSnapshot stats() const override {
     StatsSnapshot s = stats_.snapshot();
     s.bytes_held = ctx_.budget_used();
@@ -71,8 +78,7 @@ class BlockingServer final : public Server {
   ServerContext ctx_;
   StopControl stop_;
   ThreadStats stats_;
-  UniqueFd listener_;
-  Endpoint local_;
+  std::vector<SharedListener> listeners_;
 };
 
 }  // namespace

@@ -10,13 +10,13 @@
 
 namespace iomux::detail::blocking {
 
-BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& peer,
+BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& peer, const Endpoint& local,
                                      std::unique_ptr<Handler> handler, StopControl* stop, bool blocking_sends)
     : executor_(executor),
       stop_(stop),
       fd_(std::move(fd)),
       blocking_(blocking_sends),
-      core_(executor, *this, std::move(handler), peer, fd_.get()) {
+      core_(executor, *this, std::move(handler), peer, local, fd_.get()) {
   if (stop_) stop_->watch(fd_.get(), /*listener=*/false);
   const auto send_timeout = executor.context().options().send_timeout;
   if (blocking_ && send_timeout.count() > 0) set_send_timeout(fd_.get(), send_timeout);

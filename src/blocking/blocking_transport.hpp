@@ -38,12 +38,13 @@ using SteadyClock = std::chrono::steady_clock;
 // the core's close (or the destructor) releases it. One thread uses a BlockingTransport at a time.
 class BlockingTransport final : public Transport {
  public:
-  // The caller has admitted the connection (ServerContext::admit) and made its handler. `stop`,
+  // The caller has admitted the connection (ServerContext::admit) and made its handler; `local`
+  // is the listener's endpoint (ConnectionCore). `stop`,
   // when given, gets the socket registered so stop() can wake a thread blocked on it.
   // `blocking_sends`: the socket blocks (serve()), so a send goes on until everything is sent
   // or the peer takes nothing for send_timeout (SO_SNDTIMEO; the connection then closes).
-  BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler,
-                    StopControl* stop, bool blocking_sends);
+  BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& peer, const Endpoint& local,
+                    std::unique_ptr<Handler> handler, StopControl* stop, bool blocking_sends);
   BlockingTransport(BlockingTransport&&) = delete;
   ~BlockingTransport();
 

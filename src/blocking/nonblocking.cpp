@@ -30,21 +30,21 @@ class NonblockingServer final : public VisitingServer {
  public:
   NonblockingServer(ServerOptions options, HandlerFactory factory)
       : VisitingServer(std::move(options), std::move(factory), /*non_blocking=*/true, SOCK_NONBLOCK) {
-    ctx_.log().info("listening on {} (model {}, one thread polling every socket, {} ms back-off)", local_.to_string(),
-                    ctx_.options().model, ctx_.options().poll_interval.count());
+    ctx_.log().info("listening on {} (model {}, one thread polling every socket, {} ms back-off)",
+                    ctx_.listening_description(), ctx_.options().model, ctx_.options().poll_interval.count());
   }
 
  private:
-  bool accept_burst(Acceptor& acceptor) override {
+  bool accept_burst(Acceptor& acceptor, const ListenSocket& listener, const Endpoint& local) override {
     bool progress = false;
     for (int i = 0; i < kAcceptBurst; ++i) {
-      Acceptor::Result a = acceptor.accept(listener_.get());
+      Acceptor::Result a = acceptor.accept(listener);
       if (!a.fd) {
         if (a.failure == AcceptFailure::retry) continue;
         break;  // nobody waiting; anything else was logged: try again next pass
       }
       progress = true;
-      add_connection(std::move(a.fd), a.peer, nullptr);
+      add_connection(std::move(a.fd), a.peer, local, nullptr);
     }
     return progress;
   }

@@ -14,6 +14,9 @@
 // handle or defers a reply makes its thread sleep in poll() on the socket and an eventfd
 // instead of in recv().
 //
+// Several listeners: the accept thread sleeps in poll(2) on all of them (Acceptor::
+// wait_for_listener); a shutdown listener ends the poll as it ends an accept().
+//
 // stop(): the listener is shut down (accept() fails with EINVAL), every client socket gets
 // SHUT_RD (a blocked recv() returns 0 after the request in hand is answered) and run() waits for
 // the threads; after --drain-timeout the watchdog shuts everything down (SHUT_RDWR), which ends
@@ -50,12 +53,13 @@ class ThreadedServer final : public Server {
   ThreadedServer(ServerOptions options, HandlerFactory factory)
       : ctx_(with_thread_cap(std::move(options)), std::move(factory)),
         stop_(ctx_.options().drain_timeout),
-        listener_(ctx_.open_listener(/*non_blocking=*/false, /*reuse_port=*/false)),
-        local_(detail::local_endpoint(listener_.get())) {
-    stop_.watch(listener_.get(), /*listener=*/true);
+        // Several listeners are waited for in poll(2) (Acceptor::wait_for_listener), so an
+        // accept that finds nothing must not block.
+        listeners_(ctx_.open_listeners(/*non_blocking=*/ctx_.options().listeners.size() > 1, /*reuse_port=*/false)) {
+    for (const auto& l : listeners_) stop_.watch(l->fd(), /*listener=*/true);
     ctx_.set_stats_source([this] { return stats(); });
-    ctx_.log().info("listening on {} (model {}, a thread per connection, at most {} threads)", local_.to_string(),
-                    ctx_.options().model, ctx_.options().max_connections);
+    ctx_.log().info("listening on {} (model {}, a thread per connection, at most {} threads)",
+                    ctx_.listening_description(), ctx_.options().model, ctx_.options().max_connections);
   }
 
   ~ThreadedServer() override {
@@ -69,7 +73,8 @@ class ThreadedServer final : public Server {
     std::jthread watchdog = stop_.start_drain_watchdog(ctx_.log());
     Acceptor acceptor(ctx_, acceptor_stats_, /*accept_flags=*/0);
     while (!stop_.requested()) {
-      Acceptor::Result a = acceptor.accept(listener_.get());
+      const std::size_t from = acceptor.wait_for_listener(listeners_);
+      Acceptor::Result a = acceptor.accept(*listeners_[from]);
       if (!a.fd) {
         if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
         continue;
@@ -77,16 +82,16 @@ class ThreadedServer final : public Server {
       join_finished();
       // The place under max_connections here, the handler on the connection's own thread.
       if (!ctx_.reserve(acceptor_stats_, a.peer)) continue;
-      spawn(std::move(a.fd), a.peer);
+      spawn(std::move(a.fd), a.peer, ctx_.listening_on()[from]);
     }
-    stop_.unwatch(listener_.get());
-    listener_.reset();
+    for (const auto& l : listeners_) stop_.unwatch(l->fd());
+    listeners_.clear();
     wait_for_workers();
   }
 
   void stop(StopMode mode) noexcept override { stop_.request(mode); }
 
-  Endpoint local_endpoint() const override { return local_; }
+  std::vector<Endpoint> local_endpoints() const override { return ctx_.listening_on(); }
 
   StatsSnapshot stats() const override {
     std::lock_guard lock(mutex_);
@@ -107,14 +112,14 @@ class ThreadedServer final : public Server {
 
   // Accept thread. The mutex is held while the thread starts, so it cannot retire itself before
   // it is in workers_.
-  void spawn(UniqueFd fd, const Endpoint& peer) {
+  void spawn(UniqueFd fd, const Endpoint& peer, const Endpoint& local) {
     std::lock_guard lock(mutex_);
     const std::uint64_t id = next_id_++;
     auto worker = std::make_unique<Worker>();
     Worker* w = worker.get();
     try {
-      w->thread = std::thread([this, w, id, fd = std::move(fd), peer]() mutable {
-        serve(w->stats, std::move(fd), peer);
+      w->thread = std::thread([this, w, id, fd = std::move(fd), peer, &local]() mutable {
+        serve(w->stats, std::move(fd), peer, local);
         retire(id);
       });
     } catch (const std::exception& e) {  // out of threads or memory: the fd went with the lambda
@@ -127,7 +132,7 @@ class ThreadedServer final : public Server {
   }
 
   // Connection thread.
-  void serve(ThreadStats& stats, UniqueFd fd, const Endpoint& peer) noexcept {
+  void serve(ThreadStats& stats, UniqueFd fd, const Endpoint& peer, const Endpoint& local) noexcept {
     try {
       std::unique_ptr<Handler> handler = ctx_.handler_for(stats, peer);
       if (!handler) return;
@@ -135,7 +140,8 @@ class ThreadedServer final : public Server {
       executor.bind_to_current_thread();
       executor.set_interruptible_sockets(true);
       std::array<char, kThreadScratchSize> scratch;
-      BlockingTransport session(executor, std::move(fd), peer, std::move(handler), &stop_, /*blocking_sends=*/true);
+      BlockingTransport session(executor, std::move(fd), peer, local, std::move(handler), &stop_,
+                                /*blocking_sends=*/true);
       session.serve(scratch);
     } catch (const std::exception& e) {
       ctx_.log().error("connection thread for {} failed: {}", peer.to_string(), e.what());
@@ -174,8 +180,7 @@ class ThreadedServer final : public Server {
 
   ServerContext ctx_;
   StopControl stop_;
-  UniqueFd listener_;
-  Endpoint local_;
+  std::vector<SharedListener> listeners_;
   ThreadStats acceptor_stats_;  // written by the accept thread only
   mutable std::mutex mutex_;    // guards the four below
   std::condition_variable all_done_;

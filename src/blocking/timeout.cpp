@@ -44,20 +44,22 @@ class TimeoutServer final : public VisitingServer {
   TimeoutServer(ServerOptions options, HandlerFactory factory)
       : VisitingServer(std::move(options), std::move(factory), /*non_blocking=*/false, /*accept_flags=*/0),
         timeout_(visit_timeout(ctx_.options())) {
-    if (auto ec = set_recv_timeout(listener_.get(), timeout_))
-      throw ServerError("cannot set SO_RCVTIMEO on the listener: " + ec.message());
-    stop_.watch(listener_.get(), /*listener=*/true);
+    for (const auto& l : listeners_) {
+      if (auto ec = set_recv_timeout(l->fd(), timeout_))
+        throw ServerError("cannot set SO_RCVTIMEO on the listener on " + l->local().to_string() + ": " + ec.message());
+      stop_.watch(l->fd(), /*listener=*/true);
+    }
     ctx_.log().info("listening on {} (model {}, one thread visiting blocking sockets, {} ms per wait)",
-                    local_.to_string(), ctx_.options().model, timeout_.count());
+                    ctx_.listening_description(), ctx_.options().model, timeout_.count());
   }
 
  private:
   // The first accept() waits up to one interval; the burst goes on while connections keep
   // coming. True if anything was accepted (or refused).
-  bool accept_burst(Acceptor& acceptor) override {
+  bool accept_burst(Acceptor& acceptor, const ListenSocket& listener, const Endpoint& local) override {
     bool progress = false;
     for (int i = 0; i < kAcceptBurst && !stop_.requested(); ++i) {
-      Acceptor::Result a = acceptor.accept(listener_.get());
+      Acceptor::Result a = acceptor.accept(listener);
       if (!a.fd) {
         if (a.failure == AcceptFailure::retry) continue;
         if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
@@ -71,7 +73,7 @@ class TimeoutServer final : public VisitingServer {
         ctx_.refuse(stats_, "cannot bound the waits of " + a.peer.to_string() + ": " + ec.message());
         continue;
       }
-      add_connection(std::move(a.fd), a.peer, &stop_);
+      add_connection(std::move(a.fd), a.peer, local, &stop_);
     }
     return progress;
   }
@@ -82,10 +84,9 @@ class TimeoutServer final : public VisitingServer {
     if (SteadyClock::now() - pass_start < timeout_) stop_.sleep_for(timeout_);
   }
 
-  void close_listener() override {
-    if (!listener_) return;
-    stop_.unwatch(listener_.get());
-    listener_.reset();
+  void close_listeners() override {
+    for (const auto& l : listeners_) stop_.unwatch(l->fd());
+    listeners_.clear();
   }
 
   std::chrono::milliseconds timeout_;

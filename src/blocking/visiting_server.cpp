@@ -13,8 +13,7 @@ VisitingServer::VisitingServer(ServerOptions options, HandlerFactory factory, bo
     : ctx_(std::move(options), std::move(factory)),
       stop_(ctx_.options().drain_timeout),
       executor_(ctx_, stats_, &stop_, BlockingLoop::Wake::nudge),
-      listener_(ctx_.open_listener(non_blocking, /*reuse_port=*/false)),
-      local_(detail::local_endpoint(listener_.get())),
+      listeners_(ctx_.open_listeners(non_blocking, /*reuse_port=*/false)),
       accept_flags_(accept_flags) {
   ctx_.set_stats_source([this] { return stats(); });
 }
@@ -25,10 +24,11 @@ StatsSnapshot VisitingServer::stats() const {
   return s;
 }
 
-void VisitingServer::add_connection(UniqueFd fd, const Endpoint& peer, StopControl* stop) {
+void VisitingServer::add_connection(UniqueFd fd, const Endpoint& peer, const Endpoint& local, StopControl* stop) {
   std::unique_ptr<Handler> handler = ctx_.admit(stats_, peer);
   if (!handler) return;
-  connections_.push_back(std::make_unique<BlockingTransport>(executor_, std::move(fd), peer, std::move(handler), stop,
+  connections_.push_back(std::make_unique<BlockingTransport>(executor_, std::move(fd), peer, local, std::move(handler),
+                                                             stop,
                                                              /*blocking_sends=*/false));
 }
 
@@ -47,11 +47,13 @@ void VisitingServer::run() {
     const auto pass_start = SteadyClock::now();
     if (level == StopControl::Level::draining && !draining) {
       draining = true;
-      close_listener();
+      close_listeners();
       for (auto& s : connections_) s->drain();
     }
     executor_.run_due();
-    bool progress = listener_ && accept_burst(acceptor);
+    bool progress = false;
+    for (std::size_t i = 0; i < listeners_.size() && !stop_.requested(); ++i)
+      progress = accept_burst(acceptor, *listeners_[i], ctx_.listening_on()[i]) || progress;
     for (auto& s : connections_) {
       // A timeout-model visit may wait a whole interval: an immediate stop must not wait for
       // every connection's turn.
@@ -65,7 +67,7 @@ void VisitingServer::run() {
   for (auto& s : connections_) s->close(draining ? "drain timeout" : "server stopped");
   connections_.clear();
   executor_.close_mailbox();
-  close_listener();
+  close_listeners();
 }
 
 }  // namespace iomux::detail::blocking

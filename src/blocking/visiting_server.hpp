@@ -26,32 +26,31 @@ class VisitingServer : public Server {
   void run() final;
   void stop(StopMode mode) noexcept final { stop_.request(mode); }
 
-  Endpoint local_endpoint() const final { return local_; }
+  std::vector<Endpoint> local_endpoints() const final { return ctx_.listening_on(); }
   StatsSnapshot stats() const final;
   std::string_view model() const noexcept final { return ctx_.options().model; }
 
  protected:
-  // Opens the listener (O_NONBLOCK or not). `accept_flags` are accept4()'s for new sockets.
+  // Opens the listeners (O_NONBLOCK or not). `accept_flags` are accept4()'s for new sockets.
   VisitingServer(ServerOptions options, HandlerFactory factory, bool non_blocking, int accept_flags);
 
-  // Accepts what is waiting, at most a burst, into connections_ (add_connection()). True if anything
-  // moved.
-  virtual bool accept_burst(Acceptor& acceptor) = 0;
+  // Accepts what is waiting on one listener (`local`: its endpoint), at most a burst, into
+  // connections_ (add_connection()). True if anything moved. A pass visits every listener.
+  virtual bool accept_burst(Acceptor& acceptor, const ListenSocket& listener, const Endpoint& local) = 0;
   // After a pass that started at `pass_start` and moved nothing: wait for something to do.
   virtual void after_idle_pass(SteadyClock::time_point pass_start) = 0;
   // Stops accepting; the loop calls it on a graceful stop and at the end.
-  virtual void close_listener() { listener_.reset(); }
+  virtual void close_listeners() { listeners_.clear(); }
 
   // Admits an accepted connection (ServerContext::admit) and serves it. `stop`: see
   // BlockingTransport.
-  void add_connection(UniqueFd fd, const Endpoint& peer, StopControl* stop);
+  void add_connection(UniqueFd fd, const Endpoint& peer, const Endpoint& local, StopControl* stop);
 
   ServerContext ctx_;
   StopControl stop_;
   ThreadStats stats_;
   BlockingLoop executor_;
-  UniqueFd listener_;
-  Endpoint local_;
+  std::vector<SharedListener> listeners_;  // in ServerContext::listening_on()'s order
   std::vector<std::unique_ptr<BlockingTransport>> connections_;
 
  private:

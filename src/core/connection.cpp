@@ -215,6 +215,10 @@ const Endpoint& Connection::peer() const noexcept {
   return core_of(*this).peer_;
 }
 
+const Endpoint& Connection::local() const noexcept {
+  return *core_of(*this).local_;
+}
+
 bool Connection::is_open() const noexcept {
   return core_of(*this).state_ != ConnectionCore::State::closed;
 }

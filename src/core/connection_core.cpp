@@ -53,11 +53,12 @@ bool nothing_unread(int fd) noexcept {
 }  // namespace
 
 ConnectionCore::ConnectionCore(Executor& executor, Transport& transport, std::unique_ptr<Handler> handler,
-                               const Endpoint& peer, int fd)
+                               const Endpoint& peer, const Endpoint& local, int fd)
     : executor_(executor),
       transport_(transport),
       handler_(std::move(handler)),
       peer_(peer),
+      local_(&local),
       fd_(fd),
       max_input_(executor.context().options().max_input),
       last_activity_(executor.now()) {
@@ -79,7 +80,7 @@ void ConnectionCore::start() {
   assert(executor_.in_owner_thread());
   opened_ = true;
   executor_.stats().connections_open.add();
-  executor_.context().log_connect(peer_, fd_);
+  executor_.context().log_connect(peer_, *local_, fd_);
   dispatch([this] { handler_->on_open(*this); });
 }
 
@@ -347,7 +348,7 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   ServerContext& ctx = executor_.context();
   if (opened_) {
     stats.connections_open.sub();
-    ctx.log_disconnect(peer_, detail, requests_);
+    ctx.log_disconnect(peer_, *local_, detail, requests_);
   }
   ctx.release();
   if (link_) link_->sever();

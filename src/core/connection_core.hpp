@@ -68,8 +68,10 @@ class ConnectionCore final : public iomux::Connection {
   enum class State : std::uint8_t { open, flushing, lingering, closed };
 
   // The engine has admitted the connection (ServerContext::admit); close() releases it.
+  // `local`: the listener's endpoint (one of ServerContext::listening_on(), which outlives
+  // every connection).
   ConnectionCore(Executor& executor, Transport& transport, std::unique_ptr<Handler> handler, const Endpoint& peer,
-                 int fd);
+                 const Endpoint& local, int fd);
   // Closes the connection if the engine did not (without calling back into the engine).
   ~ConnectionCore();
   ConnectionCore(const ConnectionCore&) = delete;
@@ -260,6 +262,7 @@ class ConnectionCore final : public iomux::Connection {
   Transport& transport_;
   std::unique_ptr<Handler> handler_;
   Endpoint peer_;
+  const Endpoint* local_;
   int fd_;
   Buffer kept_;
   std::size_t max_input_;

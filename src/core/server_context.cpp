@@ -15,6 +15,7 @@ ServerContext::ServerContext(ServerOptions options, HandlerFactory factory)
       logger_(options_.logger ? options_.logger : std::make_shared<Logger>()),
       budget_(options_.max_memory) {
   if (!factory_) throw ServerError("no handler factory given");
+  if (options_.listeners.empty()) throw ServerError("no endpoint to listen on (ServerOptions::listeners is empty)");
 }
 
 std::unique_ptr<Handler> ServerContext::make_handler() const {
@@ -23,15 +24,41 @@ std::unique_ptr<Handler> ServerContext::make_handler() const {
   return h;
 }
 
-UniqueFd ServerContext::open_listener_on(const Endpoint& where, bool non_blocking, bool reuse_port) const {
+SharedListener ServerContext::open_listener_on(const Endpoint& where, bool non_blocking, bool reuse_port) const {
   ListenOptions lo;
   lo.backlog = options_.backlog;
   lo.non_blocking = non_blocking;
-  lo.reuse_port = reuse_port;
+  lo.reuse_port = reuse_port && !where.is_unix();
   std::error_code ec;
-  UniqueFd fd = listen_tcp(where, lo, ec);
-  if (!fd) throw ServerError("cannot listen on " + where.to_string() + ": " + ec.message());
-  return fd;
+  std::string why;
+  SharedListener listener = listen_on(where, lo, options_.unix_mode, ec, why);
+  if (!listener) throw ServerError("cannot listen on " + where.to_string() + ": " + (why.empty() ? ec.message() : why));
+  return listener;
+}
+
+std::vector<SharedListener> ServerContext::open_listeners(bool non_blocking, bool reuse_port) {
+  std::vector<SharedListener> out;
+  std::vector<Endpoint> where;
+  for (const Endpoint& ep : options_.listeners) {
+    out.push_back(open_listener_on(ep, non_blocking, reuse_port));
+    where.push_back(out.back()->local());
+  }
+  if (listening_.empty()) listening_ = std::move(where);
+  return out;
+}
+
+SharedListener ServerContext::listener_for_another_loop(const SharedListener& first) const {
+  if (!first->tcp()) return first;
+  return open_listener_on(first->local(), /*non_blocking=*/true, /*reuse_port=*/true);
+}
+
+std::string ServerContext::listening_description() const {
+  std::string out;
+  for (const Endpoint& ep : listening_) {
+    if (!out.empty()) out += ", ";
+    out += ep.to_string();
+  }
+  return out;
 }
 
 std::unique_ptr<Handler> ServerContext::admit(ThreadStats& stats, const Endpoint& peer) {
@@ -112,12 +139,23 @@ void ServerContext::log_eviction(const Endpoint& peer, std::size_t held) {
                 suppressed ? fmt::format(" ({} more evictions not logged)", suppressed) : std::string());
 }
 
-void ServerContext::log_connect(const Endpoint& peer, int fd) const {
-  logger_->info("connect {} (fd {}, {} open)", peer.to_string(), fd, open_.load(std::memory_order_relaxed));
+void ServerContext::log_connect(const Endpoint& peer, const Endpoint& local, int fd) const {
+  if (!logger_->enabled(LogLevel::info)) return;
+  // A Unix client is usually unnamed: the listener is what tells one from another.
+  if (listening_.size() > 1 || peer.is_unix())
+    logger_->info("connect {} on {} (fd {}, {} open)", peer.to_string(), local.to_string(), fd,
+                  open_.load(std::memory_order_relaxed));
+  else
+    logger_->info("connect {} (fd {}, {} open)", peer.to_string(), fd, open_.load(std::memory_order_relaxed));
 }
 
-void ServerContext::log_disconnect(const Endpoint& peer, std::string_view why, std::uint64_t requests) const {
-  logger_->info("disconnect {}: {} ({} requests)", peer.to_string(), why, requests);
+void ServerContext::log_disconnect(const Endpoint& peer, const Endpoint& local, std::string_view why,
+                                   std::uint64_t requests) const {
+  if (!logger_->enabled(LogLevel::info)) return;
+  if (listening_.size() > 1 || peer.is_unix())
+    logger_->info("disconnect {} on {}: {} ({} requests)", peer.to_string(), local.to_string(), why, requests);
+  else
+    logger_->info("disconnect {}: {} ({} requests)", peer.to_string(), why, requests);
 }
 
 std::string describe_errno(int err) {

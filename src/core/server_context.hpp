@@ -9,8 +9,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/fd.hpp"
+#include "core/listener.hpp"
 #include "core/memory_budget.hpp"
 #include "core/spare_fd.hpp"
 #include "core/thread_stats.hpp"
@@ -44,11 +46,19 @@ class ServerContext {
   void set_stats_source(std::function<StatsSnapshot()> source) { stats_source_ = std::move(source); }
   StatsSnapshot server_stats() const { return stats_source_ ? stats_source_() : StatsSnapshot{}; }
 
-  // Opens a listener on options().listen; throws ServerError with the reason.
-  UniqueFd open_listener(bool non_blocking, bool reuse_port) const {
-    return open_listener_on(options_.listen, non_blocking, reuse_port);
-  }
-  UniqueFd open_listener_on(const Endpoint& where, bool non_blocking, bool reuse_port) const;
+  // Opens a listener on each of options().listeners, in order, and records where they listen
+  // (listening_on()). `reuse_port` applies to TCP ones only. Throws ServerError with the reason
+  // (the listeners opened before the failing one close, their socket files removed).
+  std::vector<SharedListener> open_listeners(bool non_blocking, bool reuse_port);
+  // For one more event loop (--threads): a TCP listener of its own on the port `first` got
+  // (SO_REUSEPORT); a Unix one is `first` itself, shared.
+  SharedListener listener_for_another_loop(const SharedListener& first) const;
+  // Where the listeners listen (the real ports), in options().listeners' order. Set once, by
+  // the server's constructor, before any other thread exists.
+  const std::vector<Endpoint>& listening_on() const noexcept { return listening_; }
+  // "127.0.0.1:7890, unix:/run/x.sock", for the "listening on" log line (the first is the one
+  // `iomux bench --spawn` reads).
+  std::string listening_description() const;
 
   // ---- Admission, the same on every engine, counted here and nowhere else.
 
@@ -76,14 +86,18 @@ class ServerContext {
   // A connection was evicted by the memory budget: rate-limited log.
   void log_eviction(const Endpoint& peer, std::size_t held);
 
-  void log_connect(const Endpoint& peer, int fd) const;
-  void log_disconnect(const Endpoint& peer, std::string_view why, std::uint64_t requests) const;
+  // `local`: the listener it came in on, named when the server has several.
+  void log_connect(const Endpoint& peer, const Endpoint& local, int fd) const;
+  void log_disconnect(const Endpoint& peer, const Endpoint& local, std::string_view why, std::uint64_t requests) const;
 
  private:
   std::unique_ptr<Handler> make_handler() const;
   void log_accept_error(int err);
 
+  SharedListener open_listener_on(const Endpoint& where, bool non_blocking, bool reuse_port) const;
+
   ServerOptions options_;
+  std::vector<Endpoint> listening_;
   HandlerFactory factory_;
   LoggerPtr logger_;
   std::atomic<std::size_t> open_{0};

@@ -18,10 +18,10 @@ constexpr int kAcceptBurst = 64;
 
 }  // namespace
 
-ReactorLoop::ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener)
-    : Executor(ctx, stats_, &batch_, [this] { loop_.wake(); }),
-      loop_(std::move(poller)),
-      listener_(std::move(listener)) {
+ReactorLoop::ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, std::vector<SharedListener> listeners)
+    : Executor(ctx, stats_, &batch_, [this] { loop_.wake(); }), loop_(std::move(poller)) {
+  for (std::size_t i = 0; i < listeners.size(); ++i)
+    listeners_.push_back(std::make_unique<Listener>(*this, std::move(listeners[i]), ctx.listening_on().at(i)));
   use_clock(loop_.now());
   loop_.set_iteration_hook([this] {
     deliver_mail();
@@ -33,8 +33,9 @@ ReactorLoop::~ReactorLoop() = default;
 
 void ReactorLoop::run() {
   bind_to_current_thread();
-  if (auto ec = loop_.watch(listener_.get(), kReadable, this))
-    throw ServerError("cannot watch the listener: " + ec.message());
+  for (auto& l : listeners_)
+    if (auto ec = loop_.watch(l->socket->fd(), kReadable, l.get()))
+      throw ServerError("cannot watch the listener on " + l->local.to_string() + ": " + ec.message());
   loop_.run();
   stop_accepting();
   close_all("server stopped");
@@ -47,9 +48,9 @@ void ReactorLoop::stop(StopMode mode) noexcept {
 }
 
 void ReactorLoop::stop_accepting() {
-  if (!listener_) return;
-  loop_.unwatch(listener_.get());
-  listener_.reset();
+  // A listener shared with other loops (Unix, --threads) closes with the last of them.
+  for (auto& l : listeners_) loop_.unwatch(l->socket->fd());
+  listeners_.clear();
 }
 
 void ReactorLoop::finish() {
@@ -64,8 +65,9 @@ bool ReactorLoop::cancel_timer(TimerId id) {
   return loop_.cancel_timer(id);
 }
 
-void ReactorLoop::handle_events(std::uint32_t) {
+void ReactorLoop::accept_from(Listener& listener) {
   ServerContext& ctx = context();
+  const int listen_fd = listener.socket->fd();
   const int fd_limit = loop_.poller().fd_limit();
   // Edge-triggered pollers report a queue of pending connections once, so accept until the
   // queue is empty; level-triggered ones report it again, so a bounded burst is fairer.
@@ -73,10 +75,10 @@ void ReactorLoop::handle_events(std::uint32_t) {
   for (int i = 0; edge || i < kAcceptBurst; ++i) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       bool shed_more = false;
-      switch (ctx.accept_failed(errno, listener_.get(), spare_, stats_, &shed_more)) {
+      switch (ctx.accept_failed(errno, listen_fd, spare_, stats_, &shed_more)) {
         case AcceptFailure::retry:
           continue;
         case AcceptFailure::out_of_fds:
@@ -84,7 +86,7 @@ void ReactorLoop::handle_events(std::uint32_t) {
           // edge-triggered one will not, so come back next iteration (if the reserve fd came
           // back: otherwise shedding cannot make progress, and the next connection's edge will
           // bring us back).
-          if (edge && shed_more) loop_.inject(listener_.get(), kReadable);
+          if (edge && shed_more) loop_.inject(listen_fd, kReadable);
           return;
         default:  // nothing waiting; closed; transient (ENOBUFS...): the next event retries
           return;
@@ -100,15 +102,16 @@ void ReactorLoop::handle_events(std::uint32_t) {
     }
     std::unique_ptr<Handler> handler = ctx.admit(stats_, peer);
     if (!handler) continue;
-    set_no_delay(fd);  // replies are whole messages: never hold one back for Nagle
-    adopt(std::move(conn), peer, std::move(handler));
+    // Replies are whole messages: never hold one back for Nagle (TCP only).
+    if (listener.socket->tcp()) set_no_delay(fd);
+    adopt(std::move(conn), peer, listener.local, std::move(handler));
   }
 }
 
-void ReactorLoop::adopt(UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler) {
+void ReactorLoop::adopt(UniqueFd fd, const Endpoint& peer, const Endpoint& local, std::unique_ptr<Handler> handler) {
   const int f = fd.get();
   if (static_cast<std::size_t>(f) >= connections_.size()) connections_.resize(f + 1 + f / 2);
-  connections_[f] = std::make_unique<ReactorTransport>(*this, std::move(fd), peer, std::move(handler));
+  connections_[f] = std::make_unique<ReactorTransport>(*this, std::move(fd), peer, local, std::move(handler));
   connections_[f]->start();
 }
 

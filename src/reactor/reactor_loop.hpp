@@ -1,5 +1,5 @@
 // One event loop of the readiness-based server (select, poll, epoll, epoll-et, sigio): its
-// listener, its connections and its counters. A ReactorServer runs one per thread. As the
+// listeners, its connections and its counters. A ReactorServer runs one per thread. As the
 // connections' Executor it lends them the loop's timers, its SendBatch and its mailbox.
 #pragma once
 
@@ -8,6 +8,7 @@
 
 #include "core/executor.hpp"
 #include "core/fd.hpp"
+#include "core/listener.hpp"
 #include "core/send_batch.hpp"
 #include "core/server_context.hpp"
 #include "core/spare_fd.hpp"
@@ -20,9 +21,10 @@ namespace iomux::detail::reactor {
 
 class ReactorTransport;
 
-class ReactorLoop final : public Executor, private IoHandler {
+class ReactorLoop final : public Executor {
  public:
-  ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, UniqueFd listener);
+  // `listeners` in ServerOptions::listeners' order (ServerContext::listening_on()'s).
+  ReactorLoop(ServerContext& ctx, std::unique_ptr<Poller> poller, std::vector<SharedListener> listeners);
   ~ReactorLoop() override;
 
   // Loop thread: serves until the loop stops.
@@ -37,21 +39,32 @@ class ReactorLoop final : public Executor, private IoHandler {
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
   bool cancel_timer(TimerId id) override;
 
-  // Loop thread: serves an admitted connection (ServerContext::admit).
-  void adopt(UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler);
+  // Loop thread: serves an admitted connection (ServerContext::admit) that came in on the
+  // listener whose endpoint is `local`.
+  void adopt(UniqueFd fd, const Endpoint& peer, const Endpoint& local, std::unique_ptr<Handler> handler);
   // Loop thread: a connection is done; it is destroyed after the current event batch.
   void retire(int fd);
 
  private:
-  // The listener is readable: accepts a burst, admits and adopts each connection.
-  void handle_events(std::uint32_t events) override;
+  // One listener, watched by the loop.
+  struct Listener final : IoHandler {
+    Listener(ReactorLoop& loop, SharedListener socket, const Endpoint& local)
+        : loop(loop), socket(std::move(socket)), local(local) {}
+    void handle_events(std::uint32_t) override { loop.accept_from(*this); }
+    ReactorLoop& loop;
+    SharedListener socket;
+    const Endpoint& local;  // ServerContext::listening_on()'s
+  };
+
+  // A listener is readable: accepts a burst, admits and adopts each connection.
+  void accept_from(Listener& listener);
   void stop_accepting() override;
   void finish() override;
 
   ThreadStats stats_;
   SendBatch batch_;
   EventLoop loop_;
-  UniqueFd listener_;
+  std::vector<std::unique_ptr<Listener>> listeners_;            // empty once the loop stops accepting
   SpareFd spare_;                                               // for EMFILE
   std::vector<std::unique_ptr<ReactorTransport>> connections_;  // indexed by fd
   std::vector<std::unique_ptr<ReactorTransport>> retired_;

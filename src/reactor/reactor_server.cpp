@@ -1,7 +1,7 @@
 // The readiness-based server: the models select, poll, epoll, epoll-et and sigio are this one
 // server over different pollers (src/reactor/pollers/). With --threads N (epoll, epoll-et) it
-// runs N independent reactor threads, each with its own SO_REUSEPORT listener
-// (LoopGroupServer).
+// runs N independent reactor threads, each with its own SO_REUSEPORT listener on every TCP
+// endpoint (LoopGroupServer).
 #include "reactor/poller.hpp"
 #include "reactor/reactor_loop.hpp"
 #include "server/loop_group_server.hpp"
@@ -15,9 +15,10 @@ using MakePoller = std::unique_ptr<Poller> (*)();
 class ReactorServer final : public LoopGroupServer<reactor::ReactorLoop> {
  public:
   ReactorServer(ServerOptions options, HandlerFactory factory, MakePoller make_poller)
-      : LoopGroupServer(std::move(options), std::move(factory), [make_poller](ServerContext& ctx, UniqueFd listener) {
-          return std::make_unique<reactor::ReactorLoop>(ctx, make_poller(), std::move(listener));
-        }) {
+      : LoopGroupServer(std::move(options), std::move(factory),
+                        [make_poller](ServerContext& ctx, std::vector<SharedListener> listeners) {
+                          return std::make_unique<reactor::ReactorLoop>(ctx, make_poller(), std::move(listeners));
+                        }) {
     log_listening();
   }
 };

@@ -17,11 +17,11 @@ constexpr int kMaxReadsPerEvent = 16;
 
 }  // namespace
 
-ReactorTransport::ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoint& peer,
+ReactorTransport::ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoint& peer, const Endpoint& local,
                                    std::unique_ptr<Handler> handler)
     : owner_(owner),
       fd_(std::move(fd)),
-      core_(owner, *this, std::move(handler), peer, fd_.get()),
+      core_(owner, *this, std::move(handler), peer, local, fd_.get()),
       edge_(owner.loop().edge_triggered()) {}
 
 void ReactorTransport::start() {

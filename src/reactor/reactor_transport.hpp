@@ -20,7 +20,8 @@ class ReactorLoop;
 
 class ReactorTransport final : public IoHandler, public Transport {
  public:
-  ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoint& peer, std::unique_ptr<Handler> handler);
+  ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoint& peer, const Endpoint& local,
+                   std::unique_ptr<Handler> handler);
 
   // Loop thread. Registers with the poller and opens the core; if the poller refuses, the
   // connection is closed (logged) instead.

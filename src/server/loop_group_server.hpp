@@ -1,8 +1,11 @@
 // The shape both multi-threaded event-loop servers share (the reactor models and uring): N
-// loop threads, each with its own SO_REUSEPORT listener on one port, so the kernel spreads new
-// connections over them and no lock is shared on the request path. A model supplies its Loop
-// type (constructed from the context and a listener, with run(), stop(StopMode) and
-// thread_stats()) and a factory that builds one Loop per listener.
+// loop threads, each with its own SO_REUSEPORT listener on every TCP endpoint, so the kernel
+// spreads new connections over them and no lock is shared on the request path. A Unix
+// endpoint has no SO_REUSEPORT: its one listener is shared, every loop accepts from it (a
+// connection goes to whichever accept gets it; the others find nothing, EAGAIN). A model
+// supplies its Loop type (constructed from the context and its listeners, in
+// ServerOptions::listeners' order, with run(), stop(StopMode) and thread_stats()) and a
+// factory that builds one Loop per thread.
 #pragma once
 
 #include <exception>
@@ -22,18 +25,21 @@ namespace iomux::detail {
 template <typename Loop>
 class LoopGroupServer : public Server {
  public:
-  using MakeLoop = std::function<std::unique_ptr<Loop>(ServerContext&, UniqueFd listener)>;
+  using MakeLoop = std::function<std::unique_ptr<Loop>(ServerContext&, std::vector<SharedListener> listeners)>;
 
-  // Opens --threads listeners (the first picks the port, the others bind the same one) and a
-  // loop for each. Throws ServerError.
+  // Opens the listeners of --threads loops (the first loop's pick the ports, the others bind
+  // the same ones) and a loop for each. Throws ServerError.
   LoopGroupServer(ServerOptions options, HandlerFactory factory, const MakeLoop& make_loop)
       : ctx_(std::move(options), std::move(factory)) {
     const int n = thread_count();
-    UniqueFd first = ctx_.open_listener(true, n > 1);
-    local_ = detail::local_endpoint(first.get());
-    loops_.push_back(make_loop(ctx_, std::move(first)));
-    // Later listeners bind the port the first one got (port 0 means "any", once).
-    for (int i = 1; i < n; ++i) loops_.push_back(make_loop(ctx_, ctx_.open_listener_on(local_, true, true)));
+    std::vector<SharedListener> first = ctx_.open_listeners(true, n > 1);
+    for (int i = 1; i < n; ++i) {
+      // Port 0 means "any" once: later loops bind the port the first one got.
+      std::vector<SharedListener> more;
+      for (const SharedListener& l : first) more.push_back(ctx_.listener_for_another_loop(l));
+      loops_.push_back(make_loop(ctx_, std::move(more)));
+    }
+    loops_.insert(loops_.begin(), make_loop(ctx_, std::move(first)));
     ctx_.set_stats_source([this] { return stats(); });
   }
 
@@ -69,7 +75,7 @@ class LoopGroupServer : public Server {
     for (auto& loop : loops_) loop->stop(mode);
   }
 
-  Endpoint local_endpoint() const override { return local_; }
+  std::vector<Endpoint> local_endpoints() const override { return ctx_.listening_on(); }
 
   StatsSnapshot stats() const override {
     StatsSnapshot total;
@@ -84,12 +90,11 @@ class LoopGroupServer : public Server {
   int thread_count() const noexcept { return ctx_.options().threads < 1 ? 1 : ctx_.options().threads; }
   void log_listening() {
     const int n = thread_count();
-    ctx_.log().info("listening on {} (model {}, {} thread{})", local_.to_string(), ctx_.options().model, n,
+    ctx_.log().info("listening on {} (model {}, {} thread{})", ctx_.listening_description(), ctx_.options().model, n,
                     n > 1 ? "s" : "");
   }
 
   ServerContext ctx_;
-  Endpoint local_;
   std::vector<std::unique_ptr<Loop>> loops_;
 };
 

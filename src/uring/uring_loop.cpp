@@ -46,7 +46,7 @@ __kernel_timespec to_timespec(Clock::duration d) {
 
 }  // namespace
 
-UringLoop::UringLoop(ServerContext& ctx, UniqueFd listener)
+UringLoop::UringLoop(ServerContext& ctx, std::vector<SharedListener> listeners)
     : Executor(ctx, stats_, /*batch=*/nullptr,
                [this] {
                  const std::uint64_t one = 1;
@@ -55,11 +55,12 @@ UringLoop::UringLoop(ServerContext& ctx, UniqueFd listener)
       ring_(kSqEntries, kCqEntries),
       pool_(*ring_.get()),
       multishot_recv_(use_multishot_recv(ring_)),
-      listener_(std::move(listener)),
       // Blocking on purpose: io_uring returns EAGAIN for a read of an O_NONBLOCK file instead
       // of waiting for it. (stop() cannot block on it: the counter never nears its limit.)
       wake_fd_(::eventfd(0, EFD_CLOEXEC)) {
   if (!wake_fd_) throw ServerError(std::string("eventfd: ") + std::strerror(errno));
+  for (std::size_t i = 0; i < listeners.size(); ++i)
+    listeners_.push_back({std::move(listeners[i]), &ctx.listening_on().at(i)});
   use_clock(now_);
 }
 
@@ -76,7 +77,7 @@ void UringLoop::run() {
   now_ = Clock::now();
   next_sweep_ = now_;
   arm_wake();
-  arm_accept();
+  for (std::uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
   deliver_mail();  // stop() may have come before run()
   std::string failure;
   while (!done_) {
@@ -151,7 +152,7 @@ void UringLoop::dispatch(const io_uring_cqe& cqe) {
   const Tag t = unpack(cqe.user_data);
   switch (t.op) {
     case Op::accept:
-      on_accept(cqe);
+      on_accept(t.slot, cqe);
       return;
     case Op::wake:
       on_wake(cqe);
@@ -256,54 +257,58 @@ void UringLoop::cancel(std::uint64_t user_data) {
 
 // ------------------------------------------------------------------------------ the listener
 
-void UringLoop::arm_accept() {
+void UringLoop::arm_accept(std::uint32_t index) {
+  Listening& l = listeners_[index];
   io_uring_sqe* sqe = ring_.sqe();
   if (!sqe) {
-    accept_retry_ = true;  // the sweep tries again
+    l.retry = accept_retry_ = true;  // the sweep tries again
     return;
   }
   // Multishot: one SQE, a CQE per accepted connection, until it fails or is cancelled. It
   // gives no peer address (there is one sockaddr buffer for all of them): adopt() asks.
-  io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, pack(Op::accept));
-  accept_armed_ = true;
+  io_uring_prep_multishot_accept(sqe, l.socket->fd(), nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, pack(Op::accept, index));
+  l.armed = true;
   ++in_flight_;
 }
 
-void UringLoop::on_accept(const io_uring_cqe& cqe) {
+void UringLoop::on_accept(std::uint32_t index, const io_uring_cqe& cqe) {
+  Listening& l = listeners_[index];
   const bool accepting = !draining() && !done_;
   if (!(cqe.flags & IORING_CQE_F_MORE)) {
-    accept_armed_ = false;
+    l.armed = false;
     --in_flight_;
   }
   if (cqe.res >= 0) {
     UniqueFd fd(cqe.res);
-    if (accepting) adopt(std::move(fd));  // else: shutting down, the fd just closes
-  } else if (cqe.res != -ECANCELED) {     // cancelled: stop_listener() asked for it
+    if (accepting) adopt(std::move(fd), index);  // else: shutting down, the fd just closes
+  } else if (cqe.res != -ECANCELED) {            // cancelled: stop_listener() asked for it
     bool shed_more = true;
-    switch (context().accept_failed(-cqe.res, listener_.get(), spare_, stats_, &shed_more)) {
+    switch (context().accept_failed(-cqe.res, l.socket->fd(), spare_, stats_, &shed_more)) {
       case AcceptFailure::out_of_fds:
-        if (!shed_more) accept_retry_ = true;  // cannot shed: wait for fds (the sweep retries)
+        if (!shed_more) l.retry = accept_retry_ = true;  // cannot shed: wait for fds (the sweep retries)
         break;
       case AcceptFailure::transient:  // ENOBUFS, ENOMEM: retry at the next sweep, not at once
-        accept_retry_ = true;
+        l.retry = accept_retry_ = true;
         break;
       default:
         break;
     }
   }
-  if (accept_armed_) return;
+  if (l.armed) return;
   if (!accepting)
-    listener_.reset();
-  else if (!accept_retry_)
-    arm_accept();
+    l.socket.reset();
+  else if (!l.retry)
+    arm_accept(index);
 }
 
-void UringLoop::adopt(UniqueFd fd) {
+void UringLoop::adopt(UniqueFd fd, std::uint32_t index) {
+  const Listening& l = listeners_[index];
   const Endpoint peer = peer_endpoint(fd.get());
   std::unique_ptr<Handler> handler = context().admit(stats_, peer);
   if (!handler) return;
-  set_no_delay(fd.get());  // replies are whole messages: never hold one back for Nagle
+  // Replies are whole messages: never hold one back for Nagle (TCP only).
+  if (l.socket->tcp()) set_no_delay(fd.get());
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -317,21 +322,25 @@ void UringLoop::adopt(UniqueFd fd) {
   c.slot = slot;
   c.fd = std::move(fd);
   c.last_recv = now_;
-  c.core.emplace(*this, c, std::move(handler), peer, c.fd.get());
+  c.core.emplace(*this, c, std::move(handler), peer, *l.local, c.fd.get());
   c.core->open([this, slot] { return sender(slot); });
   if (c.closed()) return;
   c.core->start_idle_timer();
   apply_reading(slot);
 }
 
-// Stops accepting: cancels the multishot accept; its final CQE closes the listener (closing
+// Stops accepting: cancels each multishot accept; its final CQE closes the listener (closing
 // it first would not stop a request that holds a reference to the socket).
 void UringLoop::stop_listener() {
   accept_retry_ = false;
-  if (accept_armed_)
-    cancel(pack(Op::accept));
-  else
-    listener_.reset();
+  for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
+    Listening& l = listeners_[i];
+    l.retry = false;
+    if (l.armed)
+      cancel(pack(Op::accept, i));
+    else
+      l.socket.reset();
+  }
 }
 
 // ---------------------------------------------------------------------- stop, drain, sweeps
@@ -369,7 +378,11 @@ void UringLoop::sweep() {
   if (probes_due_ > 0) probe_stalled_recvs();
   if (accept_retry_ && !draining() && !done_) {
     accept_retry_ = false;
-    arm_accept();
+    for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
+      if (!listeners_[i].retry) continue;
+      listeners_[i].retry = false;
+      arm_accept(i);
+    }
   }
 }
 

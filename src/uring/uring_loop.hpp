@@ -1,5 +1,5 @@
-// One completion loop of the uring model: a ring, its provided buffers, a listener with a
-// multishot accept, and the connections it accepted. The server runs one per thread. As the
+// One completion loop of the uring model: a ring, its provided buffers, its listeners with a
+// multishot accept each, and the connections they accepted. The server runs one per thread. As the
 // connections' Executor it lends them its timers (a TimerQueue the wait honours) and its
 // mailbox (woken through an eventfd the loop keeps a read on): mail and stop() come that way.
 //
@@ -33,6 +33,7 @@
 #include "core/connection_core.hpp"
 #include "core/executor.hpp"
 #include "core/fd.hpp"
+#include "core/listener.hpp"
 #include "core/server_context.hpp"
 #include "core/spare_fd.hpp"
 #include "core/thread_stats.hpp"
@@ -49,7 +50,8 @@ namespace iomux::detail::uring {
 class UringLoop final : public Executor {
  public:
   // Sets up the ring, the buffers and the wake-up eventfd. Throws ServerError.
-  UringLoop(ServerContext& ctx, UniqueFd listener);
+  // `listeners` in ServerOptions::listeners' order (ServerContext::listening_on()'s).
+  UringLoop(ServerContext& ctx, std::vector<SharedListener> listeners);
   ~UringLoop() override;
 
   // Loop thread (the thread that calls it becomes the ring's only submitter). Serves until
@@ -79,9 +81,9 @@ class UringLoop final : public Executor {
   void dispatch(const io_uring_cqe& cqe);
   void after_batch();
   void teardown();
-  void arm_accept();
-  void on_accept(const io_uring_cqe& cqe);
-  void adopt(UniqueFd fd);
+  void arm_accept(std::uint32_t index);
+  void on_accept(std::uint32_t index, const io_uring_cqe& cqe);
+  void adopt(UniqueFd fd, std::uint32_t index);
   void stop_listener();
   void arm_wake();
   void on_wake(const io_uring_cqe& cqe);
@@ -115,7 +117,14 @@ class UringLoop final : public Executor {
   Ring ring_;
   BufferPool pool_;            // after ring_: registered with it, and unmapped after it closes
   const bool multishot_recv_;  // recvs are multishot with a byte limit, or one-shot (arm_recv)
-  UniqueFd listener_;
+  // A listener and its multishot accept, whose user_data carries the index here.
+  struct Listening {
+    SharedListener socket;  // null once closed (a shared one closes with its last loop)
+    const Endpoint* local;  // ServerContext::listening_on()'s
+    bool armed = false;
+    bool retry = false;  // its accept failed oddly: re-arm at the next sweep
+  };
+  std::vector<Listening> listeners_;
   SpareFd spare_;                 // for EMFILE
   UniqueFd wake_fd_;              // eventfd: stop() and the mailbox write, a pending read SQE completes
   std::uint64_t wake_value_ = 0;  // the read's target; stable for the loop's life
@@ -157,8 +166,7 @@ class UringLoop final : public Executor {
 
   Clock::time_point now_;
   Clock::time_point next_sweep_;
-  bool accept_armed_ = false;
-  bool accept_retry_ = false;  // accept failed oddly: re-arm at the next sweep
+  bool accept_retry_ = false;  // some listener's retry is set
   bool wake_armed_ = false;
   bool done_ = false;
 };

@@ -27,7 +27,8 @@
 // completion); fixed memory per thread for the buffer ring (4 to 16 MiB); the most
 // kernel-version-dependent model, and io_uring is often disabled in sandboxes for security.
 //
-// With --threads N: N rings, one per thread, each with its own SO_REUSEPORT listener.
+// With --threads N: N rings, one per thread, each with its own SO_REUSEPORT listener on every
+// TCP endpoint and a multishot accept on every listener.
 // The engine is in src/uring/: ring.* (setup, buffer ring), uring_loop.* (the loop),
 // uring_transport.* (a connection's IO), user_data.hpp (what a completion is about); the
 // connection's lifecycle is the shared ConnectionCore (src/core/).
@@ -41,9 +42,10 @@ namespace {
 class UringServer final : public LoopGroupServer<uring::UringLoop> {
  public:
   UringServer(ServerOptions options, HandlerFactory factory)
-      : LoopGroupServer(checked(std::move(options)), std::move(factory), [](ServerContext& ctx, UniqueFd listener) {
-          return std::make_unique<uring::UringLoop>(ctx, std::move(listener));
-        }) {
+      : LoopGroupServer(checked(std::move(options)), std::move(factory),
+                        [](ServerContext& ctx, std::vector<SharedListener> listeners) {
+                          return std::make_unique<uring::UringLoop>(ctx, std::move(listeners));
+                        }) {
     const int n = thread_count();
     ctx_.log().debug(
         "io_uring: {} ring{} ({}), {} recvs, {} x {} KiB receive buffers each (up to {})", n, n > 1 ? "s" : "",

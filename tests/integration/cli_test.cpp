@@ -8,6 +8,7 @@
 
 #include "iomux/models.hpp"
 #include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_net.hpp"
 
 namespace iomux::test {
@@ -68,6 +69,38 @@ TEST_P(CliEveryModel, TutorialClientGetsTheReply) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CliEveryModel, ::testing::ValuesIn(all_model_names()), ModelTestName());
+
+// Only --listen: the default 0.0.0.0:7890 is not opened (--host/--port would add it).
+TEST(Cli, ListenIsRepeatableTcpAndUnixAndTheSocketFileGoesAtStop) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  const std::string path = dir.file("cli.sock");
+  Subprocess server({kCli, "serve", "--listen", "127.0.0.1:0", "--listen", "unix:" + path, "--protocol", "line",
+                     "--unix-mode", "600"});
+  auto m = server.wait_for_output(std::regex(R"(listening on 127\.0\.0\.1:(\d+), unix:(\S+) \(model epoll)"),
+                                  std::chrono::seconds(10));
+  ASSERT_TRUE(m) << server.err();
+  EXPECT_EQ((*m)[2], path);
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  for (const Endpoint& where :
+       {resolve_one("127.0.0.1", static_cast<std::uint16_t>(std::stoi((*m)[1]))), resolve_one("unix:" + path)}) {
+    UniqueFd c = connect_to(where);
+    ASSERT_TRUE(c) << where.to_string();
+    ASSERT_TRUE(send_text(c.get(), "hi\n"));
+    EXPECT_EQ(recv_exact(c.get(), kLineReply.size()), kLineReply) << where.to_string();
+  }
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(std::chrono::seconds(10)), 0) << server.err();
+  EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the socket file outlived the server";
+}
+
+TEST(Cli, ABadListenAddressIsAClearError) {
+  Subprocess server({kCli, "serve", "--listen", "unix:"});
+  EXPECT_EQ(server.wait_exit(std::chrono::seconds(10)), 1);
+  EXPECT_NE(server.err().find("invalid address 'unix:': empty path after unix:"), std::string::npos) << server.err();
+}
 
 TEST(Cli, VerboseLogsRequestsEscaped) {
   ServeProcess server("epoll", {"-v"});

@@ -155,7 +155,7 @@ TEST_P(EveryModel, ImmediateStopReturnsPromptly) {
 
 TEST_P(EveryModel, StopBeforeRunStillReturns) {
   TestOptions o = opts();
-  o.listen = Endpoint::loopback_v4(0);
+  o.listeners = {Endpoint::loopback_v4(0)};
   o.logger = std::make_shared<Logger>(LogLevel::error);
   auto server = make_test_server(o);
   server->stop(StopMode::graceful);

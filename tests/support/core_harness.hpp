@@ -100,7 +100,7 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
     set_now(now_);
     std::unique_ptr<Handler> handler = ctx_->admit(stats_, Endpoint::loopback_v4(40000));
     if (!handler) throw std::runtime_error("the handler factory failed");
-    core_.emplace(*this, *this, std::move(handler), Endpoint::loopback_v4(40000), 7);
+    core_.emplace(*this, *this, std::move(handler), Endpoint::loopback_v4(40000), local_, 7);
     core_->open([this] { return send(); });
   }
 
@@ -150,6 +150,7 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
   std::unique_ptr<detail::ServerContext> ctx_;
   detail::TimerQueue timers_;
   Clock::time_point now_ = Clock::now();
+  const Endpoint local_ = Endpoint::loopback_v4(7890);  // the listener, as far as the core knows
   std::optional<detail::ConnectionCore> core_;
   std::string scratch_;
   std::string in_kernel_;

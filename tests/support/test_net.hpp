@@ -85,13 +85,13 @@ inline std::unique_ptr<Server> make_test_server(const TestOptions& o) {
   return make_server(static_cast<const ServerOptions&>(o), o.factory());
 }
 
-// Runs a server of opts.model on a thread. The destructor stops it (immediately) and joins.
+// Runs a server of opts.model on a thread (on opts.listeners: 127.0.0.1, port 0 unless the test
+// says otherwise). The destructor stops it (immediately) and joins.
 class RunningServer {
  public:
   explicit RunningServer(const TestOptions& opts, LogLevel level = LogLevel::info)
       : RunningServer(static_cast<const ServerOptions&>(opts), opts.factory(), level) {}
   RunningServer(ServerOptions opts, HandlerFactory factory, LogLevel level = LogLevel::info) {
-    opts.listen = Endpoint::loopback_v4(0);
     if (!opts.logger) opts.logger = log_.logger(level);
     server_ = make_server(std::move(opts), std::move(factory));
     thread_ = std::thread([this] {

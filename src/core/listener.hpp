@@ -1,0 +1,54 @@
+// A listening socket the server opened: its fd, where it listens, and, for a Unix path, the
+// socket file it made. Event loops that share one (a Unix listener under --threads N: Unix
+// sockets have no SO_REUSEPORT) hold it through a shared_ptr, so the last loop to stop
+// accepting closes it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "core/fd.hpp"
+#include "iomux/endpoint.hpp"
+
+namespace iomux::detail {
+
+struct ListenOptions;
+
+class ListenSocket {
+ public:
+  ListenSocket(UniqueFd fd, const Endpoint& local) noexcept;
+  // Removes the socket file this listener made (if it still is that file: another server may
+  // have replaced it since), then closes the socket.
+  ~ListenSocket();
+  ListenSocket(const ListenSocket&) = delete;
+  ListenSocket& operator=(const ListenSocket&) = delete;
+
+  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+  // The real port when 0 was asked for; a Unix listener's path or abstract name.
+  [[nodiscard]] const Endpoint& local() const noexcept { return local_; }
+  // TCP options (TCP_NODELAY) apply to what it accepts.
+  [[nodiscard]] bool tcp() const noexcept { return !local_.is_unix(); }
+
+ private:
+  friend std::shared_ptr<ListenSocket> listen_on(const Endpoint&, const ListenOptions&, unsigned, std::error_code&,
+                                                 std::string&);
+  UniqueFd fd_;
+  Endpoint local_;
+  std::string socket_file_;  // the path to remove at the end; "" for TCP and abstract names
+  dev_t file_device_ = 0;
+  ino_t file_inode_ = 0;
+};
+
+using SharedListener = std::shared_ptr<ListenSocket>;
+
+// Opens a listener on `where` (TCP: listen_tcp; Unix: socket, bind, chmod to `unix_mode` when
+// not 0, listen). A socket file left at a Unix path by a server that died is replaced; one a
+// live server listens on is not (a connect to it tells which), nor is a file that is not a
+// socket. Null with `ec`, and `why` when there is more to say than ec's message.
+SharedListener listen_on(const Endpoint& where, const ListenOptions& opts, unsigned unix_mode, std::error_code& ec,
+                         std::string& why);
+
+}  // namespace iomux::detail
