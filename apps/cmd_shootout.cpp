@@ -37,8 +37,9 @@ struct ShootoutArgs {
   std::string gp_dir;
   bool no_pin = false;
   bool dry_run = false;
-  bool real_only = false;  // --real-servers-only: skip the matrix
-  bool no_real = false;    // --no-real-servers
+  bool real_only = false;                  // --real-servers-only: skip the matrix
+  bool no_real = false;                    // --no-real-servers
+  std::vector<std::string> real_sections;  // --real-servers resp,http,proxy (implies --real-servers-only)
 };
 
 // Writes `text` to `path` through a temporary file, so a reader never sees half a file.
@@ -114,6 +115,7 @@ int run_shootout_command(ShootoutArgs& a) {
   if (a.budget_s >= 0) opts.budget_s = a.budget_s;
 
   Parts parts;
+  if (!a.real_sections.empty()) a.real_only = true;
   try {
     if (!a.real_only) parts.matrix = shootout::make_plan(opts);
   } catch (const shootout::PlanError& e) {
@@ -133,6 +135,7 @@ int run_shootout_command(ShootoutArgs& a) {
       ro.models = a.models;
     }
     ro.budget_s = opts.budget_s;
+    if (!a.real_sections.empty()) ro.sections = a.real_sections;
     parts.real = shootout::make_real_plan(ro);
   }
 
@@ -260,7 +263,8 @@ void register_shootout(CLI::App& app, int& exit_code) {
       "shootout",
       "Benchmark every IO model and every peer server (bench/peers) through a matrix of connections, idle "
       "connections and workloads, and iomux's RESP and HTTP servers against redis-server, nginx and h2o under "
-      "redis-benchmark and wrk; write results.json, summary.md and charts.");
+      "redis-benchmark and wrk, and TCP proxies (HAProxy, nginx stream) in front of redis-server; write "
+      "results.json, summary.md and charts.");
   sub->footer(
       "The default plan (see --dry-run) takes 13-15 minutes on 2 CPUs (a time budget caps it); --quick about 3.\n"
       "The real servers run first; servers or tools not installed are skipped with a note "
@@ -269,6 +273,7 @@ void register_shootout(CLI::App& app, int& exit_code) {
       "  iomux shootout --out results                      what `make bench` runs\n"
       "  iomux shootout --quick --out /tmp/quick\n"
       "  iomux shootout --real-servers-only --out /tmp/real\n"
+      "  iomux shootout --real-servers proxy --out /tmp/proxy\n"
       "  iomux shootout --models epoll,uring --peers floor_epoll --repeat 5\n"
       "Exit status: 0 when done (cells that failed are part of the results), 1 when nothing could be "
       "measured, 2 for bad options, 130 when interrupted (the reports cover what was measured).");
@@ -305,9 +310,15 @@ void register_shootout(CLI::App& app, int& exit_code) {
   sub->add_flag("--dry-run", args->dry_run, "Print the plan and every cell, run nothing");
   auto* real_only = sub->add_flag("--real-servers-only", args->real_only,
                                   "Only the real servers: RESP vs redis-server (redis-benchmark), HTTP vs nginx and "
-                                  "h2o (wrk)");
+                                  "h2o (wrk), TCP proxies vs HAProxy and nginx stream (redis-benchmark)");
   auto* no_real = sub->add_flag("--no-real-servers", args->no_real, "Only the matrix, without the real servers");
+  auto* sections = sub->add_option("--real-servers", args->real_sections,
+                                   "Only these real-server sections, comma-separated: resp (vs redis-server), http (vs "
+                                   "nginx and h2o), proxy (vs HAProxy and nginx stream); implies --real-servers-only")
+                       ->delimiter(',')
+                       ->check(CLI::IsMember(shootout::kRealSections));
   real_only->excludes(no_real);
+  sections->excludes(no_real);
   sub->callback([args, &exit_code] { exit_code = run_shootout_command(*args); });
 }
 

@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --bench  also the peer libraries and tools for `make bench`: the peers'
 #                                    libraries, gnuplot, and the real servers and their tools
-#                                    (redis-server + redis-benchmark, nginx, h2o, wrk)
+#                                    (redis-server + redis-benchmark, nginx, h2o, wrk, and the
+#                                    TCP proxies HAProxy and nginx stream)
 set -euo pipefail
 
 packages=(
@@ -25,17 +26,23 @@ packages=(
 bench=0
 if [[ "${1:-}" == "--bench" ]]; then
   bench=1
-  packages+=(libevent-dev libuv1-dev libasio-dev gnuplot-nox redis-server redis-tools nginx h2o wrk)
+  packages+=(libevent-dev libuv1-dev libasio-dev gnuplot-nox redis-server redis-tools nginx h2o wrk
+    haproxy libnginx-mod-stream)
 fi
 # The Debian packages of the real servers start them as services when installed; `iomux
 # shootout` and the tests start their own (on 127.0.0.1, free ports, private configs), and a
 # test or bench machine should be quiet. So after installing, they are stopped (nothing
-# happens if one is not running).
-services=(redis-server nginx h2o)
+# happens if one is not running) and disabled, so a reboot does not start them either.
+services=(redis-server nginx h2o haproxy)
 stop_services() {
   for s in "${services[@]}"; do
     if command -v service >/dev/null 2>&1 && [[ -e /etc/init.d/$s ]]; then
       $SUDO service "$s" stop >/dev/null 2>&1 || true
+    fi
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+      $SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
+    elif command -v update-rc.d >/dev/null 2>&1 && [[ -e /etc/init.d/$s ]]; then
+      $SUDO update-rc.d "$s" disable >/dev/null 2>&1 || true
     fi
   done
 }

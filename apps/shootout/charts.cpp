@@ -57,7 +57,8 @@ int real_line_type(const RealServer& s) {
   }
   if (s.name == "redis-server") return 16;
   if (s.name == "nginx") return 17;
-  if (s.name == "h2o") return 18;
+  if (s.name == "h2o" || s.name == "nginx-stream") return 18;
+  if (s.name == "haproxy") return 16;
   return 15;
 }
 
@@ -369,6 +370,7 @@ ChartsOutcome write_real_charts(const RealPlan& plan, const std::vector<RealCell
       for (std::size_t v : servers) f << " \"" << s.servers[v].label() << '"';
       f << "\n";
       for (std::size_t l = 0; l < s.loads.size(); ++l) {
+        if (is_bulk(s.loads[l])) continue;  // hundreds of µs a request: it would flatten the other bars
         f << '"' << s.loads[l].title << '"';
         for (std::size_t v : servers) {
           const auto i = plan.find_cell(sec, v, l);

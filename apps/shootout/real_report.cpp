@@ -133,7 +133,8 @@ std::vector<TargetVerdict> judge_targets(const RealPlan& plan, const std::vector
     const auto server = sec.find_server(t.server);
     const auto load = sec.find_load(t.load);
     if (server && load) v.ratio = real_cpu_ratio(plan, sums, section, *server, *load, t.against);
-    v.verdict = !v.ratio ? "not measured" : (*v.ratio <= t.max_ratio ? "met" : "missed");
+    v.verdict = v.ratio ? (*v.ratio <= t.max_ratio ? "met" : "missed")
+                        : (sec.targets_note.empty() ? "not measured" : sec.targets_note);
     out.push_back(std::move(v));
   }
   return out;
@@ -183,10 +184,11 @@ json real_results_json(const RealPlan& plan, const RealShootoutRun& run, const s
     json loads = json::array();
     for (const auto& l : s.loads) {
       json lo = {{"key", l.key}, {"title", l.title}, {"clients", l.clients}};
-      if (s.protocol == RealProtocol::resp) {
+      if (s.protocol != RealProtocol::http) {
         lo["test"] = l.test;
         lo["pipeline"] = l.pipeline;
         lo["requests"] = l.requests;
+        if (l.value_bytes > 0) lo["value_bytes"] = l.value_bytes;
       } else {
         lo["pipeline_depth"] = l.depth;
         lo["duration_s"] = l.duration_s;
@@ -241,7 +243,8 @@ json real_results_json(const RealPlan& plan, const RealShootoutRun& run, const s
                         {{"rps", opt(m.rps)},
                          {"server_cpu_us_per_req", opt(m.cpu_us_per_req)},
                          {"server_cpu_pct", opt(m.server_cpu_pct)},
-                         {"server_user_share", opt(m.user_share)}}},
+                         {"server_user_share", opt(m.user_share)},
+                         {"mb_per_cpu_s", opt(mb_per_cpu_s(s.loads[c.load], m.cpu_us_per_req))}}},
                        {"server_cpu_us_per_req_runs", m.cpu_runs},
                        {"server_cpu_spread", opt(m.cpu_spread())},
                        {"ratio_to", ratios}});
@@ -306,8 +309,14 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
     // The table: loads in plan order, the baseline first within each.
     std::vector<std::string> against = {s.baseline};
     against.insert(against.end(), s.also_against.begin(), s.also_against.end());
-    std::string head = "| load | server | req/s | server µs/request | in user space | server CPU |";
+    const bool bulk = std::any_of(s.loads.begin(), s.loads.end(), [](const RealLoad& l) { return is_bulk(l); });
+    const std::string who = s.protocol == RealProtocol::proxy ? "proxy" : "server";
+    std::string head = fmt::format("| load | {0} | req/s | {0} µs/request | in user space | {0} CPU |", who);
     std::string rule = "|---|---|---:|---:|---:|---:|";
+    if (bulk) {
+      head += " MB per CPU-s |";
+      rule += "---:|";
+    }
     for (const auto& a : against) {
       head += fmt::format(" CPU/req × {} |", a);
       rule += "---:|";
@@ -329,7 +338,7 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
         const RealCellSummary& m = sums[*i];
         std::string row = fmt::format("| {} | {} |", s.loads[l].title, s.servers[v].label());
         if (!m.has_numbers()) {
-          row += " " + no_numbers(m) + " | | | |";
+          row += " " + no_numbers(m) + " | | | |" + (bulk ? " |" : "");
           for (std::size_t k = 0; k < against.size(); ++k) row += " |";
           row += " |";
           add(row);
@@ -339,6 +348,10 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
                            m.cpu_us_per_req ? format_cpu(*m.cpu_us_per_req) : "–",
                            m.user_share ? fmt::format("{:.0f}%", *m.user_share * 100) : "–",
                            m.server_cpu_pct ? fmt::format("{:.0f}%", *m.server_cpu_pct) : "–");
+        if (bulk) {
+          const auto mb = mb_per_cpu_s(s.loads[l], m.cpu_us_per_req);
+          row += fmt::format(" {} |", mb && is_bulk(s.loads[l]) ? fmt::format("{:.0f}", *mb) : "–");
+        }
         for (const auto& a : against) {
           const std::string r =
               s.servers[v].name == a ? std::string("1") : format_ratio(real_cpu_ratio(plan, sums, sec, v, l, a));
@@ -356,6 +369,10 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
     add("*In user space*: the share of the server's CPU time spent outside the kernel (the rest is system "
         "calls, TCP and scheduling); *server CPU*: of one core, over the tool's run. `⚠`: the tool reported errors "
         "in some run (see *Problems* below). Spread = (max − min) / median of the runs' CPU per request.");
+    if (s.protocol == RealProtocol::proxy)
+      add("\nThe proxy is alone on CPU 0; redis-server (a fresh one per run) shares CPU 1 with redis-benchmark, and "
+          "only the proxy's CPU time is counted. *MB per CPU-s*: megabytes (10^6 bytes) of values the proxy moved per "
+          "second of its CPU time, for the 1 MiB loads; its ratio is the inverse of the CPU ratio.");
     add("");
 
     // The noise, in one line.
@@ -381,7 +398,10 @@ std::string real_summary_markdown(const RealPlan& plan, const RealShootoutRun& r
 
     const auto verdicts = judge_targets(plan, sums, sec);
     if (!verdicts.empty()) {
-      add("Targets (server CPU per request, medians of this run):");
+      add(s.protocol == RealProtocol::proxy
+              ? "Targets (proxy CPU per request, medians of this run; for the 1 MiB loads ≤ 1× HAProxy's CPU per "
+                "request is ≥ HAProxy's MB per CPU-second):"
+              : "Targets (server CPU per request, medians of this run):");
       add("");
       add("| server | load | against | target | measured | verdict |");
       add("|---|---|---|---:|---:|---|");

@@ -184,7 +184,7 @@ std::optional<std::string> ask(int port, const std::string& request,
 std::string probe(RealProtocol protocol, int port) {
   const auto deadline = Clock::now() + kReadyTimeout;
   std::string error;
-  if (protocol == RealProtocol::resp) {
+  if (protocol != RealProtocol::http) {  // a proxy's answer is its upstream redis-server's
     const auto r = ask(
         port, "PING\r\n", [](const std::string& s) { return s.find("\r\n") != std::string::npos; }, deadline, error);
     if (!r) return error;
@@ -211,13 +211,18 @@ std::string current_user() {
 }
 
 // Writes what a peer server needs into dir for a run on `port`.
-void write_server_files(const RealServer& server, int port, const ServerFiles& files) {
+void write_server_files(const RealPlan& plan, const RealServer& server, int port, int upstream_port,
+                        const ServerFiles& files) {
   auto write = [](const fs::path& p, const std::string& text) {
     std::ofstream f(p, std::ios::trunc);
     f << text;
     if (!f) throw std::runtime_error("cannot write " + p.string());
   };
   if (server.name == "nginx") write(fs::path(files.dir) / "nginx.conf", nginx_config(port, files.dir));
+  if (server.name == "haproxy") write(fs::path(files.dir) / "haproxy.cfg", haproxy_config(port, upstream_port));
+  if (server.name == "nginx-stream")
+    write(fs::path(files.dir) / "nginx-stream.conf",
+          nginx_stream_config(port, upstream_port, files.dir, plan.nginx_stream_module));
   if (server.name == "h2o") {
     fs::create_directories(fs::path(files.dir) / fs::path(std::string(kH2oPlaintextFile)).parent_path());
     write(fs::path(files.dir) / std::string(kH2oPlaintextFile), std::string(kPlaintextBody));
@@ -263,10 +268,14 @@ void collect_versions(const RealPlan& plan, RealShootoutRun& out) {
     if (!s.skip.empty()) continue;
     version(s.tool, s.tool_program,
             s.tool == "wrk" ? std::vector<std::string>{"-v"} : std::vector<std::string>{"--version"});
+    if (!s.upstream_program.empty()) version("redis-server", s.upstream_program, {"--version"});
     for (const RealServer& v : s.servers) {
       if (v.iomux || !v.skip.empty()) continue;
-      version(v.name, v.program,
-              v.name == "nginx" ? std::vector<std::string>{"-v"} : std::vector<std::string>{"--version"});
+      // nginx-stream is the nginx program: one version line.
+      const bool nginx = v.name == "nginx" || v.name == "nginx-stream";
+      version(nginx ? "nginx" : v.name, v.program,
+              nginx ? std::vector<std::string>{"-v"}
+                    : (v.name == "haproxy" ? std::vector<std::string>{"-v"} : std::vector<std::string>{"--version"}));
     }
   }
 }
@@ -282,7 +291,11 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
   rec.repeat = pass;
   const auto t0 = Clock::now();
   const int port = free_port();
-  const std::vector<std::string> server_cmd = server_argv(server, section.protocol, port, files, iomux_exe);
+  const bool proxied = section.protocol == RealProtocol::proxy;
+  int upstream_port = proxied ? free_port() : 0;
+  while (proxied && upstream_port == port) upstream_port = free_port();
+  const std::vector<std::string> server_cmd =
+      server_argv(server, section.protocol, port, files, iomux_exe, upstream_port);
   const std::vector<std::string> tool_cmd = tool_argv(plan, section, load, port);
   rec.server_command = join_argv(server_cmd);
   rec.tool_command = join_argv(tool_cmd);
@@ -294,20 +307,39 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
   };
 
   try {
-    write_server_files(server, port, files);
+    write_server_files(plan, server, port, upstream_port, files);
   } catch (const std::exception& e) {
     return fail(e.what());
   }
   // None of these servers print where they listen the way SpawnedServer expects, so a shell
   // prints it for them, then becomes the server (exec: the pid is the server's). Readiness is
   // the probe below, not that line.
-  loadgen::SpawnSpec spec;
-  spec.argv = {"/bin/sh", "-c", fmt::format("echo 'listening on 127.0.0.1:{}'; exec \"$@\"", port), "sh"};
-  spec.argv.insert(spec.argv.end(), server_cmd.begin(), server_cmd.end());
-  spec.cpu = pin ? kServerCpu : -1;
+  auto spawn_spec = [](const std::vector<std::string>& argv, int on_port, int cpu) {
+    loadgen::SpawnSpec spec;
+    spec.argv = {"/bin/sh", "-c", fmt::format("echo 'listening on 127.0.0.1:{}'; exec \"$@\"", on_port), "sh"};
+    spec.argv.insert(spec.argv.end(), argv.begin(), argv.end());
+    spec.cpu = cpu;
+    return spec;
+  };
+  // The proxy's upstream: redis-server on the tool's CPU, so the proxy is alone on CPU 0 (its
+  // CPU time and its caches are the proxy's only). Declared before the proxy: it stops after it.
+  std::unique_ptr<loadgen::SpawnedServer> upstream;
+  if (proxied) {
+    RealServer redis;
+    redis.name = "redis-server";
+    redis.program = section.upstream_program;
+    try {
+      upstream = loadgen::SpawnedServer::start(spawn_spec(
+          server_argv(redis, RealProtocol::resp, upstream_port, files, iomux_exe), upstream_port, pin ? kToolCpu : -1));
+    } catch (const loadgen::SpawnError& e) {
+      return fail(std::string("the upstream redis-server: ") + e.what());
+    }
+    if (const std::string why = probe(RealProtocol::resp, upstream_port); !why.empty())
+      return fail("the upstream redis-server not ready: " + why);
+  }
   std::unique_ptr<loadgen::SpawnedServer> srv;
   try {
-    srv = loadgen::SpawnedServer::start(spec);
+    srv = loadgen::SpawnedServer::start(spawn_spec(server_cmd, port, pin ? kServerCpu : -1));
   } catch (const loadgen::SpawnError& e) {
     return fail(e.what());
   }
@@ -324,8 +356,8 @@ RealRunRecord run_cell(const RealPlan& plan, const RealCell& cell, int pass, con
     srv->stop();
     return fail(fmt::format("server not ready within {} s: {}{}", kReadyTimeout.count(), why, story));
   }
-  if (section.protocol == RealProtocol::resp && load.test == "GET") {
-    const ToolRun seed = run_tool(resp_seed_argv(section, port), pin ? kToolCpu : -1, 30, opts.cancel);
+  if (section.protocol != RealProtocol::http && load.test == "GET") {
+    const ToolRun seed = run_tool(resp_seed_argv(section, load, port), pin ? kToolCpu : -1, 30, opts.cancel);
     if (seed.exit_code != 0) {
       const std::string story = server_story();
       srv->stop();
@@ -374,7 +406,7 @@ void read_tool_run(const RealSection& section, const RealLoad& load, const ToolR
   auto exit_text = [&] {
     return tool.exit_code < 0 ? std::string("was killed") : fmt::format("exited with status {}", tool.exit_code);
   };
-  if (section.protocol == RealProtocol::resp) {
+  if (section.protocol != RealProtocol::http) {
     const auto report = parse_redis_benchmark_csv(tool.out);
     if (!report) {
       rec.status = "failed";
@@ -469,7 +501,7 @@ RealShootoutRun run_real_servers(const RealPlan& plan, const RealRunOptions& opt
   auto requests_for = [&](std::size_t i) -> std::uint64_t {
     const RealCell& c = plan.cells[i];
     const RealSection& s = plan.sections[c.section];
-    if (s.protocol != RealProtocol::resp || !first_rps[i]) return 0;
+    if (s.protocol == RealProtocol::http || !first_rps[i]) return 0;
     return resp_requests_for_rate(s.loads[c.load], *first_rps[i]);
   };
   double estimated_done = 0, actual_done = 0;

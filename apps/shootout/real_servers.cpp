@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -38,6 +39,16 @@ constexpr int kPipelineDepth = 16;
 // For the time estimate: what a run costs besides the load itself (spawn, readiness probe, stop;
 // and the seed before a GET), and the rates the RESP sizes were chosen for.
 constexpr double kRunOverheadS = 0.3, kGetSeedS = 0.15, kRespRateP1 = 35'000, kRespRateP16 = 450'000;
+
+// The proxy section, sized the same way by HAProxy's and nginx stream's rates in front of
+// redis-server on the development VM (proxy on CPU 0; redis-server and redis-benchmark sharing
+// CPU 1): 50-60k SET/s at -P 1, 650-730k at -P 16, 1,400-1,700 1 MiB values a second with 4
+// clients. Its quick plan is SETs only.
+constexpr std::uint64_t kProxyBulkBytes = 1024 * 1024;
+constexpr int kProxyBulkClients = 4;
+constexpr std::uint64_t kProxyRequestsP1 = 75'000, kProxyRequestsP16 = 900'000, kProxyRequestsBulk = 2'500;
+constexpr std::uint64_t kQuickProxyRequestsP1 = 15'000, kQuickProxyRequestsP16 = 200'000, kQuickProxyRequestsBulk = 500;
+constexpr double kProxyRateP1 = 50'000, kProxyRateP16 = 650'000, kProxyRateBulk = 1'500;
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -76,6 +87,48 @@ std::vector<RealLoad> http_loads(bool quick) {
     }
   }
   return loads;
+}
+
+std::vector<RealLoad> proxy_loads(bool quick) {
+  std::vector<RealLoad> loads;
+  const std::vector<const char*> tests =
+      quick ? std::vector<const char*>{"SET"} : std::vector<const char*>{"SET", "GET"};
+  for (int p : {1, kPipelineDepth}) {
+    for (const char* test : tests) {
+      RealLoad l;
+      l.key = fmt::format("{}-p{}", lower(test), p);
+      l.title = fmt::format("{} -P {}", test, p);
+      l.clients = kRespClients;
+      l.test = test;
+      l.pipeline = p;
+      l.requests = p == 1 ? (quick ? kQuickProxyRequestsP1 : kProxyRequestsP1)
+                          : (quick ? kQuickProxyRequestsP16 : kProxyRequestsP16);
+      l.expected_rps = p == 1 ? kProxyRateP1 : kProxyRateP16;
+      loads.push_back(std::move(l));
+    }
+  }
+  for (const char* test : tests) {
+    RealLoad l;
+    l.key = fmt::format("{}-1mib", lower(test));
+    l.title = fmt::format("{} 1 MiB", test);
+    l.clients = kProxyBulkClients;
+    l.test = test;
+    l.value_bytes = kProxyBulkBytes;
+    l.requests = quick ? kQuickProxyRequestsBulk : kProxyRequestsBulk;
+    l.expected_rps = kProxyRateBulk;
+    loads.push_back(std::move(l));
+  }
+  return loads;
+}
+
+// Issue 18's targets against HAProxy. "Bulk >= HAProxy's MB per CPU-second" is CPU per request
+// <= 1x HAProxy's: both move the same bytes per request.
+std::vector<RealTarget> proxy_targets() {
+  std::vector<RealTarget> t;
+  for (const char* server : {"epoll", "uring"})
+    for (const char* load : {"set-p1", "get-p1", "set-p16", "get-p16", "set-1mib", "get-1mib"})
+      t.push_back({server, load, "haproxy", std::string(load).ends_with("p1") ? 0.8 : 1.0});
+  return t;
 }
 
 // The targets of the real-server comparison (see docs/benchmarks.md). "Pipelined" is read as
@@ -127,6 +180,27 @@ std::string quote_arg(const std::string& s) {
   return out + "'";
 }
 
+// Asks this executable's `serve --help` (the proxy protocol is another engineer's work; the
+// shootout measures it as soon as the binary offers it).
+// Only an executable named iomux is asked (a test binary would run its tests instead).
+bool iomux_serve_has_proxy() {
+  const std::string exe = loadgen::self_exe_path();
+  if (fs::path(exe).filename() != "iomux") return false;
+  const std::string cmd = quote_arg(exe) + " serve --help 2>/dev/null";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) return false;
+  std::string help;
+  char buf[4096];
+  // A help text is a few KiB; reading stops at 1 MiB whatever the executable prints.
+  while (help.size() < (1u << 20))
+    if (const std::size_t n = std::fread(buf, 1, sizeof buf, f); n > 0)
+      help.append(buf, n);
+    else
+      break;
+  ::pclose(f);
+  return help_lists_proxy_protocol(help);
+}
+
 }  // namespace
 
 std::optional<std::size_t> RealSection::find_server(std::string_view name) const {
@@ -173,6 +247,32 @@ std::string find_in_path(std::string_view name) {
   return {};
 }
 
+bool help_lists_proxy_protocol(std::string_view help) {
+  // CLI11 prints an option's choices on its own line: "  --protocol TEXT:{ack,line,...}=ack".
+  std::size_t at = 0;
+  while (at < help.size()) {
+    const std::size_t end = std::min(help.find('\n', at), help.size());
+    const std::string_view line = help.substr(at, end - at);
+    at = end + 1;
+    const auto opt = line.find("--protocol");
+    if (opt == std::string_view::npos) continue;
+    const auto open = line.find('{', opt), close = line.find('}', opt);
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) continue;
+    std::string_view choices = line.substr(open + 1, close - open - 1);
+    while (!choices.empty()) {
+      const auto comma = std::min(choices.find(','), choices.size());
+      if (choices.substr(0, comma) == "proxy") return true;
+      choices.remove_prefix(std::min(comma + 1, choices.size()));
+    }
+  }
+  return false;
+}
+
+std::optional<double> mb_per_cpu_s(const RealLoad& load, std::optional<double> cpu_us_per_req) {
+  if (load.value_bytes == 0 || !cpu_us_per_req || *cpu_us_per_req <= 0) return std::nullopt;
+  return static_cast<double>(load.value_bytes) / *cpu_us_per_req;
+}
+
 std::string find_wrk_script() {
   const fs::path next_to_exe = fs::path(exe_dir()) / "bench" / "wrk" / "pipeline.lua";
   std::error_code ec;
@@ -196,6 +296,9 @@ RealPlan make_real_plan(const RealPlanOptions& in) {
   plan.repeat = opts.repeat > 0 ? opts.repeat : (opts.quick ? 1 : 3);
   plan.budget_s = opts.budget_s.value_or(opts.quick ? kQuickBudgetS : kDefaultBudgetS);
   plan.wrk_script = opts.wrk_script ? *opts.wrk_script : find_wrk_script();
+  auto wanted = [&](std::string_view key) {
+    return !opts.sections || std::find(opts.sections->begin(), opts.sections->end(), key) != opts.sections->end();
+  };
 
   // The iomux models: kRealModels' order by default, ladder order for --models.
   std::vector<std::string> models;
@@ -250,7 +353,59 @@ RealPlan make_real_plan(const RealPlanOptions& in) {
   else if (plan.wrk_script.empty())
     plan.notes.push_back("bench/wrk/pipeline.lua not found: the pipelined HTTP loads are skipped");
 
-  plan.sections = {std::move(resp), std::move(http)};
+  if (wanted("resp")) plan.sections.push_back(std::move(resp));
+  if (wanted("http")) plan.sections.push_back(std::move(http));
+  if (wanted("proxy")) {
+    RealSection proxy;
+    proxy.protocol = RealProtocol::proxy;
+    proxy.key = "proxy";
+    proxy.title = "TCP proxies in front of redis-server, loaded by redis-benchmark";
+    proxy.tool = "redis-benchmark";
+    proxy.tool_program = opts.find_program(proxy.tool);
+    proxy.upstream_program = opts.find_program("redis-server");
+    proxy.baseline = "haproxy";
+    proxy.also_against = {"nginx-stream"};
+    proxy.servers.push_back(peer_server(opts, "haproxy"));
+    RealServer stream;
+    stream.name = "nginx-stream";
+    stream.program = opts.find_program("nginx");
+    if (opts.nginx_stream_module) {
+      plan.nginx_stream_module = *opts.nginx_stream_module;
+    } else {
+      std::error_code ec;
+      if (fs::is_regular_file(std::string(kNginxStreamModule), ec)) plan.nginx_stream_module = kNginxStreamModule;
+    }
+    if (stream.program.empty())
+      stream.skip = not_found("nginx");
+    else if (plan.nginx_stream_module.empty())
+      stream.skip =
+          fmt::format("nginx's stream module ({}) not found: install libnginx-mod-stream", kNginxStreamModule);
+    proxy.servers.push_back(std::move(stream));
+    const bool has_proxy = opts.iomux_has_proxy ? opts.iomux_has_proxy() : iomux_serve_has_proxy();
+    for (const auto& m : models) {
+      if (!opts.models && std::find(kProxyModels.begin(), kProxyModels.end(), m) == kProxyModels.end()) continue;
+      RealServer s;
+      s.name = m;
+      s.iomux = true;
+      if (!has_proxy)
+        s.skip = "--protocol proxy is not built yet (`iomux serve --help` lists no proxy protocol)";
+      else if (const std::string why = opts.model_unavailable(m); !why.empty())
+        s.skip = fmt::format("model {} not available here: {}", m, why);
+      proxy.servers.push_back(std::move(s));
+    }
+    if (!has_proxy) {
+      proxy.targets_note = "not measured: no proxy yet";
+      plan.notes.push_back("proxy: the iomux rows are skipped: --protocol proxy is not built yet");
+    }
+    proxy.loads = proxy_loads(opts.quick);
+    for (RealTarget& t : proxy_targets())
+      if (proxy.find_load(t.load)) proxy.targets.push_back(std::move(t));  // --quick has no GETs
+    if (proxy.tool_program.empty())
+      proxy.skip = not_found(proxy.tool);
+    else if (proxy.upstream_program.empty())
+      proxy.skip = not_found("redis-server");
+    plan.sections.push_back(std::move(proxy));
+  }
 
   for (std::size_t sec = 0; sec < plan.sections.size(); ++sec) {
     const RealSection& s = plan.sections[sec];
@@ -275,25 +430,31 @@ RealPlan make_real_plan(const RealPlanOptions& in) {
     }
   }
   // Models left out are one note, not one per section.
-  for (const RealServer& server : plan.sections.front().servers)
-    if (!server.skip.empty() && server.iomux) plan.notes.push_back(server.skip);
+  if (!plan.sections.empty() && plan.sections.front().protocol != RealProtocol::proxy)
+    for (const RealServer& server : plan.sections.front().servers)
+      if (!server.skip.empty() && server.iomux) plan.notes.push_back(server.skip);
   return plan;
 }
 
 std::uint64_t resp_requests_for_rate(const RealLoad& load, double rps) {
-  const double target_s = static_cast<double>(load.requests) / (load.pipeline > 1 ? kRespRateP16 : kRespRateP1);
+  const double planned_rps =
+      load.expected_rps > 0 ? load.expected_rps : (load.pipeline > 1 ? kRespRateP16 : kRespRateP1);
+  const double target_s = static_cast<double>(load.requests) / planned_rps;
   const double want = rps * target_s;
-  const std::uint64_t floor = std::max<std::uint64_t>(load.requests / 8, 1000);
-  const auto rounded = static_cast<std::uint64_t>(want / 1000) * 1000;
+  const std::uint64_t step = load.requests >= 10'000 ? 1000 : 100;
+  const std::uint64_t floor = std::max<std::uint64_t>(load.requests / 8, std::min<std::uint64_t>(1000, load.requests));
+  const auto rounded = static_cast<std::uint64_t>(want / static_cast<double>(step)) * step;
   return std::clamp<std::uint64_t>(rounded, floor, load.requests);
 }
 
 double estimate_real_run_s(const RealPlan& plan, const RealCell& cell) {
   const RealSection& s = plan.sections[cell.section];
   const RealLoad& l = s.loads[cell.load];
-  if (s.protocol == RealProtocol::resp) {
-    const double rate = l.pipeline > 1 ? kRespRateP16 : kRespRateP1;
-    return kRunOverheadS + static_cast<double>(l.requests) / rate + (l.test == "GET" ? kGetSeedS : 0.0);
+  if (s.protocol != RealProtocol::http) {
+    const double rate = l.expected_rps > 0 ? l.expected_rps : (l.pipeline > 1 ? kRespRateP16 : kRespRateP1);
+    // A proxy run starts two servers: the upstream and the proxy.
+    const double overhead = s.protocol == RealProtocol::proxy ? 2 * kRunOverheadS : kRunOverheadS;
+    return overhead + static_cast<double>(l.requests) / rate + (l.test == "GET" ? kGetSeedS : 0.0);
   }
   return kRunOverheadS + l.duration_s + 0.0003 * l.clients;
 }
@@ -321,17 +482,23 @@ std::string describe_real_plan(const RealPlan& plan) {
     std::vector<std::string> names, loads;
     for (const auto& v : s.servers) names.push_back(v.label() + (v.skip.empty() ? "" : " (skipped)"));
     for (const auto& l : s.loads)
-      loads.push_back(s.protocol == RealProtocol::resp ? fmt::format("{} -n {}", l.title, l.requests)
-                                                       : fmt::format("{} -d {:g}", l.title, l.duration_s));
+      loads.push_back(s.protocol == RealProtocol::http ? fmt::format("{} -d {:g}", l.title, l.duration_s)
+                      : l.clients != kRespClients      ? fmt::format("{} -c {} -n {}", l.title, l.clients, l.requests)
+                                                       : fmt::format("{} -n {}", l.title, l.requests));
     out += fmt::format("  {:<5} {}{}\n", s.key, s.title, s.skip.empty() ? "" : " -- skipped: " + s.skip);
     out += fmt::format("        servers: {}\n", fmt::join(names, ", "));
     out += fmt::format("        loads ({} -c {}): {}\n", s.tool,
-                       s.protocol == RealProtocol::resp ? std::to_string(kRespClients) : std::string("as named"),
+                       s.protocol != RealProtocol::http ? std::to_string(kRespClients) : std::string("as named"),
                        fmt::join(loads, "; "));
   }
   out +=
       "  each run: a fresh server pinned to CPU 0, the tool on CPU 1; server CPU from /proc/PID/stat around "
       "the tool's run\n";
+  for (const RealSection& s : plan.sections)
+    if (s.protocol == RealProtocol::proxy)
+      out +=
+          "  proxy runs: a fresh redis-server on CPU 1 (with the tool), the proxy in front of it alone on CPU 0; "
+          "the proxy's CPU is measured\n";
   out += fmt::format("  estimated time: {:.1f} min\n", estimate_real_plan_s(plan) / 60);
   for (const auto& n : plan.notes) out += "  note: " + n + "\n";
   return out;
@@ -339,23 +506,25 @@ std::string describe_real_plan(const RealPlan& plan) {
 
 std::vector<std::string> tool_argv(const RealPlan& plan, const RealSection& section, const RealLoad& load, int port) {
   const std::string p = std::to_string(port);
-  if (section.protocol == RealProtocol::resp) {
+  if (section.protocol != RealProtocol::http) {
     // One test per invocation, so the server's CPU time covers exactly that test. (An error
     // reply stops redis-benchmark 7 at once: "Error from server: ..." on stderr, status 1.)
-    return {section.tool_program,
-            "-h",
-            "127.0.0.1",
-            "-p",
-            p,
-            "-c",
-            std::to_string(load.clients),
-            "-P",
-            std::to_string(load.pipeline),
-            "-n",
-            std::to_string(load.requests),
-            "-t",
-            lower(load.test),
-            "--csv"};
+    std::vector<std::string> argv = {section.tool_program,
+                                     "-h",
+                                     "127.0.0.1",
+                                     "-p",
+                                     p,
+                                     "-c",
+                                     std::to_string(load.clients),
+                                     "-P",
+                                     std::to_string(load.pipeline),
+                                     "-n",
+                                     std::to_string(load.requests),
+                                     "-t",
+                                     lower(load.test),
+                                     "--csv"};
+    if (load.value_bytes > 0) argv.insert(argv.end() - 1, {"-d", std::to_string(load.value_bytes)});
+    return argv;
   }
   std::vector<std::string> argv = {section.tool_program, "-t1", fmt::format("-c{}", load.clients),
                                    fmt::format("-d{:g}s", load.duration_s), "--latency"};
@@ -368,24 +537,31 @@ std::vector<std::string> tool_argv(const RealPlan& plan, const RealSection& sect
   return argv;
 }
 
-std::vector<std::string> resp_seed_argv(const RealSection& section, int port) {
-  return {section.tool_program,
-          "-h",
-          "127.0.0.1",
-          "-p",
-          std::to_string(port),
-          "-c",
-          "1",
-          "-n",
-          "100",
-          "-t",
-          "set",
-          "--csv"};
+std::vector<std::string> resp_seed_argv(const RealSection& section, const RealLoad& load, int port) {
+  std::vector<std::string> argv = {section.tool_program,
+                                   "-h",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(port),
+                                   "-c",
+                                   "1",
+                                   "-n",
+                                   "100",
+                                   "-t",
+                                   "set",
+                                   "--csv"};
+  if (load.value_bytes > 0) argv.insert(argv.end() - 1, {"-d", std::to_string(load.value_bytes)});
+  return argv;
 }
 
 std::vector<std::string> server_argv(const RealServer& server, RealProtocol protocol, int port,
-                                     const ServerFiles& files, const std::string& iomux_exe) {
+                                     const ServerFiles& files, const std::string& iomux_exe, int upstream_port) {
   const std::string p = std::to_string(port);
+  if (server.iomux && protocol == RealProtocol::proxy)
+    return {iomux_exe,    "serve",     "--model",    server.name,
+            "--protocol", "proxy",     "--upstream", fmt::format("127.0.0.1:{}", upstream_port),
+            "--host",     "127.0.0.1", "--port",     p,
+            "-q"};
   if (server.iomux)
     return {
         iomux_exe, "serve",     "--model", server.name, "--protocol", protocol == RealProtocol::resp ? "resp" : "http",
@@ -415,6 +591,9 @@ std::vector<std::string> server_argv(const RealServer& server, RealProtocol prot
   if (server.name == "nginx")
     return {server.program, "-p", files.dir, "-c", files.dir + "/nginx.conf", "-e", files.dir + "/error.log"};
   if (server.name == "h2o") return {server.program, "-c", files.dir + "/h2o.conf"};
+  if (server.name == "haproxy") return {server.program, "-db", "-f", files.dir + "/haproxy.cfg"};
+  if (server.name == "nginx-stream")
+    return {server.program, "-p", files.dir, "-c", files.dir + "/nginx-stream.conf", "-e", files.dir + "/error.log"};
   return {server.program};
 }
 
@@ -450,6 +629,52 @@ http {{
 }}
 )",
                      dir, port, kPlaintextBody);
+}
+
+std::string haproxy_config(int port, int upstream_port) {
+  // One thread, TCP mode, one frontend and one backend server; the timeouts only keep HAProxy
+  // from warning (a run is far shorter). maxconn is small because HAProxy refuses to start when
+  // it cannot raise its file limit to about two per connection (20,000 files here: maxconn
+  // 20000 failed).
+  return fmt::format(R"(# HAProxy for `iomux shootout`: a TCP proxy, one thread, in front of redis-server.
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend shootout
+  bind 127.0.0.1:{0}
+  default_backend redis
+backend redis
+  server redis 127.0.0.1:{1}
+)",
+                     port, upstream_port);
+}
+
+std::string nginx_stream_config(int port, int upstream_port, const std::string& dir, const std::string& module) {
+  // As nginx_config(): one process, a private prefix; Debian builds `stream` as a module.
+  return fmt::format(R"(# nginx stream for `iomux shootout`: a TCP proxy, one process, in front of redis-server.
+load_module {2};
+worker_processes 1;
+master_process off;
+daemon off;
+pid {0}/nginx.pid;
+error_log {0}/error.log;
+worker_rlimit_nofile 20000;
+events {{
+  worker_connections 20000;
+}}
+stream {{
+  server {{
+    listen 127.0.0.1:{1} backlog=4096;
+    proxy_pass 127.0.0.1:{3};
+  }}
+}}
+)",
+                     dir, port, module, upstream_port);
 }
 
 std::string h2o_config(int port, const std::string& dir, const std::string& user) {

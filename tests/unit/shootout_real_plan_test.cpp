@@ -21,6 +21,8 @@ RealPlanOptions options(std::set<std::string> missing = {}) {
   };
   o.model_unavailable = [](std::string_view) { return std::string(); };
   o.wrk_script = "/src/bench/wrk/pipeline.lua";
+  o.iomux_has_proxy = [] { return true; };
+  o.nginx_stream_module = "/usr/lib/nginx/modules/ngx_stream_module.so";
   return o;
 }
 
@@ -36,7 +38,7 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 TEST(ShootoutRealPlan, DefaultServersLoadsAndCells) {
   const RealPlan p = make_real_plan(options());
   EXPECT_EQ(p.repeat, 3);
-  ASSERT_EQ(p.sections.size(), 2u);
+  ASSERT_EQ(p.sections.size(), 3u);
   const RealSection& resp = p.sections[0];
   const RealSection& http = p.sections[1];
   EXPECT_EQ(resp.key, "resp");
@@ -74,7 +76,8 @@ TEST(ShootoutRealPlan, DefaultServersLoadsAndCells) {
   EXPECT_EQ(http.loads[3].depth, 16);
   EXPECT_DOUBLE_EQ(http.loads[0].duration_s, 2);
 
-  EXPECT_EQ(p.cells.size(), 6u * 6 + 7u * 4);
+  EXPECT_EQ(p.sections[2].key, "proxy");
+  EXPECT_EQ(p.cells.size(), 6u * 6 + 7u * 4 + 4u * 6);
   EXPECT_EQ(runnable(p), p.cells.size());
   EXPECT_TRUE(p.notes.empty());
 }
@@ -116,6 +119,10 @@ TEST(ShootoutRealPlan, MissingServersAreSkippedWithTheirPackage) {
   EXPECT_TRUE(contains(p.notes, "h2o not found: install h2o"));
   for (const auto& c : p.cells) {
     const auto& server = p.sections[c.section].servers[c.server];
+    if (p.sections[c.section].key == "proxy") {  // redis-server is every proxy's upstream
+      EXPECT_EQ(c.skip, "skipped: redis-server not found: install redis-server");
+      continue;
+    }
     EXPECT_EQ(c.runnable(), server.name != "redis-server" && server.name != "h2o") << server.name;
     if (!c.runnable()) {
       EXPECT_EQ(c.skip, "skipped: " + server.name + " not found: install " + server.name);
@@ -129,7 +136,7 @@ TEST(ShootoutRealPlan, MissingToolSkipsItsSection) {
   EXPECT_TRUE(contains(p.notes, "resp section skipped: redis-benchmark not found: install redis-tools"));
   for (const auto& c : p.cells) EXPECT_EQ(c.runnable(), c.section == 1);
   const RealPlan q = make_real_plan(options({"wrk"}));
-  for (const auto& c : q.cells) EXPECT_EQ(c.runnable(), c.section == 0);
+  for (const auto& c : q.cells) EXPECT_EQ(c.runnable(), c.section != 1);
 }
 
 TEST(ShootoutRealPlan, WithoutThePipelineScriptOnlyPipelinedLoadsAreSkipped) {
@@ -137,7 +144,7 @@ TEST(ShootoutRealPlan, WithoutThePipelineScriptOnlyPipelinedLoadsAreSkipped) {
   o.wrk_script = "";
   const RealPlan p = make_real_plan(o);
   EXPECT_TRUE(contains(p.notes, "bench/wrk/pipeline.lua not found: the pipelined HTTP loads are skipped"));
-  for (const auto& c : p.cells) EXPECT_EQ(c.runnable(), c.section == 0 || p.sections[1].loads[c.load].depth == 0);
+  for (const auto& c : p.cells) EXPECT_EQ(c.runnable(), c.section != 1 || p.sections[1].loads[c.load].depth == 0);
 }
 
 TEST(ShootoutRealPlan, ModelsUnavailableOrChosen) {
@@ -192,7 +199,7 @@ TEST(ShootoutRealPlan, RedisBenchmarkCommandIsOneTest) {
   const auto argv = tool_argv(p, resp, resp.loads[*resp.find_load("set-p16")], 6380);
   EXPECT_EQ(join_argv(argv), "/usr/bin/redis-benchmark -h 127.0.0.1 -p 6380 -c 50 -P 16 -n 600000 -t set --csv");
   EXPECT_EQ(tool_argv(p, resp, resp.loads[0], 6380)[12], "ping_inline");
-  EXPECT_EQ(join_argv(resp_seed_argv(resp, 6380)),
+  EXPECT_EQ(join_argv(resp_seed_argv(resp, resp.loads[0], 6380)),
             "/usr/bin/redis-benchmark -h 127.0.0.1 -p 6380 -c 1 -n 100 -t set --csv");
 }
 
@@ -255,13 +262,190 @@ TEST(ShootoutRealPlan, SlowerServersGetShorterRespRuns) {
 TEST(ShootoutRealPlan, DescribesItself) {
   const RealPlan p = make_real_plan(options({"h2o"}));
   const std::string d = describe_real_plan(p);
-  EXPECT_NE(d.find("real servers: 64 cells (60 to run, 4 skipped), 3 runs each"), std::string::npos) << d;
+  EXPECT_NE(d.find("real servers: 88 cells (84 to run, 4 skipped), 3 runs each"), std::string::npos) << d;
   EXPECT_NE(d.find("iomux epoll-et"), std::string::npos);
   EXPECT_NE(d.find("h2o (skipped)"), std::string::npos);
   EXPECT_NE(d.find("note: h2o not found: install h2o"), std::string::npos);
   EXPECT_NE(d.find("SET -P 16 -n 600000"), std::string::npos);
   EXPECT_NE(describe_real_cell(p, p.cells[0]).find("redis-server"), std::string::npos);
   EXPECT_GT(estimate_real_plan_s(p), 60);
+}
+
+TEST(ShootoutRealPlan, ProxySectionServersLoadsAndTargets) {
+  const RealPlan p = make_real_plan(options());
+  const RealSection& proxy = p.sections[*p.find_section("proxy")];
+  EXPECT_EQ(proxy.protocol, RealProtocol::proxy);
+  EXPECT_EQ(proxy.tool, "redis-benchmark");
+  EXPECT_EQ(proxy.upstream_program, "/usr/bin/redis-server");
+  EXPECT_EQ(proxy.baseline, "haproxy");
+  EXPECT_EQ(proxy.also_against, std::vector<std::string>{"nginx-stream"});
+  std::vector<std::string> names;
+  for (const auto& s : proxy.servers) names.push_back(s.label());
+  // The default models of the proxy rows are epoll and uring only.
+  EXPECT_EQ(names, (std::vector<std::string>{"haproxy", "nginx-stream", "iomux epoll", "iomux uring"}));
+  EXPECT_EQ(proxy.servers[1].program, "/usr/bin/nginx");
+  std::vector<std::string> keys;
+  for (const auto& l : proxy.loads) keys.push_back(l.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"set-p1", "get-p1", "set-p16", "get-p16", "set-1mib", "get-1mib"}));
+  const RealLoad& bulk = proxy.loads[4];
+  EXPECT_TRUE(is_bulk(bulk));
+  EXPECT_FALSE(is_bulk(proxy.loads[0]));
+  EXPECT_EQ(bulk.value_bytes, 1048576u);
+  EXPECT_EQ(bulk.clients, 4);
+  EXPECT_EQ(bulk.test, "SET");
+  EXPECT_EQ(proxy.loads[2].pipeline, 16);
+  EXPECT_EQ(proxy.loads[2].clients, 50);
+  EXPECT_TRUE(proxy.targets_note.empty());
+  auto target = [&](const std::string& server, const std::string& load) {
+    for (const auto& t : proxy.targets)
+      if (t.server == server && t.load == load && t.against == "haproxy") return t.max_ratio;
+    return -1.0;
+  };
+  EXPECT_DOUBLE_EQ(target("epoll", "set-p1"), 0.8);
+  EXPECT_DOUBLE_EQ(target("uring", "get-p1"), 0.8);
+  EXPECT_DOUBLE_EQ(target("epoll", "get-p16"), 1.0);
+  EXPECT_DOUBLE_EQ(target("uring", "set-1mib"), 1.0);
+  EXPECT_EQ(proxy.targets.size(), 12u);
+
+  RealPlanOptions o = options();
+  o.models = std::vector<std::string>{"poll"};  // --models names the proxy rows too
+  const RealPlan q = make_real_plan(o);
+  EXPECT_EQ(q.sections[2].servers.back().label(), "iomux poll");
+}
+
+TEST(ShootoutRealPlan, ProxyRowsWaitForServeToHaveAProxy) {
+  RealPlanOptions o = options();
+  o.iomux_has_proxy = [] { return false; };
+  const RealPlan p = make_real_plan(o);
+  const RealSection& proxy = p.sections[2];
+  EXPECT_EQ(proxy.targets_note, "not measured: no proxy yet");
+  EXPECT_TRUE(contains(p.notes, "proxy: the iomux rows are skipped: --protocol proxy is not built yet"));
+  for (const auto& c : p.cells) {
+    const RealServer& server = p.sections[c.section].servers[c.server];
+    EXPECT_EQ(c.runnable(), c.section != 2 || !server.iomux) << server.label();
+    if (c.section == 2 && server.iomux) {
+      EXPECT_EQ(c.skip, "skipped: --protocol proxy is not built yet (`iomux serve --help` lists no proxy protocol)");
+    }
+  }
+  // Only the proxy section depends on it.
+  EXPECT_EQ(runnable(p), p.cells.size() - 2 * 6);
+}
+
+TEST(ShootoutRealPlan, ProxyPeersMissing) {
+  RealPlanOptions o = options({"haproxy"});
+  o.nginx_stream_module = "";
+  const RealPlan p = make_real_plan(o);
+  const RealSection& proxy = p.sections[2];
+  EXPECT_EQ(proxy.servers[0].skip, "haproxy not found: install haproxy");
+  EXPECT_EQ(proxy.servers[1].skip,
+            "nginx's stream module (/usr/lib/nginx/modules/ngx_stream_module.so) not found: install "
+            "libnginx-mod-stream");
+  EXPECT_TRUE(contains(p.notes, proxy.servers[1].skip));
+  EXPECT_FALSE(p.cells[*p.find_cell(2, 1, 0)].runnable());
+  EXPECT_TRUE(p.cells[*p.find_cell(2, 2, 0)].runnable());
+}
+
+TEST(ShootoutRealPlan, SectionsCanBeChosen) {
+  RealPlanOptions o = options();
+  o.sections = std::vector<std::string>{"proxy"};
+  const RealPlan p = make_real_plan(o);
+  ASSERT_EQ(p.sections.size(), 1u);
+  EXPECT_EQ(p.sections[0].key, "proxy");
+  EXPECT_EQ(p.cells.size(), 4u * 6);
+  for (const auto& c : p.cells) EXPECT_EQ(c.section, 0u);
+  o.sections = std::vector<std::string>{"http", "resp"};  // always in plan order
+  const RealPlan q = make_real_plan(o);
+  ASSERT_EQ(q.sections.size(), 2u);
+  EXPECT_EQ(q.sections[0].key, "resp");
+  EXPECT_EQ(q.sections[1].key, "http");
+}
+
+TEST(ShootoutRealPlan, QuickProxyIsSetsOnly) {
+  RealPlanOptions o = options();
+  o.quick = true;
+  o.sections = std::vector<std::string>{"proxy"};
+  const RealPlan quick = make_real_plan(o);
+  std::vector<std::string> keys;
+  for (const auto& l : quick.sections[0].loads) keys.push_back(l.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"set-p1", "set-p16", "set-1mib"}));
+  for (const auto& t : quick.sections[0].targets) EXPECT_TRUE(quick.sections[0].find_load(t.load)) << t.load;
+  // Small: about 15 s of the 3 minutes of --quick.
+  EXPECT_LT(estimate_real_plan_s(quick), 20);
+}
+
+TEST(ShootoutRealPlan, ProxyCommands) {
+  const RealPlan p = make_real_plan(options());
+  const RealSection& proxy = p.sections[2];
+  const RealLoad& get_bulk = proxy.loads[*proxy.find_load("get-1mib")];
+  EXPECT_EQ(join_argv(tool_argv(p, proxy, get_bulk, 7000)),
+            "/usr/bin/redis-benchmark -h 127.0.0.1 -p 7000 -c 4 -P 1 -n 2500 -t get -d 1048576 --csv");
+  EXPECT_EQ(join_argv(tool_argv(p, proxy, proxy.loads[0], 7000)),
+            "/usr/bin/redis-benchmark -h 127.0.0.1 -p 7000 -c 50 -P 1 -n 75000 -t set --csv");
+  // The GET reads the value a SET of the same size left.
+  EXPECT_EQ(join_argv(resp_seed_argv(proxy, get_bulk, 7000)),
+            "/usr/bin/redis-benchmark -h 127.0.0.1 -p 7000 -c 1 -n 100 -t set -d 1048576 --csv");
+  const ServerFiles files{"/tmp/x", "root"};
+  EXPECT_EQ(join_argv(server_argv(proxy.servers[0], RealProtocol::proxy, 7000, files, "/b/iomux", 7001)),
+            "/usr/bin/haproxy -db -f /tmp/x/haproxy.cfg");
+  EXPECT_EQ(join_argv(server_argv(proxy.servers[1], RealProtocol::proxy, 7000, files, "/b/iomux", 7001)),
+            "/usr/bin/nginx -p /tmp/x -c /tmp/x/nginx-stream.conf -e /tmp/x/error.log");
+  EXPECT_EQ(join_argv(server_argv(proxy.servers[3], RealProtocol::proxy, 7000, files, "/b/iomux", 7001)),
+            "/b/iomux serve --model uring --protocol proxy --upstream 127.0.0.1:7001 --host 127.0.0.1 --port 7000 -q");
+}
+
+TEST(ShootoutRealPlan, ProxyConfigs) {
+  const std::string h = haproxy_config(7000, 7001);
+  for (const char* want : {"  nbthread 1\n", "  mode tcp\n", "  bind 127.0.0.1:7000\n", "  default_backend redis\n",
+                           "  server redis 127.0.0.1:7001\n", "  maxconn 4096\n"})
+    EXPECT_NE(h.find(want), std::string::npos) << want;
+  EXPECT_EQ(h.find("daemon"), std::string::npos);  // -db keeps it in the foreground
+  const std::string n = nginx_stream_config(7000, 7001, "/tmp/x", "/m/ngx_stream_module.so");
+  for (const char* want : {"load_module /m/ngx_stream_module.so;", "worker_processes 1;", "master_process off;",
+                           "daemon off;", "pid /tmp/x/nginx.pid;", "error_log /tmp/x/error.log;", "stream {",
+                           "listen 127.0.0.1:7000 backlog=4096;", "proxy_pass 127.0.0.1:7001;"})
+    EXPECT_NE(n.find(want), std::string::npos) << want;
+  EXPECT_EQ(n.find("http {"), std::string::npos);
+  EXPECT_EQ(n.rfind("# ", 0), 0u);
+  EXPECT_LT(n.find("load_module"), n.find("events"));  // nginx wants it before any block
+}
+
+TEST(ShootoutRealPlan, ServeHelpListsProxy) {
+  const std::string without =
+      "Options:\n  --protocol TEXT:{ack,line,echo,resp,http}=ack\n"
+      "                              ack: reply per chunk; ...; a proxy is not here\n";
+  EXPECT_FALSE(help_lists_proxy_protocol(without));
+  const std::string with =
+      "Options:\n  -m,--model TEXT:{epoll,uring}=epoll\n  --protocol TEXT:{ack,line,echo,resp,http,proxy}=ack\n"
+      "  --upstream TEXT ...\n";
+  EXPECT_TRUE(help_lists_proxy_protocol(with));
+  EXPECT_TRUE(help_lists_proxy_protocol("  --protocol TEXT:{proxy,ack}\n"));
+  EXPECT_FALSE(help_lists_proxy_protocol("  --protocol TEXT:{ack,proxyv2}\n"));
+  EXPECT_FALSE(help_lists_proxy_protocol("  --mode TEXT:{proxy}\n"));
+  EXPECT_FALSE(help_lists_proxy_protocol(""));
+  EXPECT_FALSE(help_lists_proxy_protocol("  --protocol TEXT:{ack,proxy"));
+}
+
+TEST(ShootoutRealPlan, BulkRunsAreCutInHundreds) {
+  const RealPlan p = make_real_plan(options());
+  const RealSection& proxy = p.sections[2];
+  const RealLoad& bulk = proxy.loads[*proxy.find_load("set-1mib")];
+  ASSERT_EQ(bulk.requests, 2500u);
+  // Sized for 1,500 values a second: a proxy at 750 gets half.
+  EXPECT_EQ(resp_requests_for_rate(bulk, 750), 1200u);
+  EXPECT_EQ(resp_requests_for_rate(bulk, 1e5), 2500u);
+  EXPECT_EQ(resp_requests_for_rate(bulk, 1), 1000u);  // the floor: 1,000, or an eighth
+  const RealLoad& p16 = proxy.loads[*proxy.find_load("set-p16")];
+  EXPECT_EQ(resp_requests_for_rate(p16, 325'000), 450'000u);
+}
+
+TEST(ShootoutRealPlan, MegabytesPerCpuSecond) {
+  RealLoad l;
+  l.value_bytes = 1048576;
+  EXPECT_DOUBLE_EQ(*mb_per_cpu_s(l, 524.288), 2000);
+  EXPECT_FALSE(mb_per_cpu_s(l, std::nullopt));
+  EXPECT_FALSE(mb_per_cpu_s(l, 0.0));
+  l.value_bytes = 0;
+  EXPECT_FALSE(mb_per_cpu_s(l, 1.0));
 }
 
 }  // namespace

@@ -18,6 +18,18 @@ RealPlan small_plan() {
   o.model_unavailable = [](std::string_view) { return std::string(); };
   o.models = std::vector<std::string>{"epoll", "uring"};
   o.wrk_script = "/src/bench/wrk/pipeline.lua";
+  o.iomux_has_proxy = [] { return true; };
+  o.nginx_stream_module = "/m/ngx_stream_module.so";
+  return make_real_plan(o);
+}
+
+RealPlan plan_without_proxy() {
+  RealPlanOptions o;
+  o.find_program = [](std::string_view name) { return "/usr/bin/" + std::string(name); };
+  o.model_unavailable = [](std::string_view) { return std::string(); };
+  o.iomux_has_proxy = [] { return false; };
+  o.nginx_stream_module = "/m/ngx_stream_module.so";
+  o.sections = std::vector<std::string>{"proxy"};
   return make_real_plan(o);
 }
 
@@ -265,6 +277,82 @@ TEST(ShootoutRealReport, SummaryMarkdownTables) {
             std::string::npos)
       << md;
   EXPECT_NE(md.find("srv"), std::string::npos);  // the exact commands
+}
+
+TEST(ShootoutRealReport, ReadsARedisBenchmarkRunThroughAProxy) {
+  const RealPlan p = small_plan();
+  const RealSection& proxy = p.sections[*p.find_section("proxy")];
+  const RealLoad& bulk = proxy.loads[*proxy.find_load("get-1mib")];
+  ToolRun t;
+  t.out =
+      "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\","
+      "\"p99_latency_ms\",\"max_latency_ms\"\n\"GET\",\"1633.99\",\"1.389\",\"0.216\",\"1.095\",\"3.231\","
+      "\"5.471\",\"8.615\"\n";
+  t.wall_s = 1.5;
+  RealRunRecord r;
+  read_tool_run(proxy, bulk, t, ServerCpu{0.1, 1.1}, r);
+  EXPECT_EQ(r.status, "ok");
+  EXPECT_EQ(r.requests, bulk.requests);
+  EXPECT_DOUBLE_EQ(*r.rps, 1633.99);
+  EXPECT_DOUBLE_EQ(*r.server_cpu_us_per_req, 1.2e6 / static_cast<double>(bulk.requests));
+  // 2,500 values of 1 MiB for 1.2 s of the proxy's CPU.
+  EXPECT_NEAR(*mb_per_cpu_s(bulk, r.server_cpu_us_per_req), 2500 * 1.048576 / 1.2, 1e-9);
+}
+
+TEST(ShootoutRealReport, ProxyTablesRatiosAndBulk) {
+  const RealPlan p = small_plan();
+  const std::size_t sec = *p.find_section("proxy");
+  RealShootoutRun rr;
+  rr.pinned = true;
+  rr.runs = {run(cell(p, "proxy", "haproxy", "set-p1"), 1, 5e4, 20.0),
+             run(cell(p, "proxy", "nginx-stream", "set-p1"), 1, 5e4, 16.0),
+             run(cell(p, "proxy", "epoll", "set-p1"), 1, 5e4, 15.0),
+             run(cell(p, "proxy", "haproxy", "set-1mib"), 1, 1500, 500.0),
+             run(cell(p, "proxy", "uring", "set-1mib"), 1, 1500, 524.288)};
+  const auto sums = summarize_real(p, rr.runs);
+  const std::string md = real_summary_markdown(p, rr, sums, {}, "");
+  EXPECT_NE(md.find("### TCP proxies in front of redis-server"), std::string::npos);
+  EXPECT_NE(md.find("| load | proxy | req/s | proxy µs/request | in user space | proxy CPU | MB per CPU-s | CPU/req × "
+                    "haproxy | CPU/req × nginx-stream |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| SET -P 1 | iomux epoll | 50.0k | 15.0 | 40% | 95% | – | 0.75× | 0.94× |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| SET 1 MiB | iomux uring | 1.50k | 524.3 | 40% | 95% | 2000 | 1.05× | – |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| iomux epoll | SET -P 1 | haproxy | ≤ 0.80× | 0.75× | met |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| iomux uring | SET 1 MiB | haproxy | ≤ 1.00× | 1.05× | **missed** |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| iomux uring | SET -P 1 | haproxy | ≤ 0.80× | – | not measured |"), std::string::npos) << md;
+  // The RESP table has no bulk column.
+  EXPECT_EQ(md.find("| load | server | req/s | server µs/request | in user space | server CPU | MB per CPU-s |"),
+            std::string::npos);
+
+  const auto j = real_results_json(p, rr, sums);
+  const auto& proxy = j["proxy"];
+  EXPECT_EQ(proxy["baseline"], "haproxy");
+  EXPECT_EQ(proxy["loads"][4]["value_bytes"], 1048576);
+  bool found = false;
+  for (const auto& c : proxy["cells"])
+    if (c["server"] == "uring" && c["load"] == "set-1mib") {
+      found = true;
+      EXPECT_DOUBLE_EQ(c["median"]["mb_per_cpu_s"].get<double>(), 2000);
+      EXPECT_NEAR(c["ratio_to"]["haproxy"]["server_cpu_us_per_req"].get<double>(), 1.048576, 1e-12);
+    }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(judge_targets(p, sums, sec).size(), 12u);
+}
+
+TEST(ShootoutRealReport, NoProxyYetInTheTargets) {
+  const RealPlan p = plan_without_proxy();
+  RealShootoutRun rr;
+  rr.runs = {run(cell(p, "proxy", "haproxy", "set-p1"), 1, 5e4, 20.0)};
+  const auto sums = summarize_real(p, rr.runs);
+  for (const auto& v : judge_targets(p, sums, 0)) EXPECT_EQ(v.verdict, "not measured: no proxy yet");
+  const std::string md = real_summary_markdown(p, rr, sums, {}, "");
+  EXPECT_NE(md.find("| iomux epoll | SET -P 1 | haproxy | ≤ 0.80× | – | not measured: no proxy yet |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| SET -P 1 | iomux uring | skipped: --protocol proxy is not built yet"), std::string::npos) << md;
 }
 
 }  // namespace
