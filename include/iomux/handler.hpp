@@ -66,12 +66,16 @@ enum class CloseReason : std::uint8_t {
   idle_timeout,       // silent for ServerOptions::idle_timeout
   handler_error,      // a handler method threw (what it wrote before was sent first)
   server_stopped,     // the server stopped (after its graceful drain, or at once)
+  // Outbound connections only (Loop::connect), instead of on_open: the connection was never
+  // established.
+  connect_failed,   // refused, unreachable, no such Unix socket... (CloseInfo::error says which)
+  connect_timeout,  // not established within ConnectOptions::timeout
 };
 std::string_view to_string(CloseReason reason) noexcept;
 
 struct CloseInfo {
   CloseReason reason;
-  int error = 0;            // errno, for peer_reset
+  int error = 0;            // errno, for peer_reset and connect_failed
   std::string_view detail;  // what the server logged, e.g. "reset by peer"
 };
 
@@ -153,6 +157,17 @@ class LoopHandle {
   std::shared_ptr<detail::Mailbox> mailbox_;
 };
 
+class Handler;
+
+// How Loop::connect() opens a connection.
+struct ConnectOptions {
+  // How long the connection may take to be established before it ends with
+  // CloseReason::connect_timeout. Linux alone would retry an unanswered SYN for about two
+  // minutes (tcp_syn_retries); 10 s covers three retransmissions (at 1, 3 and 7 s) of a lossy
+  // path, and no client of a proxy waits two minutes. Zero: no limit but the kernel's.
+  std::chrono::milliseconds timeout{10'000};
+};
+
 // The thread a connection runs on (Connection::loop()), for work that belongs to no
 // connection: periodic jobs, caches to expire. An event loop (reactor and uring models, one per
 // --threads); on the blocking family, the thread that serves the connection (docs/handlers.md
@@ -172,6 +187,20 @@ class Loop {
   // Owner thread. For other threads (and other loops) to post to this one.
   [[nodiscard]] LoopHandle handle();
   [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;
+
+  // Owner thread. Opens a connection to `to` (a numeric IPv4/IPv6 address or a Unix socket:
+  // resolve a host name before, never on the loop) served on this thread by `handler`, like
+  // an accepted one: asio's async_connect and libuv's uv_tcp_connect, with the handler as the
+  // callback. Returns at once; once established, on_open(); if it cannot be (refused,
+  // unreachable, past options.timeout), on_close() with CloseReason::connect_failed (and the
+  // errno) or connect_timeout, and no on_open(). Never calls the handler before it returns.
+  // The handle works at once: bytes written through it (or by a posted task) before the
+  // connection is established are sent once it is, so a proxy forwards its client's first
+  // request without waiting. Everything an accepted connection has applies (bounds, memory
+  // budget, back-pressure, timers, a graceful stop's drain), but max_connections, which
+  // bounds what clients may open, not what the server's own handlers do. peer() is `to`;
+  // local() is the address the kernel bound (known once established).
+  ConnectionHandle connect(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options = {});
 
  protected:
   Loop() = default;

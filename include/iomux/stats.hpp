@@ -20,7 +20,11 @@ struct StatsSnapshot {
   std::uint64_t connections_paused = 0;           // reading stopped by back-pressure
   std::uint64_t connections_evicted = 0;          // closed to keep the server under --max-memory
   std::uint64_t handler_errors = 0;               // connections closed because their handler threw
-  std::uint64_t bytes_held = 0;                   // kept input + owed output, all connections (the budget's view)
+  // Outbound connections (Loop::connect): established (they count in connections_open too,
+  // not in connections_accepted), and those that never were (connect_failed, connect_timeout).
+  std::uint64_t connections_outbound = 0;
+  std::uint64_t connects_failed = 0;
+  std::uint64_t bytes_held = 0;  // kept input + owed output, all connections (the budget's view)
 
   StatsSnapshot& operator+=(const StatsSnapshot& o) noexcept;
   // "connections 3 (accepted 10, refused 0, timed out 0), requests 42, bytes in 1.2 KiB, ..."

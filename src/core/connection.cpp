@@ -2,11 +2,14 @@
 // calls), ConnectionHandle (other threads' way in, through the mailbox) and DeferredReply. A
 // Connection is a ConnectionCore seen through the public API; each method here forwards to the
 // core's state on the connection's own thread.
+#include <sys/socket.h>
+
 #include <fmt/format.h>
 
 #include <cassert>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -281,6 +284,16 @@ std::chrono::steady_clock::time_point Loop::now() const noexcept {
   return static_cast<const detail::Executor&>(*this).now();
 }
 
+ConnectionHandle Loop::connect(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
+  auto& e = static_cast<detail::Executor&>(*this);
+  assert(e.in_owner_thread());
+  if (!handler) throw std::invalid_argument("Loop::connect: no handler");
+  if (to.family() != AF_INET && to.family() != AF_INET6 && !to.is_unix())
+    throw std::invalid_argument("Loop::connect: not an address to connect to: " + to.to_string());
+  detail::ConnectionCore* core = e.connect_out(to, std::move(handler), options);
+  return core ? static_cast<Connection&>(*core).handle() : ConnectionHandle();
+}
+
 PostResult LoopHandle::post(std::function<void()> task) const {
   if (!mailbox_ || !task) return PostResult::gone;
   return mailbox_->post_job(std::move(task));
@@ -392,6 +405,10 @@ std::string_view to_string(CloseReason reason) noexcept {
       return "handler error";
     case CloseReason::server_stopped:
       return "server stopped";
+    case CloseReason::connect_failed:
+      return "connect failed";
+    case CloseReason::connect_timeout:
+      return "connect timeout";
   }
   return "?";
 }

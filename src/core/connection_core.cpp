@@ -53,7 +53,7 @@ bool nothing_unread(int fd) noexcept {
 }  // namespace
 
 ConnectionCore::ConnectionCore(Executor& executor, Transport& transport, std::unique_ptr<Handler> handler,
-                               const Endpoint& peer, const Endpoint& local, int fd)
+                               const Endpoint& peer, const Endpoint& local, int fd, bool outbound)
     : executor_(executor),
       transport_(transport),
       handler_(std::move(handler)),
@@ -61,7 +61,9 @@ ConnectionCore::ConnectionCore(Executor& executor, Transport& transport, std::un
       local_(&local),
       fd_(fd),
       max_input_(executor.context().options().max_input),
-      last_activity_(executor.now()) {
+      last_activity_(executor.now()),
+      outbound_(outbound),
+      connecting_(outbound) {
   executor_.attach(*this);
 }
 
@@ -80,7 +82,12 @@ void ConnectionCore::start() {
   assert(executor_.in_owner_thread());
   opened_ = true;
   executor_.stats().connections_open.add();
-  executor_.context().log_connect(peer_, *local_, fd_);
+  if (outbound_) {
+    executor_.stats().connections_outbound.add();
+    executor_.context().log_outbound(peer_, *local_, fd_);
+  } else {
+    executor_.context().log_connect(peer_, *local_, fd_);
+  }
   dispatch([this] { handler_->on_open(*this); });
 }
 
@@ -91,7 +98,8 @@ std::size_t ConnectionCore::read_room() const noexcept {
 }
 
 void ConnectionCore::begin_dispatch() noexcept {
-  if (batch_ || !queue_.empty()) return;
+  // While connecting, writes wait in the queue: the batch is for sending at once.
+  if (batch_ || !queue_.empty() || connecting_) return;
   batch_ = executor_.send_batch();
   assert(!batch_ || batch_->empty());
 }
@@ -247,7 +255,8 @@ void ConnectionCore::output_changed_slow() {
   if (pending == 0) queue_.release_if_empty();
   account();
   if (fin_owed_) send_fin_if_drained();
-  if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty())) finish_flush();
+  if (state_ == State::flushing && queue_.empty() && lent_ == 0 && (!batch_ || batch_->empty()) && !connecting_)
+    finish_flush();
 }
 
 // Output is owed: make sure a timer will look at it by the time the peer would have taken
@@ -362,7 +371,7 @@ void ConnectionCore::shut_output() {
 }
 
 void ConnectionCore::send_fin_if_drained() {
-  if (state_ != State::open || !queue_.empty() || lent_ != 0 || (batch_ && !batch_->empty())) return;
+  if (state_ != State::open || connecting_ || !queue_.empty() || lent_ != 0 || (batch_ && !batch_->empty())) return;
   // Every byte owed is with the kernel; the FIN follows them.
   fin_owed_ = false;
   transport_.shutdown_write();
@@ -411,8 +420,12 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   if (opened_) {
     stats.connections_open.sub();
     ctx.log_disconnect(peer_, *local_, detail, requests_);
+  } else if (outbound_) {
+    if (reason == CloseReason::connect_failed || reason == CloseReason::connect_timeout) stats.connects_failed.add();
+    ctx.log_connect_failed(peer_, detail);
   }
-  ctx.release();
+  // An outbound connection holds no place under max_connections.
+  if (!outbound_) ctx.release();
   if (link_) link_->sever();
   queue_.clear();
   queue_.release_if_empty();
@@ -424,7 +437,8 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
     executor_.context().budget().add(-static_cast<std::int64_t>(std::exchange(handler_held_, 0)));
   }
   executor_.detach(*this);
-  if (opened_) {
+  // An outbound connection that never opened still hears why (connect_failed...).
+  if (opened_ || outbound_) {
     const CloseInfo info{reason, error, detail};
     try {
       handler_->on_close(*this, info);

@@ -71,8 +71,11 @@ class ConnectionCore final : public iomux::Connection {
   // The engine has admitted the connection (ServerContext::admit); close() releases it.
   // `local`: the listener's endpoint (one of ServerContext::listening_on(), which outlives
   // every connection).
+  // `outbound`: a connection this thread opened (Loop::connect), not admitted: it is
+  // `connecting()` until the engine calls connected() (then open()), and it does not hold a
+  // place under max_connections.
   ConnectionCore(Executor& executor, Transport& transport, std::unique_ptr<Handler> handler, const Endpoint& peer,
-                 const Endpoint& local, int fd);
+                 const Endpoint& local, int fd, bool outbound = false);
   // Closes the connection if the engine did not (without calling back into the engine).
   ~ConnectionCore();
   ConnectionCore(const ConnectionCore&) = delete;
@@ -87,6 +90,13 @@ class ConnectionCore final : public iomux::Connection {
     start();
     settle_with(send);
   }
+
+  // Outbound connections. While connecting, what the handler writes (through its handle) is
+  // queued, not sent, and nothing is read; a graceful stop closes it unless output is owed.
+  [[nodiscard]] bool connecting() const noexcept { return connecting_; }
+  [[nodiscard]] bool outbound() const noexcept { return outbound_; }
+  // The connect completed: the engine calls open() next.
+  void connected() noexcept { connecting_ = false; }
 
   // Input. An engine reads into its own scratch area while nothing is kept (so an idle
   // connection holds no buffer), else appends to kept_input(), at most read_room() bytes.
@@ -316,6 +326,8 @@ class ConnectionCore final : public iomux::Connection {
   CloseReason close_reason_ = CloseReason::closed_by_handler;
   State state_ = State::open;
   bool opened_ = false;
+  bool outbound_ = false;
+  bool connecting_ = false;  // outbound, and the connect has not completed
   // The bits of no_read_.
   static constexpr std::uint8_t kPausedOutput = 1;    // pending output >= max_pending
   static constexpr std::uint8_t kPausedDeferred = 2;  // max_deferred places unfilled

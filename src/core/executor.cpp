@@ -4,6 +4,8 @@
 #include <cassert>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/connection_core.hpp"
@@ -150,6 +152,11 @@ void Executor::on_stop(StopMode mode) {
     finish();
   });
   connection_closed();
+}
+
+ConnectionCore* Executor::connect_out(const Endpoint& to, std::unique_ptr<Handler>, ConnectOptions) {
+  throw std::logic_error("Loop::connect to " + to.to_string() + ": not supported on the " + ctx_.options().model +
+                         " model yet");
 }
 
 void Executor::close_all(std::string_view why) {

@@ -76,6 +76,11 @@ class Executor : public iomux::Loop {
   [[nodiscard]] bool has_loop_work() const noexcept { return !loop_timers_.empty() || loop_handle_taken_; }
   void loop_handle_taken() noexcept { loop_handle_taken_ = true; }
 
+  // Owner thread: Loop::connect. The engine makes an outbound connection core (the socket's
+  // connect under way, or failed: reported from a timer, never before this returns) and
+  // returns it. This default (an engine that cannot yet) throws std::logic_error.
+  virtual ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options);
+
   // Owner thread: closes every connection of this thread now.
   void close_all(std::string_view why);
 

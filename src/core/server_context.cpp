@@ -149,6 +149,19 @@ void ServerContext::log_connect(const Endpoint& peer, const Endpoint& local, int
     logger_->info("connect {} (fd {}, {} open)", peer.to_string(), fd, open_.load(std::memory_order_relaxed));
 }
 
+void ServerContext::log_outbound(const Endpoint& peer, const Endpoint& local, int fd) const {
+  if (!logger_->enabled(LogLevel::info)) return;
+  logger_->info("connected to {} from {} (fd {})", peer.to_string(), local.to_string(), fd);
+}
+
+void ServerContext::log_connect_failed(const Endpoint& peer, std::string_view why) {
+  // An upstream that is down fails every connect to it: rate-limited like refusals.
+  std::uint64_t suppressed = 0;
+  if (!logger_->enabled(LogLevel::warn) || !connect_failure_limiter_.allow(&suppressed)) return;
+  logger_->warn("connect to {} failed: {}{}", peer.to_string(), why,
+                suppressed ? fmt::format(" ({} more not logged)", suppressed) : std::string());
+}
+
 void ServerContext::log_disconnect(const Endpoint& peer, const Endpoint& local, std::string_view why,
                                    std::uint64_t requests) const {
   if (!logger_->enabled(LogLevel::info)) return;

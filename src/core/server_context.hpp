@@ -88,6 +88,9 @@ class ServerContext {
 
   // `local`: the listener it came in on, named when the server has several.
   void log_connect(const Endpoint& peer, const Endpoint& local, int fd) const;
+  // An outbound connection (Loop::connect) was established, or was not (`why`).
+  void log_outbound(const Endpoint& peer, const Endpoint& local, int fd) const;
+  void log_connect_failed(const Endpoint& peer, std::string_view why);
   void log_disconnect(const Endpoint& peer, const Endpoint& local, std::string_view why, std::uint64_t requests) const;
 
  private:
@@ -104,6 +107,7 @@ class ServerContext {
   RateLimiter refuse_limiter_;
   RateLimiter accept_error_limiter_;
   RateLimiter eviction_limiter_;
+  RateLimiter connect_failure_limiter_;
   MemoryBudget budget_;
   std::function<StatsSnapshot()> stats_source_;
 };

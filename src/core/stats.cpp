@@ -31,6 +31,8 @@ StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
   connections_paused += o.connections_paused;
   connections_evicted += o.connections_evicted;
   handler_errors += o.handler_errors;
+  connections_outbound += o.connections_outbound;
+  connects_failed += o.connects_failed;
   bytes_held = std::max(bytes_held, o.bytes_held);  // one server-wide figure, not per thread
   return *this;
 }
@@ -38,11 +40,14 @@ StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
 std::string StatsSnapshot::summary() const {
   return fmt::format(
       "connections {} open (accepted {}, refused {}, timed out {}), requests {}, bytes in {}, "
-      "bytes out {}, pending {} (peak per connection {}), paused {}, held {}, evicted {}, handler errors {}",
+      "bytes out {}, pending {} (peak per connection {}), paused {}, held {}, evicted {}, handler errors {}{}",
       connections_open, connections_accepted, connections_refused, connections_timed_out, requests,
       human_bytes(bytes_in), human_bytes(bytes_out), human_bytes(bytes_pending),
       human_bytes(peak_pending_per_connection), connections_paused, human_bytes(bytes_held), connections_evicted,
-      handler_errors);
+      handler_errors,
+      connections_outbound + connects_failed == 0
+          ? std::string()
+          : fmt::format(", outbound {} (failed {})", connections_outbound, connects_failed));
 }
 
 }  // namespace iomux
@@ -63,6 +68,8 @@ StatsSnapshot ThreadStats::snapshot() const noexcept {
   s.connections_paused = connections_paused.get();
   s.connections_evicted = connections_evicted.get();
   s.handler_errors = handler_errors.get();
+  s.connections_outbound = connections_outbound.get();
+  s.connects_failed = connects_failed.get();
   return s;
 }
 

@@ -40,6 +40,8 @@ struct ThreadStats {
   Counter connections_paused;
   Counter connections_evicted;
   Counter handler_errors;
+  Counter connections_outbound;
+  Counter connects_failed;
 
   [[nodiscard]] StatsSnapshot snapshot() const noexcept;
 };

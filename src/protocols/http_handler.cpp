@@ -46,7 +46,9 @@ nlohmann::json stats_json() {
           {"bytes_out", s.bytes_out},
           {"bytes_pending", s.bytes_pending},
           {"bytes_held", s.bytes_held},
-          {"handler_errors", s.handler_errors}};
+          {"handler_errors", s.handler_errors},
+          {"connections_outbound", s.connections_outbound},
+          {"connects_failed", s.connects_failed}};
 }
 
 http::Options service_options(const HttpOptions& o) {

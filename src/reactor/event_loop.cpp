@@ -78,6 +78,11 @@ std::error_code EventLoop::unwatch(int fd) {
   return poller_->remove(fd);
 }
 
+void EventLoop::rebind(int fd, IoHandler* handler) {
+  assert(in_loop_thread());
+  if (fd >= 0 && static_cast<std::size_t>(fd) < handlers_.size() && handlers_[fd]) handlers_[fd] = handler;
+}
+
 TimerId EventLoop::start_timer(Clock::time_point when, std::function<void()> fn) {
   assert(in_loop_thread());
   return timers_.start(when, std::move(fn));

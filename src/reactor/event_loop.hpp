@@ -51,6 +51,8 @@ class EventLoop {
   std::error_code watch(int fd, std::uint32_t interest, IoHandler* handler);
   std::error_code update(int fd, std::uint32_t interest);
   std::error_code unwatch(int fd);
+  // Loop thread: a watched fd's events go to `handler` from now on (the poller is not told).
+  void rebind(int fd, IoHandler* handler);
 
   // Loop thread: dispatch `events` to fd's handler in the next iteration, without waiting.
   // Edge-triggered code uses it to come back to a socket it stopped draining (for fairness,

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include "core/socket.hpp"
 #include "reactor/reactor_transport.hpp"
@@ -113,6 +114,28 @@ void ReactorLoop::adopt(UniqueFd fd, const Endpoint& peer, const Endpoint& local
   if (static_cast<std::size_t>(f) >= connections_.size()) connections_.resize(f + 1 + f / 2);
   connections_[f] = std::make_unique<ReactorTransport>(*this, std::move(fd), peer, local, std::move(handler));
   connections_[f]->start();
+}
+
+ConnectionCore* ReactorLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
+  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // No socket, no connection to report the failure on: the caller hears it at once.
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  UniqueFd sock(fd);
+  int failed = 0;
+  if (fd >= loop_.poller().fd_limit()) {
+    failed = EMFILE;  // select cannot watch it
+  } else if (::connect(fd, to.sockaddr_ptr(), to.sockaddr_len()) != 0 && errno != EINPROGRESS) {
+    // A Unix socket connects (or fails: ENOENT, ECONNREFUSED, EAGAIN with a full backlog) at
+    // once; a TCP one fails at once only for a local reason (ENETUNREACH, EADDRNOTAVAIL).
+    failed = errno;
+  }
+  if (static_cast<std::size_t>(fd) >= connections_.size()) connections_.resize(fd + 1 + fd / 2);
+  auto& slot = connections_[fd];
+  slot =
+      std::make_unique<ReactorTransport>(*this, std::move(sock), to, std::move(handler), ReactorTransport::Outbound{});
+  ReactorTransport& t = *slot;
+  t.start_connect(failed, options.timeout);
+  return &t.core();
 }
 
 void ReactorLoop::retire(int fd) {

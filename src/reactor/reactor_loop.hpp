@@ -38,6 +38,8 @@ class ReactorLoop final : public Executor {
   // Executor: the loop's timers.
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
   bool cancel_timer(TimerId id) override;
+  // Executor: Loop::connect, a non-blocking connect() watched by this loop.
+  ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) override;
 
   // Loop thread: serves an admitted connection (ServerContext::admit) that came in on the
   // listener whose endpoint is `local`.

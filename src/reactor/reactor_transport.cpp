@@ -3,7 +3,10 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <string>
+#include <utility>
 
+#include "core/server_context.hpp"
 #include "core/socket.hpp"
 #include "core/sync_io.hpp"
 #include "reactor/reactor_loop.hpp"
@@ -23,6 +26,86 @@ ReactorTransport::ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoi
       fd_(std::move(fd)),
       core_(owner, *this, std::move(handler), peer, local, fd_.get()),
       edge_(owner.loop().edge_triggered()) {}
+
+ReactorTransport::ReactorTransport(ReactorLoop& owner, UniqueFd fd, const Endpoint& to,
+                                   std::unique_ptr<Handler> handler, Outbound)
+    : owner_(owner),
+      fd_(std::move(fd)),
+      outbound_(std::make_unique<Connecting>(*this)),
+      core_(owner, *this, std::move(handler), to, outbound_->local, fd_.get(), /*outbound=*/true),
+      edge_(owner.loop().edge_triggered()) {}
+
+ReactorTransport::~ReactorTransport() {
+  if (outbound_ && outbound_->timer != kNoTimer) owner_.loop().cancel_timer(outbound_->timer);
+}
+
+void ReactorTransport::start_connect(int failed, std::chrono::milliseconds timeout) {
+  EventLoop& loop = owner_.loop();
+  if (failed != 0) {
+    outbound_->timer = loop.start_timer(loop.now(), [this, failed] {
+      outbound_->timer = kNoTimer;
+      fail_connect(CloseReason::connect_failed, failed, describe_errno(failed));
+    });
+    return;
+  }
+  // A connect completes with writability (its failure too, with an error pending). Edge-
+  // triggered: the interest a connection keeps for life, set once (see start()).
+  interest_ = edge_ ? (kReadable | kWritable) : kWritable;
+  if (auto ec = loop.watch(fd_.get(), interest_, outbound_.get())) {
+    outbound_->timer = loop.start_timer(loop.now(), [this, ec] {
+      outbound_->timer = kNoTimer;
+      fail_connect(CloseReason::connect_failed, ec.value(), "the poller refused to watch it: " + ec.message());
+    });
+    return;
+  }
+  if (timeout.count() > 0)
+    outbound_->timer = loop.start_timer(loop.now() + timeout, [this, timeout] {
+      outbound_->timer = kNoTimer;
+      fail_connect(CloseReason::connect_timeout, ETIMEDOUT,
+                   "not established within " + std::to_string(timeout.count()) + " ms");
+    });
+}
+
+void ReactorTransport::on_connect_event(std::uint32_t events) {
+  if (!core_.connecting() || core_.state() == ConnectionCore::State::closed) return;
+  if (std::error_code ec = socket_error(fd_.get())) {
+    fail_connect(CloseReason::connect_failed, ec.value(), describe_errno(ec.value()));
+    return;
+  }
+  // No error pending, yet not necessarily connected: the signal-driven poller reports a new
+  // interest once by itself, whatever the socket's state. Connected is when it has a peer.
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    if (errno == ENOTCONN && !(events & (kError | kHangup))) return;  // still under way
+    const int err = errno == ENOTCONN ? ECONNREFUSED : errno;
+    fail_connect(CloseReason::connect_failed, err, describe_errno(err));
+    return;
+  }
+  connect_done();
+}
+
+void ReactorTransport::connect_done() {
+  EventLoop& loop = owner_.loop();
+  if (outbound_->timer != kNoTimer) loop.cancel_timer(std::exchange(outbound_->timer, kNoTimer));
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    outbound_->local = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  // A relay's bytes are whole messages already: never hold them back for Nagle (TCP only).
+  if (!core_.peer_endpoint().is_unix()) set_no_delay(fd_.get());
+  loop.rebind(fd_.get(), this);
+  core_.connected();
+  // What was written while connecting goes now; then as start() does for an accepted one.
+  core_.open([this] { return send(); });
+  if (core_.state() == ConnectionCore::State::closed) return;
+  core_.start_idle_timer();
+  update_interest();
+}
+
+void ReactorTransport::fail_connect(CloseReason reason, int error, std::string detail) {
+  core_.close(reason, error, "connect to " + core_.peer_endpoint().to_string() + ": " + detail);
+}
 
 void ReactorTransport::start() {
   EventLoop& loop = owner_.loop();
@@ -123,6 +206,11 @@ void ReactorTransport::change_interest(std::uint32_t want) {
 }
 
 void ReactorTransport::settle() {
+  if (core_.connecting()) [[unlikely]] {
+    // Nothing can be sent yet: account for what was queued (budget, back-pressure).
+    core_.output_changed();
+    return;
+  }
   core_.settle_with([this] { return send(); });
   update_interest();
 }
@@ -133,6 +221,7 @@ void ReactorTransport::shutdown_write() {
 
 void ReactorTransport::release_socket() {
   const int fd = fd_.get();
+  if (outbound_ && outbound_->timer != kNoTimer) owner_.loop().cancel_timer(std::exchange(outbound_->timer, kNoTimer));
   if (!parked_) owner_.loop().unwatch(fd);
   fd_.reset();
   owner_.retire(fd);  // destroys *this after the current iteration

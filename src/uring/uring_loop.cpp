@@ -12,6 +12,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
 
 #include "core/socket.hpp"
 
@@ -162,6 +165,7 @@ void UringLoop::dispatch(const io_uring_cqe& cqe) {
       return;  // the cancelled request reports for itself
     case Op::recv:
     case Op::send:
+    case Op::connect:
       break;
   }
   if (t.slot >= conns_.size() || (conns_[t.slot].generation & kGenerationMask) != t.generation) {
@@ -175,8 +179,10 @@ void UringLoop::dispatch(const io_uring_cqe& cqe) {
   }
   if (t.op == Op::recv)
     on_recv(t.slot, cqe);
-  else
+  else if (t.op == Op::send) [[likely]]
     on_send(t.slot, cqe);
+  else
+    on_connect(t.slot, cqe);
 }
 
 void UringLoop::after_batch() {
@@ -309,6 +315,16 @@ void UringLoop::adopt(UniqueFd fd, std::uint32_t index) {
   if (!handler) return;
   // Replies are whole messages: never hold one back for Nagle (TCP only).
   if (l.socket->tcp()) set_no_delay(fd.get());
+  const std::uint32_t slot = take_slot(std::move(fd));
+  UringTransport& c = conns_[slot];
+  c.core.emplace(*this, c, std::move(handler), peer, *l.local, c.fd.get());
+  c.core->open([this, slot] { return sender(slot); });
+  if (c.closed()) return;
+  c.core->start_idle_timer();
+  apply_reading(slot);
+}
+
+std::uint32_t UringLoop::take_slot(UniqueFd fd) {
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -322,10 +338,79 @@ void UringLoop::adopt(UniqueFd fd, std::uint32_t index) {
   c.slot = slot;
   c.fd = std::move(fd);
   c.last_recv = now_;
-  c.core.emplace(*this, c, std::move(handler), peer, *l.local, c.fd.get());
-  c.core->open([this, slot] { return sender(slot); });
-  if (c.closed()) return;
-  c.core->start_idle_timer();
+  return slot;
+}
+
+ConnectionCore* UringLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
+  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // No socket, no connection to report the failure on: the caller hears it at once.
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  const std::uint32_t slot = take_slot(UniqueFd(fd));
+  UringTransport& c = conns_[slot];
+  c.outbound = std::make_unique<UringTransport::Outbound>();
+  c.core.emplace(*this, c, std::move(handler), to, c.outbound->local, fd, /*outbound=*/true);
+  // The kernel reads the address until the CQE: the core's copy, which lives as long as the
+  // slot, and the slot is not released while the connect is in flight (busy()).
+  const Endpoint& peer = c.core->peer_endpoint();
+  io_uring_sqe* sqe = ring_.sqe();
+  if (!sqe) {
+    io_uring_submit(ring_.get());
+    sqe = ring_.sqe();
+  }
+  if (!sqe) {
+    // The kernel holds every submission back: report it from a timer, after connect() returned.
+    c.outbound->timer = timers_.start(now_, [this, slot] {
+      conns_[slot].outbound->timer = kNoTimer;
+      conns_[slot].core->close(CloseReason::connect_failed, EAGAIN, "connect: no submission queue entry free");
+    });
+    return &*c.core;
+  }
+  io_uring_prep_connect(sqe, fd, peer.sockaddr_ptr(), peer.sockaddr_len());
+  io_uring_sqe_set_data64(sqe, tag(Op::connect, slot));
+  c.connect_inflight = true;
+  ++in_flight_;
+  if (options.timeout.count() > 0)
+    c.outbound->timer = timers_.start(now_ + options.timeout, [this, slot, timeout = options.timeout] {
+      UringTransport& t = conns_[slot];
+      t.outbound->timer = kNoTimer;
+      t.core->close(CloseReason::connect_timeout, ETIMEDOUT,
+                    "connect to " + t.core->peer_endpoint().to_string() + ": not established within " +
+                        std::to_string(timeout.count()) + " ms");
+    });
+  return &*c.core;
+}
+
+void UringLoop::on_connect(std::uint32_t slot, const io_uring_cqe& cqe) {
+  UringTransport& c = conns_[slot];
+  c.connect_inflight = false;
+  --in_flight_;
+  if (c.closed()) {  // timed out (the cancel's CQE, -ECANCELED), or closed through its handle
+    release_if_idle(slot);
+    return;
+  }
+  if (c.outbound->timer != kNoTimer) timers_.cancel(std::exchange(c.outbound->timer, kNoTimer));
+  ConnectionCore& core = *c.core;
+  if (cqe.res < 0) {
+    const int err = -cqe.res;
+    core.close(CloseReason::connect_failed, err,
+               "connect to " + core.peer_endpoint().to_string() + ": " + describe_errno(err));
+    release_if_idle(slot);
+    return;
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(c.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    c.outbound->local = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  // A relay's bytes are whole messages already: never hold them back for Nagle (TCP only).
+  if (!core.peer_endpoint().is_unix()) set_no_delay(c.fd.get());
+  core.connected();
+  // What was written while connecting goes now; then as adopt() does for an accepted one.
+  core.open([this, slot] { return sender(slot); });
+  if (c.closed()) {
+    release_if_idle(slot);
+    return;
+  }
+  core.start_idle_timer();
   apply_reading(slot);
 }
 

@@ -67,6 +67,8 @@ class UringLoop final : public Executor {
   // Executor: timers the loop's wait honours.
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
   bool cancel_timer(TimerId id) override;
+  // Executor: Loop::connect, an IORING_OP_CONNECT.
+  ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) override;
 
  private:
   friend struct UringTransport;
@@ -84,6 +86,9 @@ class UringLoop final : public Executor {
   void arm_accept(std::uint32_t index);
   void on_accept(std::uint32_t index, const io_uring_cqe& cqe);
   void adopt(UniqueFd fd, std::uint32_t index);
+  // A free connection slot (a new one if none), owner and fd set.
+  std::uint32_t take_slot(UniqueFd fd);
+  void on_connect(std::uint32_t slot, const io_uring_cqe& cqe);
   void stop_listener();
   void arm_wake();
   void on_wake(const io_uring_cqe& cqe);

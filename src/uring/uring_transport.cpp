@@ -267,6 +267,11 @@ void UringLoop::on_send(std::uint32_t slot, const io_uring_cqe& cqe) {
 // After the core changed: send what is owed, then read or stop reading as it wants.
 void UringLoop::settle(std::uint32_t slot) {
   UringTransport& c = conns_[slot];
+  if (c.core->connecting()) [[unlikely]] {
+    // Nothing can be sent or read yet: account for what was queued (budget, back-pressure).
+    c.core->output_changed();
+    return;
+  }
   c.core->settle_with([this, slot] { return sender(slot); });
   if (!c.closed()) apply_reading(slot);
 }
@@ -300,6 +305,10 @@ void UringLoop::on_closed(std::uint32_t slot) {
     cancel(tag(Op::recv, slot));
   }
   if (c.send_inflight) cancel(tag(Op::send, slot));
+  if (c.outbound) {
+    if (c.connect_inflight) cancel(tag(Op::connect, slot));
+    if (c.outbound->timer != kNoTimer) timers_.cancel(std::exchange(c.outbound->timer, kNoTimer));
+  }
   if (!c.release_due) {
     c.release_due = true;
     to_release_.push_back(slot);
@@ -310,6 +319,7 @@ void UringLoop::release_if_idle(std::uint32_t slot) {
   UringTransport& c = conns_[slot];
   if (!c.core || !c.closed() || c.busy()) return;
   c.core.reset();
+  c.outbound.reset();
   c.fd.reset();
   c.starved = c.release_due = false;
   ++c.generation;  // completions still carrying the old generation are stale from now on

@@ -8,10 +8,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "core/connection_core.hpp"
 #include "core/fd.hpp"
+#include "iomux/endpoint.hpp"
 
 namespace iomux::detail::uring {
 
@@ -39,8 +41,18 @@ struct UringTransport final : Transport {
   bool starved = false;      // recv ended with -ENOBUFS; re-armed after this batch
   bool probe_due = false;    // received since the last stall probe (see probe_stalled_recvs)
   bool release_due = false;  // closed; the slot goes back once nothing is in flight
+  // Outbound (Loop::connect): its IORING_OP_CONNECT is in the kernel, which reads the
+  // sockaddr (the core's peer endpoint) until the CQE: the slot is not released before.
+  bool connect_inflight = false;
 
-  [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight; }
+  // What only an outbound connection needs: on the heap, one pointer in an accepted one's slot.
+  struct Outbound {
+    Endpoint local;            // the address the kernel bound (Connection::local())
+    TimerId timer = kNoTimer;  // the connect timeout
+  };
+  std::unique_ptr<Outbound> outbound;
+
+  [[nodiscard]] bool busy() const noexcept { return recv_armed || send_inflight || connect_inflight; }
   [[nodiscard]] bool closed() const noexcept { return !core || core->state() == ConnectionCore::State::closed; }
 
   // Transport.

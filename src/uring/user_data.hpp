@@ -22,6 +22,7 @@ enum class Op : std::uint8_t {
   recv,        // a connection's recv (multishot, or one-shot: arm_recv)
   send,        // a connection's one send in flight
   cancel,      // an IORING_OP_ASYNC_CANCEL we asked for (its own CQE says whether it matched)
+  connect,     // an outbound connection's IORING_OP_CONNECT (Loop::connect)
 };
 
 struct Tag {

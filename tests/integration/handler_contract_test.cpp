@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -17,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "support/test_net.hpp"
 #include "support/workers.hpp"
 
@@ -684,6 +687,251 @@ TEST_P(HandlerContract, ALoopRunsPostedTasksAndTimersOnTheConnectionsThread) {
   std::lock_guard lock(seen.mutex);
   EXPECT_EQ(seen.threads.size(), 1u) << "on_open, the posted task and the timer ran on different threads";
 }
+
+// ---- outbound connections (Loop::connect)
+
+// The models whose loops open connections so far (the rest throw std::logic_error).
+bool connects_out(const std::string& model) {
+  return model == "select" || model == "poll" || model == "epoll" || model == "epoll-et" || model == "sigio" ||
+         model == "uring";
+}
+
+struct OutSeen {
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  std::atomic<int> opens{0};
+  std::atomic<int> closes{0};
+  std::atomic<int> reason{-1};
+  std::atomic<int> error{0};
+  std::atomic<bool> client_closed{false};
+  std::string local;  // the outbound side's Connection::local()
+  void on_thread() {
+    std::lock_guard lock(mutex);
+    threads.insert(std::this_thread::get_id());
+  }
+};
+
+// The upstream side of a pair: what the upstream answers goes to the client, "line\n" for
+// "line\r\n" (an upstream line server's reply, or an echo's). Its end is the client's.
+class UpstreamSide final : public Handler {
+ public:
+  UpstreamSide(OutSeen& seen, ConnectionHandle client) : seen_(seen), client_(std::move(client)) {}
+  void on_open(Connection& conn) override {
+    seen_.on_thread();
+    {
+      std::lock_guard lock(seen_.mutex);
+      if (!conn.peer().is_unix()) seen_.local = conn.local().to_string();
+    }
+    ++seen_.opens;
+  }
+  std::size_t on_data(std::span<const char> in, Connection&) override {
+    seen_.on_thread();
+    return for_each_line(in,
+                         [&](std::string_view line) { (void)client_.write("relayed " + std::string(line) + "\n"); });
+  }
+  void on_close(Connection&, const CloseInfo& info) override {
+    seen_.on_thread();
+    seen_.reason = static_cast<int>(info.reason);
+    seen_.error = info.error;
+    ++seen_.closes;
+    if (info.reason == CloseReason::connect_failed || info.reason == CloseReason::connect_timeout)
+      (void)client_.write("failed " + std::string(to_string(info.reason)) + " " + std::to_string(info.error) + "\n");
+  }
+
+ private:
+  OutSeen& seen_;
+  ConnectionHandle client_;
+};
+
+// The client side: "ADDR text" connects to ADDR (once per line) on this connection's loop and
+// sends the text there, before the connection is even established.
+class ClientSide final : public Handler {
+ public:
+  ClientSide(OutSeen& seen, std::chrono::milliseconds timeout) : seen_(seen), timeout_(timeout) {}
+  void on_open(Connection&) override { seen_.on_thread(); }
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    return for_each_line(in, [&](std::string_view line) {
+      const std::size_t space = line.find(' ');
+      const std::string where(line.substr(0, space));
+      const std::string text(line.substr(space + 1));
+      const Endpoint to = resolve_one(where);  // numeric: no resolver involved
+      const int heard = seen_.opens + seen_.closes;
+      ConnectionHandle up =
+          conn.loop().connect(to, std::make_unique<UpstreamSide>(seen_, conn.handle()), ConnectOptions{timeout_});
+      EXPECT_TRUE(up);
+      EXPECT_EQ(seen_.opens + seen_.closes, heard) << "the handler was called before connect() returned";
+      if (!text.empty()) {
+        EXPECT_EQ(up.write(text + "\n"), PostResult::posted);
+      }
+    });
+  }
+  void on_close(Connection&, const CloseInfo&) override { seen_.client_closed = true; }
+
+ private:
+  OutSeen& seen_;
+  std::chrono::milliseconds timeout_;
+};
+
+class Outbound : public HandlerContract {
+ protected:
+  void SetUp() override {
+    if (!connects_out(GetParam())) GTEST_SKIP() << GetParam() << " does not open connections yet";
+  }
+};
+
+TEST_P(Outbound, AHandlerConnectsToAnUpstreamOnItsOwnThreadAndRelaysItsAnswer) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  TestOptions up_opts;
+  up_opts.model = "epoll";
+  up_opts.protocol.mode = ProtocolMode::echo;
+  up_opts.listeners = {Endpoint::loopback_v4(0), *Endpoint::parse_unix("unix:" + dir.file("up.sock"))};
+  RunningServer upstream(up_opts);
+  const std::vector<Endpoint> ups = upstream.server().local_endpoints();
+  ASSERT_EQ(ups.size(), 2u);
+
+  OutSeen seen;
+  RunningServer s(options(), [&] { return std::make_unique<ClientSide>(seen, 10s); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), ups[0].to_string() + " over tcp\n"));
+  EXPECT_EQ(recv_exact(c.get(), 17), "relayed over tcp\n");
+  ASSERT_TRUE(send_text(c.get(), ups[1].to_string() + " over unix\n"));
+  EXPECT_EQ(recv_exact(c.get(), 18), "relayed over unix\n");
+  EXPECT_EQ(seen.opens, 2);
+  EXPECT_EQ(seen.closes, 0);
+  const StatsSnapshot st = s.server().stats();
+  EXPECT_EQ(st.connections_outbound, 2u);
+  EXPECT_EQ(st.connections_accepted, 1u) << "an outbound connection counted as accepted";
+  EXPECT_EQ(st.connections_open, 3u);
+  {
+    std::lock_guard lock(seen.mutex);
+    EXPECT_EQ(seen.threads.size(), 1u) << "the upstream side ran on another thread than its client";
+    EXPECT_NE(seen.local.find("127.0.0.1:"), std::string::npos) << seen.local;
+  }
+  // The upstream closing is heard like any peer's close.
+  upstream.server().stop(StopMode::immediate);
+  ASSERT_TRUE(wait_until([&] { return seen.closes == 2; }));
+  EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::peer_closed)) << "server_stopped upstream";
+}
+
+TEST_P(Outbound, AConnectToAPortWithNoListenerEndsInConnectFailedWithEconnrefused) {
+  // A port bound but not listening: nothing accepts there, and nothing else can take it.
+  UniqueFd holder(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+  socklen_t len = sizeof sin;
+  ASSERT_EQ(::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&sin), &len), 0);
+  const Endpoint nowhere = Endpoint::loopback_v4(ntohs(sin.sin_port));
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+
+  OutSeen seen;
+  RunningServer s(options(), [&] { return std::make_unique<ClientSide>(seen, 10s); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), nowhere.to_string() + " lost\n"));
+  const std::string refused = "failed connect failed " + std::to_string(ECONNREFUSED) + "\n";
+  EXPECT_EQ(recv_exact(c.get(), refused.size()), refused);
+  EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::connect_failed));
+  EXPECT_EQ(seen.error, ECONNREFUSED);
+  // A Unix socket that does not exist fails at once in connect(): still reported afterwards.
+  ASSERT_TRUE(send_text(c.get(), "unix:" + dir.file("none.sock") + " lost\n"));
+  const std::string missing = "failed connect failed " + std::to_string(ENOENT) + "\n";
+  EXPECT_EQ(recv_exact(c.get(), missing.size()), missing);
+  EXPECT_EQ(seen.opens, 0);
+  EXPECT_EQ(seen.closes, 2);
+  EXPECT_FALSE(seen.client_closed);
+  const StatsSnapshot st = s.server().stats();
+  EXPECT_EQ(st.connects_failed, 2u);
+  EXPECT_EQ(st.connections_outbound, 0u);
+  EXPECT_EQ(st.connections_open, 1u);
+  EXPECT_TRUE(s.log().contains("connect to " + nowhere.to_string() + " failed"));
+}
+
+TEST_P(Outbound, AConnectNobodyAnswersEndsInConnectTimeout) {
+  // A listener with a backlog of 0 holds one connection it never accepts; then the kernel
+  // drops further SYNs, and a connect waits for a SYN-ACK that does not come.
+  UniqueFd full(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(full.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+  ASSERT_EQ(::listen(full.get(), 0), 0);
+  socklen_t len = sizeof sin;
+  ASSERT_EQ(::getsockname(full.get(), reinterpret_cast<sockaddr*>(&sin), &len), 0);
+  const Endpoint silent = Endpoint::loopback_v4(ntohs(sin.sin_port));
+  std::vector<UniqueFd> fillers;
+  for (int i = 0; i < 2; ++i) {
+    fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ::connect(fillers.back().get(), silent.sockaddr_ptr(), silent.sockaddr_len());
+  }
+  std::this_thread::sleep_for(50ms);  // the first filler's handshake completes: the queue is full
+
+  OutSeen seen;
+  RunningServer s(options(), [&] { return std::make_unique<ClientSide>(seen, 300ms); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), silent.to_string() + " waits\n"));
+  const std::string timed_out = "failed connect timeout " + std::to_string(ETIMEDOUT) + "\n";
+  EXPECT_EQ(recv_exact(c.get(), timed_out.size()), timed_out);
+  EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::connect_timeout));
+  EXPECT_EQ(seen.opens, 0);
+  EXPECT_EQ(s.server().stats().connects_failed, 1u);
+}
+
+// The client side of a pair that writes `size` bytes to its upstream as soon as it asks for it.
+class Pusher final : public Handler {
+ public:
+  Pusher(OutSeen& seen, Endpoint to, std::size_t size) : seen_(seen), to_(std::move(to)), size_(size) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    ConnectionHandle up = conn.loop().connect(to_, std::make_unique<UpstreamSide>(seen_, conn.handle()));
+    EXPECT_EQ(up.write(std::string(size_, 'x')), PostResult::posted);
+    return in.size();
+  }
+
+ private:
+  OutSeen& seen_;
+  Endpoint to_;
+  std::size_t size_;
+};
+
+TEST_P(Outbound, AGracefulStopDeliversWhatAnOutboundConnectionOwesThenClosesIt) {
+  UniqueFd upstream(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(upstream.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+  ASSERT_EQ(::listen(upstream.get(), 8), 0);
+  socklen_t len = sizeof sin;
+  ASSERT_EQ(::getsockname(upstream.get(), reinterpret_cast<sockaddr*>(&sin), &len), 0);
+  constexpr std::size_t kSize = 8 << 20;  // far more than the socket buffers hold
+
+  OutSeen seen;
+  RunningServer s(options(),
+                  [&] { return std::make_unique<Pusher>(seen, Endpoint::loopback_v4(ntohs(sin.sin_port)), kSize); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "go\n"));
+  UniqueFd up(::accept4(upstream.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(up);
+  set_recv_timeout(up.get(), 5s);
+  ASSERT_TRUE(wait_until([&] { return s.server().stats().bytes_pending > 0 && seen.opens == 1; }));
+  // The stop comes while the upstream has taken only what the socket buffers hold.
+  s.server().stop(StopMode::graceful);
+  std::size_t got = 0;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(up.get(), buf, sizeof buf, 0)) > 0;) got += static_cast<std::size_t>(n);
+  EXPECT_EQ(got, kSize) << "the graceful stop lost output owed to the upstream";
+  up.reset();  // the server lingers after its FIN until this side closes
+  ASSERT_TRUE(s.stop_and_join(StopMode::graceful));
+  EXPECT_EQ(seen.closes, 1);
+  EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::server_stopped));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Outbound, ::testing::ValuesIn(all_model_names()), ModelTestName());
 
 INSTANTIATE_TEST_SUITE_P(Models, HandlerContract, ::testing::ValuesIn(all_model_names()), ModelTestName());
 

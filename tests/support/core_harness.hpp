@@ -33,6 +33,19 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
   explicit CoreHarness(HandlerFactory factory, ServerOptions options = quiet_options())
       : CoreHarness(std::make_unique<detail::ServerContext>(std::move(options), std::move(factory))) {}
 
+  // An outbound connection (Loop::connect) to `to`, connecting until connect_completes().
+  struct Outbound {
+    Endpoint to = Endpoint::loopback_v4(6379);
+  };
+  CoreHarness(Outbound out, const HandlerFactory& factory, ServerOptions options = quiet_options())
+      : CoreHarness(std::make_unique<detail::ServerContext>(std::move(options), factory), factory(), out.to) {}
+  // The connect completed: what an engine does then.
+  void connect_completes() {
+    core_->connected();
+    core_->open([this] { return send(); });
+    pump();
+  }
+
   ~CoreHarness() override {
     core_.reset();
     close_mailbox();
@@ -89,6 +102,10 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
 
   // Transport.
   void settle() override {
+    if (core_->connecting()) {
+      core_->output_changed();
+      return;
+    }
     core_->settle_with([this] { return send(); });
   }
   void shutdown_write() override { fin_ = true; }
@@ -104,9 +121,15 @@ class CoreHarness final : public detail::Executor, public detail::Transport {
     core_->open([this] { return send(); });
   }
 
+  CoreHarness(std::unique_ptr<detail::ServerContext> ctx, std::unique_ptr<Handler> handler, const Endpoint& to)
+      : Executor(*ctx, stats_, /*batch=*/nullptr, [] {}), ctx_(std::move(ctx)) {
+    set_now(now_);
+    core_.emplace(*this, *this, std::move(handler), to, local_, 7, /*outbound=*/true);
+  }
+
   // What an engine does whenever it could read: deliver what has arrived, or discard it.
   void pump() {
-    while (open() && !in_kernel_.empty()) {
+    while (open() && !in_kernel_.empty() && !core_->connecting()) {
       detail::ConnectionCore& c = *core_;
       if (c.discarding()) {
         in_kernel_.clear();

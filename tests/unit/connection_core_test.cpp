@@ -4,6 +4,7 @@
 // tests/integration/handler_contract_test.cpp.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -752,6 +753,71 @@ TEST(ConnectionCore, DebugBuildsOverwriteInputAHandlerKeptAViewInto) {
   h.feed("secret");
   EXPECT_EQ(kept, std::string(6, '\xDD'));
 #endif
+}
+
+// ---- outbound connections (Loop::connect): the core's part, before and after the connect
+
+TEST(ConnectionCore, WhatIsWrittenToAConnectingConnectionLeavesOnceConnectedAfterOnOpen) {
+  Script s;
+  s.on_open = [](Connection& c) { c.write("greeting;"); };
+  CoreHarness h(CoreHarness::Outbound{}, scripted(s));
+  ConnectionHandle handle = static_cast<Connection&>(h.core()).handle();
+  ASSERT_TRUE(handle.open());
+  std::thread([&] { EXPECT_EQ(handle.write("early;"), PostResult::posted); }).join();
+  h.run_mail();
+  EXPECT_EQ(h.take_output(), "") << "sent before the connection was established";
+  EXPECT_TRUE(s.events.empty()) << "the handler heard something before on_open";
+  EXPECT_EQ(h.core().pending_output(), 6u);
+  EXPECT_EQ(h.thread_stats().connections_open.get(), 0u);
+  h.connect_completes();
+  // Bytes leave in the order of the calls: the early write was made first.
+  EXPECT_EQ(h.take_output(), "early;greeting;");
+  EXPECT_EQ(s.events, std::vector<std::string>{"open"});
+  EXPECT_EQ(h.thread_stats().connections_outbound.get(), 1u);
+  EXPECT_EQ(h.thread_stats().connections_open.get(), 1u);
+  EXPECT_EQ(h.thread_stats().connections_accepted.get(), 0u);
+  h.feed("answer");
+  EXPECT_EQ(s.events.back(), "data:answer");
+}
+
+TEST(ConnectionCore, AConnectThatFailsReachesOnCloseWithoutOnOpenAndHoldsNoPlace) {
+  Script s;
+  ServerOptions o = CoreHarness::quiet_options();
+  o.max_connections = 1;
+  CoreHarness h(CoreHarness::Outbound{}, scripted(s), o);
+  // Outbound connections take no place under max_connections, and give none back.
+  ThreadStats other;
+  ASSERT_TRUE(h.server_context().reserve(other, Endpoint::loopback_v4(1)));
+  h.core().close(CloseReason::connect_failed, ECONNREFUSED, "connect to 127.0.0.1:6379: refused");
+  EXPECT_EQ(s.events, std::vector<std::string>{"close"});
+  ASSERT_TRUE(s.closed);
+  EXPECT_EQ(s.closed->reason, CloseReason::connect_failed);
+  EXPECT_EQ(s.closed->error, ECONNREFUSED);
+  EXPECT_EQ(h.thread_stats().connects_failed.get(), 1u);
+  EXPECT_EQ(h.thread_stats().connections_open.get(), 0u);
+  EXPECT_FALSE(h.server_context().reserve(other, Endpoint::loopback_v4(2))) << "the failed connect released a place";
+  EXPECT_EQ(to_string(CloseReason::connect_timeout), "connect timeout");
+}
+
+TEST(ConnectionCore, AGracefulStopClosesAnIdleConnectingConnectionAndFlushesOneOwedOutput) {
+  {
+    Script s;
+    CoreHarness h(CoreHarness::Outbound{}, scripted(s));
+    h.core().drain();
+    EXPECT_FALSE(h.open());
+    EXPECT_EQ(s.closed->reason, CloseReason::server_stopped);
+  }
+  Script s;
+  CoreHarness h(CoreHarness::Outbound{}, scripted(s));
+  ConnectionHandle handle = static_cast<Connection&>(h.core()).handle();
+  std::thread([&] { EXPECT_EQ(handle.write("owed"), PostResult::posted); }).join();
+  h.run_mail();
+  h.core().drain();
+  EXPECT_TRUE(h.open()) << "closed with output owed before it could be sent";
+  EXPECT_FALSE(h.fin_sent()) << "a FIN on a socket still connecting";
+  h.connect_completes();
+  EXPECT_EQ(h.take_output(), "owed");
+  EXPECT_TRUE(h.fin_sent());
 }
 
 }  // namespace
