@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "blocking/stop_control.hpp"
@@ -28,6 +29,15 @@ class BlockingLoop final : public Executor {
   TimerId start_timer(Clock::time_point when, std::function<void()> callback) override;
   bool cancel_timer(TimerId id) override;
 
+  // Loop::connect, where the model's server can serve the connection it opens (the visiting
+  // models: one more connection to visit). Unset: Executor's (std::logic_error).
+  using Connector = std::function<ConnectionCore*(const Endpoint&, std::unique_ptr<Handler>, ConnectOptions)>;
+  void set_connector(Connector connector) { connector_ = std::move(connector); }
+  ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) override {
+    if (!connector_) return Executor::connect_out(to, std::move(handler), options);
+    return connector_(to, std::move(handler), options);
+  }
+
   // Owner thread: the time is now; runs due timers and the mail.
   void run_due();
   [[nodiscard]] std::optional<Clock::time_point> next_deadline() { return timers_.next_deadline(); }
@@ -43,6 +53,7 @@ class BlockingLoop final : public Executor {
   StopControl* stop_;
   Wake wake_mode_;
   std::atomic<int> wake_fd_{-1};
+  Connector connector_;
 };
 
 }  // namespace iomux::detail::blocking

@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <string>
+#include <utility>
 
+#include "core/server_context.hpp"
 #include "core/socket.hpp"
 
 namespace iomux::detail::blocking {
@@ -26,8 +30,65 @@ BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const 
   if (!blocking_ && core_.state() != ConnectionCore::State::closed) core_.start_idle_timer();
 }
 
+BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& to,
+                                     std::unique_ptr<Handler> handler, StopControl* stop, Outbound outbound)
+    : executor_(executor),
+      stop_(stop),
+      fd_(std::move(fd)),
+      blocking_(false),
+      outbound_(std::make_unique<Connecting>()),
+      core_(executor, *this, std::move(handler), to, outbound_->local, fd_.get(), /*outbound=*/true) {
+  outbound_->failed = outbound.failed;
+  outbound_->blocking_after = outbound.blocking_after;
+  if (stop_) stop_->watch(fd_.get(), /*listener=*/false);
+  if (outbound.failed == 0 && outbound.timeout.count() > 0)
+    outbound_->timer = executor_.start_timer(executor_.now() + outbound.timeout, [this, timeout = outbound.timeout] {
+      outbound_->timer = kNoTimer;
+      core_.close(CloseReason::connect_timeout, ETIMEDOUT,
+                  "connect to " + core_.peer_endpoint().to_string() + ": not established within " +
+                      std::to_string(timeout.count()) + " ms");
+    });
+}
+
 BlockingTransport::~BlockingTransport() {
   close("server stopped");
+}
+
+bool BlockingTransport::visit_connecting() {
+  int err = outbound_->failed;
+  if (err == 0) {
+    pollfd p{fd_.get(), POLLOUT, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    if (std::error_code ec = socket_error(fd_.get())) {
+      err = ec.value();
+    } else {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        if (errno == ENOTCONN && !(p.revents & (POLLERR | POLLHUP))) return false;
+        err = errno == ENOTCONN ? ECONNREFUSED : errno;
+      }
+    }
+  }
+  if (outbound_->timer != kNoTimer) executor_.cancel_timer(std::exchange(outbound_->timer, kNoTimer));
+  if (err == 0 && outbound_->blocking_after) {
+    if (std::error_code ec = set_non_blocking(fd_.get(), false)) err = ec.value();
+  }
+  if (err != 0) {
+    core_.close(CloseReason::connect_failed, err,
+                "connect to " + core_.peer_endpoint().to_string() + ": " + describe_errno(err));
+    return true;
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    outbound_->local = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  if (!core_.peer_endpoint().is_unix()) set_no_delay(fd_.get());
+  core_.connected();
+  // What was written while connecting goes now; then as the constructor does for an accepted one.
+  core_.open([this] { return send(); });
+  if (core_.state() != ConnectionCore::State::closed) core_.start_idle_timer();
+  return true;
 }
 
 void BlockingTransport::serve(std::span<char> scratch) {
@@ -95,6 +156,8 @@ void BlockingTransport::wait_and_serve(std::span<char> scratch) {
 
 bool BlockingTransport::visit(std::span<char> scratch) {
   if (core_.state() == ConnectionCore::State::closed) return false;
+  if (core_.connecting()) [[unlikely]]
+    return visit_connecting();
   bool progress = false;
   const OutputQueue& queue = core_.queue();
   if (!queue.empty() && !queue.blocked()) {
@@ -120,6 +183,11 @@ void BlockingTransport::on_eof() {
 }
 
 void BlockingTransport::settle() {
+  if (core_.connecting()) [[unlikely]] {
+    // Nothing can be sent yet: account for what was queued (budget, back-pressure).
+    core_.output_changed();
+    return;
+  }
   core_.settle_with([this] { return send(); });
 }
 
@@ -130,6 +198,7 @@ void BlockingTransport::shutdown_write() {
 void BlockingTransport::release_socket() {
   // Unregister before closing: from here on stop() cannot reach this fd number.
   if (stop_) stop_->unwatch(fd_.get());
+  if (outbound_ && outbound_->timer != kNoTimer) executor_.cancel_timer(std::exchange(outbound_->timer, kNoTimer));
   fd_.reset();
 }
 

@@ -45,6 +45,18 @@ class BlockingTransport final : public Transport {
   // or the peer takes nothing for send_timeout (SO_SNDTIMEO; the connection then closes).
   BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& peer, const Endpoint& local,
                     std::unique_ptr<Handler> handler, StopControl* stop, bool blocking_sends);
+  // An outbound connection (Loop::connect) of a visiting model: `fd` is O_NONBLOCK with its
+  // connect() to `to` under way, or failed at once (`failed`, its errno). Each visit() looks
+  // whether it is done (poll, SO_ERROR, getpeername); then the socket is made blocking if
+  // `blocking_after` (the timeout model's: its SO_RCVTIMEO/SO_SNDTIMEO are set already) and
+  // the core opens. `timeout`: ConnectOptions::timeout.
+  struct Outbound {
+    int failed = 0;
+    bool blocking_after = false;
+    std::chrono::milliseconds timeout{0};
+  };
+  BlockingTransport(BlockingLoop& executor, UniqueFd fd, const Endpoint& to, std::unique_ptr<Handler> handler,
+                    StopControl* stop, Outbound outbound);
   BlockingTransport(BlockingTransport&&) = delete;
   ~BlockingTransport();
 
@@ -64,6 +76,7 @@ class BlockingTransport final : public Transport {
   void close(std::string_view why) { core_.close(CloseReason::server_stopped, 0, why); }
 
   [[nodiscard]] bool is_closed() const noexcept { return core_.state() == ConnectionCore::State::closed; }
+  [[nodiscard]] ConnectionCore& core() noexcept { return core_; }
 
   // Transport.
   void settle() override;
@@ -74,11 +87,22 @@ class BlockingTransport final : public Transport {
   int send() { return blocking_ ? send_owed<true>(core_, fd_.get()) : send_owed<false>(core_, fd_.get()); }
   void on_eof();
   void wait_and_serve(std::span<char> scratch);
+  // Outbound, while connecting: true once the connect is done (open, or failed and closed).
+  bool visit_connecting();
+
+  // What only an outbound connection needs: on the heap, one pointer in an accepted one.
+  struct Connecting {
+    Endpoint local;  // the address the kernel bound (Connection::local())
+    int failed = 0;
+    bool blocking_after = false;
+    TimerId timer = kNoTimer;  // the connect timeout
+  };
 
   BlockingLoop& executor_;
   StopControl* stop_;
   UniqueFd fd_;
   bool blocking_;
+  std::unique_ptr<Connecting> outbound_;  // before core_, which refers to its `local`
   ConnectionCore core_;
 };
 

@@ -1,7 +1,12 @@
 #include "blocking/visiting_server.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
+#include <system_error>
 #include <thread>
 
 #include "core/socket.hpp"
@@ -14,8 +19,37 @@ VisitingServer::VisitingServer(ServerOptions options, HandlerFactory factory, bo
       stop_(ctx_.options().drain_timeout),
       executor_(ctx_, stats_, &stop_, BlockingLoop::Wake::nudge),
       listeners_(ctx_.open_listeners(non_blocking, /*reuse_port=*/false)),
-      accept_flags_(accept_flags) {
+      accept_flags_(accept_flags),
+      non_blocking_(non_blocking) {
   ctx_.set_stats_source([this] { return stats(); });
+  executor_.set_connector([this](const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
+    return connect_out(to, std::move(handler), options);
+  });
+}
+
+ConnectionCore* VisitingServer::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler,
+                                            ConnectOptions options) {
+  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // No socket, no connection to report the failure on: the caller hears it at once.
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  UniqueFd sock(fd);
+  BlockingTransport::Outbound out;
+  out.timeout = options.timeout;
+  out.blocking_after = !non_blocking_;
+  if (!non_blocking_) {
+    // The timeout model's bounds on every wait, as on an accepted socket (they do not affect
+    // the non-blocking connect itself).
+    const auto wait = std::max(ctx_.options().poll_interval, std::chrono::milliseconds(1));
+    std::error_code ec = set_recv_timeout(fd, wait);
+    if (!ec) ec = set_send_timeout(fd, wait);
+    if (ec) out.failed = ec.value();
+  }
+  // A Unix socket connects (or fails) at once; a TCP one fails at once only for a local reason.
+  if (out.failed == 0 && ::connect(fd, to.sockaddr_ptr(), to.sockaddr_len()) != 0 && errno != EINPROGRESS)
+    out.failed = errno;
+  opened_.push_back(std::make_unique<BlockingTransport>(executor_, std::move(sock), to, std::move(handler),
+                                                        non_blocking_ ? nullptr : &stop_, out));
+  return &opened_.back()->core();
 }
 
 StatsSnapshot VisitingServer::stats() const {
@@ -60,10 +94,20 @@ void VisitingServer::run() {
       if (stop_.cut()) break;
       progress = s->visit(scratch) || progress;
     }
+    if (!opened_.empty()) {
+      for (auto& s : opened_) {
+        if (draining) s->drain();  // opened during the drain: as the others were
+        connections_.push_back(std::move(s));
+      }
+      opened_.clear();
+      progress = true;
+    }
     std::erase_if(connections_, [](const auto& s) { return s->is_closed(); });
     if (draining && connections_.empty()) break;
     if (!progress && !executor_.mailbox()->maybe_nonempty()) after_idle_pass(pass_start);
   }
+  for (auto& s : opened_) connections_.push_back(std::move(s));
+  opened_.clear();
   for (auto& s : connections_) s->close(draining ? "drain timeout" : "server stopped");
   connections_.clear();
   executor_.close_mailbox();

@@ -46,15 +46,21 @@ class VisitingServer : public Server {
   // BlockingTransport.
   void add_connection(UniqueFd fd, const Endpoint& peer, const Endpoint& local, StopControl* stop);
 
+  // Loop::connect (BlockingLoop::set_connector): a non-blocking connect(), visited like every
+  // connection from the next pass on (the pass may be iterating connections_ now).
+  ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options);
+
   ServerContext ctx_;
   StopControl stop_;
   ThreadStats stats_;
   BlockingLoop executor_;
   std::vector<SharedListener> listeners_;  // in ServerContext::listening_on()'s order
   std::vector<std::unique_ptr<BlockingTransport>> connections_;
+  std::vector<std::unique_ptr<BlockingTransport>> opened_;  // outbound, made during a pass
 
  private:
   int accept_flags_;
+  bool non_blocking_;
 };
 
 }  // namespace iomux::detail::blocking
