@@ -101,6 +101,9 @@ void ReactorTransport::connect_done() {
   if (core_.state() == ConnectionCore::State::closed) return;
   core_.start_idle_timer();
   update_interest();
+  // Bytes (even a FIN) that came with the connect were reported to the connecting side, which
+  // does not read: an edge-triggered poller will not report them again. Look now.
+  if (edge_ && core_.wants_read()) loop.inject(fd_.get(), kReadable | kPeerShutdown);
 }
 
 void ReactorTransport::fail_connect(CloseReason reason, int error, std::string detail) {

@@ -930,6 +930,44 @@ TEST_P(Outbound, AGracefulStopDeliversWhatAnOutboundConnectionOwesThenClosesIt) 
   EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::server_stopped));
 }
 
+// The client side of a pair that holds its loop for a while after connect(): the connect
+// completes meanwhile and the upstream's greeting arrives with it, in one readiness event.
+class SlowStarter final : public Handler {
+ public:
+  SlowStarter(OutSeen& seen, Endpoint to) : seen_(seen), to_(std::move(to)) {}
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    (void)conn.loop().connect(to_, std::make_unique<UpstreamSide>(seen_, conn.handle()));
+    std::this_thread::sleep_for(200ms);  // a test may block its loop; a handler must not
+    return in.size();
+  }
+
+ private:
+  OutSeen& seen_;
+  Endpoint to_;
+};
+
+TEST_P(Outbound, AGreetingThatArrivesWithTheConnectIsNotLost) {
+  UniqueFd upstream(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(upstream.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+  ASSERT_EQ(::listen(upstream.get(), 8), 0);
+  socklen_t len = sizeof sin;
+  ASSERT_EQ(::getsockname(upstream.get(), reinterpret_cast<sockaddr*>(&sin), &len), 0);
+
+  OutSeen seen;
+  RunningServer s(options(),
+                  [&] { return std::make_unique<SlowStarter>(seen, Endpoint::loopback_v4(ntohs(sin.sin_port))); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "go\n"));
+  UniqueFd up(::accept4(upstream.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(up);
+  ASSERT_TRUE(send_text(up.get(), "hello\n"));
+  EXPECT_EQ(recv_exact(c.get(), 14), "relayed hello\n");
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, Outbound, ::testing::ValuesIn(all_model_names()), ModelTestName());
 
 INSTANTIATE_TEST_SUITE_P(Models, HandlerContract, ::testing::ValuesIn(all_model_names()), ModelTestName());
