@@ -1,9 +1,14 @@
 #include "blocking/blocking_loop.hpp"
 
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <system_error>
+
+#include "blocking/blocking_transport.hpp"
 
 namespace iomux::detail::blocking {
 
@@ -12,7 +17,28 @@ BlockingLoop::BlockingLoop(ServerContext& ctx, ThreadStats& stats, StopControl* 
   set_now(Clock::now());
 }
 
+ConnectionCore* BlockingLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler,
+                                          ConnectOptions options) {
+  if (connector_) return connector_(to, std::move(handler), options);
+  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // No socket, no connection to report the failure on: the caller hears it at once.
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  UniqueFd sock(fd);
+  BlockingTransport::Outbound out;
+  out.timeout = options.timeout;
+  // A Unix socket connects (or fails) at once; a TCP one fails at once only for a local reason.
+  if (::connect(fd, to.sockaddr_ptr(), to.sockaddr_len()) != 0 && errno != EINPROGRESS) out.failed = errno;
+  companions_.push_back(
+      std::make_unique<BlockingTransport>(*this, std::move(sock), to, std::move(handler), stop_, out));
+  return &companions_.back()->core();
+}
+
+void BlockingLoop::reap_companions() {
+  std::erase_if(companions_, [](const auto& c) { return c->is_closed(); });
+}
+
 BlockingLoop::~BlockingLoop() {
+  companions_.clear();
   close_mailbox();  // no wake-up may reach the eventfd once it is closed
   const int fd = wake_fd_.load();
   if (fd >= 0) ::close(fd);

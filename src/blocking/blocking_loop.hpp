@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "blocking/stop_control.hpp"
 #include "core/executor.hpp"
@@ -16,6 +17,8 @@
 #include "core/timer_queue.hpp"
 
 namespace iomux::detail::blocking {
+
+class BlockingTransport;
 
 // The Executor of one thread of a blocking model: a TimerQueue run between its blocking calls,
 // and a mailbox whose wake-up is an eventfd (made when first needed; serve() polls it) or, for
@@ -33,10 +36,15 @@ class BlockingLoop final : public Executor {
   // models: one more connection to visit). Unset: Executor's (std::logic_error).
   using Connector = std::function<ConnectionCore*(const Endpoint&, std::unique_ptr<Handler>, ConnectOptions)>;
   void set_connector(Connector connector) { connector_ = std::move(connector); }
-  ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) override {
-    if (!connector_) return Executor::connect_out(to, std::move(handler), options);
-    return connector_(to, std::move(handler), options);
-  }
+  // Without a connector (blocking, threaded): the connection becomes a companion of the
+  // connection this thread serves, which waits on both (BlockingTransport::serve).
+  ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) override;
+
+  // blocking, threaded: the outbound connections the thread's client opened, non-blocking,
+  // served by visits between (and after) the client's own turns. Owner thread.
+  [[nodiscard]] std::vector<std::unique_ptr<BlockingTransport>>& companions() noexcept { return companions_; }
+  // Closed companions go (not during a visit: the caller's loop).
+  void reap_companions();
 
   // Owner thread: the time is now; runs due timers and the mail.
   void run_due();
@@ -54,6 +62,7 @@ class BlockingLoop final : public Executor {
   Wake wake_mode_;
   std::atomic<int> wake_fd_{-1};
   Connector connector_;
+  std::vector<std::unique_ptr<BlockingTransport>> companions_;
 };
 
 }  // namespace iomux::detail::blocking

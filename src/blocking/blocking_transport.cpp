@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/server_context.hpp"
 #include "core/socket.hpp"
@@ -97,12 +98,15 @@ void BlockingTransport::serve(std::span<char> scratch) {
   while (core_.state() != ConnectionCore::State::closed) {
     if (stop_ && stop_->cut()) {
       close("server stopped");
-      return;
+      break;  // the companions close next
     }
-    if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open) core_.drain();
+    if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open) {
+      core_.drain();
+      drain_companions();
+    }
     executor_.run_due();
-    if (core_.state() == ConnectionCore::State::closed) return;
-    if (core_.wants_read() && !core_.reachable()) {
+    if (core_.state() == ConnectionCore::State::closed) break;
+    if (core_.wants_read() && !core_.reachable() && executor_.companions().empty()) {
       // The plain blocking model: sleep in recv() until the client speaks (or SO_RCVTIMEO, the
       // idle timeout, passes).
       const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
@@ -114,11 +118,95 @@ void BlockingTransport::serve(std::span<char> scratch) {
     }
     wait_and_serve(scratch);
   }
+  serve_companions(scratch);
+}
+
+void BlockingTransport::drain_companions() {
+  if (std::exchange(companions_drained_, true)) return;
+  for (auto& c : executor_.companions()) c->drain();
+}
+
+void BlockingTransport::serve_companions(std::span<char> scratch) {
+  auto& companions = executor_.companions();
+  for (;;) {
+    executor_.reap_companions();
+    if (companions.empty()) return;
+    if (stop_ && stop_->cut()) {
+      for (auto& c : companions) c->close("server stopped");
+      executor_.reap_companions();
+      return;
+    }
+    if (stop_ && stop_->requested()) drain_companions();
+    executor_.run_due();
+    executor_.reap_companions();
+    if (companions.empty()) return;
+    wait_with_companions(scratch, /*with_client=*/false);
+  }
+}
+
+short BlockingTransport::companion_events() noexcept {
+  if (core_.state() == ConnectionCore::State::closed) return 0;
+  if (core_.connecting()) return POLLOUT;
+  const OutputQueue& q = core_.queue();
+  return static_cast<short>(((core_.wants_read() || core_.discarding()) ? POLLIN : 0) |
+                            (!q.empty() && !q.blocked() ? POLLOUT : 0));
+}
+
+void BlockingTransport::wait_with_companions(std::span<char> scratch, bool with_client) {
+  auto& companions = executor_.companions();
+  // A connect that failed at once is reported now: poll() would not.
+  for (std::size_t i = 0; i < companions.size(); ++i)
+    if (companions[i]->outbound_ && companions[i]->outbound_->failed != 0 && companions[i]->core_.connecting())
+      companions[i]->visit(scratch);
+  executor_.reap_companions();
+  std::vector<pollfd> fds;
+  const bool reading = with_client && (core_.wants_read() || core_.discarding());
+  if (reading) fds.push_back({fd_.get(), POLLIN, 0});
+  const int wake = executor_.wake_fd();
+  fds.push_back({wake, POLLIN, 0});
+  executor_.deliver_mail();  // mail that came before the eventfd existed
+  if (with_client && core_.state() == ConnectionCore::State::closed) return;
+  const std::size_t first = fds.size();
+  const std::size_t count = companions.size();
+  for (const auto& c : companions) {
+    const short events = c->companion_events();
+    fds.push_back({events != 0 ? c->fd_.get() : -1, events, 0});
+  }
+  int timeout = -1;
+  SteadyClock::time_point now = SteadyClock::now();
+  const auto idle = executor_.context().options().idle_timeout;
+  auto consider = [&](SteadyClock::time_point deadline) {
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    const int t = ms < 0 ? 0 : static_cast<int>(std::min<long long>(ms, 60'000));
+    if (timeout < 0 || t < timeout) timeout = t;
+  };
+  if (auto next = executor_.next_deadline()) consider(*next);
+  if (with_client && core_.wants_read() && idle.count() > 0) consider(now + idle - core_.idle_for(now));
+  // A stop shuts the sockets down, which wakes a poll on them; not one on the eventfd alone.
+  if (stop_) consider(now + std::chrono::milliseconds(100));
+  const int n = ::poll(fds.data(), fds.size(), timeout);
+  if (n < 0) return;  // EINTR: look around again
+  executor_.drain_wake_fd();
+  now = SteadyClock::now();
+  executor_.set_now(now);
+  if (reading && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+    const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
+    if (r.n == 0) on_eof();
+  }
+  // By index: a turn may open another companion (appended, not visited before the next wait).
+  for (std::size_t i = 0; i < count; ++i)
+    if (fds[first + i].revents != 0) companions[i]->visit(scratch);
+  executor_.reap_companions();
+  if (with_client && core_.wants_read() && idle.count() > 0 && core_.idle_for(now) >= idle) core_.close_idle();
 }
 
 // A connection something else may act on (mail, timers), or one that is not reading (flushing
 // behind a deferred reply, lingering, paused): sleep in poll() on what it waits for.
 void BlockingTransport::wait_and_serve(std::span<char> scratch) {
+  if (!executor_.companions().empty()) {
+    wait_with_companions(scratch, /*with_client=*/true);
+    return;
+  }
   pollfd fds[2];
   nfds_t count = 0;
   const bool reading = core_.wants_read() || core_.discarding();

@@ -89,6 +89,15 @@ class BlockingTransport final : public Transport {
   void wait_and_serve(std::span<char> scratch);
   // Outbound, while connecting: true once the connect is done (open, or failed and closed).
   bool visit_connecting();
+  // blocking, threaded, once this thread's client opened connections of its own (companions):
+  // one poll() over the client (when `with_client`), the mailbox and every companion, then a
+  // turn for each that is ready.
+  void wait_with_companions(std::span<char> scratch, bool with_client);
+  // The client has closed: serve its companions until they close too (or the server stops).
+  void serve_companions(std::span<char> scratch);
+  void drain_companions();
+  // What poll() waits for on a companion's socket.
+  [[nodiscard]] short companion_events() noexcept;
 
   // What only an outbound connection needs: on the heap, one pointer in an accepted one.
   struct Connecting {
@@ -102,6 +111,7 @@ class BlockingTransport final : public Transport {
   StopControl* stop_;
   UniqueFd fd_;
   bool blocking_;
+  bool companions_drained_ = false;
   std::unique_ptr<Connecting> outbound_;  // before core_, which refers to its `local`
   ConnectionCore core_;
 };

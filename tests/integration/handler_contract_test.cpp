@@ -690,11 +690,6 @@ TEST_P(HandlerContract, ALoopRunsPostedTasksAndTimersOnTheConnectionsThread) {
 
 // ---- outbound connections (Loop::connect)
 
-// The models whose loops open connections so far (blocking and threaded throw std::logic_error).
-bool connects_out(const std::string& model) {
-  return model != "blocking" && model != "threaded";
-}
-
 struct OutSeen {
   std::mutex mutex;
   std::set<std::thread::id> threads;
@@ -771,12 +766,7 @@ class ClientSide final : public Handler {
   std::chrono::milliseconds timeout_;
 };
 
-class Outbound : public HandlerContract {
- protected:
-  void SetUp() override {
-    if (!connects_out(GetParam())) GTEST_SKIP() << GetParam() << " does not open connections yet";
-  }
-};
+class Outbound : public HandlerContract {};
 
 TEST_P(Outbound, AHandlerConnectsToAnUpstreamOnItsOwnThreadAndRelaysItsAnswer) {
   TempDir dir;
