@@ -103,15 +103,32 @@ TEST_P(HostileCore, StalledHoldersAreEvictedBeforeAClientThatMakesProgressWaits)
   RunningServer server(o, handler_factory<Requests>(), LogLevel::error);
   const std::string unfinished(1'050'000, 's');
   std::vector<UniqueFd> stalled;
+  std::vector<std::size_t> sent;
   for (int i = 0; i < 6; ++i) {
     UniqueFd s = connect_to(server.endpoint());
     ASSERT_TRUE(s);
     set_non_blocking(s.get());
-    [[maybe_unused]] ssize_t n = ::send(s.get(), unfinished.data(), unfinished.size(), MSG_NOSIGNAL);
     stalled.push_back(std::move(s));
+    sent.push_back(0);
   }
+  // Each sends what its socket takes, again and again: one non-blocking send may take only part
+  // of the request when the server is slow to read (a loaded machine), and a blocking one could
+  // wait forever once the budget pauses the reading.
+  const auto send_more = [&] {
+    for (std::size_t i = 0; i < stalled.size(); ++i) {
+      if (sent[i] == unfinished.size()) continue;
+      const ssize_t n =
+          ::send(stalled[i].get(), unfinished.data() + sent[i], unfinished.size() - sent[i], MSG_NOSIGNAL);
+      if (n > 0) sent[i] += static_cast<std::size_t>(n);
+    }
+  };
   // Once the server has read them, they hold 12 MiB (2 MiB buffers each): the soft mark.
-  ASSERT_TRUE(wait_until([&] { return server.server().stats().bytes_held >= (12u << 20); }, 10s))
+  ASSERT_TRUE(wait_until(
+      [&] {
+        send_more();
+        return server.server().stats().bytes_held >= (12u << 20);
+      },
+      10s))
       << "the stalled clients hold " << server.server().stats().bytes_held << " bytes";
   UniqueFd good = connect_to(server.endpoint(), 10s);
   ASSERT_TRUE(good);
