@@ -237,7 +237,7 @@ void ConnectionCore::output_changed_slow() {
   if (pending < pending_ || pending_ == 0) output_since_ = executor_now();
   pending_ = pending;
   const ServerOptions& o = executor_.context().options();
-  if (pending > 0 && state_ != State::closed) watch_output(pending);
+  if (pending > 0 && state_ != State::closed && !connecting_) watch_output(pending);
   if (o.max_pending > 0) {
     const bool paused = no_read_ & kPausedOutput;
     if (!paused && pending >= o.max_pending && state_ == State::open)

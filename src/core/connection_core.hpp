@@ -95,8 +95,12 @@ class ConnectionCore final : public iomux::Connection {
   // queued, not sent, and nothing is read; a graceful stop closes it unless output is owed.
   [[nodiscard]] bool connecting() const noexcept { return connecting_; }
   [[nodiscard]] bool outbound() const noexcept { return outbound_; }
-  // The connect completed: the engine calls open() next.
-  void connected() noexcept { connecting_ = false; }
+  // The connect completed: the engine calls open() next. The peer's clock for taking what is
+  // owed (send_timeout, max_output) starts now: the handshake was not its refusal to read.
+  void connected() noexcept {
+    connecting_ = false;
+    output_since_ = executor_now();
+  }
 
   // Input. An engine reads into its own scratch area while nothing is kept (so an idle
   // connection holds no buffer), else appends to kept_input(), at most read_room() bytes.

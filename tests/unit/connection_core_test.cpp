@@ -820,5 +820,26 @@ TEST(ConnectionCore, AGracefulStopClosesAnIdleConnectingConnectionAndFlushesOneO
   EXPECT_TRUE(h.fin_sent());
 }
 
+TEST(ConnectionCore, OutputOwedWhileConnectingIsNotThePeersStall) {
+  Script s;
+  ServerOptions o = CoreHarness::quiet_options();
+  o.max_pending = 8;
+  o.max_output = 16;
+  o.send_timeout = 3s;
+  CoreHarness h(CoreHarness::Outbound{}, scripted(s), o);
+  ConnectionHandle handle = static_cast<Connection&>(h.core()).handle();
+  std::thread([&] { EXPECT_EQ(handle.write(std::string(64, 'x')), PostResult::posted); }).join();
+  h.run_mail();
+  // A slow handshake (SYN retransmissions) is not a peer that refuses to read.
+  h.advance(5s);
+  EXPECT_TRUE(h.open()) << "closed while connecting: " << (s.closed ? to_string(s.closed->reason) : "");
+  h.stall(true);
+  h.connect_completes();
+  h.advance(500ms);
+  EXPECT_TRUE(h.open()) << "the send timeout counted the time spent connecting";
+  h.stall(false);
+  EXPECT_EQ(h.take_output(), std::string(64, 'x'));
+}
+
 }  // namespace
 }  // namespace iomux::test
