@@ -149,12 +149,19 @@ class LoopHandle {
   // queued: the caller decides, e.g. to retry later or drop). Once the loop has stopped (the
   // server stopped; on `threaded`, the connection whose thread it was closed): gone.
   [[nodiscard]] PostResult post(std::function<void()> task) const;
+  // The same, with the loop: how a thread outside the server opens a connection on a loop
+  // (`h.post([=](iomux::Loop& l) { l.connect(to, std::make_unique<H>()); })`).
+  [[nodiscard]] PostResult post(std::function<void(Loop&)> task) const;
   explicit operator bool() const noexcept { return static_cast<bool>(mailbox_); }
 
  private:
   friend class Loop;
-  explicit LoopHandle(std::shared_ptr<detail::Mailbox> mailbox) noexcept : mailbox_(std::move(mailbox)) {}
+  LoopHandle(std::shared_ptr<detail::Mailbox> mailbox, Loop* loop) noexcept
+      : mailbox_(std::move(mailbox)), loop_(loop) {}
   std::shared_ptr<detail::Mailbox> mailbox_;
+  // Used only by a task running on the loop's thread: the loop exists then (its mailbox closes,
+  // dropping what waits, before it goes).
+  Loop* loop_ = nullptr;
 };
 
 class Handler;

@@ -277,7 +277,7 @@ LoopHandle Loop::handle() {
   auto& e = static_cast<detail::Executor&>(*this);
   assert(e.in_owner_thread());
   e.loop_handle_taken();
-  return LoopHandle(e.mailbox());
+  return LoopHandle(e.mailbox(), this);
 }
 
 std::chrono::steady_clock::time_point Loop::now() const noexcept {
@@ -297,6 +297,11 @@ ConnectionHandle Loop::connect(const Endpoint& to, std::unique_ptr<Handler> hand
 PostResult LoopHandle::post(std::function<void()> task) const {
   if (!mailbox_ || !task) return PostResult::gone;
   return mailbox_->post_job(std::move(task));
+}
+
+PostResult LoopHandle::post(std::function<void(Loop&)> task) const {
+  if (!mailbox_ || !task) return PostResult::gone;
+  return mailbox_->post_job([loop = loop_, task = std::move(task)] { task(*loop); });
 }
 
 const Endpoint& Connection::peer() const noexcept {

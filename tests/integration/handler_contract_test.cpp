@@ -920,6 +920,37 @@ TEST_P(Outbound, AGracefulStopDeliversWhatAnOutboundConnectionOwesThenClosesIt) 
   EXPECT_EQ(seen.reason, static_cast<int>(CloseReason::server_stopped));
 }
 
+TEST_P(Outbound, AThreadOutsideTheServerOpensAConnectionOnALoopThroughItsHandle) {
+  TestOptions up_opts;
+  up_opts.model = "epoll";
+  up_opts.protocol.mode = ProtocolMode::echo;
+  RunningServer upstream(up_opts);
+  const Endpoint up_ep = upstream.endpoint();
+
+  LoopSeen loop_seen;
+  RunningServer s(options(), [&] { return std::make_unique<LoopUser>(loop_seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(wait_until([&] { return loop_seen.ready.load(); }));
+  LoopHandle loop;
+  ConnectionHandle client;
+  {
+    std::lock_guard lock(loop_seen.mutex);
+    loop = loop_seen.loop;
+    client = loop_seen.conn;
+  }
+  OutSeen seen;
+  ASSERT_EQ(loop.post([&seen, up_ep, client](Loop& l) {
+    seen.on_thread();
+    ConnectionHandle up = l.connect(up_ep, std::make_unique<UpstreamSide>(seen, client));
+    EXPECT_EQ(up.write("from outside\n"), PostResult::posted);
+  }),
+            PostResult::posted);
+  EXPECT_EQ(recv_exact(c.get(), 21), "relayed from outside\n");
+  std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(seen.threads.size(), 1u) << "the outbound side ran on another thread than the loop's task";
+}
+
 // The client side of a pair that holds its loop for a while after connect(): the connect
 // completes meanwhile and the upstream's greeting arrives with it, in one readiness event.
 class SlowStarter final : public Handler {
