@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "blocking/blocking_transport.hpp"
+#include "iomux/error.hpp"
 
 namespace iomux::detail::blocking {
 
@@ -22,7 +23,9 @@ ConnectionCore* BlockingLoop::connect_out(const Endpoint& to, std::unique_ptr<Ha
   if (connector_) return connector_(to, std::move(handler), options);
   const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  if (fd < 0)
+    throw ServerError("Loop::connect: cannot open a socket: " +
+                      std::error_code(errno, std::generic_category()).message());
   UniqueFd sock(fd);
   BlockingTransport::Outbound out;
   out.timeout = options.timeout;

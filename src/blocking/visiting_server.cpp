@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/socket.hpp"
+#include "iomux/error.hpp"
 #include "server/stats_reporter.hpp"
 
 namespace iomux::detail::blocking {
@@ -31,7 +32,9 @@ ConnectionCore* VisitingServer::connect_out(const Endpoint& to, std::unique_ptr<
                                             ConnectOptions options) {
   const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  if (fd < 0)
+    throw ServerError("Loop::connect: cannot open a socket: " +
+                      std::error_code(errno, std::generic_category()).message());
   UniqueFd sock(fd);
   BlockingTransport::Outbound out;
   out.timeout = options.timeout;

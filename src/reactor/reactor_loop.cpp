@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "core/socket.hpp"
+#include "iomux/error.hpp"
 #include "reactor/reactor_transport.hpp"
 
 namespace iomux::detail::reactor {
@@ -119,7 +120,9 @@ void ReactorLoop::adopt(UniqueFd fd, const Endpoint& peer, const Endpoint& local
 ConnectionCore* ReactorLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
   const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  if (fd < 0)
+    throw ServerError("Loop::connect: cannot open a socket: " +
+                      std::error_code(errno, std::generic_category()).message());
   UniqueFd sock(fd);
   int failed = 0;
   if (fd >= loop_.poller().fd_limit()) {

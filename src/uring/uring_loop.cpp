@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/socket.hpp"
+#include "iomux/error.hpp"
 
 namespace iomux::detail::uring {
 namespace {
@@ -344,7 +345,9 @@ std::uint32_t UringLoop::take_slot(UniqueFd fd) {
 ConnectionCore* UringLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
   const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "Loop::connect: socket()");
+  if (fd < 0)
+    throw ServerError("Loop::connect: cannot open a socket: " +
+                      std::error_code(errno, std::generic_category()).message());
   const std::uint32_t slot = take_slot(UniqueFd(fd));
   UringTransport& c = conns_[slot];
   c.outbound = std::make_unique<UringTransport::Outbound>();
