@@ -312,10 +312,14 @@ bool ConnectionCore::stalled_holder(Clock::time_point now, std::size_t min_held)
   if (state_ == State::closed || held() < min_held || queue_.deferred_unfilled() > 0) return false;
   Clock::time_point progress = last_activity_;
   if (pending_ > 0) progress = std::max(progress, output_since_);
-  // A connection the budget paused counts too: it may be waiting for us, but so may the
-  // client that makes progress, and the budget takes the largest first (Redis's
-  // maxmemory-clients does the same), so a small request in progress is not the one to go.
-  return now - progress >= kStallTime;
+  // A connection the budget paused counts too, or paused uploads could wait on each other
+  // forever; but it is waiting for us, not stalled on its own, so it counts only after twice
+  // the stall time. Each thread sees only its own connections, so taking the largest first
+  // (Redis's maxmemory-clients does) cannot order them across threads: on `threaded`, where a
+  // thread holds one connection, a client paused at the moment others stalled would otherwise
+  // be closed by its own thread in the same second as they are, although evicting them was
+  // enough to let it go on.
+  return now - progress >= (budget_paused() ? 2 * kStallTime : kStallTime);
 }
 
 void ConnectionCore::set_paused(std::uint8_t reason, bool value) {

@@ -4,7 +4,8 @@
 //
 // Like Redis 7's client eviction (maxmemory-clients), it acts on the largest holders:
 //   over the soft mark (3/4 of the limit)  holders that made no progress for a second (no
-//                                          input delivered, no output taken) are closed,
+//                                          input delivered, no output taken; two for one
+//                                          this budget paused) are closed,
 //                                          largest first, until usage is back under it; then
 //                                          connections holding at least pause_threshold()
 //                                          that grow stop reading, so they cannot grow, until

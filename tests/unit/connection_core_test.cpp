@@ -542,6 +542,28 @@ TEST(ConnectionCore, TheMemoryBudgetPausesALargeHolderAndEvictsOverTheLimit) {
   EXPECT_EQ(h.server_context().budget().used(), 0u);
 }
 
+// A holder the budget paused waits for the server, not on its own: it counts as stalled only
+// after twice the stall time, so that on `threaded` (one connection per thread, each thread
+// evicting among its own) the holders that stalled on their own go first. Before, a client
+// paused at the moment others stalled was closed in the same second as they were.
+TEST(ConnectionCore, AHolderTheBudgetPausedIsStalledOnlyAfterTwiceTheStallTime) {
+  Script s;
+  s.on_data = [](std::string_view, Connection&) { return std::size_t{0}; };  // keeps everything
+  CoreHarness h(scripted(s), options([](ServerOptions& o) {
+                  o.max_memory = 256 * 1024;  // soft mark 192 KiB; pause threshold 4 KiB
+                  o.max_input = 1 << 20;
+                }));
+  h.feed(std::string(60 * 1024, 'k'));  // under the soft mark: the budget does not act itself
+  const std::size_t threshold = h.server_context().budget().pause_threshold();
+  EXPECT_FALSE(h.core().budget_paused());
+  h.advance(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(h.core().stalled_holder(h.now(), threshold));  // on its own: stalled after 1 s
+  h.core().set_budget_paused(true);
+  EXPECT_FALSE(h.core().stalled_holder(h.now(), threshold));  // paused by us: not yet
+  h.advance(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(h.core().stalled_holder(h.now(), threshold));  // paused for long: it counts
+}
+
 TEST(ConnectionCore, APauseByHandHoldsKeptInputAndNewBytesUntilResumed) {
   Script s;
   ConnectionHandle handle;
