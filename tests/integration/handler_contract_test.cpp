@@ -927,6 +927,9 @@ TEST_P(Outbound, AThreadOutsideTheServerOpensAConnectionOnALoopThroughItsHandle)
   RunningServer upstream(up_opts);
   const Endpoint up_ep = upstream.endpoint();
 
+  // Declared before the server, so it outlives the server's last call to the outbound side
+  // (its on_close, when the server stops).
+  OutSeen seen;
   LoopSeen loop_seen;
   RunningServer s(options(), [&] { return std::make_unique<LoopUser>(loop_seen); });
   UniqueFd c = connect_to(s.endpoint());
@@ -939,7 +942,6 @@ TEST_P(Outbound, AThreadOutsideTheServerOpensAConnectionOnALoopThroughItsHandle)
     loop = loop_seen.loop;
     client = loop_seen.conn;
   }
-  OutSeen seen;
   ASSERT_EQ(loop.post([&seen, up_ep, client](Loop& l) {
     seen.on_thread();
     ConnectionHandle up = l.connect(up_ep, std::make_unique<UpstreamSide>(seen, client));
@@ -947,8 +949,10 @@ TEST_P(Outbound, AThreadOutsideTheServerOpensAConnectionOnALoopThroughItsHandle)
   }),
             PostResult::posted);
   EXPECT_EQ(recv_exact(c.get(), 21), "relayed from outside\n");
-  std::lock_guard lock(seen.mutex);
-  EXPECT_EQ(seen.threads.size(), 1u) << "the outbound side ran on another thread than the loop's task";
+  {
+    std::lock_guard lock(seen.mutex);
+    EXPECT_EQ(seen.threads.size(), 1u) << "the outbound side ran on another thread than the loop's task";
+  }
 }
 
 // The client side of a pair that holds its loop for a while after connect(): the connect
