@@ -268,7 +268,16 @@ step_fuzz() {
       failed=1
       echo "-- ${f}_fuzzer FAILED; the input that fails is in $artifacts/ (replay it:" \
         "build-fuzz/fuzz/${f}_fuzzer FILE)" >&2
-      tail -n 60 "$work/$f.log" >&2
+      # The report's first frames (where the property failed), and the failing input itself,
+      # base64: CI keeps only this log, not the artifact (replay: base64 -d >FILE).
+      grep -a -m 1 -A 14 -E '^==[0-9]+==' "$work/$f.log" >&2 || tail -n 40 "$work/$f.log" >&2
+      local input
+      input=$(grep -a -o -E "Test unit written to [^ ]+" "$work/$f.log" | tail -n 1 | cut -d' ' -f5)
+      if [[ -n $input && -f $input ]]; then
+        echo "-- the input that failed, base64 ($(stat -c %s "$input") bytes):" >&2
+        base64 -w 0 "$input" >&2
+        echo >&2
+      fi
     fi
   done
   rm -rf "$work"
