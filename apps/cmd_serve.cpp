@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "iomux/http.hpp"
 #include "iomux/models.hpp"
 #include "iomux/protocols.hpp"
+#include "iomux/proxy.hpp"
 #include "iomux/resp.hpp"
 #include "iomux/server.hpp"
 
@@ -42,6 +44,9 @@ struct ServeArgs {
   double send_timeout_s = 60;
   double drain_timeout_s = 5;
   double stats_interval_s = 0;
+  std::vector<std::string> upstreams;  // --upstream, repeatable, each a comma-separated list
+  double connect_timeout_s = 10;
+  std::size_t proxy_buffer = ProxyOptions{}.max_buffered;
   bool verbose = false;
   bool quiet = false;
 };
@@ -66,6 +71,20 @@ HandlerFactory protocol_factory(const ServeArgs& a) {
     o.keepalive_timeout = seconds_to_ms(a.keepalive_timeout_s);
     o.reply = a.reply;
     return http_protocol(o);
+  }
+  if (a.protocol == "proxy") {
+    ProxyOptions o;
+    for (const std::string& list : a.upstreams) {
+      for (std::size_t start = 0; start <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', start), list.size());
+        if (comma > start) o.upstreams.push_back(resolve_one(std::string_view(list).substr(start, comma - start)));
+        start = comma + 1;
+      }
+    }
+    if (o.upstreams.empty()) throw ServerError("--protocol proxy needs --upstream ADDR[,ADDR...]");
+    o.connect_timeout = seconds_to_ms(a.connect_timeout_s);
+    o.max_buffered = a.proxy_buffer;
+    return proxy_protocol(o);
   }
   return ack_protocol(a.reply);
 }
@@ -186,8 +205,9 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->take_all();
   cmd->add_option("--unix-mode", args->unix_mode, "Mode of unix:/path socket files, octal (e.g. 660; default: umask)");
   cmd->add_option("--protocol", args->protocol,
-                  "ack: reply per chunk; line: reply per line; echo; resp: a Redis-compatible server; http: HTTP/1.1")
-      ->check(CLI::IsMember({"ack", "line", "echo", "resp", "http"}))
+                  "ack: reply per chunk; line: reply per line; echo; resp: a Redis-compatible server; http: HTTP/1.1; "
+                  "proxy: relay each connection to an --upstream")
+      ->check(CLI::IsMember({"ack", "line", "echo", "resp", "http", "proxy"}))
       ->capture_default_str();
   cmd->add_option("--reply", args->reply, "Reply text")->capture_default_str();
   // Sizes take a unit: 64K, 1M, 256KiB (K = 1024 throughout, as the docs use KiB).
@@ -246,6 +266,19 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")
       ->check(kNonNegative)
+      ->capture_default_str();
+  cmd->add_option("--upstream", args->upstreams,
+                  "proxy: where to relay connections, round-robin; repeatable or comma-separated: HOST:PORT, "
+                  "[V6]:PORT, unix:/path (host names are resolved once, at start)");
+  cmd->add_option("--connect-timeout", args->connect_timeout_s,
+                  "proxy: seconds an upstream may take to accept a connection before the next is tried")
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--proxy-buffer", args->proxy_buffer,
+                  "proxy: bytes one direction may owe before the side feeding it pauses (K, M suffixes; keep it "
+                  "below --max-pending)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(kPositive)
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Also log every request (escaped)");
   cmd->add_flag("-q,--quiet", args->quiet, "Log only errors and the final summary");

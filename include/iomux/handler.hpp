@@ -25,6 +25,13 @@
 // block; on blocking and threaded it is the connection's own thread. Other threads reach a
 // connection only through a ConnectionHandle or a DeferredReply, which are safe from any thread.
 // Debug builds assert the rule.
+//
+// Connections of one thread may act on each other directly: a handler may call the Connection
+// of another connection on its own thread (one it opened with conn.loop().connect(), say) as
+// that connection's own handler would, as libuv's handles and muduo's TcpConnections on one
+// loop do. What it writes there is sent before the thread waits again (once, after the
+// current call: several writes go out together). A proxy is made this way (src/protocols/
+// proxy_handler.cpp). Keep such a reference only until that connection's on_close().
 #pragma once
 
 #include <chrono>
@@ -283,9 +290,9 @@ class Connection {
   // back-pressure ending (on_drain) does not lift this one. While paused the idle timeout
   // does not run (it is not the peer's silence); resuming restarts its clock. The kept input
   // is presented again after the current handler call returns (then on_data with it, even
-  // with no new bytes). Owner thread: from another connection, through
-  // ConnectionHandle::post (a proxy resumes its client from the upstream's on_drain). Both
-  // idempotent.
+  // with no new bytes). Owner thread: another connection of the thread may call them (a proxy
+  // pauses its client while the upstream owes too much, and resumes it from the upstream's
+  // on_drain). Both idempotent.
   void pause_reading() noexcept;
   void resume_reading() noexcept;
   // pause_reading() holds now (whatever back-pressure does).
@@ -295,6 +302,13 @@ class Connection {
   // consuming because it has written enough for now (a pipeline of large replies): it is
   // called again once the peer has taken them.
   void wait_for_drain() noexcept;
+  // Calls on_drain() once the output owed (pending_output()) has fallen to `at_most` bytes or
+  // fewer, without pausing reading (wait_for_drain() does pause it): muduo's write-complete
+  // callback, libevent's low watermark. Once per call; a later call replaces the mark. Already
+  // there: on_drain() right after the current call. A proxy writes what one side reads to the
+  // other, pauses the reading side while the writing side owes more than it wants, and asks
+  // this of the writing side, whose on_drain() resumes the reader.
+  void notify_drain(std::size_t at_most = 0) noexcept;
   // The most unconsumed input this connection may keep (ServerOptions::max_input to start).
   // A connection that keeps more is closed with CloseReason::input_limit.
   void set_max_input(std::size_t bytes) noexcept;
@@ -358,7 +372,8 @@ class Handler {
   virtual void on_peer_shutdown(Connection& conn) { conn.close_after_flush(); }
 
   // Reading resumed after back-pressure: pending output fell to half of max_pending, the
-  // deferred replies to half of max_deferred, or everything owed at wait_for_drain() was sent.
+  // deferred replies to half of max_deferred, or everything owed at wait_for_drain() was sent;
+  // or the output fell to what notify_drain() asked.
   virtual void on_drain(Connection& /*conn*/) {}
 
   // The last call. `conn` can no longer send; its handle answers `gone` from now on.

@@ -61,6 +61,7 @@ void Connection::write(std::string_view bytes) {
     c.queue_.append_transient(bytes);
   else
     c.queue_.append_copy(bytes);
+  c.touched();
 }
 
 void Connection::write_static(std::string_view bytes) {
@@ -75,6 +76,7 @@ void Connection::write_static(std::string_view bytes) {
     c.spill_batch();
   }
   c.queue_.append_stable(bytes);
+  c.touched();
 }
 
 void Connection::write(std::string&& bytes) {
@@ -89,6 +91,7 @@ void Connection::write(std::string&& bytes) {
     c.spill_batch();
   }
   c.queue_.append_owned(std::move(bytes));
+  c.touched();
 }
 
 void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
@@ -103,6 +106,7 @@ void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
     c.spill_batch();
   }
   c.queue_.append_owned(std::move(bytes), size);
+  c.touched();
 }
 
 void Connection::write(std::shared_ptr<const void> owner, std::string_view bytes) {
@@ -117,6 +121,7 @@ void Connection::write(std::shared_ptr<const void> owner, std::string_view bytes
     c.spill_batch();
   }
   c.queue_.append_shared(std::move(owner), bytes);
+  c.touched();
 }
 
 void Connection::write(std::shared_ptr<const std::string> bytes) {
@@ -162,6 +167,7 @@ void Connection::close_after_flush(std::string_view reason) {
     c.start_flush(CloseReason::peer_closed, reason.empty() ? "closed by peer" : reason);
   else
     c.start_flush(CloseReason::closed_by_handler, reason.empty() ? "closed by handler" : reason);
+  c.touched();
 }
 
 void Connection::close(std::string_view reason) {
@@ -197,18 +203,35 @@ void Connection::pause_reading() noexcept {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
   c.set_hand_paused(true);
+  c.touched();
 }
 
 void Connection::resume_reading() noexcept {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
   c.set_hand_paused(false);
+  c.touched();
+}
+
+void Connection::notify_drain(std::size_t at_most) noexcept {
+  ConnectionCore& c = core_of(*this);
+  assert(c.executor_.in_owner_thread());
+  if (c.state_ != ConnectionCore::State::open) return;
+  if (pending_output() > at_most) {
+    c.drain_notice_ = at_most;
+    return;
+  }
+  // Already there: on_drain after the current call, as for a notice that comes due.
+  c.drain_notice_ = ConnectionCore::kNoNotice;
+  c.resume_due_ = c.drain_due_ = true;
+  c.touched();
 }
 
 void Connection::shutdown_write() {
   ConnectionCore& c = core_of(*this);
   assert(c.executor_.in_owner_thread());
   c.shut_output();
+  c.touched();
 }
 
 bool Connection::write_shut() const noexcept {

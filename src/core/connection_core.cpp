@@ -246,6 +246,10 @@ void ConnectionCore::output_changed_slow() {
       set_paused(kPausedOutput, false);
   }
   if ((no_read_ & kPausedDrain) && pending == 0) set_paused(kPausedDrain, false);
+  if (pending <= drain_notice_ && drain_notice_ != kNoNotice) {
+    drain_notice_ = kNoNotice;
+    if (state_ == State::open) resume_due_ = drain_due_ = true;
+  }
   const std::size_t unfilled = queue_.deferred_unfilled();
   const bool deferred_paused = no_read_ & kPausedDeferred;
   if (!deferred_paused && unfilled >= o.max_deferred && state_ == State::open)
@@ -444,6 +448,7 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   // An outbound connection that never opened still hears why (connect_failed...).
   if (opened_ || outbound_) {
     const CloseInfo info{reason, error, detail};
+    ConnectionCore* const outer = executor_.enter_call(this);
     try {
       handler_->on_close(*this, info);
     } catch (const std::exception& e) {
@@ -451,6 +456,7 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
     } catch (...) {
       ctx.log().error("handler for {} threw in on_close", peer_.to_string());
     }
+    executor_.leave_call(outer);
   }
   if (!destroying_) transport_.release_socket();
   executor_.connection_closed();
@@ -544,10 +550,19 @@ std::shared_ptr<ConnectionLink>& ConnectionCore::link() {
   return link_;
 }
 
+void ConnectionCore::settle_soon() {
+  if (settle_timer_ != kNoTimer || state_ == State::closed) return;
+  settle_timer_ = executor_.start_timer(executor_now(), [this] {
+    settle_timer_ = kNoTimer;
+    if (state_ != State::closed) transport_.settle();
+  });
+}
+
 void ConnectionCore::cancel_all_timers() {
   if (idle_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(idle_timer_, kNoTimer));
   if (send_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(send_timer_, kNoTimer));
   if (linger_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(linger_timer_, kNoTimer));
+  if (settle_timer_ != kNoTimer) executor_.cancel_timer(std::exchange(settle_timer_, kNoTimer));
   for (const UserTimer& t : timers_) executor_.cancel_timer(t.executor);
   timers_.clear();
 }

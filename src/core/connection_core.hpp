@@ -130,6 +130,7 @@ class ConnectionCore final : public iomux::Connection {
     input_ = input;
     used_ = input.size();  // if the handler throws, the input is dropped with the connection
     if (!batch_ && queue_.empty()) batch_ = executor_batch();
+    ConnectionCore* const outer = executor_.enter_call(this);
     try {
       used_ = handler_->on_data(std::span<const char>(input.data(), input.size()), *this);
     } catch (const std::exception& e) {
@@ -137,6 +138,7 @@ class ConnectionCore final : public iomux::Connection {
     } catch (...) {
       handler_failed("an exception that is not a std::exception");
     }
+    executor_.leave_call(outer);
     if (used_ > input.size()) [[unlikely]]
       overused(input.size());
   }
@@ -204,7 +206,8 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused() &&
+        drain_notice_ == kNoNotice) [[likely]]
       return;
     output_changed_slow();
   }
@@ -265,6 +268,7 @@ class ConnectionCore final : public iomux::Connection {
   template <typename F>
   void dispatch(F&& call) {
     begin_dispatch();
+    ConnectionCore* const outer = executor_.enter_call(this);
     try {
       call();
     } catch (const std::exception& e) {
@@ -272,7 +276,17 @@ class ConnectionCore final : public iomux::Connection {
     } catch (...) {
       handler_failed("an exception that is not a std::exception");
     }
+    executor_.leave_call(outer);
   }
+  // A method of this connection was called from outside its own handler calls (another
+  // connection's handler on the same thread, a loop task or timer): nothing of this
+  // connection's path will send what it owes now, so the executor settles it soon (a timer
+  // due now: once, however many calls, before the thread waits again).
+  void touched() {
+    if (executor_.calling() != this) [[unlikely]]
+      settle_soon();
+  }
+  void settle_soon();
   void handler_failed(std::string_view what);
   void spill_batch();
   void start_flush(CloseReason reason, std::string_view detail);
@@ -317,6 +331,10 @@ class ConnectionCore final : public iomux::Connection {
   TimerId send_timer_ = kNoTimer;
   TimerId idle_timer_ = kNoTimer;
   TimerId linger_timer_ = kNoTimer;
+  TimerId settle_timer_ = kNoTimer;  // settle_soon()'s
+  // Connection::notify_drain(): on_drain() once pending output is at most this; kNoNotice: none.
+  static constexpr std::size_t kNoNotice = static_cast<std::size_t>(-1);
+  std::size_t drain_notice_ = kNoNotice;
   struct UserTimer {
     TimerId id;        // what the handler holds
     TimerId executor;  // what the executor knows it by

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "iomux/proxy.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_net.hpp"
 #include "support/workers.hpp"
@@ -991,6 +992,82 @@ TEST_P(Outbound, AGreetingThatArrivesWithTheConnectIsNotLost) {
   ASSERT_TRUE(up);
   ASSERT_TRUE(send_text(up.get(), "hello\n"));
   EXPECT_EQ(recv_exact(c.get(), 14), "relayed hello\n");
+}
+
+// proxy_protocol() is a pair of handlers that call each other's Connection directly (writes,
+// pause/resume, shutdown_write, notify_drain): on every model, both directions and both FINs.
+TEST_P(Outbound, TheProxyPairRelaysBothWaysAndPassesHalfClosesOn) {
+  TestOptions up_opts;
+  up_opts.model = "epoll";
+  up_opts.protocol.mode = ProtocolMode::echo;
+  RunningServer upstream(up_opts);
+  RunningServer s(options(), proxy_protocol({.upstreams = {upstream.endpoint()}}));
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  for (int i = 0; i < 3; ++i) {
+    const std::string line = "line " + std::to_string(i) + "\n";
+    ASSERT_TRUE(send_text(c.get(), line));
+    EXPECT_EQ(recv_exact(c.get(), line.size()), line);
+  }
+  // The client's FIN reaches the echo server, which closes after its replies; that FIN comes
+  // back after the bytes before it.
+  ASSERT_TRUE(send_text(c.get(), "last\n"));
+  ASSERT_EQ(::shutdown(c.get(), SHUT_WR), 0);
+  EXPECT_EQ(recv_exact(c.get(), 5), "last\n");
+  EXPECT_TRUE(wait_closed(c.get()));
+  EXPECT_TRUE(wait_until([&] { return s.server().stats().connections_open == 0; }));
+  const StatsSnapshot st = s.server().stats();
+  EXPECT_EQ(st.connections_outbound, 1u);
+  EXPECT_EQ(st.handler_errors, 0u);
+}
+
+// notify_drain(): on_drain once the output has gone, and reading goes on meanwhile.
+struct DrainSeen {
+  std::atomic<int> reads_while_owed{0};
+  std::atomic<int> drains{0};  // on_drain calls with nothing owed
+};
+
+class DrainNotified final : public Handler {
+ public:
+  explicit DrainNotified(DrainSeen& seen) : seen_(seen) {}
+  void on_open(Connection& conn) override {
+    conn.write(std::string(kOwed, 'x'));
+    conn.notify_drain(0);
+  }
+  std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    // Read while the reply is still owed: notify_drain did not pause reading.
+    if (conn.pending_output() > 0) seen_.reads_while_owed++;
+    conn.write("read\n");
+    return in.size();
+  }
+  void on_drain(Connection& conn) override {
+    if (conn.pending_output() == 0) seen_.drains++;
+  }
+  // More than loopback's socket buffers take at once, under the test's max_pending (no
+  // back-pressure pause).
+  static constexpr std::size_t kOwed = 16u << 20;
+
+ private:
+  DrainSeen& seen_;
+};
+
+TEST_P(Outbound, NotifyDrainCallsOnDrainOnceTheOutputHasGoneWithoutPausingReading) {
+  if (GetParam() == "blocking" || GetParam() == "threaded")
+    GTEST_SKIP() << "a blocking send() holds the serving thread until the peer reads: it cannot read meanwhile";
+  DrainSeen seen;
+  ServerOptions o = options();
+  o.max_pending = 64u << 20;
+  RunningServer s(o, [&] { return std::make_unique<DrainNotified>(seen); });
+  UniqueFd c = connect_to(s.endpoint());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(send_text(c.get(), "hello\n"));
+  ASSERT_TRUE(wait_until([&] { return seen.reads_while_owed == 1; })) << "on_data did not run while output was owed";
+  EXPECT_EQ(seen.drains, 0) << "on_drain before the output went";
+  EXPECT_EQ(recv_exact(c.get(), DrainNotified::kOwed), std::string(DrainNotified::kOwed, 'x'));
+  EXPECT_EQ(recv_exact(c.get(), 5), "read\n");
+  ASSERT_TRUE(wait_until([&] { return seen.drains >= 1; })) << "no on_drain after the output went";
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(seen.drains, 1) << "one notice, one on_drain";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Outbound, ::testing::ValuesIn(all_model_names()), ModelTestName());
