@@ -6,10 +6,9 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <system_error>
 
 #include "blocking/blocking_transport.hpp"
-#include "iomux/error.hpp"
+#include "core/socket.hpp"
 
 namespace iomux::detail::blocking {
 
@@ -21,12 +20,8 @@ BlockingLoop::BlockingLoop(ServerContext& ctx, ThreadStats& stats, StopControl* 
 ConnectionCore* BlockingLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler,
                                           ConnectOptions options) {
   if (connector_) return connector_(to, std::move(handler), options);
-  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0)
-    throw ServerError("Loop::connect: cannot open a socket: " +
-                      std::error_code(errno, std::generic_category()).message());
-  UniqueFd sock(fd);
+  UniqueFd sock = open_outbound_socket(to, /*non_blocking=*/true);
+  const int fd = sock.get();
   BlockingTransport::Outbound out;
   out.timeout = options.timeout;
   // A Unix socket connects (or fails) at once; a TCP one fails at once only for a local reason.

@@ -155,10 +155,10 @@ short BlockingTransport::companion_events() noexcept {
 void BlockingTransport::wait_with_companions(std::span<char> scratch, bool with_client) {
   auto& companions = executor_.companions();
   // A connect that failed at once is reported now: poll() would not.
-  for (std::size_t i = 0; i < companions.size(); ++i)
-    if (companions[i]->outbound_ && companions[i]->outbound_->failed != 0 && companions[i]->core_.connecting())
-      companions[i]->visit(scratch);
-  executor_.reap_companions();
+  visit_companions(scratch, [&](std::size_t i) {
+    const BlockingTransport& c = *companions[i];
+    return c.outbound_ && c.outbound_->failed != 0 && c.core_.connecting();
+  });
   std::vector<pollfd> fds;
   const bool reading = with_client && (core_.wants_read() || core_.discarding());
   if (reading) fds.push_back({fd_.get(), POLLIN, 0});
@@ -172,32 +172,49 @@ void BlockingTransport::wait_with_companions(std::span<char> scratch, bool with_
     const short events = c->companion_events();
     fds.push_back({events != 0 ? c->fd_.get() : -1, events, 0});
   }
+  // A stop shuts the sockets down, which wakes a poll on them; not one on the eventfd alone.
+  const int n =
+      ::poll(fds.data(), fds.size(), poll_timeout(SteadyClock::now(), with_client, /*tick_for_stop=*/stop_ != nullptr));
+  if (n < 0) return;  // EINTR: look around again
+  executor_.drain_wake_fd();
+  const SteadyClock::time_point now = SteadyClock::now();
+  executor_.set_now(now);
+  if (reading && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+    const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
+    if (r.n == 0) on_eof();
+  }
+  // A companion opened by a turn has no pollfd: it waits for the next poll().
+  visit_companions(scratch, [&](std::size_t i) { return i < count && fds[first + i].revents != 0; });
+  if (with_client) close_if_idle(now);
+}
+
+template <typename Ready>
+void BlockingTransport::visit_companions(std::span<char> scratch, Ready&& ready) {
+  auto& companions = executor_.companions();
+  // By index, not iterator: a turn may open another companion (appended), and `ready` is asked
+  // about it too.
+  for (std::size_t i = 0; i < companions.size(); ++i)
+    if (ready(i)) companions[i]->visit(scratch);
+  executor_.reap_companions();
+}
+
+int BlockingTransport::poll_timeout(SteadyClock::time_point now, bool with_client, bool tick_for_stop) {
   int timeout = -1;
-  SteadyClock::time_point now = SteadyClock::now();
-  const auto idle = executor_.context().options().idle_timeout;
   auto consider = [&](SteadyClock::time_point deadline) {
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     const int t = ms < 0 ? 0 : static_cast<int>(std::min<long long>(ms, 60'000));
     if (timeout < 0 || t < timeout) timeout = t;
   };
   if (auto next = executor_.next_deadline()) consider(*next);
+  const auto idle = executor_.context().options().idle_timeout;
   if (with_client && core_.wants_read() && idle.count() > 0) consider(now + idle - core_.idle_for(now));
-  // A stop shuts the sockets down, which wakes a poll on them; not one on the eventfd alone.
-  if (stop_) consider(now + std::chrono::milliseconds(100));
-  const int n = ::poll(fds.data(), fds.size(), timeout);
-  if (n < 0) return;  // EINTR: look around again
-  executor_.drain_wake_fd();
-  now = SteadyClock::now();
-  executor_.set_now(now);
-  if (reading && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-    const ReadResult r = read_and_serve</*kBlocking=*/true>(core_, fd_.get(), scratch);
-    if (r.n == 0) on_eof();
-  }
-  // By index: a turn may open another companion (appended, not visited before the next wait).
-  for (std::size_t i = 0; i < count; ++i)
-    if (fds[first + i].revents != 0) companions[i]->visit(scratch);
-  executor_.reap_companions();
-  if (with_client && core_.wants_read() && idle.count() > 0 && core_.idle_for(now) >= idle) core_.close_idle();
+  if (tick_for_stop) consider(now + std::chrono::milliseconds(100));
+  return timeout;
+}
+
+void BlockingTransport::close_if_idle(SteadyClock::time_point now) {
+  const auto idle = executor_.context().options().idle_timeout;
+  if (core_.wants_read() && idle.count() > 0 && core_.idle_for(now) >= idle) core_.close_idle();
 }
 
 // A connection something else may act on (mail, timers), or one that is not reading (flushing
@@ -215,22 +232,12 @@ void BlockingTransport::wait_and_serve(std::span<char> scratch) {
   if (wake >= 0) fds[count++] = {wake, POLLIN, 0};
   if (wake >= 0) executor_.deliver_mail();  // mail that came before the eventfd existed
   if (core_.state() == ConnectionCore::State::closed) return;
-  int timeout = -1;
-  SteadyClock::time_point now = SteadyClock::now();
-  const auto idle = executor_.context().options().idle_timeout;
-  auto consider = [&](SteadyClock::time_point deadline) {
-    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-    const int t = ms < 0 ? 0 : static_cast<int>(std::min<long long>(ms, 60'000));
-    if (timeout < 0 || t < timeout) timeout = t;
-  };
-  if (auto next = executor_.next_deadline()) consider(*next);
-  if (core_.wants_read() && idle.count() > 0) consider(now + idle - core_.idle_for(now));
   // A stop cuts the wait short by shutting the socket down, which only wakes a poll on it.
-  if (stop_ && count == (wake >= 0 ? 1u : 0u)) consider(now + std::chrono::milliseconds(100));
-  const int n = ::poll(fds, count, timeout);
+  const bool tick_for_stop = stop_ && count == (wake >= 0 ? 1u : 0u);
+  const int n = ::poll(fds, count, poll_timeout(SteadyClock::now(), /*with_client=*/true, tick_for_stop));
   if (n < 0) return;  // EINTR: look around again
   if (wake >= 0) executor_.drain_wake_fd();
-  now = SteadyClock::now();
+  const SteadyClock::time_point now = SteadyClock::now();
   // The event starts now, not when the wait began: a handler's conn.now() (its timeouts) must
   // not be a whole poll() behind.
   executor_.set_now(now);
@@ -239,7 +246,7 @@ void BlockingTransport::wait_and_serve(std::span<char> scratch) {
     if (r.n == 0) on_eof();
     return;
   }
-  if (core_.wants_read() && idle.count() > 0 && core_.idle_for(now) >= idle) core_.close_idle();
+  close_if_idle(now);
 }
 
 bool BlockingTransport::visit(std::span<char> scratch) {

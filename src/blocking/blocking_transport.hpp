@@ -98,6 +98,15 @@ class BlockingTransport final : public Transport {
   void drain_companions();
   // What poll() waits for on a companion's socket.
   [[nodiscard]] short companion_events() noexcept;
+  // A turn for each companion `ready(index)` picks, then the closed ones go.
+  template <typename Ready>
+  void visit_companions(std::span<char> scratch, Ready&& ready);
+  // poll()'s timeout, in ms from `now`: the loop's next timer, the client's idle timeout (when
+  // `with_client` and it reads) and, with `tick_for_stop`, 100 ms, whichever comes first; at
+  // most a minute; -1 (no timeout) when there is none of them.
+  [[nodiscard]] int poll_timeout(SteadyClock::time_point now, bool with_client, bool tick_for_stop);
+  // The idle timeout, for a client that reads: a poll() that timed out does not say which.
+  void close_if_idle(SteadyClock::time_point now);
 
   // What only an outbound connection needs: on the heap, one pointer in an accepted one.
   struct Connecting {

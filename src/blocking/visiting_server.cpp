@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "core/socket.hpp"
-#include "iomux/error.hpp"
 #include "server/stats_reporter.hpp"
 
 namespace iomux::detail::blocking {
@@ -30,12 +29,8 @@ VisitingServer::VisitingServer(ServerOptions options, HandlerFactory factory, bo
 
 ConnectionCore* VisitingServer::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler,
                                             ConnectOptions options) {
-  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0)
-    throw ServerError("Loop::connect: cannot open a socket: " +
-                      std::error_code(errno, std::generic_category()).message());
-  UniqueFd sock(fd);
+  UniqueFd sock = open_outbound_socket(to, /*non_blocking=*/true);
+  const int fd = sock.get();
   BlockingTransport::Outbound out;
   out.timeout = options.timeout;
   out.blocking_after = !non_blocking_;

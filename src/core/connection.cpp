@@ -16,6 +16,7 @@
 #include "core/connection_core.hpp"
 #include "core/executor.hpp"
 #include "core/mailbox.hpp"
+#include "core/output_queue.hpp"
 #include "core/send_batch.hpp"
 #include "core/server_context.hpp"
 #include "iomux/handler.hpp"
@@ -38,6 +39,22 @@ bool within(std::string_view inner, std::string_view outer) noexcept {
 }
 
 }  // namespace
+
+template <typename ToBatch, typename ToQueue>
+void ConnectionCore::write_through(bool has_bytes, ToBatch&& to_batch, ToQueue&& to_queue) {
+  assert(executor_.in_owner_thread());
+  if (!has_bytes || !accepts_output()) [[unlikely]] {
+    if (has_bytes) refuse_write();
+    return;
+  }
+  if (batch_) {
+    if (to_batch(*batch_)) return;
+    spill_batch();
+  }
+  to_queue(queue_);
+  touched();
+}
+
 }  // namespace iomux::detail
 
 namespace iomux {
@@ -47,81 +64,36 @@ using detail::core_of;
 
 void Connection::write(std::string_view bytes) {
   ConnectionCore& c = core_of(*this);
-  assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !c.accepts_output()) [[unlikely]] {
-    if (!bytes.empty()) c.refuse_write();
-    return;
-  }
+  // Bytes inside this call's input die when the call ends: they go as a view marked transient,
+  // copied only if they are still unsent then; other bytes are copied at once.
   const bool transient = detail::within(bytes, c.input_);
-  if (c.batch_) {
-    if (transient ? c.batch_->add_view(bytes, true) : c.batch_->add_copy(bytes)) return;
-    c.spill_batch();
-  }
-  if (transient)
-    c.queue_.append_transient(bytes);
-  else
-    c.queue_.append_copy(bytes);
-  c.touched();
+  c.write_through(
+      !bytes.empty(), [&](detail::SendBatch& b) { return transient ? b.add_view(bytes, true) : b.add_copy(bytes); },
+      [&](detail::OutputQueue& q) { transient ? q.append_transient(bytes) : q.append_copy(bytes); });
 }
 
 void Connection::write_static(std::string_view bytes) {
-  ConnectionCore& c = core_of(*this);
-  assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !c.accepts_output()) [[unlikely]] {
-    if (!bytes.empty()) c.refuse_write();
-    return;
-  }
-  if (c.batch_) {
-    if (c.batch_->add_view(bytes, false)) return;
-    c.spill_batch();
-  }
-  c.queue_.append_stable(bytes);
-  c.touched();
+  core_of(*this).write_through(
+      !bytes.empty(), [&](detail::SendBatch& b) { return b.add_view(bytes, false); },
+      [&](detail::OutputQueue& q) { q.append_stable(bytes); });
 }
 
 void Connection::write(std::string&& bytes) {
-  ConnectionCore& c = core_of(*this);
-  assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !c.accepts_output()) [[unlikely]] {
-    if (!bytes.empty()) c.refuse_write();
-    return;
-  }
-  if (c.batch_) {
-    if (c.batch_->add_owned(std::move(bytes))) return;
-    c.spill_batch();
-  }
-  c.queue_.append_owned(std::move(bytes));
-  c.touched();
+  core_of(*this).write_through(
+      !bytes.empty(), [&](detail::SendBatch& b) { return b.add_owned(std::move(bytes)); },
+      [&](detail::OutputQueue& q) { q.append_owned(std::move(bytes)); });
 }
 
 void Connection::write(std::unique_ptr<char[]> bytes, std::size_t size) {
-  ConnectionCore& c = core_of(*this);
-  assert(c.executor_.in_owner_thread());
-  if (size == 0 || !c.accepts_output()) [[unlikely]] {
-    if (size != 0) c.refuse_write();
-    return;
-  }
-  if (c.batch_) {
-    if (c.batch_->add_owned(bytes, size)) return;
-    c.spill_batch();
-  }
-  c.queue_.append_owned(std::move(bytes), size);
-  c.touched();
+  core_of(*this).write_through(
+      size != 0, [&](detail::SendBatch& b) { return b.add_owned(bytes, size); },
+      [&](detail::OutputQueue& q) { q.append_owned(std::move(bytes), size); });
 }
 
 void Connection::write(std::shared_ptr<const void> owner, std::string_view bytes) {
-  ConnectionCore& c = core_of(*this);
-  assert(c.executor_.in_owner_thread());
-  if (bytes.empty() || !owner || !c.accepts_output()) [[unlikely]] {
-    if (!bytes.empty() && owner) c.refuse_write();
-    return;
-  }
-  if (c.batch_) {
-    if (c.batch_->add_shared(owner, bytes)) return;
-    c.spill_batch();
-  }
-  c.queue_.append_shared(std::move(owner), bytes);
-  c.touched();
+  core_of(*this).write_through(
+      !bytes.empty() && owner, [&](detail::SendBatch& b) { return b.add_shared(owner, bytes); },
+      [&](detail::OutputQueue& q) { q.append_shared(std::move(owner), bytes); });
 }
 
 void Connection::write(std::shared_ptr<const std::string> bytes) {
@@ -323,8 +295,9 @@ PostResult LoopHandle::post(std::function<void()> task) const {
 }
 
 PostResult LoopHandle::post(std::function<void(Loop&)> task) const {
-  if (!mailbox_ || !task) return PostResult::gone;
-  return mailbox_->post_job([loop = loop_, task = std::move(task)] { task(*loop); });
+  // Checked before it is wrapped: the wrapper is never empty.
+  if (!task) return PostResult::gone;
+  return post(std::function<void()>([loop = loop_, task = std::move(task)] { task(*loop); }));
 }
 
 const Endpoint& Connection::peer() const noexcept {

@@ -425,6 +425,11 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   resume_due_ = drain_due_ = present_due_ = fin_owed_ = false;
   output_open_ = false;
   ServerContext& ctx = executor_.context();
+  // The place under max_connections is free before connections_open counts the connection
+  // closed: a client that comes once it has seen the count drop is admitted (on threaded the
+  // accept thread reserves places while this thread still logs). An outbound connection holds
+  // no place.
+  if (!outbound_) ctx.release();
   if (opened_) {
     stats.connections_open.sub();
     ctx.log_disconnect(peer_, *local_, detail, requests_);
@@ -432,8 +437,6 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
     if (reason == CloseReason::connect_failed || reason == CloseReason::connect_timeout) stats.connects_failed.add();
     ctx.log_connect_failed(peer_, detail);
   }
-  // An outbound connection holds no place under max_connections.
-  if (!outbound_) ctx.release();
   if (link_) link_->sever();
   queue_.clear();
   queue_.release_if_empty();

@@ -288,6 +288,11 @@ class ConnectionCore final : public iomux::Connection {
   }
   void settle_soon();
   void handler_failed(std::string_view what);
+  // The one path of every Connection::write: nothing to write is no write; output that is shut
+  // refuses it; else it joins this event's send batch (`to_batch` says false when the batch is
+  // full, which spills it) or the output queue. Defined in connection.cpp, its only user.
+  template <typename ToBatch, typename ToQueue>
+  void write_through(bool has_bytes, ToBatch&& to_batch, ToQueue&& to_queue);
   void spill_batch();
   void start_flush(CloseReason reason, std::string_view detail);
   void finish_flush();

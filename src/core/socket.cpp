@@ -7,6 +7,9 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <string>
+
+#include "iomux/error.hpp"
 
 namespace iomux::detail {
 namespace {
@@ -76,6 +79,12 @@ UniqueFd connect_tcp(const Endpoint& ep, std::chrono::milliseconds timeout, std:
   }
   if ((ec = socket_error(fd.get()))) return {};
   if ((ec = set_non_blocking(fd.get(), false))) return {};
+  return fd;
+}
+
+UniqueFd open_outbound_socket(const Endpoint& to, bool non_blocking) {
+  UniqueFd fd(::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC | (non_blocking ? SOCK_NONBLOCK : 0), 0));
+  if (!fd) throw ServerError("Loop::connect: cannot open a socket: " + last_error().message());
   return fd;
 }
 

@@ -1,5 +1,6 @@
 // Thin socket helpers. Each returns a std::error_code built from errno saved at once, so a
-// caller can log the reason; none throws, none retries anything but EINTR.
+// caller can log the reason; none retries anything but EINTR. Only open_outbound_socket throws:
+// it serves Loop::connect, whose caller has no connection yet to hear a failure on.
 #pragma once
 
 #include <chrono>
@@ -30,6 +31,10 @@ UniqueFd connect_tcp(const Endpoint& ep, std::chrono::milliseconds timeout, std:
 
 // Non-blocking connect: returns at once; ec is empty on success or EINPROGRESS-in-flight.
 UniqueFd connect_tcp_nonblocking(const Endpoint& ep, std::error_code& ec);
+
+// The socket Loop::connect opens, close-on-exec, for `to`'s family (TCP or Unix stream); every
+// engine connects it its own way. Throws ServerError when there is no socket (EMFILE, ENOBUFS).
+UniqueFd open_outbound_socket(const Endpoint& to, bool non_blocking);
 
 std::error_code set_non_blocking(int fd, bool on = true) noexcept;
 std::error_code set_no_delay(int fd, bool on = true) noexcept;

@@ -118,12 +118,8 @@ void ReactorLoop::adopt(UniqueFd fd, const Endpoint& peer, const Endpoint& local
 }
 
 ConnectionCore* ReactorLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
-  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0)
-    throw ServerError("Loop::connect: cannot open a socket: " +
-                      std::error_code(errno, std::generic_category()).message());
-  UniqueFd sock(fd);
+  UniqueFd sock = open_outbound_socket(to, /*non_blocking=*/true);
+  const int fd = sock.get();
   int failed = 0;
   if (fd >= loop_.poller().fd_limit()) {
     failed = EMFILE;  // select cannot watch it

@@ -343,12 +343,10 @@ std::uint32_t UringLoop::take_slot(UniqueFd fd) {
 }
 
 ConnectionCore* UringLoop::connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options) {
-  const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  // No socket, no connection to report the failure on: the caller hears it at once.
-  if (fd < 0)
-    throw ServerError("Loop::connect: cannot open a socket: " +
-                      std::error_code(errno, std::generic_category()).message());
-  const std::uint32_t slot = take_slot(UniqueFd(fd));
+  // Blocking, as the accepted sockets are: io_uring waits on it for the loop.
+  UniqueFd sock = open_outbound_socket(to, /*non_blocking=*/false);
+  const int fd = sock.get();
+  const std::uint32_t slot = take_slot(std::move(sock));
   UringTransport& c = conns_[slot];
   c.outbound = std::make_unique<UringTransport::Outbound>();
   c.core.emplace(*this, c, std::move(handler), to, c.outbound->local, fd, /*outbound=*/true);
