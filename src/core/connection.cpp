@@ -51,8 +51,9 @@ void ConnectionCore::write_through(bool has_bytes, ToBatch&& to_batch, ToQueue&&
     if (to_batch(*batch_)) return;
     spill_batch();
   }
-  to_queue(queue_);
+  // Before the append, which stays the last call: the settle comes later anyway (a timer).
   touched();
+  to_queue(queue_);
 }
 
 }  // namespace iomux::detail
@@ -191,6 +192,12 @@ void Connection::notify_drain(std::size_t at_most) noexcept {
   if (c.state_ != ConnectionCore::State::open) return;
   if (pending_output() > at_most) {
     c.drain_notice_ = at_most;
+    // The notice is looked at on output_changed()'s slow path, which a send takes only when
+    // output was accounted as owed: output still in this call's batch, or queued since the
+    // last accounting, could leave in one send and never be. So queue it and account it now.
+    // (Looking at the notice on the fast path instead would cost every request.)
+    if (c.batch_) c.spill_batch();
+    c.output_changed_slow();
     return;
   }
   // Already there: on_drain after the current call, as for a notice that comes due.

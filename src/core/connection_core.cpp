@@ -451,7 +451,6 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
   // An outbound connection that never opened still hears why (connect_failed...).
   if (opened_ || outbound_) {
     const CloseInfo info{reason, error, detail};
-    ConnectionCore* const outer = executor_.enter_call(this);
     try {
       handler_->on_close(*this, info);
     } catch (const std::exception& e) {
@@ -459,7 +458,6 @@ void ConnectionCore::close(CloseReason reason, int error, std::string_view detai
     } catch (...) {
       ctx.log().error("handler for {} threw in on_close", peer_.to_string());
     }
-    executor_.leave_call(outer);
   }
   if (!destroying_) transport_.release_socket();
   executor_.connection_closed();

@@ -130,7 +130,6 @@ class ConnectionCore final : public iomux::Connection {
     input_ = input;
     used_ = input.size();  // if the handler throws, the input is dropped with the connection
     if (!batch_ && queue_.empty()) batch_ = executor_batch();
-    ConnectionCore* const outer = executor_.enter_call(this);
     try {
       used_ = handler_->on_data(std::span<const char>(input.data(), input.size()), *this);
     } catch (const std::exception& e) {
@@ -138,7 +137,6 @@ class ConnectionCore final : public iomux::Connection {
     } catch (...) {
       handler_failed("an exception that is not a std::exception");
     }
-    executor_.leave_call(outer);
     if (used_ > input.size()) [[unlikely]]
       overused(input.size());
   }
@@ -206,8 +204,7 @@ class ConnectionCore final : public iomux::Connection {
   // and the end of a flush. Inline: the common case (nothing owed before or after) is a few
   // compares.
   [[gnu::always_inline]] inline void output_changed() {
-    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused() &&
-        drain_notice_ == kNoNotice) [[likely]]
+    if (queue_.empty() && (lent_ | pending_ | held_) == 0 && state_ == State::open && !paused()) [[likely]]
       return;
     output_changed_slow();
   }
@@ -268,7 +265,8 @@ class ConnectionCore final : public iomux::Connection {
   template <typename F>
   void dispatch(F&& call) {
     begin_dispatch();
-    ConnectionCore* const outer = executor_.enter_call(this);
+    const bool outermost = !in_call();
+    if (outermost) input_ = std::string_view(&kCallMark, 0);
     try {
       call();
     } catch (const std::exception& e) {
@@ -276,14 +274,19 @@ class ConnectionCore final : public iomux::Connection {
     } catch (...) {
       handler_failed("an exception that is not a std::exception");
     }
-    executor_.leave_call(outer);
+    if (outermost) input_ = {};
   }
-  // A method of this connection was called from outside its own handler calls (another
-  // connection's handler on the same thread, a loop task or timer): nothing of this
-  // connection's path will send what it owes now, so the executor settles it soon (a timer
-  // due now: once, however many calls, before the thread waits again).
+  // This connection's handler is being called: on_data (input_ is its input) or another call
+  // (dispatch() marks input_ with an empty view, which holds no input for write() to find).
+  // Free on the request path, which sets input_ anyway.
+  [[nodiscard]] bool in_call() const noexcept { return input_.data() != nullptr; }
+  static constexpr char kCallMark = 0;
+  // A method of this connection was called while its handler is not (by another connection's
+  // handler on the same thread, a loop task or timer): nothing of this connection's path will
+  // send what it owes now, so the executor settles it soon (a timer due now: once, however
+  // many calls, before the thread waits again).
   void touched() {
-    if (executor_.calling() != this) [[unlikely]]
+    if (!in_call()) [[unlikely]]
       settle_soon();
   }
   void settle_soon();

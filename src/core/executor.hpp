@@ -12,7 +12,6 @@
 #include <functional>
 #include <memory>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "core/mailbox.hpp"
@@ -82,13 +81,6 @@ class Executor : public iomux::Loop {
   // returns it. This default (an engine that cannot yet) throws std::logic_error.
   virtual ConnectionCore* connect_out(const Endpoint& to, std::unique_ptr<Handler> handler, ConnectOptions options);
 
-  // Owner thread: the connection whose handler is being called (on_data, a task, a timer...),
-  // or null. A connection another one's handler acts on (a proxy writing to its upstream)
-  // is settled after the call instead of by its own (ConnectionCore::touched).
-  [[nodiscard]] ConnectionCore* calling() const noexcept { return calling_; }
-  ConnectionCore* enter_call(ConnectionCore* core) noexcept { return std::exchange(calling_, core); }
-  void leave_call(ConnectionCore* outer) noexcept { calling_ = outer; }
-
   // Owner thread: closes every connection of this thread now.
   void close_all(std::string_view why);
 
@@ -145,7 +137,6 @@ class Executor : public iomux::Loop {
   Clock::time_point now_ = Clock::now();
   const Clock::time_point* clock_ = &now_;
   ConnectionCore* first_ = nullptr;
-  ConnectionCore* calling_ = nullptr;
   TimerId budget_timer_ = kNoTimer;
   bool evicting_ = false;
   bool draining_ = false;
