@@ -118,8 +118,8 @@ int serve(const ServeArgs& a) {
     return 1;
   }
   if (!opts.inherited.empty())
-    logger->info("socket activation: serving on the {} listening socket{} handed over (LISTEN_FDS)",
-                 opts.inherited.size(), opts.inherited.size() == 1 ? "" : "s");
+    logger->info("socket activation: {} listening socket{} handed over (LISTEN_FDS)", opts.inherited.size(),
+                 opts.inherited.size() == 1 ? "" : "s");
   opts.model = a.model;
   opts.threads = a.threads;
   opts.backlog = a.backlog;

@@ -114,11 +114,10 @@ TEST_P(SocketActivation, ServesOnTheTcpSocketItIsHandedInsteadOfBinding) {
   EXPECT_TRUE(listening) << a.process->err();
   EXPECT_EQ(ask(where), kReply);
   EXPECT_EQ(stop(*a.process), 0) << a.process->err();
-  EXPECT_NE(a.process->err().find("socket activation: serving on the 1 listening socket handed over"),
-            std::string::npos)
+  EXPECT_NE(a.process->err().find("socket activation: 1 listening socket handed over (LISTEN_FDS)"), std::string::npos)
       << a.process->err();
   // Only the socket it was handed: the default 0.0.0.0:7890 was not opened.
-  EXPECT_EQ(a.process->err().find("7890"), std::string::npos) << a.process->err();
+  EXPECT_EQ(a.process->err().find("0.0.0.0:7890"), std::string::npos) << a.process->err();
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SocketActivation, ::testing::ValuesIn(all_model_names()), ModelTestName());
@@ -162,7 +161,7 @@ TEST_F(SocketActivationOnce, ServesOnTwoSocketsHandedOverAndOnesItsListenAdds) {
   EXPECT_EQ(ask(resolve_one("unix:" + path)), kReply);
   EXPECT_EQ(ask(resolve_one("unix:" + own)), kReply);
   EXPECT_EQ(stop(*a.process), 0) << a.process->err();
-  EXPECT_NE(a.process->err().find("serving on the 2 listening sockets handed over"), std::string::npos)
+  EXPECT_NE(a.process->err().find("socket activation: 2 listening sockets handed over (LISTEN_FDS)"), std::string::npos)
       << a.process->err();
   struct stat st {};
   EXPECT_EQ(::lstat(path.c_str(), &st), 0) << "the file of the socket it was handed is the manager's";
