@@ -26,13 +26,15 @@ struct InheritedListener {
 // The protocol's first fd (SD_LISTEN_FDS_START).
 inline constexpr int kFirstListenFd = 3;
 
-// Reads LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from the environment, unsets all three, whatever they said, so a
-// child this program starts does not take the sockets for its own, and marks each fd close-on-exec. Empty when nothing
-// was handed to this process: the variables are unset, LISTEN_PID is another process's (a parent's, whose environment
-// was inherited: the sockets were not handed to us), or LISTEN_FDS is 0. Throws ServerError when they are malformed (a
-// LISTEN_PID or LISTEN_FDS that is not a decimal number, LISTEN_FDNAMES with more or fewer names than LISTEN_FDS) or an
-// fd is not open. Not thread-safe (it changes the environment): call it before any thread exists. Whether each fd is a
-// listening stream socket is checked by make_server (ServerOptions::inherited).
+// Reads LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from the environment, unsets all three,
+// whatever they said, so a child this program starts does not take the sockets for its own, and
+// marks each fd close-on-exec. Empty when nothing was handed to this process: the variables are
+// unset, LISTEN_PID is another process's (a parent's, whose environment was inherited: the
+// sockets were not handed to us), or LISTEN_FDS is 0. Throws ServerError when they are
+// malformed (a LISTEN_PID or LISTEN_FDS that is not a decimal number, LISTEN_FDNAMES with more
+// or fewer names than LISTEN_FDS) or an fd is not open. Not thread-safe (it changes the
+// environment): call it before any thread exists. Whether each fd is a listening stream socket
+// is checked by make_server (ServerOptions::inherited).
 std::vector<InheritedListener> inherited_listeners();
 
 }  // namespace iomux

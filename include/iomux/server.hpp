@@ -36,9 +36,9 @@ struct ServerOptions {
   std::string model = "epoll";
   // Where to listen: one listener per endpoint, TCP (port 0: any free port) or Unix
   // ("unix:/path", "unix:@abstract"), all served alike; Connection::local() says which one a
-  // connection came in on. At least one, here or in `inherited`. A Unix listener's socket file is made at start (a
-  // stale one a dead server left is replaced; a live server's is not: ServerError) and
-  // removed when the server stops accepting.
+  // connection came in on. At least one, here or in `inherited`. A Unix listener's socket file
+  // is made at start (a stale one a dead server left is replaced; a live server's is not:
+  // ServerError) and removed when the server stops accepting.
   std::vector<Endpoint> listeners{Endpoint::loopback_v4(0)};
   // Sockets already listening, served before `listeners` (local_endpoints() lists them first):
   // systemd's socket activation (inherited_listeners() in iomux/activation.hpp reads them from

@@ -1,7 +1,7 @@
 // A listening socket the server opened, or one it inherited (ServerOptions::inherited): its fd,
-// where it listens, and, for a Unix path the server bound, the socket file it made. Event loops that share one (a Unix
-// listener under --threads N: Unix sockets have no SO_REUSEPORT) hold it through a shared_ptr, so the last loop to stop
-// accepting closes it.
+// where it listens, and, for a Unix path the server bound, the socket file it made. Event loops
+// that share one (a Unix listener under --threads N: Unix sockets have no SO_REUSEPORT) hold it
+// through a shared_ptr, so the last loop to stop accepting closes it.
 #pragma once
 
 #include <sys/types.h>
