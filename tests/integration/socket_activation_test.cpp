@@ -168,6 +168,18 @@ TEST_F(SocketActivationOnce, ServesOnTwoSocketsHandedOverAndOnesItsListenAdds) {
   EXPECT_NE(::lstat(own.c_str(), &st), 0) << "the file of its own --listen socket outlived it";
 }
 
+TEST_F(SocketActivationOnce, AnExplicitHostOrPortIsAListenerOfItsOwnBesideTheSocketHandedOver) {
+  Activation a = activate({"127.0.0.1:{port}"}, {}, {"--model", "threaded", "--host", "127.0.0.1", "--port", "0"});
+  ASSERT_TRUE(a.process);
+  EXPECT_EQ(ask(Endpoint::loopback_v4(a.port)), kReply);
+  const auto m = a.process->wait_for_output(std::regex("listening on 127\\.0\\.0\\.1:" + std::to_string(a.port) +
+                                                       " \\(inherited fd 3\\), 127\\.0\\.0\\.1:(\\d+) \\("),
+                                            5s);
+  ASSERT_TRUE(m) << a.process->err();
+  EXPECT_EQ(ask(Endpoint::loopback_v4(static_cast<std::uint16_t>(std::stoi((*m)[1].str())))), kReply);
+  EXPECT_EQ(stop(*a.process), 0) << a.process->err();
+}
+
 TEST_F(SocketActivationOnce, ADatagramSocketIsAClearErrorNotACrash) {
   Activation a = activate({"127.0.0.1:{port}"}, {"--datagram"}, {"--model", "epoll"});
   ASSERT_TRUE(a.process);
