@@ -25,7 +25,9 @@
 #include "support/temp_dir.hpp"
 #include "support/test_net.hpp"
 
-namespace iomux::test {
+// A namespace of its own: the unity build compiles this file with others that have helpers
+// of the same names.
+namespace iomux::test::inherited_listeners_test {
 namespace {
 
 // The tutorial's reply, then the listener the connection came in on.
@@ -282,4 +284,4 @@ TEST(InheritedListenersFromEnvironment, TakesTheFdsFromThreeNamedMarksThemCloseO
 }
 
 }  // namespace
-}  // namespace iomux::test
+}  // namespace iomux::test::inherited_listeners_test

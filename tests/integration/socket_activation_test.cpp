@@ -20,7 +20,9 @@
 #include "support/temp_dir.hpp"
 #include "support/test_net.hpp"
 
-namespace iomux::test {
+// A namespace of its own: the unity build compiles this file with others that have helpers
+// of the same names.
+namespace iomux::test::socket_activation_test {
 namespace {
 
 const char* const kActivate = "systemd-socket-activate";
@@ -223,4 +225,4 @@ TEST(SocketActivationEnvironment, VariablesForAnotherProcessAreIgnored) {
 }
 
 }  // namespace
-}  // namespace iomux::test
+}  // namespace iomux::test::socket_activation_test

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace iomux::detail {
+namespace iomux::detail::listen_fds_test {
 namespace {
 
 constexpr pid_t kSelf = 4242;
@@ -99,4 +99,4 @@ TEST(ListenFds, ReasonsEscapeWhatTheyQuote) {
 }
 
 }  // namespace
-}  // namespace iomux::detail
+}  // namespace iomux::detail::listen_fds_test
