@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "core/socket.hpp"
+#include "iomux/activation.hpp"
 #include "iomux/http.hpp"
 #include "iomux/models.hpp"
 #include "iomux/protocols.hpp"
@@ -102,11 +103,13 @@ void keep_freed_memory() {
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }
 
-// Where to listen: --host/--port (the default 0.0.0.0:7890 unless only --listen is given), then
-// every --listen, in order.
-std::vector<Endpoint> listeners_of(const ServeArgs& a) {
+// Where to listen besides the sockets handed over (`activated`: socket activation gave some):
+// --host/--port (the default 0.0.0.0:7890 unless only --listen is given, or the sockets handed
+// over take its place), then every --listen, in order.
+std::vector<Endpoint> listeners_of(const ServeArgs& a, bool activated) {
   std::vector<Endpoint> out;
-  if (a.listen.empty() || a.host_or_port_given) out.push_back(resolve_one(a.host, static_cast<std::uint16_t>(a.port)));
+  if (a.host_or_port_given || (a.listen.empty() && !activated))
+    out.push_back(resolve_one(a.host, static_cast<std::uint16_t>(a.port)));
   for (const std::string& where : a.listen) out.push_back(resolve_one(where));
   return out;
 }
@@ -125,6 +128,17 @@ unsigned parse_unix_mode(const std::string& text) {
 int serve(const ServeArgs& a) {
   auto logger = std::make_shared<Logger>(a.quiet ? LogLevel::error : a.verbose ? LogLevel::debug : LogLevel::info);
   ServerOptions opts;
+  // Socket activation (systemd, systemd-socket-activate): read, and the variables unset, before
+  // any thread exists (setenv and unsetenv are not thread-safe).
+  try {
+    opts.inherited = inherited_listeners();
+  } catch (const std::exception& e) {
+    logger->error("{}", e.what());
+    return 1;
+  }
+  if (!opts.inherited.empty())
+    logger->info("socket activation: {} listening socket{} handed over (LISTEN_FDS)", opts.inherited.size(),
+                 opts.inherited.size() == 1 ? "" : "s");
   opts.model = a.model;
   opts.threads = a.threads;
   opts.backlog = a.backlog;
@@ -152,10 +166,12 @@ int serve(const ServeArgs& a) {
 
   std::unique_ptr<Server> server;
   try {
-    opts.listeners = listeners_of(a);
+    opts.listeners = listeners_of(a, !opts.inherited.empty());
     opts.unix_mode = parse_unix_mode(a.unix_mode);
     server = make_server(std::move(opts), protocol_factory(a));
   } catch (const std::exception& e) {
+    // make_server closed the sockets handed over; one that failed before it was reached
+    // (resolving --host) leaves them open only until this process exits.
     logger->error("{}", e.what());
     return 1;
   }
@@ -192,7 +208,11 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember(names))
       ->capture_default_str();
   const auto given = [args](const auto&) { args->host_or_port_given = true; };
-  cmd->add_option("--host", args->host, "Address or host name to listen on")->capture_default_str()->each(given);
+  cmd->add_option("--host", args->host,
+                  "Address or host name to listen on (with sockets handed over by socket activation, "
+                  "LISTEN_FDS: only if --host or --port is given)")
+      ->capture_default_str()
+      ->each(given);
   cmd->add_option("-p,--port", args->port, "TCP port (0: any free port)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str()

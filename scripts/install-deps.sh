@@ -17,6 +17,10 @@ packages=(
   # Clients for tests/interop: redis-cli and redis-benchmark, curl, ab, wrk. Clients only:
   # none of these packages installs or starts a service (redis-tools is not redis-server).
   redis-tools curl apache2-utils wrk
+  # systemd-socket-activate, for tests/integration/socket_activation_test.cpp. In a container
+  # (CI's fresh Debian 12) nothing runs systemd, so installing it starts nothing; a machine
+  # booted with systemd has it already.
+  systemd
   # The servers of the differential tests, which start their own: redis-server for `make
   # check`'s (tests/differential/), nginx for `make test`'s HTTP one
   # (tests/interop/nginx_differential_test.cpp). The services the packages start are stopped

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iomux/activation.hpp"
 #include "iomux/endpoint.hpp"
 #include "iomux/error.hpp"
 #include "iomux/handler.hpp"
@@ -35,10 +36,21 @@ struct ServerOptions {
   std::string model = "epoll";
   // Where to listen: one listener per endpoint, TCP (port 0: any free port) or Unix
   // ("unix:/path", "unix:@abstract"), all served alike; Connection::local() says which one a
-  // connection came in on. At least one. A Unix listener's socket file is made at start (a
-  // stale one a dead server left is replaced; a live server's is not: ServerError) and
-  // removed when the server stops accepting.
+  // connection came in on. At least one, here or in `inherited`. A Unix listener's socket file
+  // is made at start (a stale one a dead server left is replaced; a live server's is not:
+  // ServerError) and removed when the server stops accepting.
   std::vector<Endpoint> listeners{Endpoint::loopback_v4(0)};
+  // Sockets already listening, served before `listeners` (local_endpoints() lists them first):
+  // systemd's socket activation (inherited_listeners() in iomux/activation.hpp reads them from
+  // the environment; clear `listeners` to serve on them alone) or any listening stream socket,
+  // TCP or Unix. make_server checks each (a socket, SOCK_STREAM, listening: ServerError naming
+  // the fd otherwise), makes it close-on-exec and blocking or not as the model needs. It takes
+  // them over whether it succeeds or throws: each is closed when the server stops accepting, or
+  // at once if make_server fails. Whoever made them keeps what is theirs: a Unix socket's file
+  // is never removed, and stopping never shuts the socket down (another process may hold it
+  // too: systemd listens on it again once the service is gone). Under `threads` > 1 every loop
+  // accepts from the one socket, as from a Unix listener.
+  std::vector<InheritedListener> inherited;
   int backlog = 4096;
   // Unix socket files get this mode (e.g. 0660) right after bind; 0 = what the umask leaves.
   unsigned unix_mode = 0;

@@ -29,14 +29,15 @@ Acceptor::Result Acceptor::accept(const ListenSocket& listen_socket) {
   return r;
 }
 
-std::size_t Acceptor::wait_for_listener(const std::vector<SharedListener>& listeners) {
-  if (listeners.size() <= 1) return 0;
+std::size_t Acceptor::wait_for_listener(const std::vector<SharedListener>& listeners, int stop_fd) {
+  if (listeners.size() <= 1 && stop_fd < 0) return 0;
   waiting_.resize(listeners.size());
   for (std::size_t i = 0; i < listeners.size(); ++i) waiting_[i] = {listeners[i]->fd(), POLLIN, 0};
+  if (stop_fd >= 0) waiting_.push_back({stop_fd, POLLIN, 0});
   // EINTR, ENOMEM: the caller's non-blocking accept finds nothing and it comes back here.
   if (::poll(waiting_.data(), waiting_.size(), -1) <= 0) return last_ready_;
-  for (std::size_t n = 1; n <= waiting_.size(); ++n) {
-    const std::size_t i = (last_ready_ + n) % waiting_.size();
+  for (std::size_t n = 1; n <= listeners.size(); ++n) {
+    const std::size_t i = (last_ready_ + n) % listeners.size();
     if (waiting_[i].revents != 0) return last_ready_ = i;
   }
   return last_ready_;

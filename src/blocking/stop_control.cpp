@@ -1,6 +1,15 @@
 #include "blocking/stop_control.hpp"
 
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+#include "iomux/error.hpp"
 
 namespace iomux::detail::blocking {
 
@@ -12,6 +21,7 @@ void StopControl::request(StopMode mode) noexcept {
     level_.store(want, std::memory_order_release);
     ++generation_;
     for (const auto& [fd, listener] : watched_) apply_locked(fd, listener);
+    signal_stop_fd();
     cv_.notify_all();
   } catch (...) {
     // The mutex failed (it does not, short of a corrupted process): at least raise the flag,
@@ -31,6 +41,25 @@ void StopControl::apply_locked(int fd, bool listener) const noexcept {
       ::shutdown(fd, SHUT_RDWR);
       return;
   }
+}
+
+int StopControl::stop_fd() {
+  std::lock_guard lock(mutex_);
+  if (!stop_fd_) {
+    stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!stop_fd_)
+      throw ServerError("cannot make an eventfd to stop on: " +
+                        std::error_code(errno, std::generic_category()).message());
+    if (level_.load(std::memory_order_relaxed) != Level::running) signal_stop_fd();
+  }
+  return stop_fd_.get();
+}
+
+void StopControl::signal_stop_fd() const noexcept {
+  if (!stop_fd_) return;
+  const std::uint64_t one = 1;
+  // Only EAGAIN can fail it (the counter is full): then it is readable already.
+  [[maybe_unused]] const ssize_t n = ::write(stop_fd_.get(), &one, sizeof one);
 }
 
 void StopControl::watch(int fd, bool listener) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/fd.hpp"
 #include "iomux/log.hpp"
 #include "iomux/server.hpp"
 
@@ -37,6 +38,12 @@ class StopControl {
   void watch(int fd, bool listener);
   void unwatch(int fd) noexcept;
 
+  // An fd that turns readable, and stays so, once a stop is requested (an eventfd), for a thread
+  // that sleeps in poll(2) on a listener it must not shut down: an inherited one, which
+  // another process may hold too. Made by the first call, before the server's threads start.
+  // Throws ServerError.
+  int stop_fd();
+
   // Sleeps up to `d`; returns early when stop is requested (or escalated), or nudge() is called.
   void sleep_for(std::chrono::milliseconds d);
   // Any thread: ends a sleep_for() early (mail arrived for the sleeping thread).
@@ -49,6 +56,8 @@ class StopControl {
 
  private:
   void apply_locked(int fd, bool listener) const noexcept;
+  // Wakes a poll on stop_fd().
+  void signal_stop_fd() const noexcept;
 
   std::chrono::milliseconds drain_timeout_;
   std::atomic<Level> level_{Level::running};
@@ -56,6 +65,7 @@ class StopControl {
   std::condition_variable_any cv_;
   std::uint64_t generation_ = 0;           // bumped by each request() and nudge(), for sleep_for()
   std::unordered_map<int, bool> watched_;  // fd -> is a listener
+  UniqueFd stop_fd_;                       // stop_fd(): -1 until asked for
 };
 
 }  // namespace iomux::detail::blocking

@@ -53,10 +53,12 @@ class ThreadedServer final : public Server {
   ThreadedServer(ServerOptions options, HandlerFactory factory)
       : ctx_(with_thread_cap(std::move(options)), std::move(factory)),
         stop_(ctx_.options().drain_timeout),
-        // Several listeners are waited for in poll(2) (Acceptor::wait_for_listener), so an
-        // accept that finds nothing must not block.
-        listeners_(ctx_.open_listeners(/*non_blocking=*/ctx_.options().listeners.size() > 1, /*reuse_port=*/false)) {
-    for (const auto& l : listeners_) stop_.watch(l->fd(), /*listener=*/true);
+        // Several listeners, or an inherited one, are waited for in poll(2) (Acceptor::
+        // wait_for_listener), so an accept that finds nothing must not block.
+        listeners_(ctx_.open_listeners(/*non_blocking=*/accepts_through_poll(ctx_), /*reuse_port=*/false)),
+        stop_fd_(ctx_.has_inherited() ? stop_.stop_fd() : -1) {
+    for (const auto& l : listeners_)
+      if (!l->inherited()) stop_.watch(l->fd(), /*listener=*/true);
     ctx_.set_stats_source([this] { return stats(); });
     ctx_.log().info("listening on {} (model {}, a thread per connection, at most {} threads)",
                     ctx_.listening_description(), ctx_.options().model, ctx_.options().max_connections);
@@ -73,7 +75,7 @@ class ThreadedServer final : public Server {
     std::jthread watchdog = stop_.start_drain_watchdog(ctx_.log());
     Acceptor acceptor(ctx_, acceptor_stats_, /*accept_flags=*/0);
     while (!stop_.requested()) {
-      const std::size_t from = acceptor.wait_for_listener(listeners_);
+      const std::size_t from = acceptor.wait_for_listener(listeners_, stop_fd_);
       Acceptor::Result a = acceptor.accept(*listeners_[from]);
       if (!a.fd) {
         if (lasting(a.failure)) stop_.sleep_for(kAcceptBackoff);
@@ -181,6 +183,7 @@ class ThreadedServer final : public Server {
   ServerContext ctx_;
   StopControl stop_;
   std::vector<SharedListener> listeners_;
+  int stop_fd_;                 // StopControl::stop_fd() when a listener is inherited, else -1
   ThreadStats acceptor_stats_;  // written by the accept thread only
   mutable std::mutex mutex_;    // guards the four below
   std::condition_variable all_done_;

@@ -47,7 +47,9 @@ class TimeoutServer final : public VisitingServer {
     for (const auto& l : listeners_) {
       if (auto ec = set_recv_timeout(l->fd(), timeout_))
         throw ServerError("cannot set SO_RCVTIMEO on the listener on " + l->local().to_string() + ": " + ec.message());
-      stop_.watch(l->fd(), /*listener=*/true);
+      // An inherited listener is not shut down (another process may hold it): the accept
+      // waiting on it gives up within the interval, and the loop sees the stop then.
+      if (!l->inherited()) stop_.watch(l->fd(), /*listener=*/true);
     }
     ctx_.log().info("listening on {} (model {}, one thread visiting blocking sockets, {} ms per wait)",
                     ctx_.listening_description(), ctx_.options().model, timeout_.count());

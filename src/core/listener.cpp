@@ -1,10 +1,13 @@
 #include "core/listener.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
+#include <utility>
 
 #include "core/socket.hpp"
 
@@ -121,6 +124,41 @@ SharedListener listen_on(const Endpoint& where, const ListenOptions& opts, unsig
     listener->file_device_ = st.st_dev;
     listener->file_inode_ = st.st_ino;
   }
+  return listener;
+}
+
+SharedListener adopt_listener(UniqueFd fd, std::string& why) {
+  why.clear();
+  const auto fail = [&why](std::string reason) {
+    why = std::move(reason);
+    return nullptr;
+  };
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail("cannot fstat it: " + last_error().message());
+  if (!S_ISSOCK(st.st_mode)) return fail("it is not a socket");
+  int type = 0;
+  int accepting = 0;
+  int domain = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+    return fail("cannot read its SO_TYPE: " + last_error().message());
+  if (type != SOCK_STREAM) return fail("it is not a stream socket (SO_TYPE " + std::to_string(type) + ")");
+  len = sizeof domain;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+    return fail("cannot read its SO_DOMAIN: " + last_error().message());
+  if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX)
+    return fail("it is neither TCP nor a Unix socket (address family " + std::to_string(domain) + ")");
+  len = sizeof accepting;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0)
+    return fail("cannot read its SO_ACCEPTCONN: " + last_error().message());
+  if (!accepting) return fail("it is not listening (no listen() was called on it)");
+  const int flags = ::fcntl(fd.get(), F_GETFD);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFD, flags | FD_CLOEXEC) != 0)
+    return fail("cannot make it close-on-exec: " + last_error().message());
+  const Endpoint local = local_endpoint(fd.get());
+  const int number = fd.get();
+  auto listener = std::make_shared<ListenSocket>(std::move(fd), local);
+  listener->inherited_fd_ = number;
   return listener;
 }
 

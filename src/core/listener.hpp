@@ -1,7 +1,7 @@
-// A listening socket the server opened: its fd, where it listens, and, for a Unix path, the
-// socket file it made. Event loops that share one (a Unix listener under --threads N: Unix
-// sockets have no SO_REUSEPORT) hold it through a shared_ptr, so the last loop to stop
-// accepting closes it.
+// A listening socket the server opened, or one it inherited (ServerOptions::inherited): its fd,
+// where it listens, and, for a Unix path the server bound, the socket file it made. Event loops
+// that share one (a Unix listener under --threads N: Unix sockets have no SO_REUSEPORT) hold it
+// through a shared_ptr, so the last loop to stop accepting closes it.
 #pragma once
 
 #include <sys/types.h>
@@ -31,15 +31,23 @@ class ListenSocket {
   [[nodiscard]] const Endpoint& local() const noexcept { return local_; }
   // TCP options (TCP_NODELAY) apply to what it accepts.
   [[nodiscard]] bool tcp() const noexcept { return !local_.is_unix(); }
+  // Handed over, not opened here: another process may hold the same socket (systemd does), so
+  // it is never shut down (stopping only closes this fd) and its socket file is not ours.
+  [[nodiscard]] bool inherited() const noexcept { return inherited_fd_ >= 0; }
+  // The fd number it was handed over as (it keeps it: nothing dups it), for messages; -1 if
+  // it was opened here.
+  [[nodiscard]] int inherited_fd() const noexcept { return inherited_fd_; }
 
  private:
   friend std::shared_ptr<ListenSocket> listen_on(const Endpoint&, const ListenOptions&, unsigned, std::error_code&,
                                                  std::string&);
+  friend std::shared_ptr<ListenSocket> adopt_listener(UniqueFd, std::string&);
   UniqueFd fd_;
   Endpoint local_;
   std::string socket_file_;  // the path to remove at the end; "" for TCP and abstract names
   dev_t file_device_ = 0;
   ino_t file_inode_ = 0;
+  int inherited_fd_ = -1;
 };
 
 using SharedListener = std::shared_ptr<ListenSocket>;
@@ -50,5 +58,10 @@ using SharedListener = std::shared_ptr<ListenSocket>;
 // socket. Null with `ec`, and `why` when there is more to say than ec's message.
 SharedListener listen_on(const Endpoint& where, const ListenOptions& opts, unsigned unix_mode, std::error_code& ec,
                          std::string& why);
+
+// Takes over `fd`, a socket some other process made listen (ServerOptions::inherited): it must
+// be a socket, SOCK_STREAM, listening, TCP (IPv4, IPv6) or Unix; it is made close-on-exec. Its
+// endpoint is what getsockname() says. Null, with `why`, for an fd unfit (which is closed).
+SharedListener adopt_listener(UniqueFd fd, std::string& why);
 
 }  // namespace iomux::detail

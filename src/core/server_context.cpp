@@ -1,21 +1,52 @@
 #include "core/server_context.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
 
 #include "core/socket.hpp"
 
 namespace iomux::detail {
 
+namespace {
+
+// The fds of ServerOptions::inherited, owned at once: make_server takes them over whatever
+// happens next.
+std::vector<UniqueFd> own_inherited(std::vector<InheritedListener>& inherited) noexcept {
+  std::vector<UniqueFd> out;
+  try {
+    out.reserve(inherited.size());
+  } catch (...) {
+    close_inherited(inherited);
+    return out;
+  }
+  for (const InheritedListener& l : inherited) out.emplace_back(l.fd);
+  return out;
+}
+
+}  // namespace
+
+void close_inherited(const std::vector<InheritedListener>& inherited) noexcept {
+  for (const InheritedListener& l : inherited)
+    if (l.fd >= 0) ::close(l.fd);
+}
+
 ServerContext::ServerContext(ServerOptions options, HandlerFactory factory)
-    : options_(std::move(options)),
+    : inherited_fds_(own_inherited(options.inherited)),
+      inherited_count_(options.inherited.size()),
+      options_(std::move(options)),
       factory_(std::move(factory)),
       logger_(options_.logger ? options_.logger : std::make_shared<Logger>()),
       budget_(options_.max_memory) {
   if (!factory_) throw ServerError("no handler factory given");
-  if (options_.listeners.empty()) throw ServerError("no endpoint to listen on (ServerOptions::listeners is empty)");
+  if (options_.listeners.empty() && options_.inherited.empty())
+    throw ServerError("no endpoint to listen on (ServerOptions::listeners and inherited are empty)");
+  if (inherited_fds_.size() != inherited_count_) throw ServerError("out of memory for the inherited listeners");
 }
 
 std::unique_ptr<Handler> ServerContext::make_handler() const {
@@ -39,6 +70,21 @@ SharedListener ServerContext::open_listener_on(const Endpoint& where, bool non_b
 std::vector<SharedListener> ServerContext::open_listeners(bool non_blocking, bool reuse_port) {
   std::vector<SharedListener> out;
   std::vector<Endpoint> where;
+  for (std::size_t i = 0; i < inherited_fds_.size(); ++i) {
+    const InheritedListener& given = options_.inherited[i];
+    const std::string which = "inherited fd " + std::to_string(given.fd) +
+                              (given.name.empty() ? std::string() : " ('" + escape_bytes(given.name) + "')");
+    std::string why;
+    SharedListener listener = adopt_listener(std::move(inherited_fds_[i]), why);
+    if (!listener) throw ServerError("cannot serve on " + which + ": " + why);
+    // The flag is the open file's, shared with whoever else holds the socket: systemd does
+    // not accept on a socket it hands over (Accept=no), so it does not mind either way.
+    if (std::error_code ec = set_non_blocking(listener->fd(), non_blocking))
+      throw ServerError("cannot serve on " + which + ": cannot set O_NONBLOCK: " + ec.message());
+    out.push_back(std::move(listener));
+    where.push_back(out.back()->local());
+  }
+  inherited_fds_.clear();
   for (const Endpoint& ep : options_.listeners) {
     out.push_back(open_listener_on(ep, non_blocking, reuse_port));
     where.push_back(out.back()->local());
@@ -48,15 +94,18 @@ std::vector<SharedListener> ServerContext::open_listeners(bool non_blocking, boo
 }
 
 SharedListener ServerContext::listener_for_another_loop(const SharedListener& first) const {
-  if (!first->tcp()) return first;
+  // An inherited TCP socket is shared too: binding another on its port would need
+  // SO_REUSEPORT on the socket we were given, and would open one its owner does not hold.
+  if (!first->tcp() || first->inherited()) return first;
   return open_listener_on(first->local(), /*non_blocking=*/true, /*reuse_port=*/true);
 }
 
 std::string ServerContext::listening_description() const {
   std::string out;
-  for (const Endpoint& ep : listening_) {
+  for (std::size_t i = 0; i < listening_.size(); ++i) {
     if (!out.empty()) out += ", ";
-    out += ep.to_string();
+    out += listening_[i].to_string();
+    if (i < inherited_count_) out += " (inherited fd " + std::to_string(options_.inherited[i].fd) + ")";
   }
   return out;
 }

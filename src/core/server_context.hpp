@@ -46,14 +46,21 @@ class ServerContext {
   void set_stats_source(std::function<StatsSnapshot()> source) { stats_source_ = std::move(source); }
   StatsSnapshot server_stats() const { return stats_source_ ? stats_source_() : StatsSnapshot{}; }
 
-  // Opens a listener on each of options().listeners, in order, and records where they listen
-  // (listening_on()). `reuse_port` applies to TCP ones only. Throws ServerError with the reason
-  // (the listeners opened before the failing one close, their socket files removed).
+  // The inherited listeners (options().inherited, taken over by the constructor), then one
+  // opened on each of options().listeners, in order; records where they listen
+  // (listening_on()). Every listener is made O_NONBLOCK or blocking as `non_blocking` says (an
+  // inherited one may come either way). `reuse_port` applies to TCP ones this opens only. Call
+  // once. Throws ServerError with the reason (the listeners opened before the failing one
+  // close, their socket files removed; the inherited ones close too).
   std::vector<SharedListener> open_listeners(bool non_blocking, bool reuse_port);
   // For one more event loop (--threads): a TCP listener of its own on the port `first` got
-  // (SO_REUSEPORT); a Unix one is `first` itself, shared.
+  // (SO_REUSEPORT); a Unix or an inherited one is `first` itself, shared.
   SharedListener listener_for_another_loop(const SharedListener& first) const;
-  // Where the listeners listen (the real ports), in options().listeners' order. Set once, by
+  // How many listeners open_listeners() gives, inherited ones included; whether any is
+  // inherited (a blocking-family server cannot wake its accept by shutting one down).
+  std::size_t listener_count() const noexcept { return inherited_count_ + options_.listeners.size(); }
+  bool has_inherited() const noexcept { return inherited_count_ > 0; }
+  // Where the listeners listen (the real ports), in open_listeners()' order. Set once, by
   // the server's constructor, before any other thread exists.
   const std::vector<Endpoint>& listening_on() const noexcept { return listening_; }
   // "127.0.0.1:7890, unix:/run/x.sock", for the "listening on" log line (the first is the one
@@ -99,6 +106,9 @@ class ServerContext {
 
   SharedListener open_listener_on(const Endpoint& where, bool non_blocking, bool reuse_port) const;
 
+  // First, so the fds are owned (and closed on any failure) before anything else may throw.
+  std::vector<UniqueFd> inherited_fds_;
+  std::size_t inherited_count_ = 0;
   ServerOptions options_;
   std::vector<Endpoint> listening_;
   HandlerFactory factory_;
@@ -111,6 +121,10 @@ class ServerContext {
   MemoryBudget budget_;
   std::function<StatsSnapshot()> stats_source_;
 };
+
+// Closes the fds of ServerOptions::inherited: what make_server does with them when it fails
+// before a ServerContext took them over.
+void close_inherited(const std::vector<InheritedListener>& inherited) noexcept;
 
 // Why a connection ended, for the disconnect log line.
 std::string describe_errno(int err);

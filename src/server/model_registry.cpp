@@ -4,6 +4,7 @@
 #include <array>
 #include <string>
 
+#include "core/server_context.hpp"
 #include "iomux/models.hpp"
 #include "iomux/server.hpp"
 #include "server/model_factory.hpp"
@@ -102,13 +103,21 @@ Availability probe_model(std::string_view name) {
 }
 
 std::unique_ptr<Server> make_server(ServerOptions options, HandlerFactory factory) {
-  const ModelRow* row = find_row(options.model);
-  if (!row) throw ServerError("unknown model '" + options.model + "' (see `iomux models`)");
-  if (options.threads > 1 && !row->info.multi_threaded)
-    throw ServerError("threads > 1 applies to " + threaded_models() + " only");
-  if (!factory) throw ServerError("no handler factory given");
-  Availability a = probe_model(options.model);
-  if (!a.available) throw ServerError("model " + options.model + " is unavailable here: " + a.reason);
+  const ModelRow* row = nullptr;
+  try {
+    row = find_row(options.model);
+    if (!row) throw ServerError("unknown model '" + options.model + "' (see `iomux models`)");
+    if (options.threads > 1 && !row->info.multi_threaded)
+      throw ServerError("threads > 1 applies to " + threaded_models() + " only");
+    if (!factory) throw ServerError("no handler factory given");
+    Availability a = probe_model(options.model);
+    if (!a.available) throw ServerError("model " + options.model + " is unavailable here: " + a.reason);
+  } catch (...) {
+    // The inherited sockets were handed over all the same (the server's ServerContext owns
+    // them from its first line, and closes them if the server fails after that).
+    detail::close_inherited(options.inherited);
+    throw;
+  }
   return row->make(std::move(options), std::move(factory));
 }
 
