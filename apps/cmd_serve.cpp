@@ -125,6 +125,17 @@ unsigned parse_unix_mode(const std::string& text) {
   return mode;
 }
 
+// The models that take --threads, from the registry, so the help cannot fall behind it.
+std::string threaded_model_names() {
+  std::string names;
+  for (const ModelInfo& m : all_models()) {
+    if (!m.multi_threaded) continue;
+    if (!names.empty()) names += ", ";
+    names += m.name;
+  }
+  return names;
+}
+
 int serve(const ServeArgs& a) {
   auto logger = std::make_shared<Logger>(a.quiet ? LogLevel::error : a.verbose ? LogLevel::debug : LogLevel::info);
   ServerOptions opts;
@@ -235,7 +246,7 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->transform(CLI::AsSizeValue(false))
       ->check(kPositive)
       ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Event loops, one per thread (epoll, epoll-et, uring)")
+  cmd->add_option("--threads", args->threads, "Event loops, one per thread (" + threaded_model_names() + ")")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--backlog", args->backlog, "listen(2) backlog")->check(kPositive)->capture_default_str();

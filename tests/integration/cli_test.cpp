@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <regex>
+#include <sstream>
+#include <string>
 
 #include "iomux/models.hpp"
 #include "support/subprocess.hpp"
@@ -182,6 +184,19 @@ TEST(Cli, ModelsListsAllTen) {
   EXPECT_EQ(models.wait_exit(std::chrono::seconds(10)), 0);
   for (const ModelInfo& m : all_models())
     EXPECT_NE(models.out().find(std::string(m.name) + " "), std::string::npos) << m.name;
+  // The --threads column says which models take it: MODEL AVAILABLE --threads ...
+  std::istringstream lines(models.out());
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string name, available, threads;
+    words >> name >> available >> threads;
+    const ModelInfo* m = find_model(name);
+    if (!m) continue;
+    ++rows;
+    EXPECT_EQ(threads, m->multi_threaded ? "yes" : "no") << line;
+  }
+  EXPECT_EQ(rows, static_cast<int>(all_models().size()));
 }
 
 TEST(Cli, VersionAndHelp) {
