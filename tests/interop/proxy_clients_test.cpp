@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -225,6 +226,7 @@ TEST_P(ProxyClients, TwoHundredFiftySixMebibytesToASlowReaderWithTheProxysMemory
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < deadline) {
     const ssize_t n = ::recv(client.get(), buffer.data(), buffer.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     for (ssize_t i = 0; i < n && pattern_ok; ++i) pattern_ok = buffer[i] == Source::byte_at(received + i);
     received += static_cast<std::size_t>(n);
