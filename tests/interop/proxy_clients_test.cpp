@@ -31,18 +31,6 @@ std::vector<std::string> proxy_models() {
   return {"blocking", "threaded", "poll", "epoll", "epoll-et", "uring"};
 }
 
-// A port nobody listens on now (bound and released).
-std::uint16_t unused_port() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
-  socklen_t len = sizeof addr;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
-}
-
 // A redis-server of the test's own, on a TCP port and a Unix socket; stopped with the test.
 class RedisServer {
  public:
