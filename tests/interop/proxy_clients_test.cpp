@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -28,18 +29,6 @@ namespace {
 
 std::vector<std::string> proxy_models() {
   return {"blocking", "threaded", "poll", "epoll", "epoll-et", "uring"};
-}
-
-// A port nobody listens on now (bound and released).
-std::uint16_t unused_port() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
-  socklen_t len = sizeof addr;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
 }
 
 // A redis-server of the test's own, on a TCP port and a Unix socket; stopped with the test.
@@ -193,6 +182,14 @@ class Source final : public Handler {
   std::size_t sent_ = 0;
 };
 
+// Sanitizers keep memory of their own (ASan's quarantine holds 256 MiB of freed blocks by
+// default, TSan its shadow): the process's peak says nothing about the proxy's bound there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // The peak resident memory of this process so far (VmHWM), in bytes.
 std::size_t peak_rss() {
   std::ifstream status("/proc/self/status");
@@ -225,6 +222,7 @@ TEST_P(ProxyClients, TwoHundredFiftySixMebibytesToASlowReaderWithTheProxysMemory
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < deadline) {
     const ssize_t n = ::recv(client.get(), buffer.data(), buffer.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     for (ssize_t i = 0; i < n && pattern_ok; ++i) pattern_ok = buffer[i] == Source::byte_at(received + i);
     received += static_cast<std::size_t>(n);
@@ -236,8 +234,8 @@ TEST_P(ProxyClients, TwoHundredFiftySixMebibytesToASlowReaderWithTheProxysMemory
   const StatsSnapshot s = proxy_->server().stats();
   EXPECT_LE(s.peak_pending_per_connection, options.max_buffered + 256 * 1024) << "peak pending per connection";
   // And the process as a whole (the proxy, the source and this client) stayed far below the
-  // 256 MiB that went through.
-  EXPECT_LT(peak_rss(), std::size_t{96} << 20);
+  // 256 MiB that went through (under a sanitizer the bound above is the check).
+  if (!kSanitized) EXPECT_LT(peak_rss(), std::size_t{96} << 20);
 }
 
 TEST_P(ProxyClients, HalfClosesArePassedOnBothWays) {
