@@ -47,6 +47,7 @@ struct ServeArgs {
   double stats_interval_s = 0;
   std::vector<std::string> upstreams;  // --upstream, repeatable, each a comma-separated list
   double connect_timeout_s = 10;
+  double proxy_timeout_s = 600;
   std::size_t proxy_buffer = ProxyOptions{}.max_buffered;
   bool verbose = false;
   bool quiet = false;
@@ -85,6 +86,7 @@ HandlerFactory protocol_factory(const ServeArgs& a) {
     if (o.upstreams.empty()) throw ServerError("--protocol proxy needs --upstream ADDR[,ADDR...]");
     o.connect_timeout = seconds_to_ms(a.connect_timeout_s);
     o.max_buffered = a.proxy_buffer;
+    o.idle_timeout = seconds_to_ms(a.proxy_timeout_s);
     return proxy_protocol(o);
   }
   return ack_protocol(a.reply);
@@ -293,6 +295,10 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--connect-timeout", args->connect_timeout_s,
                   "proxy: seconds an upstream may take to accept a connection before the next is tried")
       ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--proxy-timeout", args->proxy_timeout_s,
+                  "proxy: close a pair that moves no byte either way this long (s; 0: never; nginx's proxy_timeout)")
+      ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--proxy-buffer", args->proxy_buffer,
                   "proxy: bytes one direction may owe before the side feeding it pauses (K, M suffixes; keep it "
