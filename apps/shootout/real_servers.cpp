@@ -180,8 +180,8 @@ std::string quote_arg(const std::string& s) {
   return out + "'";
 }
 
-// Asks this executable's `serve --help` (the proxy protocol is another engineer's work; the
-// shootout measures it as soon as the binary offers it).
+// Asks this executable's `serve --help` whether it offers the proxy protocol (a build of the
+// shootout against an older iomux binary skips the iomux rows with a reason instead of failing).
 // Only an executable named iomux is asked (a test binary would run its tests instead).
 bool iomux_serve_has_proxy() {
   const std::string exe = loadgen::self_exe_path();

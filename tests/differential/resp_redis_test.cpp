@@ -162,18 +162,6 @@ std::string encode_inline(const Args& args) {
 
 // ---- the servers ----------------------------------------------------------------------------
 
-// A port nobody listens on now (bound and released: redis-server takes a port number).
-int free_port() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
-  socklen_t len = sizeof addr;
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
-}
-
 bool redis_server_installed() {
   return std::system("command -v redis-server >/dev/null 2>&1") == 0;
 }
@@ -191,7 +179,7 @@ struct Servers {
     if (!::mkdtemp(templ)) return "mkdtemp failed";
     dir = templ;
     for (int attempt = 0; attempt < 5 && !redis; ++attempt) {
-      const int port = free_port();
+      const int port = unused_port();
       auto process = std::make_unique<Subprocess>(std::vector<std::string>{
           "redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
           "--dir", dir.string(), "--daemonize", "no", "--protected-mode", "no", "--logfile", ""});

@@ -22,6 +22,7 @@
 
 #include "iomux/activation.hpp"
 #include "iomux/handler.hpp"
+#include "support/reports_listener.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_net.hpp"
 
@@ -29,18 +30,6 @@
 // of the same names.
 namespace iomux::test::inherited_listeners_test {
 namespace {
-
-// The tutorial's reply, then the listener the connection came in on.
-struct ReportsItsListener : Handler {
-  std::size_t on_data(std::span<const char> in, Connection& conn) override {
-    conn.write(kReply + "|" + conn.local().to_string() + "\n");
-    return in.size();
-  }
-};
-
-std::string reply_for(const Endpoint& listener) {
-  return kReply + "|" + listener.to_string() + "\n";
-}
 
 // What a service manager hands over: a socket bound and listening, blocking (as systemd
 // leaves it). Null if it cannot be made.

@@ -14,23 +14,12 @@
 #include <vector>
 
 #include "iomux/handler.hpp"
+#include "support/reports_listener.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_net.hpp"
 
 namespace iomux::test {
 namespace {
-
-// The tutorial's reply, then the listener the connection came in on.
-struct ReportsItsListener : Handler {
-  std::size_t on_data(std::span<const char> in, Connection& conn) override {
-    conn.write(kReply + "|" + conn.local().to_string() + "\n");
-    return in.size();
-  }
-};
-
-std::string reply_for(const Endpoint& listener) {
-  return kReply + "|" + listener.to_string() + "\n";
-}
 
 bool exists(const std::string& path) {
   struct stat st {};

@@ -32,15 +32,6 @@ bool have_activate() {
   return probe.started() && probe.wait_exit(5s) == 0;
 }
 
-// A port nothing listens on now. Another test may take it before the tool binds it: the
-// caller tries again then.
-std::uint16_t free_port() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const Endpoint any = Endpoint::loopback_v4(0);
-  if (!fd || ::bind(fd.get(), any.sockaddr_ptr(), any.sockaddr_len()) != 0) return 0;
-  return local_endpoint(fd.get()).port();
-}
-
 // systemd-socket-activate listening on `addresses` (each "-l" one, "{port}" standing for a free
 // TCP port) and set to exec `iomux serve` with `serve_args`. Null when the tool could not
 // listen on a free port in five tries.
@@ -53,7 +44,7 @@ Activation activate(const std::vector<std::string>& addresses, const std::vector
                     const std::vector<std::string>& serve_args) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     Activation a;
-    a.port = free_port();
+    a.port = unused_port();
     std::vector<std::string> argv{kActivate};
     for (std::string where : addresses) {
       const auto at = where.find("{port}");

@@ -42,14 +42,6 @@ std::string nginx_binary() {
   return on_path("nginx") ? "nginx" : "";
 }
 
-// A port that was free a moment ago (nginx cannot be given port 0 and tell us what it got).
-int free_port() {
-  std::error_code ec;
-  UniqueFd fd = listen_tcp(Endpoint::loopback_v4(0), ListenOptions{}, ec);
-  if (!fd) return 0;
-  return local_endpoint(fd.get()).port();
-}
-
 // nginx with its own prefix in a temporary directory, in the foreground, one process (no
 // master: nothing survives it when the test kills it).
 class Nginx {
@@ -58,8 +50,8 @@ class Nginx {
     char dir_template[] = "/tmp/iomux-nginx-XXXXXX";
     if (!::mkdtemp(dir_template)) return;
     dir_ = dir_template;
-    // A port taken between free_port() and nginx's bind: another try with another port.
-    for (int attempt = 0; attempt < 5 && port_ == 0; ++attempt) start(free_port());
+    // A port taken between unused_port() and nginx's bind: another try with another port.
+    for (int attempt = 0; attempt < 5 && port_ == 0; ++attempt) start(unused_port());
   }
   ~Nginx() {
     process_.reset();

@@ -185,6 +185,16 @@ inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseco
 
 // True while a TCP socket of this network namespace listens on `port` (IPv4 or IPv6), as
 // /proc/net/tcp and tcp6 show it: state 0A is LISTEN.
+// A loopback port nobody listens on now (bound, then released): for a program that takes a
+// port number (redis-server), or a connect that must be refused. Another process may take it
+// meanwhile: callers that start a server on it try again.
+inline std::uint16_t unused_port() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const Endpoint any = Endpoint::loopback_v4(0);
+  if (!fd || ::bind(fd.get(), any.sockaddr_ptr(), any.sockaddr_len()) != 0) return 0;
+  return local_endpoint(fd.get()).port();
+}
+
 inline bool listening_on(std::uint16_t port) {
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
     std::ifstream in(table);
