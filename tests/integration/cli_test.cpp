@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "iomux/models.hpp"
@@ -94,6 +95,27 @@ TEST(Cli, ListenIsRepeatableTcpAndUnixAndTheSocketFileGoesAtStop) {
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(std::chrono::seconds(10)), 0) << server.err();
   EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the socket file outlived the server";
+}
+
+TEST(Cli, ThePidFileNamesTheServerWhileItRunsAndGoesAtStop) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  const std::string path = dir.file("iomux.pid");
+  ServeProcess server("epoll", {"--pid-file", path});
+  ASSERT_GT(server.port, 0) << server.proc->err();
+  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(path); }));
+  std::ifstream in(path);
+  long pid = 0;
+  in >> pid;
+  EXPECT_EQ(pid, server.proc->pid());
+  server.proc->signal(SIGTERM);
+  EXPECT_EQ(server.proc->wait_exit(std::chrono::seconds(10)), 0) << server.proc->err();
+  EXPECT_FALSE(std::filesystem::exists(path)) << "the pid file outlived the server";
+
+  // One that cannot be written is a clear error, not a server running without it.
+  ServeProcess refused("epoll", {"--pid-file", dir.file("no-such-dir/iomux.pid")});
+  EXPECT_EQ(refused.proc->wait_exit(std::chrono::seconds(10)), 1);
+  EXPECT_NE(refused.proc->err().find("cannot write the pid file"), std::string::npos) << refused.proc->err();
 }
 
 TEST(Cli, ABadListenAddressIsAClearError) {

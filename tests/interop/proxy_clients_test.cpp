@@ -182,6 +182,14 @@ class Source final : public Handler {
   std::size_t sent_ = 0;
 };
 
+// Sanitizers keep memory of their own (ASan's quarantine holds 256 MiB of freed blocks by
+// default, TSan its shadow): the process's peak says nothing about the proxy's bound there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // The peak resident memory of this process so far (VmHWM), in bytes.
 std::size_t peak_rss() {
   std::ifstream status("/proc/self/status");
@@ -226,8 +234,8 @@ TEST_P(ProxyClients, TwoHundredFiftySixMebibytesToASlowReaderWithTheProxysMemory
   const StatsSnapshot s = proxy_->server().stats();
   EXPECT_LE(s.peak_pending_per_connection, options.max_buffered + 256 * 1024) << "peak pending per connection";
   // And the process as a whole (the proxy, the source and this client) stayed far below the
-  // 256 MiB that went through.
-  EXPECT_LT(peak_rss(), std::size_t{96} << 20);
+  // 256 MiB that went through (under a sanitizer the bound above is the check).
+  if (!kSanitized) EXPECT_LT(peak_rss(), std::size_t{96} << 20);
 }
 
 TEST_P(ProxyClients, HalfClosesArePassedOnBothWays) {
@@ -269,6 +277,58 @@ TEST_P(ProxyClients, AnUpstreamThatIsDownIsSkippedAndWithNoneLeftTheClientIsClos
       if (contains(line, "connect to " + down.to_string() + " failed")) return true;
     return false;
   })) << "the failed connect is logged";
+}
+
+// Writes "tick\n" every 100 ms, ten times, then FIN: a stream that only the upstream side moves.
+class Ticker final : public Handler {
+ public:
+  void on_open(Connection& conn) override { tick(conn); }
+  std::size_t on_data(std::span<const char> in, Connection&) override { return in.size(); }
+
+ private:
+  void tick(Connection& conn) {
+    conn.start_timer(100ms, [this](Connection& c) {
+      c.write("tick\n");
+      if (++ticks_ == 10)
+        c.shutdown_write();
+      else
+        tick(c);
+    });
+  }
+  int ticks_ = 0;
+};
+
+TEST_P(ProxyClients, APairThatMovesNothingIsClosedAfterTheIdleTimeoutAndOneThatMovesOneWayIsNot) {
+  ServerOptions silent_options;
+  silent_options.model = "epoll";
+  silent_options.listeners = {Endpoint::loopback_v4(0)};
+  RunningServer silent_upstream(std::move(silent_options), echo_protocol(), LogLevel::warn);
+  ServerOptions ticker_options;
+  ticker_options.model = "epoll";
+  ticker_options.listeners = {Endpoint::loopback_v4(0)};
+  RunningServer ticker(std::move(ticker_options), handler_factory<Ticker>(), LogLevel::warn);
+  ProxyOptions options;
+  options.idle_timeout = 300ms;
+
+  // Silent both ways: closed, both sides.
+  proxy_to({silent_upstream.endpoint()}, options);
+  UniqueFd silent = connect_to(proxy_->endpoint());
+  ASSERT_TRUE(silent);
+  EXPECT_TRUE(wait_closed(silent.get())) << "a silent pair was not closed";
+  EXPECT_TRUE(wait_until([&] { return proxy_->server().stats().connections_open == 0; }));
+  proxy_.reset();
+
+  // For a second, only the upstream side moves: the client sends nothing and is kept.
+  proxy_to({ticker.endpoint()}, options);
+  UniqueFd client = connect_to(proxy_->endpoint());
+  ASSERT_TRUE(client);
+  std::string got;
+  char buffer[256];
+  for (ssize_t n; (n = ::recv(client.get(), buffer, sizeof buffer, 0)) > 0 || (n < 0 && errno == EINTR);)
+    if (n > 0) got.append(buffer, static_cast<std::size_t>(n));
+  std::string want;
+  for (int i = 0; i < 10; ++i) want += "tick\n";
+  EXPECT_EQ(got, want) << "the pair was closed while its upstream side was moving";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ProxyClients, ::testing::ValuesIn(proxy_models()), ModelTestName());
