@@ -376,6 +376,20 @@ class Handler {
   // or the output fell to what notify_drain() asked.
   virtual void on_drain(Connection& /*conn*/) {}
 
+  // A graceful stop began (Server::stop(StopMode::graceful)): no more connections are accepted.
+  // Return false (the default) and this connection reads no more: the replies owed are sent,
+  // then it closes (CloseReason::server_stopped), so a request whose bytes are still on their
+  // way is not answered. Return true to go on reading, so that it is: the handler then ends the
+  // connection itself, close_after_flush() after its last reply (an HTTP server answers with
+  // "Connection: close"), or ServerOptions::drain_timeout closes it. `input_waiting`: the peer
+  // has sent bytes not consumed yet (kept, or still unread in the socket), part of a request as
+  // far as the server can tell; an idle connection has none and is best let go at once. Called
+  // once per connection, on the models that can keep reading while they drain: select, poll,
+  // epoll, epoll-et, sigio, uring and nonblocking. blocking, threaded and timeout stop by
+  // shutting each socket's reading side (it wakes the thread blocked in it): they never call it
+  // and drain as for false.
+  virtual bool on_server_drain(Connection& /*conn*/, bool /*input_waiting*/) { return false; }
+
   // The last call. `conn` can no longer send; its handle answers `gone` from now on.
   virtual void on_close(Connection& /*conn*/, const CloseInfo& /*info*/) {}
 };

@@ -9,6 +9,12 @@
 //   GET  /plaintext   "Hello, World!" (the TechEmpower plaintext test)
 //   POST /echo        the request body back
 //   GET  /stats       the server's counters as JSON
+//   GET  /health      200 "ok" while serving, 503 "draining" once a graceful stop began
+//
+// A graceful stop loses no request: an idle keep-alive connection is closed at once; one with a
+// request on its way reads on, answers it (and any pipelined behind it) with the last response
+// saying "Connection: close", then closes (on the models that read while they drain, see
+// Handler::on_server_drain).
 //
 // docs/protocols.md has the details and where it differs from RFC 9112.
 //

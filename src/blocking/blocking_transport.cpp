@@ -101,7 +101,7 @@ void BlockingTransport::serve(std::span<char> scratch) {
       break;  // the companions close next
     }
     if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open) {
-      core_.drain();
+      core_.drain(/*may_keep_reading=*/false);
       drain_companions();
     }
     executor_.run_due();
@@ -272,7 +272,7 @@ bool BlockingTransport::visit(std::span<char> scratch) {
 // EOF: the peer closed its side, or stop() shut ours (SHUT_RD) to wake this thread.
 void BlockingTransport::on_eof() {
   if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open)
-    core_.drain();
+    core_.drain(/*may_keep_reading=*/false);
   else
     core_.peer_shutdown();
 }

@@ -72,7 +72,9 @@ class BlockingTransport final : public Transport {
   bool visit(std::span<char> scratch);
 
   // Graceful stop: read no more; close once the owed replies are sent.
-  void drain() { core_.drain(); }
+  // With a StopControl (blocking, threaded, timeout), the stop shuts the socket's reading side
+  // to wake the thread: nothing more can be read, so the handler is not offered to finish.
+  void drain() { core_.drain(/*may_keep_reading=*/stop_ == nullptr); }
   void close(std::string_view why) { core_.close(CloseReason::server_stopped, 0, why); }
 
   [[nodiscard]] bool is_closed() const noexcept { return core_.state() == ConnectionCore::State::closed; }

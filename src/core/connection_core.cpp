@@ -171,12 +171,24 @@ void ConnectionCore::sent(std::size_t n) {
   output_changed();
 }
 
-void ConnectionCore::drain() {
+void ConnectionCore::drain(bool may_keep_reading) {
   if (state_ == State::lingering) {
     close(close_reason_, 0, close_detail());
     return;
   }
   if (state_ != State::open) return;
+  if (may_keep_reading) {
+    // A handler that kept reading ends the connection itself (or drain_timeout does).
+    if (std::exchange(drain_asked_, true)) return;
+    const bool input_waiting = !kept_.empty() || !nothing_unread(fd_);
+    bool keep_reading = false;
+    dispatch([&] { keep_reading = handler_->on_server_drain(*this, input_waiting); });
+    if (state_ == State::closed) return;
+    if (keep_reading || state_ != State::open) {
+      transport_.settle();
+      return;
+    }
+  }
   // Nothing owed and nothing unread: close now (an idle connection's FIN follows whatever the
   // kernel still has to deliver). With requests unread, flush and linger like a connection
   // with replies queued here: a close would send a reset, which throws away the replies the

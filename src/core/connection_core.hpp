@@ -187,8 +187,11 @@ class ConnectionCore final : public iomux::Connection {
   void sent(std::size_t n);
   // Bytes an engine holds for the peer outside the queue (uring's lent receive buffer).
   void set_lent(std::size_t bytes) noexcept { lent_ = bytes; }
-  // A graceful stop: read no more, flush, close. Calls the engine's settle().
-  void drain();
+  // A graceful stop: read no more, flush, close. Calls the engine's settle(). First, when the
+  // engine can go on reading (`may_keep_reading`: not when the stop shuts the socket's reading
+  // side to wake a blocked thread), the handler is asked (Handler::on_server_drain) and may keep
+  // the connection reading to finish what is on its way; a later drain() then leaves it be.
+  void drain(bool may_keep_reading = true);
   // Closes now. `detail` is logged; reason and error go to the handler.
   void close(CloseReason reason, int error, std::string_view detail);
   // Event-loop engines run the idle timeout as a timer; blocking ones check idle_for().
@@ -391,6 +394,7 @@ class ConnectionCore final : public iomux::Connection {
   // A handler method threw: the handler is not called again but for on_close(); what it wrote
   // before the throw is flushed, then the connection closes.
   bool handler_broken_ = false;
+  bool drain_asked_ = false;  // on_server_drain was called (once per connection)
 };
 
 }  // namespace iomux::detail

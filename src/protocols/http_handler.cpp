@@ -121,6 +121,13 @@ class HttpHandler final : public Handler {
     return r.consumed;
   }
 
+  // Draining: an idle connection (nothing of a request received) goes at once; one with a
+  // request on its way reads on, and closes after answering it (Session::start_draining).
+  bool on_server_drain(Connection& /*conn*/, bool input_waiting) override {
+    session_.start_draining();
+    return input_waiting || session_.waiting() != http::Session::Waiting::request;
+  }
+
  private:
   // What the session keeps between calls (a chunked body being decoded) is counted in the
   // memory budget and bytes_held.

@@ -55,15 +55,37 @@ class RespHandler final : public Handler {
   }
 
   std::size_t on_data(std::span<const char> in, Connection& conn) override {
-    return serve(std::string_view(in.data(), in.size()), conn);
+    const std::size_t used = serve(std::string_view(in.data(), in.size()), conn);
+    if (draining_) [[unlikely]] {
+      kept_ = in.size() - used;
+      close_if_done(conn);
+    }
+    return used;
   }
 
   // The output drained: the next part of what the queue still holds goes out.
   void on_drain(Connection& conn) override {
     if (!queue_.empty() && !session_.closed()) serve({}, conn);
+    if (draining_) [[unlikely]]
+      close_if_done(conn);
+  }
+
+  // Draining: the commands received are answered, the rest of a long reply and the commands
+  // kept behind it included (reading stops at once otherwise, and they would be lost), then
+  // the connection closes. One with nothing owed or received goes at once.
+  bool on_server_drain(Connection& /*conn*/, bool input_waiting) override {
+    if (!input_waiting && queue_.empty()) return false;
+    draining_ = true;
+    kept_ = input_waiting ? 1 : 0;  // unknown until the next on_data(): not done yet
+    return true;
   }
 
  private:
+  void close_if_done(Connection& conn) {
+    if (queue_.empty() && kept_ == 0 && !session_.closed() && conn.is_open())
+      conn.close_after_flush("server shutting down");
+  }
+
   // Inline: on_data's path, the path of every request.
   [[gnu::always_inline]] inline std::size_t serve(std::string_view in, Connection& conn) {
     const resp::Session::Result r = session_.process(in, queue_);
@@ -103,6 +125,8 @@ class RespHandler final : public Handler {
   resp::ReplyQueue queue_;
   const std::size_t max_output_;
   std::size_t reported_held_ = 0;
+  bool draining_ = false;
+  std::size_t kept_ = 0;  // input left unconsumed by the last on_data(), while draining
   Logger* log_ = nullptr;
 };
 

@@ -22,7 +22,9 @@
 #include "iomux/server.hpp"
 #include "support/test_net.hpp"
 
-namespace iomux::test {
+// A namespace of its own: the unity build compiles this file with others that have helpers
+// of the same names.
+namespace iomux::test::threaded_loops_test {
 namespace {
 
 constexpr int kLoops = 3;
@@ -118,13 +120,6 @@ TEST_P(ThreadedLoops, SpreadConnectionsOverEveryLoopAndServeEachClient) {
   EXPECT_TRUE(s.error().empty()) << s.error();
 }
 
-std::uint16_t local_port(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  return Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).port();
-}
-
 // A client socket with a small receive buffer, so that most of what the server echoes to it
 // stays owed in the server rather than in the kernel's buffers.
 UniqueFd connect_with_small_receive_buffer(const Endpoint& to) {
@@ -156,7 +151,7 @@ TEST_P(ThreadedLoops, GracefulStopDrainsWhatEveryLoopOwes) {
   ASSERT_TRUE(wait_until([&] { return seen_.connections() == kClients; }));
   std::map<std::thread::id, int> loaded_client_of_loop;
   for (int i = 0; i < kClients; ++i)
-    loaded_client_of_loop.emplace(seen_.thread_of(local_port(clients[i].get())), clients[i].get());
+    loaded_client_of_loop.emplace(seen_.thread_of(local_endpoint(clients[i].get()).port()), clients[i].get());
   ASSERT_EQ(loaded_client_of_loop.size(), static_cast<std::size_t>(kLoops)) << "some loop accepted no connection";
   std::string data(6 << 20, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + i / 4096);
@@ -184,4 +179,4 @@ TEST_P(ThreadedLoops, GracefulStopDrainsWhatEveryLoopOwes) {
 INSTANTIATE_TEST_SUITE_P(Models, ThreadedLoops, ::testing::ValuesIn(threaded_model_names()), ModelTestName());
 
 }  // namespace
-}  // namespace iomux::test
+}  // namespace iomux::test::threaded_loops_test

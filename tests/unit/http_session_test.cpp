@@ -816,5 +816,55 @@ TEST(HttpDate, TheOverloadWithoutNowReadsTheClock) {
   EXPECT_NE(r.header("date"), kDate);
 }
 
+// ---- A graceful stop (Session::start_draining) and GET /health.
+
+TEST(HttpDrain, HealthAnswersOkWhileServing) {
+  Connection c;
+  EXPECT_TRUE(c.feed("GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const Response r = only_response(c);
+  EXPECT_EQ(r.status(), 200);
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_FALSE(r.has("connection"));
+}
+
+TEST(HttpDrain, HealthAnswers503AndClosesWhileDraining) {
+  Connection c;
+  c.session.start_draining();
+  EXPECT_FALSE(c.feed("GET /health HTTP/1.1\r\nHost: t\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const Response r = only_response(c);
+  EXPECT_EQ(r.status(), 503);
+  EXPECT_EQ(r.body, "draining");
+  EXPECT_EQ(r.header("connection"), "close");
+}
+
+// Every request received is answered; only the last one says Connection: close, and the
+// session asks to close after it.
+TEST(HttpDrain, TheLastRequestReceivedIsAnsweredWithClose) {
+  Connection c;
+  c.session.start_draining();
+  const std::string get = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+  EXPECT_FALSE(c.feed(get + get + get));
+  const std::vector<Response> responses = take_all(c.out);
+  ASSERT_EQ(responses.size(), 3u);
+  EXPECT_FALSE(responses[0].has("connection"));
+  EXPECT_FALSE(responses[1].has("connection"));
+  EXPECT_EQ(responses[2].header("connection"), "close");
+  for (const Response& r : responses) EXPECT_EQ(r.body, "Hello, World!");
+}
+
+// A request still arriving behind a complete one keeps the connection: it is answered (with
+// the close) once it is complete.
+TEST(HttpDrain, ARequestStillArrivingIsWaitedFor) {
+  Connection c;
+  c.session.start_draining();
+  EXPECT_TRUE(c.feed("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\nGET /plaintext HTTP/1.1\r\nHo"));
+  EXPECT_FALSE(c.feed("st: t\r\n\r\n"));
+  const std::vector<Response> responses = take_all(c.out);
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_FALSE(responses[0].has("connection"));
+  EXPECT_EQ(responses[1].header("connection"), "close");
+  EXPECT_EQ(c.requests, 2u);
+}
+
 }  // namespace
 }  // namespace iomux::http

@@ -40,6 +40,7 @@ struct Request {
   std::string_view body;  // decoded if it came chunked
   bool http10 = false;
   bool keep_alive = false;
+  bool draining = false;  // the server is stopping gracefully: GET /health answers 503
 };
 
 // A header field line of a head, as positions in the request (name and value without the

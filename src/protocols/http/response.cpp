@@ -32,6 +32,8 @@ std::string_view status_line(Status status) noexcept {
       return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
     case Status::not_implemented:
       return "HTTP/1.1 501 Not Implemented\r\n";
+    case Status::service_unavailable:
+      return "HTTP/1.1 503 Service Unavailable\r\n";
     case Status::version_not_supported:
       return "HTTP/1.1 505 HTTP Version Not Supported\r\n";
   }

@@ -38,6 +38,7 @@ enum class Status : std::uint16_t {
   uri_too_long = 414,
   header_fields_too_large = 431,
   not_implemented = 501,
+  service_unavailable = 503,
   version_not_supported = 505,
 };
 

@@ -54,6 +54,8 @@ Service::Service(Options options)
       tutorial_(Status::ok, kTextPlain, options_.reply),
       plaintext_(Status::ok, kTextPlain, "Hello, World!"),
       not_found_(error_response(Status::not_found)),
+      health_ok_(Status::ok, kTextPlain, "ok"),
+      health_draining_(Status::service_unavailable, kTextPlain, "draining"),
       get_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed), "Allow: GET, HEAD\r\n"),
       post_only_(Status::method_not_allowed, kTextPlain, error_text(Status::method_not_allowed), "Allow: POST\r\n"),
       bad_request_(error_response(Status::bad_request)),

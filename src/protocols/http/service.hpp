@@ -5,6 +5,8 @@
 //   GET  /plaintext  "Hello, World!" by the TechEmpower plaintext rules
 //   POST /echo       the request body back (application/octet-stream)
 //   GET  /stats      Options::stats(), as JSON
+//   GET  /health     200 "ok" while serving; 503 "draining" (and Connection: close) once a
+//                    graceful stop began, for a balancer's health check
 // HEAD works wherever GET does; a route's other methods get 405 with Allow, other targets 404.
 // Targets route by their path: a query is ignored and an absolute-form target
 // ("http://host/plaintext") routes like its path.
@@ -52,7 +54,7 @@ class Service {
   void refuse(Status status, std::time_t now, ResponseSink& out) const;
 
  private:
-  enum class Route { none, tutorial, plaintext, echo, stats };
+  enum class Route { none, tutorial, plaintext, echo, stats, health };
   static Route route_of(std::string_view target) noexcept;
   static std::string_view origin_form_of(std::string_view target) noexcept;
   template <std::size_t N>
@@ -67,6 +69,8 @@ class Service {
   CannedResponse tutorial_;
   CannedResponse plaintext_;
   CannedResponse not_found_;
+  CannedResponse health_ok_;
+  CannedResponse health_draining_;
   CannedResponse get_only_;   // 405 from a GET route
   CannedResponse post_only_;  // 405 from a POST route
   CannedResponse bad_request_;
@@ -95,6 +99,7 @@ inline Service::Route Service::route_of(std::string_view target) noexcept {
   if (has_path(target, "/")) return Route::tutorial;
   if (has_path(target, "/echo")) return Route::echo;
   if (has_path(target, "/stats")) return Route::stats;
+  if (has_path(target, "/health")) return Route::health;
   return Route::none;
 }
 
@@ -120,6 +125,14 @@ inline bool Service::answer(const Request& request, std::time_t now, ResponseSin
       else
         get_only_.append_to(out, persistence, now, with_body);
       break;
+    case Route::health:
+      if (!get_or_head)
+        get_only_.append_to(out, persistence, now, with_body);
+      else if (request.draining)
+        health_draining_.append_to(out, Persistence::close, now, with_body);
+      else
+        health_ok_.append_to(out, persistence, now, with_body);
+      return persistence == Persistence::close || request.draining;
     case Route::none:
       not_found_.append_to(out, persistence, now, with_body);
       break;

@@ -60,7 +60,10 @@ Result Session::process(std::string_view input, ResponseSink& out, std::time_t n
 
     const RequestHead& head = parser_.head();
     if (observer_) show(request, body);
-    const Request complete{head.method, head.target(request), body, head.http10, head.keep_alive};
+    // Draining: the connection ends after the last request received, whatever it asked.
+    const bool last_while_draining = draining_ && offset + size == input.size();
+    const Request complete{
+        head.method, head.target(request), body, head.http10, head.keep_alive && !last_while_draining, draining_};
     const bool close = service_->answer(complete, now, out);
     ++result.requests;
     finish_request();

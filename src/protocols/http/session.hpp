@@ -90,6 +90,12 @@ class Session {
   // with its header fields (which the session then records; it does not otherwise).
   void observe(RequestObserver* observer);
 
+  // The server is stopping gracefully: from now on, the last request the input holds is answered
+  // with "Connection: close" (and Result::close), once the requests before it are answered, so
+  // a request already on its way is answered and none is cut; GET /health answers 503.
+  void start_draining() noexcept { draining_ = true; }
+  [[nodiscard]] bool draining() const noexcept { return draining_; }
+
   // Forgets any unfinished request, for a new connection.
   void reset() noexcept;
 
@@ -113,6 +119,7 @@ class Session {
   RequestObserver* observer_ = nullptr;
   std::vector<Field> shown_fields_;  // for the observer
   Phase phase_ = Phase::head;
+  bool draining_ = false;
 };
 
 }  // namespace iomux::http
