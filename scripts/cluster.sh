@@ -79,17 +79,45 @@ stop_pidfile() {
       say "$(basename "$name") (pid $pid) still running ${stop_timeout_s}s after SIGTERM: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
+  elif [[ -d "/proc/$pid" ]] && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" ]]; then
+    say "pid $pid ($file) runs $(readlink "/proc/$pid/exe"), not $name: left alone"
   fi
   rm -f "$file"
 }
 
-# Waits until $host:$1 accepts a connection, or $start_timeout_s.
-wait_accepting() {
-  local port=$1 tries=0
-  while ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
-    ((tries++ < start_timeout_s * 10)) || return 1
+# The inodes of the sockets listening on TCP port $1 (IPv4), from /proc/net/tcp.
+listener_inodes() {
+  awk -v port="$(printf ':%04X' "$1")" '$2 ~ port "$" && $4 == "0A" { print $10 }' /proc/net/tcp
+}
+
+# Whether process $1 holds a socket listening on port $2 (and not only another program that has
+# the port).
+holds_listener() {
+  local pid=$1 inode fd
+  while read -r inode; do
+    for fd in /proc/"$pid"/fd/*; do
+      [[ "$(readlink "$fd" 2>/dev/null)" == "socket:[$inode]" ]] && return 0
+    done
+  done < <(listener_inodes "$2")
+  return 1
+}
+
+# Waits until the balancer (its pid file written by itself once daemonized) listens on port $1;
+# false if it exits first (nutcracker binds after it has daemonized, so it says only in its log
+# that the port was taken) or after $start_timeout_s.
+wait_balancer_listening() {
+  local port=$1 tries=0 pid
+  while ((tries++ < start_timeout_s * 10)); do
+    if [[ -s "$state/balancer.pid" ]]; then
+      pid=$(<"$state/balancer.pid")
+      is_ours "$pid" "$(program_file "$balancer")" || return 1
+      holds_listener "$pid" "$port" && return 0
+    fi
+    # nutcracker's last words when it gives up (before or after writing its pid file).
+    grep -q 'done, rabbit done' "$state/balancer.log" 2>/dev/null && return 1
     sleep 0.1
   done
+  return 1
 }
 
 # Starts backend $1 on port $2 (0: the kernel chooses) and records it; the port it listens on is
@@ -142,6 +170,18 @@ generate_config() {
   [[ $(grep -cE 'iomux[0-9]+' "$out") -ge "$n" ]] || die "could not generate $out from $template"
 }
 
+# Starts the balancer of cluster kind $1 on the generated configuration $state/$2; false when it
+# says it cannot.
+start_balancer() {
+  if [[ "$1" == http ]]; then
+    # -D: it forks once its configuration is loaded and the port bound, so an error is seen here.
+    "$haproxy" -q -D -p "$state/balancer.pid" -f "$state/$2" </dev/null >"$state/balancer.log" 2>&1
+  else
+    : >"$state/balancer.log"
+    "$nutcracker" -d -c "$state/$2" -p "$state/balancer.pid" -o "$state/balancer.log" </dev/null
+  fi
+}
+
 cmd_start() {
   local kind=$1 n=$2
   shift 2
@@ -185,17 +225,25 @@ cmd_start() {
   for ((i = 1; i <= n; i++)); do
     start_backend "$i" "$([[ -n "$base_port" ]] && echo $((base_port + i - 1)) || echo 0)"
   done
-  [[ -n "$front_port" ]] || front_port=$(free_port)
-  generate_config "$template" "$state/$config" "$front_port" "$n"
-  if [[ "$kind" == http ]]; then
-    # -D: it forks once its configuration is loaded and the port bound, so an error is seen here.
-    "$haproxy" -q -D -p "$state/balancer.pid" -f "$state/$config" </dev/null >"$state/balancer.log" 2>&1 ||
-      die "haproxy did not start: $(tail -n 5 "$state/balancer.log")"
-  else
-    "$nutcracker" -d -c "$state/$config" -p "$state/balancer.pid" -o "$state/balancer.log" </dev/null ||
-      die "nutcracker did not start: $(tail -n 5 "$state/balancer.log")"
-  fi
-  wait_accepting "$front_port" || die "$(basename "$balancer") not accepting on $host:$front_port: see $state/balancer.log"
+  # A free port chosen here may be taken by another program before the balancer binds it: then
+  # another one, three times.
+  local attempt attempts=3
+  [[ -z "$front_port" ]] || attempts=1
+  for ((attempt = 1; ; attempt++)); do
+    local port=${front_port:-$(free_port)}
+    # HAProxy binds with SO_REUSEPORT: on a port another program listens on, it would share it.
+    if [[ -n "$(listener_inodes "$port")" ]]; then
+      ((attempt < attempts)) || die "$host:$port is in use"
+      continue
+    fi
+    generate_config "$template" "$state/$config" "$port" "$n"
+    if start_balancer "$kind" "$config" && wait_balancer_listening "$port"; then
+      front_port=$port
+      break
+    fi
+    stop_pidfile "$state/balancer.pid" "$(program_file "$balancer")"
+    ((attempt < attempts)) || die "$(basename "$balancer") did not start on $host:$port: $(tail -n 5 "$state/balancer.log")"
+  done
   echo "$host:$front_port" >"$state/front"
   trap - EXIT
   say "$(basename "$balancer") (pid $(<"$state/balancer.pid")) in front; state in $state"
