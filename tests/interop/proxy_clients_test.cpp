@@ -182,6 +182,14 @@ class Source final : public Handler {
   std::size_t sent_ = 0;
 };
 
+// Sanitizers keep memory of their own (ASan's quarantine holds 256 MiB of freed blocks by
+// default, TSan its shadow): the process's peak says nothing about the proxy's bound there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // The peak resident memory of this process so far (VmHWM), in bytes.
 std::size_t peak_rss() {
   std::ifstream status("/proc/self/status");
@@ -226,8 +234,8 @@ TEST_P(ProxyClients, TwoHundredFiftySixMebibytesToASlowReaderWithTheProxysMemory
   const StatsSnapshot s = proxy_->server().stats();
   EXPECT_LE(s.peak_pending_per_connection, options.max_buffered + 256 * 1024) << "peak pending per connection";
   // And the process as a whole (the proxy, the source and this client) stayed far below the
-  // 256 MiB that went through.
-  EXPECT_LT(peak_rss(), std::size_t{96} << 20);
+  // 256 MiB that went through (under a sanitizer the bound above is the check).
+  if (!kSanitized) EXPECT_LT(peak_rss(), std::size_t{96} << 20);
 }
 
 TEST_P(ProxyClients, HalfClosesArePassedOnBothWays) {
