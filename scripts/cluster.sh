@@ -63,8 +63,8 @@ is_ours() {
   [[ "${exe% (deleted)}" == "$file" ]]
 }
 
-# Sends SIGTERM to the recorded pid in file $1 if it still runs program file $2, waits for it to exit
-# (SIGKILL after $stop_timeout_s), and removes the file.
+# Sends SIGTERM to the recorded pid in file $1 if it still runs program file $2, waits for it to
+# exit (SIGKILL after $stop_timeout_s), and removes the file.
 stop_pidfile() {
   local file=$1 name=$2 pid waited=0
   [[ -f "$file" ]] || return 0
