@@ -3,8 +3,14 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -46,7 +52,9 @@ struct ServeArgs {
   double drain_timeout_s = 5;
   double stats_interval_s = 0;
   std::vector<std::string> upstreams;  // --upstream, repeatable, each a comma-separated list
+  std::string pid_file;
   double connect_timeout_s = 10;
+  double proxy_timeout_s = 600;
   std::size_t proxy_buffer = ProxyOptions{}.max_buffered;
   bool verbose = false;
   bool quiet = false;
@@ -85,6 +93,7 @@ HandlerFactory protocol_factory(const ServeArgs& a) {
     if (o.upstreams.empty()) throw ServerError("--protocol proxy needs --upstream ADDR[,ADDR...]");
     o.connect_timeout = seconds_to_ms(a.connect_timeout_s);
     o.max_buffered = a.proxy_buffer;
+    o.idle_timeout = seconds_to_ms(a.proxy_timeout_s);
     return proxy_protocol(o);
   }
   return ack_protocol(a.reply);
@@ -124,6 +133,52 @@ unsigned parse_unix_mode(const std::string& text) {
   if (mode > 0777) throw ServerError("--unix-mode must be octal, 0 to 777: '" + text + "'");
   return mode;
 }
+
+// The models that take --threads, from the registry, so the help cannot fall behind it.
+std::string threaded_model_names() {
+  std::string names;
+  for (const ModelInfo& m : all_models()) {
+    if (!m.multi_threaded) continue;
+    if (!names.empty()) names += ", ";
+    names += m.name;
+  }
+  return names;
+}
+
+// The pid file (nginx's `pid`, Redis's `pidfile`): written once the server listens, through a
+// temporary file and a rename so that a reader never sees half of it; removed at exit only if
+// it still names this process (a successor may have written its own).
+class PidFile {
+ public:
+  explicit PidFile(std::string path) : path_(std::move(path)) {}
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+  void write() {
+    if (path_.empty()) return;
+    const std::string tmp = path_ + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << ::getpid() << "\n";
+      if (!out.flush()) throw ServerError("cannot write the pid file " + tmp + ": " + std::strerror(errno));
+    }
+    if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+      const int err = errno;
+      std::remove(tmp.c_str());
+      throw ServerError("cannot write the pid file " + path_ + ": " + std::strerror(err));
+    }
+    written_ = true;
+  }
+  ~PidFile() {
+    if (!written_) return;
+    std::ifstream in(path_);
+    long pid = 0;
+    if (in >> pid && pid == ::getpid()) std::remove(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  bool written_ = false;
+};
 
 int serve(const ServeArgs& a) {
   auto logger = std::make_shared<Logger>(a.quiet ? LogLevel::error : a.verbose ? LogLevel::debug : LogLevel::info);
@@ -180,6 +235,13 @@ int serve(const ServeArgs& a) {
   if (a.quiet)
     logger->write(LogLevel::info,
                   fmt::format("listening on {} (model {})", server->local_endpoint().to_string(), server->model()));
+  PidFile pid_file(a.pid_file);
+  try {
+    pid_file.write();
+  } catch (const std::exception& e) {
+    logger->error("{}", e.what());
+    return 1;
+  }
   try {
     // First signal: graceful stop; second: now.
     run_until_signal(*server, {SIGINT, SIGTERM}, [&](int sig, StopMode mode) {
@@ -235,7 +297,7 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->transform(CLI::AsSizeValue(false))
       ->check(kPositive)
       ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Event loops, one per thread (epoll, epoll-et, uring)")
+  cmd->add_option("--threads", args->threads, "Event loops, one per thread (" + threaded_model_names() + ")")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--backlog", args->backlog, "listen(2) backlog")->check(kPositive)->capture_default_str();
@@ -287,12 +349,18 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")
       ->check(kNonNegative)
       ->capture_default_str();
+  cmd->add_option("--pid-file", args->pid_file,
+                  "Write this process's pid here once it listens; removed at exit if it still names this process");
   cmd->add_option("--upstream", args->upstreams,
                   "proxy: where to relay connections, round-robin; repeatable or comma-separated: HOST:PORT, "
                   "[V6]:PORT, unix:/path (host names are resolved once, at start)");
   cmd->add_option("--connect-timeout", args->connect_timeout_s,
                   "proxy: seconds an upstream may take to accept a connection before the next is tried")
       ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--proxy-timeout", args->proxy_timeout_s,
+                  "proxy: close a pair that moves no byte either way this long (s; 0: never; nginx's proxy_timeout)")
+      ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--proxy-buffer", args->proxy_buffer,
                   "proxy: bytes one direction may owe before the side feeding it pauses (K, M suffixes; keep it "

@@ -20,7 +20,8 @@
 #         fd-exhaustion tests (see ASAN_EXCLUDE) and the interop tests of models other than
 #         epoll and uring (see ASAN_INTEROP); leaks count.
 #   tsan  ThreadSanitizer build in build-tsan/, the integration tests of the models that run
-#         several threads (threaded, epoll/epoll-et and uring, and the --threads tests).
+#         several threads (threaded, epoll/epoll-et and uring, and the --threads tests, which
+#         run select and poll too).
 #   fuzz  the libFuzzer targets of fuzz/, built with clang in build-fuzz/, each run for
 #         FUZZ_SECONDS (default 60) with -max_len=4096 on a temporary copy of its corpus.
 #
@@ -39,7 +40,7 @@ FUZZ_MAX_LEN=4096
 FUZZERS=(builtin_protocols resp http endpoint)
 # Integration tests of the multi-threaded models: the parametrized suites end in /threaded,
 # /epoll, /epoll_et, /uring; the io_uring engine's own tests are Uring.*; --threads tests
-# carry "Threads" in their names.
+# carry "Threads" or "ThreadedLoops" in their names (ThreadedLoops* run select and poll too).
 TSAN_TESTS='[Tt]hread|[Ee]poll|[Uu]ring'
 # Not under ASan+UBSan: tests that run a server out of file descriptors. The sanitizer runtime
 # probes memory with pipe(2) before it trusts a vtable pointer, so with no fd left every

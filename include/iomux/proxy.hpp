@@ -10,6 +10,7 @@
 //                 pauses (TCP then slows its peer), and resumes once the other side has sent
 //                 half of it; so a client that reads slowly holds the upstream back, not the
 //                 proxy's memory
+//   idle          a pair that moves nothing either way for idle_timeout (10 min) is closed
 //   half-close    a FIN from either peer is passed on once what came before it has been sent;
 //                 the pair ends when both directions have ended, or when either side fails
 //                 (the other then sends what it owes, then FIN)
@@ -40,6 +41,10 @@ struct ProxyOptions {
   // well below ServerOptions::max_pending: the server's own back-pressure would pause the side
   // that owes, and with it the other direction.
   std::size_t max_buffered = 256 * 1024;
+  // A pair that moves no byte either way for this long is closed (nginx stream's
+  // proxy_timeout, with its default; HAProxy's `timeout client`/`timeout server`); 0: never.
+  // Per pair, not per side: a long download keeps its silent client side open.
+  std::chrono::milliseconds idle_timeout{600'000};
 };
 
 // Throws ServerError when `upstreams` is empty.

@@ -8,7 +8,9 @@
 // The reply comes back the same way through UpstreamSide.
 #include "iomux/proxy.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -81,6 +83,7 @@ class RelaySide : public Handler {
   explicit RelaySide(std::size_t max_buffered) noexcept : high_(max_buffered), low_(max_buffered / 2) {}
 
   std::size_t on_data(std::span<const char> in, Connection& conn) override {
+    if (activity_) *activity_ = conn.now();
     Connection* out = other_ ? other_->conn_ : nullptr;
     if (out == nullptr) [[unlikely]]
       return in.size();  // the other side is gone: this one is closing after its flush
@@ -119,6 +122,7 @@ class RelaySide : public Handler {
     RelaySide* other = std::exchange(other_, nullptr);
     if (!other) return;
     other->other_ = nullptr;
+    other->activity_ = nullptr;  // the client side's, which may be going: the pair has ended
     if (other->conn_ && info.reason != CloseReason::server_stopped) other->conn_->close_after_flush(close_note(info));
   }
 
@@ -126,6 +130,9 @@ class RelaySide : public Handler {
     return "the other side closed: " + std::string(to_string(info.reason));
   }
 
+  // The pair's last byte either way, kept by the client side (its idle timer reads it) and
+  // written by both: null on a side that has no timer to feed.
+  std::chrono::steady_clock::time_point* activity_ = nullptr;
   Connection* conn_ = nullptr;     // between on_open and on_close
   RelaySide* other_ = nullptr;     // the other side's handler, until either closes
   bool paused_for_other_ = false;  // reading paused until the other side drains
@@ -154,6 +161,12 @@ class ClientSide final : public RelaySide {
     conn_ = &conn;
     // Nothing is read until an upstream takes the client: what it sends waits in the kernel.
     conn.pause_reading();
+    const std::chrono::milliseconds idle = upstreams_->options().idle_timeout;
+    if (idle.count() > 0) {
+      last_activity_ = conn.now();
+      activity_ = &last_activity_;
+      watch_idle(conn, idle);
+    }
     connect_next("");
   }
 
@@ -180,6 +193,20 @@ class ClientSide final : public RelaySide {
  private:
   friend class UpstreamSide;
 
+  // One timer per idle period, not per byte: it looks at the pair's last activity when due and
+  // starts again from there. The connect counts as waiting on the pair: its own timeout
+  // ends it first.
+  void watch_idle(Connection& conn, std::chrono::milliseconds idle) {
+    const auto due = last_activity_ + idle;
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(due - conn.now());
+    conn.start_timer(std::max(wait, std::chrono::milliseconds(1)), [this, idle](Connection& c) {
+      if (c.now() - last_activity_ >= idle)
+        c.close("no byte either way for " + std::to_string(idle.count()) + " ms (proxy idle timeout)");
+      else
+        watch_idle(c, idle);
+    });
+  }
+
   void connect_next(const std::string& last_failure) {
     const std::size_t index = upstreams_->pick(conn_->now(), tried_);
     if (index == kNone) {
@@ -187,6 +214,7 @@ class ClientSide final : public RelaySide {
       return;
     }
     auto side = std::make_unique<UpstreamSide>(*this, index, upstreams_->options().max_buffered);
+    side->activity_ = activity_;
     other_ = side.get();
     try {
       upstream_ = conn_->loop().connect(upstreams_->at(index), std::move(side),
@@ -198,6 +226,7 @@ class ClientSide final : public RelaySide {
   }
 
   std::shared_ptr<Upstreams> upstreams_;
+  std::chrono::steady_clock::time_point last_activity_{};
   ConnectionHandle upstream_;
   std::vector<bool> tried_;  // made at the first failure
 };

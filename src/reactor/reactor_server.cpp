@@ -1,7 +1,7 @@
 // The readiness-based server: the models select, poll, epoll, epoll-et and sigio are this one
-// server over different pollers (src/reactor/pollers/). With --threads N (epoll, epoll-et) it
-// runs N independent reactor threads, each with its own SO_REUSEPORT listener on every TCP
-// endpoint (LoopGroupServer).
+// server over different pollers (src/reactor/pollers/). With --threads N (every one but sigio,
+// whose listeners cannot signal several loops: docs/models.md) it runs N independent reactor
+// threads, each with its own SO_REUSEPORT listener on every TCP endpoint (LoopGroupServer).
 #include "reactor/poller.hpp"
 #include "reactor/reactor_loop.hpp"
 #include "server/loop_group_server.hpp"

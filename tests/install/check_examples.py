@@ -23,7 +23,7 @@ import threading
 import time
 
 TIMEOUT = 5.0
-MULTI_THREADED = {"epoll", "epoll-et", "uring"}
+MULTI_THREADED = {"select", "poll", "epoll", "epoll-et", "uring"}
 
 
 class Server:

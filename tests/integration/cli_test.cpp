@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
+#include <sstream>
+#include <string>
 
 #include "iomux/models.hpp"
 #include "support/subprocess.hpp"
@@ -96,6 +99,27 @@ TEST(Cli, ListenIsRepeatableTcpAndUnixAndTheSocketFileGoesAtStop) {
   EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the socket file outlived the server";
 }
 
+TEST(Cli, ThePidFileNamesTheServerWhileItRunsAndGoesAtStop) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  const std::string path = dir.file("iomux.pid");
+  ServeProcess server("epoll", {"--pid-file", path});
+  ASSERT_GT(server.port, 0) << server.proc->err();
+  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(path); }));
+  std::ifstream in(path);
+  long pid = 0;
+  in >> pid;
+  EXPECT_EQ(pid, server.proc->pid());
+  server.proc->signal(SIGTERM);
+  EXPECT_EQ(server.proc->wait_exit(std::chrono::seconds(10)), 0) << server.proc->err();
+  EXPECT_FALSE(std::filesystem::exists(path)) << "the pid file outlived the server";
+
+  // One that cannot be written is a clear error, not a server running without it.
+  ServeProcess refused("epoll", {"--pid-file", dir.file("no-such-dir/iomux.pid")});
+  EXPECT_EQ(refused.proc->wait_exit(std::chrono::seconds(10)), 1);
+  EXPECT_NE(refused.proc->err().find("cannot write the pid file"), std::string::npos) << refused.proc->err();
+}
+
 TEST(Cli, ABadListenAddressIsAClearError) {
   Subprocess server({kCli, "serve", "--listen", "unix:"});
   EXPECT_EQ(server.wait_exit(std::chrono::seconds(10)), 1);
@@ -182,6 +206,19 @@ TEST(Cli, ModelsListsAllTen) {
   EXPECT_EQ(models.wait_exit(std::chrono::seconds(10)), 0);
   for (const ModelInfo& m : all_models())
     EXPECT_NE(models.out().find(std::string(m.name) + " "), std::string::npos) << m.name;
+  // The --threads column says which models take it: MODEL AVAILABLE --threads ...
+  std::istringstream lines(models.out());
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string name, available, threads;
+    words >> name >> available >> threads;
+    const ModelInfo* m = find_model(name);
+    if (!m) continue;
+    ++rows;
+    EXPECT_EQ(threads, m->multi_threaded ? "yes" : "no") << line;
+  }
+  EXPECT_EQ(rows, static_cast<int>(all_models().size()));
 }
 
 TEST(Cli, VersionAndHelp) {

@@ -156,8 +156,7 @@ TEST_P(ThreadedLoopsInherited, ShareTheOneSocket) {
   ASSERT_TRUE(s.stop_and_join(StopMode::graceful));
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ThreadedLoopsInherited, ::testing::Values("epoll", "epoll-et", "uring"),
-                         ModelTestName());
+INSTANTIATE_TEST_SUITE_P(Models, ThreadedLoopsInherited, ::testing::ValuesIn(threaded_model_names()), ModelTestName());
 
 // What make_server says of an fd that cannot be served, and that it closes it all the same.
 std::string refusal_for(UniqueFd fd, const std::string& model = "epoll") {

@@ -135,8 +135,7 @@ TEST_P(ThreadedLoopsListening, ShareOneUnixListenerAndRemoveItsFileOnce) {
   EXPECT_FALSE(exists(path));
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ThreadedLoopsListening, ::testing::Values("epoll", "epoll-et", "uring"),
-                         ModelTestName());
+INSTANTIATE_TEST_SUITE_P(Models, ThreadedLoopsListening, ::testing::ValuesIn(threaded_model_names()), ModelTestName());
 
 // Refusals that are the same on every model (ServerContext opens every listener).
 TEST(Listening, RefusesAPathThatIsNotASocketAndLeavesTheFileAlone) {

@@ -216,6 +216,33 @@ TEST(SelectModel, BeyondFdSetSizeRefusesCleanlyAndKeepsServing) {
   EXPECT_LT(st.connections_open, static_cast<std::uint64_t>(FD_SETSIZE));
 }
 
+// Under --threads N each select loop has its own fd_sets, but fd numbers are the process's:
+// connections numbered FD_SETSIZE or more are refused even though no loop watches 1024 fds.
+TEST(SelectModel, UnderThreadsFdSetSizeStaysAPerProcessCeiling) {
+  ASSERT_GT(raise_fd_limit(), 2 * FD_SETSIZE + 200);
+  TestOptions o = options_for("select");
+  o.threads = 2;
+  RunningServer s(o, LogLevel::warn);
+  // Each client takes an fd of this process too, so 700 of them push the server's past 1024.
+  constexpr std::uint64_t kClients = 700;
+  std::vector<UniqueFd> clients;
+  for (std::uint64_t i = 0; i < kClients; ++i) {
+    UniqueFd c = connect_to(s.endpoint());
+    ASSERT_TRUE(c) << "connect " << i;
+    clients.push_back(std::move(c));
+  }
+  EXPECT_TRUE(wait_until([&] {
+    const StatsSnapshot st = s.server().stats();
+    return st.connections_open + st.connections_refused >= kClients;
+  }));
+  const StatsSnapshot st = s.server().stats();
+  EXPECT_EQ(st.connections_open + st.connections_refused, kClients);
+  EXPECT_GT(st.connections_refused, 0u);
+  EXPECT_TRUE(s.log().contains("FD_SETSIZE"));
+  ASSERT_TRUE(send_text(clients.front().get(), "still there?"));
+  EXPECT_EQ(recv_exact(clients.front().get(), kReply.size()), kReply);
+}
+
 // run_until_signal: the first signal stops the server gracefully, on the helper's thread, and
 // the caller's signal mask is what it was. SIGWINCH, whose default action is to be ignored: a
 // thread of the test binary that does not block it cannot be killed by it.

@@ -279,6 +279,58 @@ TEST_P(ProxyClients, AnUpstreamThatIsDownIsSkippedAndWithNoneLeftTheClientIsClos
   })) << "the failed connect is logged";
 }
 
+// Writes "tick\n" every 100 ms, ten times, then FIN: a stream that only the upstream side moves.
+class Ticker final : public Handler {
+ public:
+  void on_open(Connection& conn) override { tick(conn); }
+  std::size_t on_data(std::span<const char> in, Connection&) override { return in.size(); }
+
+ private:
+  void tick(Connection& conn) {
+    conn.start_timer(100ms, [this](Connection& c) {
+      c.write("tick\n");
+      if (++ticks_ == 10)
+        c.shutdown_write();
+      else
+        tick(c);
+    });
+  }
+  int ticks_ = 0;
+};
+
+TEST_P(ProxyClients, APairThatMovesNothingIsClosedAfterTheIdleTimeoutAndOneThatMovesOneWayIsNot) {
+  ServerOptions silent_options;
+  silent_options.model = "epoll";
+  silent_options.listeners = {Endpoint::loopback_v4(0)};
+  RunningServer silent_upstream(std::move(silent_options), echo_protocol(), LogLevel::warn);
+  ServerOptions ticker_options;
+  ticker_options.model = "epoll";
+  ticker_options.listeners = {Endpoint::loopback_v4(0)};
+  RunningServer ticker(std::move(ticker_options), handler_factory<Ticker>(), LogLevel::warn);
+  ProxyOptions options;
+  options.idle_timeout = 300ms;
+
+  // Silent both ways: closed, both sides.
+  proxy_to({silent_upstream.endpoint()}, options);
+  UniqueFd silent = connect_to(proxy_->endpoint());
+  ASSERT_TRUE(silent);
+  EXPECT_TRUE(wait_closed(silent.get())) << "a silent pair was not closed";
+  EXPECT_TRUE(wait_until([&] { return proxy_->server().stats().connections_open == 0; }));
+  proxy_.reset();
+
+  // For a second, only the upstream side moves: the client sends nothing and is kept.
+  proxy_to({ticker.endpoint()}, options);
+  UniqueFd client = connect_to(proxy_->endpoint());
+  ASSERT_TRUE(client);
+  std::string got;
+  char buffer[256];
+  for (ssize_t n; (n = ::recv(client.get(), buffer, sizeof buffer, 0)) > 0 || (n < 0 && errno == EINTR);)
+    if (n > 0) got.append(buffer, static_cast<std::size_t>(n));
+  std::string want;
+  for (int i = 0; i < 10; ++i) want += "tick\n";
+  EXPECT_EQ(got, want) << "the pair was closed while its upstream side was moving";
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ProxyClients, ::testing::ValuesIn(proxy_models()), ModelTestName());
 
 }  // namespace

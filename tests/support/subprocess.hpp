@@ -67,8 +67,10 @@ class Subprocess {
     [[maybe_unused]] ssize_t n = ::write(stdin_.get(), text.data(), text.size());
   }
   void close_stdin() { stdin_.reset(); }
+  // Not once reaped: the pid may be another process's by then (pid_max is 32768 here, and a
+  // test run starts thousands of processes).
   void signal(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);
+    if (pid_ > 0 && !exit_status_) ::kill(pid_, sig);
   }
 
   // Reads output until `pattern` matches stdout+stderr (returns the match) or the timeout.

@@ -225,6 +225,14 @@ inline std::vector<std::string> all_model_names() {
   for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
   return names;
 }
+
+// The models that take --threads N.
+inline std::vector<std::string> threaded_model_names() {
+  std::vector<std::string> names;
+  for (const ModelInfo& m : all_models())
+    if (m.multi_threaded) names.emplace_back(m.name);
+  return names;
+}
 // A suite parametrized by model name: raises the fd limit, and skips (never passes) a model
 // this kernel cannot run, with the reason.
 class ModelTest : public ::testing::TestWithParam<std::string> {
