@@ -26,6 +26,9 @@ packages=(
   # (tests/interop/nginx_differential_test.cpp). The services the packages start are stopped
   # below.
   redis-server nginx
+  # The balancers of tests/interop/cluster_test.cpp (scripts/cluster.sh), which starts its own
+  # in front of `iomux serve` children; the services the packages start are stopped below.
+  haproxy nutcracker
 )
 bench=0
 if [[ "${1:-}" == "--bench" ]]; then
@@ -37,7 +40,7 @@ fi
 # shootout` and the tests start their own (on 127.0.0.1, free ports, private configs), and a
 # test or bench machine should be quiet. So after installing, they are stopped (nothing
 # happens if one is not running) and disabled, so a reboot does not start them either.
-services=(redis-server nginx h2o haproxy)
+services=(redis-server nginx h2o haproxy nutcracker)
 stop_services() {
   for s in "${services[@]}"; do
     if command -v service >/dev/null 2>&1 && [[ -e /etc/init.d/$s ]]; then
