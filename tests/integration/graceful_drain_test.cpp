@@ -18,6 +18,7 @@
 
 #include "iomux/http.hpp"
 #include "iomux/resp.hpp"
+#include "support/http_response.hpp"
 #include "support/test_net.hpp"
 
 // A namespace of its own: the unity build compiles this file with others that have helpers
@@ -33,34 +34,6 @@ std::vector<std::string> reading_drain_models() {
   for (const std::string& name : all_model_names())
     if (name != "blocking" && name != "threaded" && name != "timeout") names.push_back(name);
   return names;
-}
-
-// One response off a socket: its head and body, or an empty head when none came whole.
-struct Response {
-  std::string head;
-  std::string body;
-  [[nodiscard]] bool closes() const { return head.find("\r\nConnection: close\r\n") != std::string::npos; }
-  [[nodiscard]] int status() const { return head.size() >= 12 ? std::stoi(head.substr(9, 3)) : 0; }
-};
-
-Response read_response(int fd, std::string& pending) {
-  char buf[16384];
-  for (;;) {
-    const std::size_t head_end = pending.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      const std::size_t at = pending.find("Content-Length: ");
-      const std::size_t length = at < head_end ? std::stoul(pending.substr(at + 16)) : 0;
-      if (pending.size() >= head_end + 4 + length) {
-        Response r{pending.substr(0, head_end + 4), pending.substr(head_end + 4, length)};
-        pending.erase(0, head_end + 4 + length);
-        return r;
-      }
-    }
-    const ssize_t got = ::recv(fd, buf, sizeof buf, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return {};
-    pending.append(buf, static_cast<std::size_t>(got));
-  }
 }
 
 // True when the server closed the connection and sent nothing more (beyond `pending`).
@@ -118,8 +91,8 @@ TEST_P(GracefulDrain, RequestOnItsWayIsAnsweredWithConnectionClose) {
   stop_gracefully();
   ASSERT_TRUE(send_text(c.get(), "\r\n"));
   std::string pending;
-  const Response r = read_response(c.get(), pending);
-  EXPECT_EQ(r.status(), 200) << r.head;
+  const HttpResponse r = read_http_response(c.get(), pending);
+  EXPECT_EQ(r.status, 200) << r.head;
   EXPECT_EQ(r.body, "Hello, World!");
   EXPECT_TRUE(r.closes()) << r.head;
   EXPECT_TRUE(closed_without_more(c.get(), pending));
@@ -136,11 +109,11 @@ TEST_P(GracefulDrain, PipelinedRequestBehindItIsAnsweredToo) {
   stop_gracefully();
   ASSERT_TRUE(send_text(c.get(), std::string("\r\n") + std::string(kHead) + "\r\n"));
   std::string pending;
-  const Response first = read_response(c.get(), pending);
-  const Response second = read_response(c.get(), pending);
-  EXPECT_EQ(first.status(), 200) << first.head;
+  const HttpResponse first = read_http_response(c.get(), pending);
+  const HttpResponse second = read_http_response(c.get(), pending);
+  EXPECT_EQ(first.status, 200) << first.head;
   EXPECT_FALSE(first.closes()) << first.head;
-  EXPECT_EQ(second.status(), 200) << second.head;
+  EXPECT_EQ(second.status, 200) << second.head;
   EXPECT_TRUE(second.closes()) << second.head;
   EXPECT_TRUE(closed_without_more(c.get(), pending));
   EXPECT_TRUE(server_->stop_and_join(StopMode::graceful));
@@ -154,8 +127,8 @@ TEST_P(GracefulDrain, IdleKeepAliveConnectionIsClosedAtOnce) {
   const std::string request = std::string(kHead) + "\r\n";
   ASSERT_TRUE(send_text(c.get(), request));
   std::string pending;
-  const Response r = read_response(c.get(), pending);
-  ASSERT_EQ(r.status(), 200);
+  const HttpResponse r = read_http_response(c.get(), pending);
+  ASSERT_EQ(r.status, 200);
   EXPECT_FALSE(r.closes());
   stop_gracefully();
   EXPECT_TRUE(closed_without_more(c.get(), pending));
@@ -169,8 +142,8 @@ TEST_P(GracefulDrain, HealthAnswers503WhileDraining) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(send_text(c.get(), "GET /health HTTP/1.1\r\nHost: drain\r\n\r\n"));
   std::string pending;
-  const Response ok = read_response(c.get(), pending);
-  EXPECT_EQ(ok.status(), 200) << ok.head;
+  const HttpResponse ok = read_http_response(c.get(), pending);
+  EXPECT_EQ(ok.status, 200) << ok.head;
   EXPECT_EQ(ok.body, "ok");
   EXPECT_FALSE(ok.closes());
 
@@ -183,8 +156,8 @@ TEST_P(GracefulDrain, HealthAnswers503WhileDraining) {
   stop_gracefully();
   ASSERT_TRUE(send_text(d.get(), "\r\n"));
   std::string rest;
-  const Response draining = read_response(d.get(), rest);
-  EXPECT_EQ(draining.status(), 503) << draining.head;
+  const HttpResponse draining = read_http_response(d.get(), rest);
+  EXPECT_EQ(draining.status, 503) << draining.head;
   EXPECT_EQ(draining.body, "draining");
   EXPECT_TRUE(draining.closes()) << draining.head;
   EXPECT_TRUE(closed_without_more(d.get(), rest));

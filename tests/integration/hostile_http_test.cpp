@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "iomux/http.hpp"
+#include "support/http_response.hpp"
 #include "support/http_shapes.hpp"
 #include "support/subprocess.hpp"
 #include "support/test_net.hpp"
@@ -25,47 +26,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// One response read off a socket: its status and body, or status 0 when none came whole.
-struct Response {
-  int status = 0;
-  std::string body;
-};
-
-// Reads one response (a head, then Content-Length bytes), skipping 100 Continue. `pending`
-// keeps what was read past it.
-Response read_response(int fd, std::string& pending) {
-  char buf[65536];
-  for (;;) {
-    const std::size_t head_end = pending.find("\r\n\r\n");
-    if (head_end != std::string::npos && pending.size() >= 12) {
-      Response r;
-      r.status = std::stoi(pending.substr(9, 3));
-      std::size_t length = 0;
-      std::smatch m;
-      const std::string head = pending.substr(0, head_end);
-      if (std::regex_search(head, m, std::regex("Content-Length: (\\d+)"))) length = std::stoul(m[1]);
-      if (r.status == 100) {
-        pending.erase(0, head_end + 4);
-        continue;
-      }
-      if (pending.size() >= head_end + 4 + length) {
-        r.body = pending.substr(head_end + 4, length);
-        pending.erase(0, head_end + 4 + length);
-        return r;
-      }
-    }
-    const ssize_t got = ::recv(fd, buf, sizeof buf, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return {};
-    pending.append(buf, static_cast<std::size_t>(got));
-  }
-}
-
 // Every status that arrives until the server closes (or the socket's timeout).
 std::vector<int> statuses_until_close(int fd) {
   std::vector<int> statuses;
   std::string pending;
-  for (Response r; (r = read_response(fd, pending)).status != 0;) statuses.push_back(r.status);
+  for (HttpResponse r; (r = read_http_response(fd, pending)).status != 0;) statuses.push_back(r.status);
   return statuses;
 }
 
@@ -149,8 +114,8 @@ TEST_P(HostileHttp, TheHeaderTimeoutStartsAgainForEveryHead) {
   std::this_thread::sleep_for(600ms);
   ASSERT_TRUE(send_text(c.get(), "Host: t\r\n\r\n"));
   std::string pending;
-  EXPECT_EQ(read_response(c.get(), pending).status, 200);
-  EXPECT_EQ(read_response(c.get(), pending).body, "Hello, World!") << "head 2 was not answered";
+  EXPECT_EQ(read_http_response(c.get(), pending).status, 200);
+  EXPECT_EQ(read_http_response(c.get(), pending).body, "Hello, World!") << "head 2 was not answered";
 }
 
 // A body that stops coming gets 408 and a close after the body timeout (nginx's
@@ -175,7 +140,7 @@ TEST_P(HostileHttp, ABodyThatKeepsComingIsNotTimedOut) {
     ASSERT_TRUE(send_text(c.get(), std::string(1, byte)));
   }
   std::string pending;
-  EXPECT_EQ(read_response(c.get(), pending).body, "0123456789");
+  EXPECT_EQ(read_http_response(c.get(), pending).body, "0123456789");
 }
 
 // A connection idle between requests is closed after the keep-alive timeout (nginx's
@@ -186,7 +151,7 @@ TEST_P(HostileHttp, AnIdleKeepAliveConnectionIsClosed) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(send_text(c.get(), kHiddenRequest));
   std::string pending;
-  ASSERT_EQ(read_response(c.get(), pending).status, 200);
+  ASSERT_EQ(read_http_response(c.get(), pending).status, 200);
   EXPECT_TRUE(wait_closed(c.get())) << "still open 5 s after its response";
 }
 
@@ -245,7 +210,7 @@ TEST_P(HostileHttp, IdleConnectionsHoldAFewKilobytesAfterALargeEcho) {
     const std::string request = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(size) +
                                 "\r\n\r\n" + std::string(size, 'e');
     std::string pending;
-    return send_text(fd, request) && read_response(fd, pending).body.size() == size;
+    return send_text(fd, request) && read_http_response(fd, pending).body.size() == size;
   };
   {
     UniqueFd warm = connect_to(endpoint);
