@@ -235,7 +235,9 @@ TEST_P(ProxyClients, TwoHundredFiftySixMebibytesToASlowReaderWithTheProxysMemory
   EXPECT_LE(s.peak_pending_per_connection, options.max_buffered + 256 * 1024) << "peak pending per connection";
   // And the process as a whole (the proxy, the source and this client) stayed far below the
   // 256 MiB that went through (under a sanitizer the bound above is the check).
-  if (!kSanitized) EXPECT_LT(peak_rss(), std::size_t{96} << 20);
+  if (!kSanitized) {
+    EXPECT_LT(peak_rss(), std::size_t{96} << 20);
+  }
 }
 
 TEST_P(ProxyClients, HalfClosesArePassedOnBothWays) {
