@@ -1,4 +1,5 @@
-// `iomux serve`: run one model's server in the foreground until SIGINT/SIGTERM.
+// `iomux serve`: run one model's server in the foreground until SIGINT/SIGTERM; SIGUSR2
+// upgrades it (iomux/upgrade.hpp).
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "iomux/proxy.hpp"
 #include "iomux/resp.hpp"
 #include "iomux/server.hpp"
+#include "iomux/upgrade.hpp"
 
 namespace iomux::cli {
 namespace {
@@ -50,6 +53,7 @@ struct ServeArgs {
   double idle_timeout_s = 0;
   double send_timeout_s = 60;
   double drain_timeout_s = 5;
+  double upgrade_timeout_s = 10;
   double stats_interval_s = 0;
   std::vector<std::string> upstreams;  // --upstream, repeatable, each a comma-separated list
   std::string pid_file;
@@ -112,9 +116,11 @@ void keep_freed_memory() {
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }
 
-// Where to listen besides the sockets handed over (`activated`: socket activation gave some):
+// Where to listen besides the sockets handed over (`activated`: a service manager gave some):
 // --host/--port (the default 0.0.0.0:7890 unless only --listen is given, or the sockets handed
-// over take its place), then every --listen, in order.
+// over take its place), then every --listen, in order. The same list in a process an upgrade
+// started: make_server serves the sockets its predecessor handed over in their places
+// (upgrade_listener_name) instead of binding them again.
 std::vector<Endpoint> listeners_of(const ServeArgs& a, bool activated) {
   std::vector<Endpoint> out;
   if (a.host_or_port_given || (a.listen.empty() && !activated))
@@ -183,15 +189,30 @@ class PidFile {
 int serve(const ServeArgs& a) {
   auto logger = std::make_shared<Logger>(a.quiet ? LogLevel::error : a.verbose ? LogLevel::debug : LogLevel::info);
   ServerOptions opts;
-  // Socket activation (systemd, systemd-socket-activate): read, and the variables unset, before
-  // any thread exists (setenv and unsetenv are not thread-safe).
+  UpgradeReadiness readiness;
+  UpgradeOptions upgrade;
+  // Socket activation (systemd, systemd-socket-activate, an upgrade's predecessor) and the
+  // upgrade's readiness channel: read, and the variables unset, before any thread exists
+  // (setenv and unsetenv are not thread-safe). The program's path is resolved now: an install
+  // that replaces the file later makes /proc/self/exe name the old, deleted one.
   try {
+    readiness = UpgradeReadiness::from_environment();
     opts.inherited = inherited_listeners();
+    upgrade.program = current_program_path();
+    upgrade.arguments = current_arguments();
   } catch (const std::exception& e) {
     logger->error("{}", e.what());
     return 1;
   }
-  if (!opts.inherited.empty())
+  upgrade.timeout = seconds_to_ms(a.upgrade_timeout_s);
+  upgrade.logger = logger;
+  const bool from_manager = std::any_of(opts.inherited.begin(), opts.inherited.end(), [](const InheritedListener& l) {
+    return !upgrade_listener_index(l.name).has_value();
+  });
+  if (readiness.expected())
+    logger->info("upgrade: {} listening socket{} handed over by the old process", opts.inherited.size(),
+                 opts.inherited.size() == 1 ? "" : "s");
+  else if (!opts.inherited.empty())
     logger->info("socket activation: {} listening socket{} handed over (LISTEN_FDS)", opts.inherited.size(),
                  opts.inherited.size() == 1 ? "" : "s");
   opts.model = a.model;
@@ -207,13 +228,14 @@ int serve(const ServeArgs& a) {
   opts.stats_interval = seconds_to_ms(a.stats_interval_s);
   opts.logger = logger;
 
-  // Block the stop signals before any thread exists (the resp protocol's factory starts its
+  // Block the stop and upgrade signals before any thread exists (the resp protocol's factory starts its
   // expiry thread), so all threads inherit the mask and only run_until_signal's thread, below,
   // takes them. SIGPIPE is ignored: a peer that vanished is an error code.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   detail::raise_fd_limit();
@@ -221,7 +243,7 @@ int serve(const ServeArgs& a) {
 
   std::unique_ptr<Server> server;
   try {
-    opts.listeners = listeners_of(a, !opts.inherited.empty());
+    opts.listeners = listeners_of(a, from_manager);
     opts.unix_mode = parse_unix_mode(a.unix_mode);
     server = make_server(std::move(opts), protocol_factory(a));
   } catch (const std::exception& e) {
@@ -242,9 +264,11 @@ int serve(const ServeArgs& a) {
     logger->error("{}", e.what());
     return 1;
   }
+  // Started by an upgrade: listening, the pid file names this process; the old one drains now.
+  if (std::string why; !readiness.notify(&why)) logger->warn("upgrade: {}", why);
   try {
-    // First signal: graceful stop; second: now.
-    run_until_signal(*server, {SIGINT, SIGTERM}, [&](int sig, StopMode mode) {
+    // First signal: graceful stop; second: now. SIGUSR2: an upgrade.
+    run_with_upgrades(*server, upgrade, [&](int sig, StopMode mode) {
       if (mode == StopMode::graceful)
         logger->info("{}: stopping; flushing owed replies (a second signal stops at once)", sigabbrev_np(sig));
       else
@@ -263,7 +287,10 @@ int serve(const ServeArgs& a) {
 
 void register_serve(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ServeArgs>();
-  auto* cmd = app.add_subcommand("serve", "Run a server with the chosen IO model until SIGINT/SIGTERM");
+  auto* cmd = app.add_subcommand("serve",
+                                 "Run a server with the chosen IO model until SIGINT/SIGTERM; SIGUSR2 upgrades it "
+                                 "(starts the binary at the same path with the same arguments and hands it the "
+                                 "listening sockets; the old process drains once the new one serves)");
   std::vector<std::string> names;
   for (const ModelInfo& m : all_models()) names.emplace_back(m.name);
   cmd->add_option("-m,--model", args->model, "IO model (see `iomux models`)")
@@ -346,11 +373,17 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--drain-timeout", args->drain_timeout_s, "On stop, wait this long for owed replies (s)")
       ->check(kNonNegative)
       ->capture_default_str();
+  cmd->add_option("--upgrade-timeout", args->upgrade_timeout_s,
+                  "On SIGUSR2, how long the new process may take to say it serves before it is killed and this "
+                  "one goes on serving (s)")
+      ->check(kPositive)
+      ->capture_default_str();
   cmd->add_option("--stats-interval", args->stats_interval_s, "Log a stats line this often (s; 0: never)")
       ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--pid-file", args->pid_file,
-                  "Write this process's pid here once it listens; removed at exit if it still names this process");
+                  "Write this process's pid here once it listens; removed at exit if it still names this process "
+                  "(after an upgrade it names the new one)");
   cmd->add_option("--upstream", args->upstreams,
                   "proxy: where to relay connections, round-robin; repeatable or comma-separated: HOST:PORT, "
                   "[V6]:PORT, unix:/path (host names are resolved once, at start)");

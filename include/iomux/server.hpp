@@ -99,6 +99,11 @@ struct ServerOptions {
 enum class StopMode {
   graceful,   // stop accepting, flush owed replies (up to drain_timeout), close, return from run()
   immediate,  // close everything now and return from run()
+  // As graceful, once another process serves on duplicates of the listeners
+  // (duplicate_listeners(), an upgrade: iomux/upgrade.hpp): no Unix socket file is removed at
+  // the end, for it is the successor's now. (No model ever shuts a listener down, which would
+  // stop the other process's copy too: closing this process's fd leaves the socket listening.)
+  hand_over,
 };
 
 class Server {
@@ -123,6 +128,14 @@ class Server {
   }
   // Every listener's, in ServerOptions::listeners' order. Safe from any thread.
   [[nodiscard]] virtual std::vector<Endpoint> local_endpoints() const = 0;
+
+  // Duplicates (close-on-exec, the caller's to close) of every listening socket the server
+  // accepts on, inherited ones included; under `threads` > 1, each loop's SO_REUSEPORT socket.
+  // Each is named: an inherited one by its own name, one the server opened by
+  // upgrade_listener_name(i), `i` its place in ServerOptions::listeners (iomux/upgrade.hpp), so
+  // that a successor started with the same options knows what not to bind again. Empty once the
+  // server has stopped accepting. Safe from any thread. Throws ServerError (dup failed).
+  [[nodiscard]] virtual std::vector<InheritedListener> duplicate_listeners() const = 0;
 
   // Counters summed over the server's threads. Safe from any thread.
   [[nodiscard]] virtual StatsSnapshot stats() const = 0;

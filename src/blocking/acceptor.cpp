@@ -30,7 +30,6 @@ Acceptor::Result Acceptor::accept(const ListenSocket& listen_socket) {
 }
 
 std::size_t Acceptor::wait_for_listener(const std::vector<SharedListener>& listeners, int stop_fd) {
-  if (listeners.size() <= 1 && stop_fd < 0) return 0;
   waiting_.resize(listeners.size());
   for (std::size_t i = 0; i < listeners.size(); ++i) waiting_[i] = {listeners[i]->fd(), POLLIN, 0};
   if (stop_fd >= 0) waiting_.push_back({stop_fd, POLLIN, 0});

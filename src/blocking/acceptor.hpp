@@ -30,16 +30,14 @@ class Acceptor {
   Acceptor(ServerContext& ctx, ThreadStats& stats, int accept_flags);
   Result accept(const ListenSocket& listener);
 
-  // For a thread that sleeps in accept() (blocking, threaded): which listener to accept from
-  // next. One listener of its own: it (accept() itself waits). Several, or an inherited one
-  // (opened O_NONBLOCK: accepts_through_poll()): the thread sleeps in poll(2) on all of them,
-  // the only way one thread can wait for several sockets, and the next ready one after the last
-  // served is chosen, so a busy listener cannot starve another. stop() shuts the server's own
-  // listeners down, which ends the poll (POLLHUP) as it ends an accept(); an inherited one is
-  // not shut down (another process may hold it), so `stop_fd` (StopControl::stop_fd(), -1 when
-  // there is no inherited listener) is polled as well: when it ends the wait, the accept that
-  // follows finds nothing and the caller sees the stop.
-  std::size_t wait_for_listener(const std::vector<SharedListener>& listeners, int stop_fd = -1);
+  // For a thread that waits for connections (blocking, threaded): which listener to accept
+  // from next. The thread sleeps in poll(2) on all of them (O_NONBLOCK) and on `stop_fd`
+  // (StopControl::stop_fd()), and the next ready one after the last served is chosen, so a
+  // busy listener cannot starve another. Not in accept(): only shutdown(2) would wake that,
+  // and a listener may be shared with another process (socket activation, an upgrade's
+  // successor), whose copy a shutdown would stop too. When stop_fd ends the wait, the accept
+  // that follows finds nothing and the caller sees the stop.
+  std::size_t wait_for_listener(const std::vector<SharedListener>& listeners, int stop_fd);
 
  private:
   ServerContext& ctx_;
@@ -49,12 +47,6 @@ class Acceptor {
   std::vector<pollfd> waiting_;
   std::size_t last_ready_ = 0;
 };
-
-// Whether a thread that would sleep in accept() must sleep in poll(2) instead, with every
-// listener O_NONBLOCK (Acceptor::wait_for_listener).
-inline bool accepts_through_poll(const ServerContext& ctx) noexcept {
-  return ctx.listener_count() > 1 || ctx.has_inherited();
-}
 
 // Whether an accept that failed this way will fail again at once (out of fds, ENOBUFS): the
 // thread pauses before the next, instead of spinning.

@@ -4,11 +4,13 @@
 // while one client is served, every other one waits in the listen backlog, and a client that
 // connects and says nothing holds the whole server (until --idle-timeout, a SO_RCVTIMEO here).
 //
-// Several listeners (ServerOptions::listeners): the thread sleeps in poll(2) on all of them
-// instead of in accept() on one (Acceptor::wait_for_listener).
+// The thread waits for a connection in poll(2) on every listener and an eventfd, then accepts
+// from the ready one (Acceptor::wait_for_listener), rather than sleeping in accept(): a
+// listener may be shared with another process (socket activation, an upgrade's successor), so
+// stopping must never shut it down, and the eventfd is what wakes the wait instead.
 //
-// stop() from another thread: the listener and the client socket are registered with
-// StopControl, which shuts them down to wake the blocked accept()/recv() (stop_control.hpp).
+// stop() from another thread: the client socket is registered with StopControl, which shuts it
+// down to wake the blocked recv() (stop_control.hpp), and the eventfd ends the wait.
 // A graceful stop lets the current request finish (its reply is sent synchronously before the
 // next recv), then closes; a send() stuck on a client that does not read is cut after
 // --drain-timeout by the drain watchdog.
@@ -29,12 +31,10 @@ class BlockingServer final : public Server {
   BlockingServer(ServerOptions options, HandlerFactory factory)
       : ctx_(std::move(options), std::move(factory)),
         stop_(ctx_.options().drain_timeout),
-        // Several listeners, or an inherited one, are waited for in poll(2) (Acceptor::
-        // wait_for_listener), so an accept that finds nothing must not block.
-        listeners_(ctx_.open_listeners(/*non_blocking=*/accepts_through_poll(ctx_), /*reuse_port=*/false)),
-        stop_fd_(ctx_.has_inherited() ? stop_.stop_fd() : -1) {
-    for (const auto& l : listeners_)
-      if (!l->inherited()) stop_.watch(l->fd(), /*listener=*/true);
+        // Waited for in poll(2) (Acceptor::wait_for_listener), so an accept that finds nothing
+        // must not block.
+        listeners_(ctx_.open_listeners(/*non_blocking=*/true, /*reuse_port=*/false)),
+        stop_fd_(stop_.stop_fd()) {
     ctx_.set_stats_source([this] { return stats(); });
     ctx_.log().info("listening on {} (model {}, one client at a time, the rest wait in the backlog)",
                     ctx_.listening_description(), ctx_.options().model);
@@ -62,11 +62,14 @@ class BlockingServer final : public Server {
                                 /*blocking_sends=*/true);
       session.serve(scratch);
     }
-    for (const auto& l : listeners_) stop_.unwatch(l->fd());
     listeners_.clear();
   }
 
-  void stop(StopMode mode) noexcept override { stop_.request(mode); }
+  void stop(StopMode mode) noexcept override {
+    if (mode == StopMode::hand_over) ctx_.hand_over_listeners();
+    stop_.request(mode);
+  }
+  std::vector<InheritedListener> duplicate_listeners() const override { return ctx_.duplicate_listeners(); }
 
   std::vector<Endpoint> local_endpoints() const override { return ctx_.listening_on(); }
   StatsSnapshot stats() const override {
@@ -81,7 +84,7 @@ class BlockingServer final : public Server {
   StopControl stop_;
   ThreadStats stats_;
   std::vector<SharedListener> listeners_;
-  int stop_fd_;  // StopControl::stop_fd() when a listener is inherited, else -1
+  int stop_fd_;  // StopControl::stop_fd(), polled with the listeners
 };
 
 }  // namespace

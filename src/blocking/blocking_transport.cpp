@@ -22,7 +22,7 @@ BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const 
       fd_(std::move(fd)),
       blocking_(blocking_sends),
       core_(executor, *this, std::move(handler), peer, local, fd_.get()) {
-  if (stop_) stop_->watch(fd_.get(), /*listener=*/false);
+  if (stop_) stop_->watch(fd_.get());
   const auto send_timeout = executor.context().options().send_timeout;
   if (blocking_ && send_timeout.count() > 0) set_send_timeout(fd_.get(), send_timeout);
   core_.open([this] { return send(); });
@@ -41,7 +41,7 @@ BlockingTransport::BlockingTransport(BlockingLoop& executor, UniqueFd fd, const 
       core_(executor, *this, std::move(handler), to, outbound_->local, fd_.get(), /*outbound=*/true) {
   outbound_->failed = outbound.failed;
   outbound_->blocking_after = outbound.blocking_after;
-  if (stop_) stop_->watch(fd_.get(), /*listener=*/false);
+  if (stop_) stop_->watch(fd_.get());
   if (outbound.failed == 0 && outbound.timeout.count() > 0)
     outbound_->timer = executor_.start_timer(executor_.now() + outbound.timeout, [this, timeout = outbound.timeout] {
       outbound_->timer = kNoTimer;
@@ -101,7 +101,7 @@ void BlockingTransport::serve(std::span<char> scratch) {
       break;  // the companions close next
     }
     if (stop_ && stop_->requested() && core_.state() == ConnectionCore::State::open) {
-      core_.drain(/*may_keep_reading=*/false);
+      core_.drain(/*may_keep_reading=*/stop_->handing_over());
       drain_companions();
     }
     executor_.run_due();

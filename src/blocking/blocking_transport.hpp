@@ -73,8 +73,9 @@ class BlockingTransport final : public Transport {
 
   // Graceful stop: read no more; close once the owed replies are sent.
   // With a StopControl (blocking, threaded, timeout), the stop shuts the socket's reading side
-  // to wake the thread: nothing more can be read, so the handler is not offered to finish.
-  void drain() { core_.drain(/*may_keep_reading=*/stop_ == nullptr); }
+  // to wake the thread: nothing more can be read, so the handler is not offered to finish;
+  // except in a hand-over (StopControl::handing_over), which shuts nothing down.
+  void drain() { core_.drain(/*may_keep_reading=*/stop_ == nullptr || stop_->handing_over()); }
   void close(std::string_view why) { core_.close(CloseReason::server_stopped, 0, why); }
 
   [[nodiscard]] bool is_closed() const noexcept { return core_.state() == ConnectionCore::State::closed; }

@@ -18,9 +18,10 @@ void StopControl::request(StopMode mode) noexcept {
   try {
     std::lock_guard lock(mutex_);
     if (level_.load(std::memory_order_relaxed) >= want) return;
+    if (mode == StopMode::hand_over) handing_over_.store(true, std::memory_order_release);
     level_.store(want, std::memory_order_release);
     ++generation_;
-    for (const auto& [fd, listener] : watched_) apply_locked(fd, listener);
+    for (const int fd : watched_) apply_locked(fd);
     signal_stop_fd();
     cv_.notify_all();
   } catch (...) {
@@ -30,12 +31,12 @@ void StopControl::request(StopMode mode) noexcept {
   }
 }
 
-void StopControl::apply_locked(int fd, bool listener) const noexcept {
+void StopControl::apply_locked(int fd) const noexcept {
   switch (level_.load(std::memory_order_relaxed)) {
     case Level::running:
       return;
     case Level::draining:
-      ::shutdown(fd, listener ? SHUT_RDWR : SHUT_RD);
+      if (!handing_over_.load(std::memory_order_relaxed)) ::shutdown(fd, SHUT_RD);
       return;
     case Level::cut:
       ::shutdown(fd, SHUT_RDWR);
@@ -62,10 +63,10 @@ void StopControl::signal_stop_fd() const noexcept {
   [[maybe_unused]] const ssize_t n = ::write(stop_fd_.get(), &one, sizeof one);
 }
 
-void StopControl::watch(int fd, bool listener) {
+void StopControl::watch(int fd) {
   std::lock_guard lock(mutex_);
-  watched_[fd] = listener;
-  apply_locked(fd, listener);
+  watched_.insert(fd);
+  apply_locked(fd);
 }
 
 void StopControl::unwatch(int fd) noexcept {
@@ -94,7 +95,7 @@ std::jthread StopControl::start_drain_watchdog(Logger& log) {
     log.warn("drain timeout ({} ms): closing the connections still open", drain_timeout_.count());
     level_.store(Level::cut, std::memory_order_release);
     ++generation_;
-    for (const auto& [fd, listener] : watched_) apply_locked(fd, listener);
+    for (const int fd : watched_) apply_locked(fd);
     cv_.notify_all();
   });
 }

@@ -14,10 +14,11 @@
 // handle or defers a reply makes its thread sleep in poll() on the socket and an eventfd
 // instead of in recv().
 //
-// Several listeners: the accept thread sleeps in poll(2) on all of them (Acceptor::
-// wait_for_listener); a shutdown listener ends the poll as it ends an accept().
+// The accept thread sleeps in poll(2) on every listener and an eventfd (Acceptor::
+// wait_for_listener), not in accept(): a listener may be shared with another process (socket
+// activation, an upgrade's successor), so stopping never shuts one down.
 //
-// stop(): the listener is shut down (accept() fails with EINVAL), every client socket gets
+// stop(): the eventfd ends the accept thread's wait, every client socket gets
 // SHUT_RD (a blocked recv() returns 0 after the request in hand is answered) and run() waits for
 // the threads; after --drain-timeout the watchdog shuts everything down (SHUT_RDWR), which ends
 // a send() stuck on a client that does not read. Immediate: SHUT_RDWR at once.
@@ -53,12 +54,10 @@ class ThreadedServer final : public Server {
   ThreadedServer(ServerOptions options, HandlerFactory factory)
       : ctx_(with_thread_cap(std::move(options)), std::move(factory)),
         stop_(ctx_.options().drain_timeout),
-        // Several listeners, or an inherited one, are waited for in poll(2) (Acceptor::
-        // wait_for_listener), so an accept that finds nothing must not block.
-        listeners_(ctx_.open_listeners(/*non_blocking=*/accepts_through_poll(ctx_), /*reuse_port=*/false)),
-        stop_fd_(ctx_.has_inherited() ? stop_.stop_fd() : -1) {
-    for (const auto& l : listeners_)
-      if (!l->inherited()) stop_.watch(l->fd(), /*listener=*/true);
+        // Waited for in poll(2) (Acceptor::wait_for_listener), so an accept that finds nothing
+        // must not block.
+        listeners_(ctx_.open_listeners(/*non_blocking=*/true, /*reuse_port=*/false)),
+        stop_fd_(stop_.stop_fd()) {
     ctx_.set_stats_source([this] { return stats(); });
     ctx_.log().info("listening on {} (model {}, a thread per connection, at most {} threads)",
                     ctx_.listening_description(), ctx_.options().model, ctx_.options().max_connections);
@@ -86,12 +85,15 @@ class ThreadedServer final : public Server {
       if (!ctx_.reserve(acceptor_stats_, a.peer)) continue;
       spawn(std::move(a.fd), a.peer, ctx_.listening_on()[from]);
     }
-    for (const auto& l : listeners_) stop_.unwatch(l->fd());
     listeners_.clear();
     wait_for_workers();
   }
 
-  void stop(StopMode mode) noexcept override { stop_.request(mode); }
+  void stop(StopMode mode) noexcept override {
+    if (mode == StopMode::hand_over) ctx_.hand_over_listeners();
+    stop_.request(mode);
+  }
+  std::vector<InheritedListener> duplicate_listeners() const override { return ctx_.duplicate_listeners(); }
 
   std::vector<Endpoint> local_endpoints() const override { return ctx_.listening_on(); }
 

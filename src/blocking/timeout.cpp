@@ -18,8 +18,10 @@
 // until it drains below half, so no reply is ever dropped and memory stays bounded.
 // --poll-interval 0 would mean "no timeout" to the kernel; it is raised to 1 ms.
 //
-// stop(): the listener and the connections are registered with StopControl, which shuts them
-// down to wake the one call the thread is blocked in; the loop drains the pending replies
+// stop(): the connections are registered with StopControl, which shuts them down to wake the
+// one call the thread is blocked in; the listener is never shut down (another process may hold
+// it: socket activation, an upgrade's successor), and the accept waiting on it gives up within
+// the interval, when the loop sees the stop. The loop drains the pending replies
 // (bounded by --drain-timeout) and returns. The pass loop is shared with the nonblocking model
 // (visiting_server.cpp); this file is what differs.
 #include <algorithm>
@@ -47,9 +49,6 @@ class TimeoutServer final : public VisitingServer {
     for (const auto& l : listeners_) {
       if (auto ec = set_recv_timeout(l->fd(), timeout_))
         throw ServerError("cannot set SO_RCVTIMEO on the listener on " + l->local().to_string() + ": " + ec.message());
-      // An inherited listener is not shut down (another process may hold it): the accept
-      // waiting on it gives up within the interval, and the loop sees the stop then.
-      if (!l->inherited()) stop_.watch(l->fd(), /*listener=*/true);
     }
     ctx_.log().info("listening on {} (model {}, one thread visiting blocking sockets, {} ms per wait)",
                     ctx_.listening_description(), ctx_.options().model, timeout_.count());
@@ -84,11 +83,6 @@ class TimeoutServer final : public VisitingServer {
   // connections paused with nothing to send, say) must not spin.
   void after_idle_pass(SteadyClock::time_point pass_start) override {
     if (SteadyClock::now() - pass_start < timeout_) stop_.sleep_for(timeout_);
-  }
-
-  void close_listeners() override {
-    for (const auto& l : listeners_) stop_.unwatch(l->fd());
-    listeners_.clear();
   }
 
   std::chrono::milliseconds timeout_;

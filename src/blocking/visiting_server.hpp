@@ -24,7 +24,11 @@ namespace iomux::detail::blocking {
 class VisitingServer : public Server {
  public:
   void run() final;
-  void stop(StopMode mode) noexcept final { stop_.request(mode); }
+  void stop(StopMode mode) noexcept final {
+    if (mode == StopMode::hand_over) ctx_.hand_over_listeners();
+    stop_.request(mode);
+  }
+  std::vector<InheritedListener> duplicate_listeners() const final { return ctx_.duplicate_listeners(); }
 
   std::vector<Endpoint> local_endpoints() const final { return ctx_.listening_on(); }
   StatsSnapshot stats() const final;

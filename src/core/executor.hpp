@@ -83,6 +83,8 @@ class Executor : public iomux::Loop {
 
   // Owner thread: closes every connection of this thread now.
   void close_all(std::string_view why);
+  // Owner thread: whether any connection of this thread is open.
+  [[nodiscard]] bool has_connections() const noexcept { return first_ != nullptr; }
 
   // Owner thread: runs the letters waiting in the mailbox; one acquire load when there are
   // none.

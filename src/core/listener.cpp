@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -99,10 +101,26 @@ UniqueFd listen_unix(const Endpoint& where, const ListenOptions& opts, unsigned 
 ListenSocket::ListenSocket(UniqueFd fd, const Endpoint& local) noexcept : fd_(std::move(fd)), local_(local) {}
 
 ListenSocket::~ListenSocket() {
+  if (registry_) {
+    // Out of the registry before the fd closes (fd_ is closed after this body), so an upgrade
+    // never duplicates a number that was closed and reused.
+    std::lock_guard lock(registry_->mutex);
+    std::erase(registry_->live, this);
+    // The fd is closed under the mutex too: the number is free for reuse only once it is out.
+    fd_.reset();
+    if (registry_->handed_over.load(std::memory_order_acquire)) return;
+  }
   if (socket_file_.empty()) return;
   struct stat st {};
   if (::lstat(socket_file_.c_str(), &st) == 0 && st.st_dev == file_device_ && st.st_ino == file_inode_)
     ::unlink(socket_file_.c_str());
+}
+
+void ListenSocket::enlist(std::shared_ptr<ListenerRegistry> registry, std::size_t endpoint) {
+  endpoint_ = endpoint;
+  std::lock_guard lock(registry->mutex);
+  registry->live.push_back(this);
+  registry_ = std::move(registry);
 }
 
 SharedListener listen_on(const Endpoint& where, const ListenOptions& opts, unsigned unix_mode, std::error_code& ec,

@@ -6,9 +6,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "core/fd.hpp"
 #include "iomux/endpoint.hpp"
@@ -16,12 +19,23 @@
 namespace iomux::detail {
 
 struct ListenOptions;
+class ListenSocket;
+
+// Every listening socket a server holds, for an upgrade (iomux/upgrade.hpp) to duplicate while
+// the server runs: a loop closes its listeners when it stops accepting, so the fds are read
+// under the mutex their closing takes too. Once `handed_over` is set, another process serves
+// on the same sockets: a socket file is left in place at the end (it is the successor's now).
+struct ListenerRegistry {
+  std::mutex mutex;
+  std::vector<const ListenSocket*> live;
+  std::atomic<bool> handed_over{false};
+};
 
 class ListenSocket {
  public:
   ListenSocket(UniqueFd fd, const Endpoint& local) noexcept;
   // Removes the socket file this listener made (if it still is that file: another server may
-  // have replaced it since), then closes the socket.
+  // have replaced it since, and unless the listeners were handed over), then closes the socket.
   ~ListenSocket();
   ListenSocket(const ListenSocket&) = delete;
   ListenSocket& operator=(const ListenSocket&) = delete;
@@ -38,6 +52,11 @@ class ListenSocket {
   // it was opened here.
   [[nodiscard]] int inherited_fd() const noexcept { return inherited_fd_; }
 
+  // Enlists it in `registry` until it closes; `endpoint` is its place in the server's
+  // listening_on() (several sockets share one under --threads).
+  void enlist(std::shared_ptr<ListenerRegistry> registry, std::size_t endpoint);
+  [[nodiscard]] std::size_t endpoint_index() const noexcept { return endpoint_; }
+
  private:
   friend std::shared_ptr<ListenSocket> listen_on(const Endpoint&, const ListenOptions&, unsigned, std::error_code&,
                                                  std::string&);
@@ -48,6 +67,8 @@ class ListenSocket {
   dev_t file_device_ = 0;
   ino_t file_inode_ = 0;
   int inherited_fd_ = -1;
+  std::shared_ptr<ListenerRegistry> registry_;
+  std::size_t endpoint_ = 0;
 };
 
 using SharedListener = std::shared_ptr<ListenSocket>;

@@ -1,15 +1,19 @@
 #include "core/server_context.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
 
 #include "core/socket.hpp"
+#include "iomux/upgrade.hpp"
 
 namespace iomux::detail {
 
@@ -67,9 +71,12 @@ SharedListener ServerContext::open_listener_on(const Endpoint& where, bool non_b
   return listener;
 }
 
-std::vector<SharedListener> ServerContext::open_listeners(bool non_blocking, bool reuse_port) {
-  std::vector<SharedListener> out;
-  std::vector<Endpoint> where;
+std::vector<SharedListener> ServerContext::open_listeners(bool non_blocking, bool reuse_port, int loops) {
+  // Inherited sockets a service manager gave (served first, in order), and the ones an
+  // upgrade's predecessor opened for listeners[i] (named upgrade_listener_name(i)), which take
+  // its place: binding it again would fail, or, under SO_REUSEPORT, open a second group.
+  std::vector<SharedListener> given_by_manager;
+  std::vector<std::vector<SharedListener>> handed(options_.listeners.size());
   for (std::size_t i = 0; i < inherited_fds_.size(); ++i) {
     const InheritedListener& given = options_.inherited[i];
     const std::string which = "inherited fd " + std::to_string(given.fd) +
@@ -78,26 +85,84 @@ std::vector<SharedListener> ServerContext::open_listeners(bool non_blocking, boo
     SharedListener listener = adopt_listener(std::move(inherited_fds_[i]), why);
     if (!listener) throw ServerError("cannot serve on " + which + ": " + why);
     // The flag is the open file's, shared with whoever else holds the socket: systemd does
-    // not accept on a socket it hands over (Accept=no), so it does not mind either way.
+    // not accept on a socket it hands over (Accept=no), and an upgrade's predecessor runs the
+    // same model, which wants the same.
     if (std::error_code ec = set_non_blocking(listener->fd(), non_blocking))
       throw ServerError("cannot serve on " + which + ": cannot set O_NONBLOCK: " + ec.message());
-    out.push_back(std::move(listener));
-    where.push_back(out.back()->local());
+    const std::optional<std::size_t> place = upgrade_listener_index(given.name);
+    if (place && *place < handed.size())
+      handed[*place].push_back(std::move(listener));
+    else
+      given_by_manager.push_back(std::move(listener));
   }
   inherited_fds_.clear();
-  for (const Endpoint& ep : options_.listeners) {
-    out.push_back(open_listener_on(ep, non_blocking, reuse_port));
+  std::vector<SharedListener> out;
+  std::vector<Endpoint> where;
+  for (SharedListener& l : given_by_manager) {
+    manager_fds_.push_back(l->inherited_fd());
+    for (const InheritedListener& given : options_.inherited)
+      if (given.fd == l->inherited_fd()) manager_names_.push_back(given.name);
+    l->enlist(registry_, out.size());
+    out.push_back(std::move(l));
+    where.push_back(out.back()->local());
+  }
+  for (std::size_t i = 0; i < options_.listeners.size(); ++i) {
+    std::vector<SharedListener>& group = handed[i];
+    if (group.empty()) {
+      out.push_back(open_listener_on(options_.listeners[i], non_blocking, reuse_port));
+      out.back()->enlist(registry_, out.size() - 1);
+    } else {
+      if (group.size() > static_cast<std::size_t>(std::max(loops, 1))) {
+        // Each loop takes one of them; more than there are loops would leave some unread, and
+        // what the kernel queues on an unread SO_REUSEPORT socket is lost: they are closed
+        // here (the predecessor accepts on them until it drains).
+        logger_->warn("{} listening sockets handed over for {}, for {} loop{}: the extra ones are not served",
+                      group.size(), options_.listeners[i].to_string(), loops, loops == 1 ? "" : "s");
+        group.resize(static_cast<std::size_t>(std::max(loops, 1)));
+      }
+      for (SharedListener& l : group) l->enlist(registry_, out.size());
+      out.push_back(group.front());
+      if (group.size() > 1) groups_.emplace(out.size() - 1, std::move(group));
+    }
     where.push_back(out.back()->local());
   }
   if (listening_.empty()) listening_ = std::move(where);
   return out;
 }
 
-SharedListener ServerContext::listener_for_another_loop(const SharedListener& first) const {
+SharedListener ServerContext::listener_for_another_loop(const SharedListener& first, int loop) const {
+  // Several sockets handed over for one endpoint (the predecessor's loops' SO_REUSEPORT
+  // group): one per loop, so that each is accepted from; shared when there are more loops.
+  if (const auto group = groups_.find(first->endpoint_index()); group != groups_.end())
+    return group->second[static_cast<std::size_t>(loop) % group->second.size()];
   // An inherited TCP socket is shared too: binding another on its port would need
   // SO_REUSEPORT on the socket we were given, and would open one its owner does not hold.
   if (!first->tcp() || first->inherited()) return first;
-  return open_listener_on(first->local(), /*non_blocking=*/true, /*reuse_port=*/true);
+  SharedListener another = open_listener_on(first->local(), /*non_blocking=*/true, /*reuse_port=*/true);
+  another->enlist(registry_, first->endpoint_index());
+  return another;
+}
+
+std::vector<InheritedListener> ServerContext::duplicate_listeners() const {
+  std::vector<InheritedListener> out;
+  // Owned until returned: a failure part-way closes what was duplicated.
+  std::vector<UniqueFd> owned;
+  {
+    std::lock_guard lock(registry_->mutex);
+    out.reserve(registry_->live.size());
+    owned.reserve(registry_->live.size());
+    for (const ListenSocket* l : registry_->live) {
+      UniqueFd copy(::fcntl(l->fd(), F_DUPFD_CLOEXEC, 0));
+      if (!copy)
+        throw ServerError("cannot duplicate the listener on " + l->local().to_string() + ": " + last_error().message());
+      const std::size_t i = l->endpoint_index();
+      const std::size_t managed = manager_fds_.size();
+      out.push_back({copy.get(), i < managed ? manager_names_[i] : upgrade_listener_name(i - managed)});
+      owned.push_back(std::move(copy));
+    }
+  }
+  for (UniqueFd& fd : owned) fd.release();
+  return out;
 }
 
 std::string ServerContext::listening_description() const {
@@ -105,7 +170,7 @@ std::string ServerContext::listening_description() const {
   for (std::size_t i = 0; i < listening_.size(); ++i) {
     if (!out.empty()) out += ", ";
     out += listening_[i].to_string();
-    if (i < inherited_count_) out += " (inherited fd " + std::to_string(options_.inherited[i].fd) + ")";
+    if (i < manager_fds_.size()) out += " (inherited fd " + std::to_string(manager_fds_[i]) + ")";
   }
   return out;
 }

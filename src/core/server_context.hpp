@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/fd.hpp"
@@ -46,20 +47,24 @@ class ServerContext {
   void set_stats_source(std::function<StatsSnapshot()> source) { stats_source_ = std::move(source); }
   StatsSnapshot server_stats() const { return stats_source_ ? stats_source_() : StatsSnapshot{}; }
 
-  // The inherited listeners (options().inherited, taken over by the constructor), then one
-  // opened on each of options().listeners, in order; records where they listen
-  // (listening_on()). Every listener is made O_NONBLOCK or blocking as `non_blocking` says (an
-  // inherited one may come either way). `reuse_port` applies to TCP ones this opens only. Call
-  // once. Throws ServerError with the reason (the listeners opened before the failing one
-  // close, their socket files removed; the inherited ones close too).
-  std::vector<SharedListener> open_listeners(bool non_blocking, bool reuse_port);
-  // For one more event loop (--threads): a TCP listener of its own on the port `first` got
-  // (SO_REUSEPORT); a Unix or an inherited one is `first` itself, shared.
-  SharedListener listener_for_another_loop(const SharedListener& first) const;
-  // How many listeners open_listeners() gives, inherited ones included; whether any is
-  // inherited (a blocking-family server cannot wake its accept by shutting one down).
-  std::size_t listener_count() const noexcept { return inherited_count_ + options_.listeners.size(); }
-  bool has_inherited() const noexcept { return inherited_count_ > 0; }
+  // The inherited listeners (options().inherited, taken over by the constructor), then one for
+  // each of options().listeners, in order: an inherited one named upgrade_listener_name(i)
+  // (iomux/upgrade.hpp: an upgrade's predecessor opened it for the same listener) is listener
+  // i, else one is opened. Records where they listen (listening_on()). Every listener is made
+  // O_NONBLOCK or blocking as `non_blocking` says (an inherited one may come either way).
+  // `reuse_port` applies to TCP ones this opens only. `loops`: how many event loops will
+  // accept (listener_for_another_loop); several sockets handed over for one listener are
+  // spread over them. Call once. Throws ServerError with the reason (the listeners opened
+  // before the failing one close, their socket files removed; the inherited ones close too).
+  std::vector<SharedListener> open_listeners(bool non_blocking, bool reuse_port, int loops = 1);
+  // For event loop `loop` (1 .. threads-1, --threads): one of the sockets handed over for the
+  // same listener as `first`, when there were several; else a TCP listener of its own on the
+  // port `first` got (SO_REUSEPORT); a Unix or an inherited one is `first` itself, shared.
+  SharedListener listener_for_another_loop(const SharedListener& first, int loop) const;
+  // Server::duplicate_listeners(): every listener still open, duplicated and named.
+  std::vector<InheritedListener> duplicate_listeners() const;
+  // StopMode::hand_over: another process serves on the listeners now; their socket files stay.
+  void hand_over_listeners() noexcept { registry_->handed_over.store(true, std::memory_order_release); }
   // Where the listeners listen (the real ports), in open_listeners()' order. Set once, by
   // the server's constructor, before any other thread exists.
   const std::vector<Endpoint>& listening_on() const noexcept { return listening_; }
@@ -120,6 +125,13 @@ class ServerContext {
   RateLimiter connect_failure_limiter_;
   MemoryBudget budget_;
   std::function<StatsSnapshot()> stats_source_;
+  std::shared_ptr<ListenerRegistry> registry_ = std::make_shared<ListenerRegistry>();
+  // The inherited listeners a service manager gave (not an upgrade's): their fds and names,
+  // in listening_on()'s order (they come first).
+  std::vector<int> manager_fds_;
+  std::vector<std::string> manager_names_;
+  // Endpoint index -> the sockets handed over for it, when more than one (one per loop).
+  std::unordered_map<std::size_t, std::vector<SharedListener>> groups_;
 };
 
 // Closes the fds of ServerOptions::inherited: what make_server does with them when it fails

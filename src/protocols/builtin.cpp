@@ -1,6 +1,7 @@
 // The built-in protocols (protocols.hpp) as handlers on the public API, nothing else: what any
 // user of the library can write. Each answers with write_static() where it can (a constant
 // reply, no copy) or write() of its own input (sent without a copy when the socket takes it).
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -23,6 +24,28 @@ class RequestLogger {
   Logger* log_ = nullptr;
 };
 
+// The built-in protocols' drain (Handler::on_server_drain). A connection that has sent nothing
+// yet was accepted for a request that is on its way (a client connects, then sends): closing
+// it now would reset that request, so it is kept until its first request is answered (or the
+// drain timeout); so is one with input waiting. An idle one that was answered closes at once.
+// Once draining, each answer is the connection's last.
+class DrainPolicy {
+ public:
+  bool on_server_drain(bool input_waiting) noexcept {
+    draining_ = served_ == 0 || input_waiting;
+    return draining_;
+  }
+  // After a request was answered.
+  void answered(Connection& conn) {
+    ++served_;
+    if (draining_) conn.close_after_flush("server draining");
+  }
+
+ private:
+  std::uint64_t served_ = 0;
+  bool draining_ = false;
+};
+
 // The reply text lives in the factory, which the server keeps as long as it exists, so every
 // handler can send it with write_static().
 class AckHandler final : public Handler {
@@ -35,12 +58,15 @@ class AckHandler final : public Handler {
     log_request_(conn, {in.data(), in.size()});
     conn.count_requests();
     conn.write_static(reply_);
+    drain_.answered(conn);
     return in.size();
   }
+  bool on_server_drain(Connection&, bool input_waiting) override { return drain_.on_server_drain(input_waiting); }
 
  private:
   std::string_view reply_;
   RequestLogger log_request_;
+  DrainPolicy drain_;
 };
 
 class EchoHandler final : public Handler {
@@ -52,11 +78,14 @@ class EchoHandler final : public Handler {
     log_request_(conn, bytes);
     conn.count_requests();
     conn.write(bytes);
+    drain_.answered(conn);
     return in.size();
   }
+  bool on_server_drain(Connection&, bool input_waiting) override { return drain_.on_server_drain(input_waiting); }
 
  private:
   RequestLogger log_request_;
+  DrainPolicy drain_;
 };
 
 struct LineSettings {
@@ -95,6 +124,7 @@ class LineHandler final : public Handler {
       line_start = search_from = newline + 1;
     }
     conn.count_requests(answered);
+    if (answered > 0) drain_.answered(conn);
     // What is left is an unfinished line. Refuse it as soon as it cannot fit, rather than
     // keeping an unbounded amount waiting for a '\n' that may never come (+1: its '\r').
     if (input.size() - line_start > s_.max_line + 1) return refuse(conn, input.size(), 0);
@@ -113,9 +143,12 @@ class LineHandler final : public Handler {
     return all;  // the rest of the input is never looked at
   }
 
+  bool on_server_drain(Connection&, bool input_waiting) override { return drain_.on_server_drain(input_waiting); }
+
   const LineSettings& s_;
   std::size_t scanned_ = 0;
   RequestLogger log_request_;
+  DrainPolicy drain_;
 };
 
 }  // namespace

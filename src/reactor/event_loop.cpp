@@ -78,6 +78,12 @@ std::error_code EventLoop::unwatch(int fd) {
   return poller_->remove(fd);
 }
 
+std::error_code EventLoop::unwatch_shared(int fd) {
+  assert(in_loop_thread());
+  if (fd >= 0 && static_cast<std::size_t>(fd) < handlers_.size()) handlers_[fd] = nullptr;
+  return poller_->remove_shared(fd);
+}
+
 void EventLoop::rebind(int fd, IoHandler* handler) {
   assert(in_loop_thread());
   if (fd >= 0 && static_cast<std::size_t>(fd) < handlers_.size() && handlers_[fd]) handlers_[fd] = handler;

@@ -51,6 +51,8 @@ class EventLoop {
   std::error_code watch(int fd, std::uint32_t interest, IoHandler* handler);
   std::error_code update(int fd, std::uint32_t interest);
   std::error_code unwatch(int fd);
+  // unwatch() for an fd another process may share (Poller::remove_shared): a listener.
+  std::error_code unwatch_shared(int fd);
   // Loop thread: a watched fd's events go to `handler` from now on (the poller is not told).
   void rebind(int fd, IoHandler* handler);
 

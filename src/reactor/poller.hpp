@@ -41,6 +41,11 @@ class Poller {
   virtual std::error_code add(int fd, std::uint32_t interest) = 0;
   virtual std::error_code modify(int fd, std::uint32_t interest) = 0;
   virtual std::error_code remove(int fd) = 0;
+  // remove() for an fd whose open file another process may share (a listener: socket
+  // activation, an upgrade's successor): nothing of the file's own state is changed, only this
+  // poller's watch. (sigio's remove() clears O_ASYNC, a flag of the open file: the other
+  // process's signals would stop too.)
+  virtual std::error_code remove_shared(int fd) { return remove(fd); }
 
   // Blocks up to timeout_ms (-1 = no limit, 0 = just look) and fills `out` with ready fds.
   // Returns how many; 0 on timeout or EINTR; -1 with errno on failure. Level-triggered

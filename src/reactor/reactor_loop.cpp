@@ -51,7 +51,7 @@ void ReactorLoop::stop(StopMode mode) noexcept {
 
 void ReactorLoop::stop_accepting() {
   // A listener shared with other loops (Unix, --threads) closes with the last of them.
-  for (auto& l : listeners_) loop_.unwatch(l->socket->fd());
+  for (auto& l : listeners_) loop_.unwatch_shared(l->socket->fd());
   listeners_.clear();
 }
 

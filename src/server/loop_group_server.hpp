@@ -32,11 +32,11 @@ class LoopGroupServer : public Server {
   LoopGroupServer(ServerOptions options, HandlerFactory factory, const MakeLoop& make_loop)
       : ctx_(std::move(options), std::move(factory)) {
     const int n = thread_count();
-    std::vector<SharedListener> first = ctx_.open_listeners(true, n > 1);
+    std::vector<SharedListener> first = ctx_.open_listeners(true, n > 1, n);
     for (int i = 1; i < n; ++i) {
       // Port 0 means "any" once: later loops bind the port the first one got.
       std::vector<SharedListener> more;
-      for (const SharedListener& l : first) more.push_back(ctx_.listener_for_another_loop(l));
+      for (const SharedListener& l : first) more.push_back(ctx_.listener_for_another_loop(l, i));
       loops_.push_back(make_loop(ctx_, std::move(more)));
     }
     loops_.insert(loops_.begin(), make_loop(ctx_, std::move(first)));
@@ -72,8 +72,11 @@ class LoopGroupServer : public Server {
   }
 
   void stop(StopMode mode) noexcept override {
+    if (mode == StopMode::hand_over) ctx_.hand_over_listeners();
     for (auto& loop : loops_) loop->stop(mode);
   }
+
+  std::vector<InheritedListener> duplicate_listeners() const override { return ctx_.duplicate_listeners(); }
 
   std::vector<Endpoint> local_endpoints() const override { return ctx_.listening_on(); }
 

@@ -12,13 +12,15 @@
 #include <initializer_list>
 #include <stop_token>
 #include <thread>
+#include <vector>
 
 #include "iomux/server.hpp"
+#include "server/signal_watch.hpp"
 
 namespace iomux {
+namespace detail {
 
-void run_until_signal(Server& server, std::initializer_list<int> signals,
-                      std::function<void(int signal, StopMode mode)> on_signal) {
+void run_watching_signals(Server& server, const std::vector<int>& signals, const std::function<void(int)>& on_signal) {
   sigset_t set;
   sigemptyset(&set);
   for (int sig : signals) sigaddset(&set, sig);
@@ -28,22 +30,13 @@ void run_until_signal(Server& server, std::initializer_list<int> signals,
   pthread_sigmask(SIG_BLOCK, &set, &previous);
   std::exception_ptr failure;
   {
-    std::jthread watcher([&server, &set, &on_signal](std::stop_token done) {
+    std::jthread watcher([&set, &on_signal](std::stop_token done) {
       // Short waits, so that the watcher notices the end of run() within one of them.
       const timespec tick{0, 100'000'000};
-      int received = 0;
       while (!done.stop_requested()) {
         const int sig = sigtimedwait(&set, nullptr, &tick);
         if (sig < 0) continue;  // EAGAIN (the tick) or EINTR
-        const StopMode mode = ++received == 1 ? StopMode::graceful : StopMode::immediate;
-        if (on_signal) {
-          try {
-            on_signal(sig, mode);
-          } catch (...) {
-            // A logging callback that fails must not keep the server from stopping.
-          }
-        }
-        server.stop(mode);
+        on_signal(sig);
       }
     });
     try {
@@ -59,6 +52,24 @@ void run_until_signal(Server& server, std::initializer_list<int> signals,
   }
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace detail
+
+void run_until_signal(Server& server, std::initializer_list<int> signals,
+                      std::function<void(int signal, StopMode mode)> on_signal) {
+  int received = 0;
+  detail::run_watching_signals(server, std::vector<int>(signals), [&](int sig) {
+    const StopMode mode = ++received == 1 ? StopMode::graceful : StopMode::immediate;
+    if (on_signal) {
+      try {
+        on_signal(sig, mode);
+      } catch (...) {
+        // A logging callback that fails must not keep the server from stopping.
+      }
+    }
+    server.stop(mode);
+  });
 }
 
 }  // namespace iomux

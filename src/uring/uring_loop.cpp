@@ -34,6 +34,8 @@ constexpr std::chrono::milliseconds kProbeSweepPeriod{250};
 constexpr std::chrono::milliseconds kSweepPeriod{100};
 // How long the loop may wait while requests that found no free SQE are still to be made.
 constexpr std::chrono::milliseconds kSqeRetryDelay{1};
+// Connections a loop takes off a listener's queue after its accept was cancelled (take_queued).
+constexpr int kLateAcceptBurst = 64;
 
 // Multishot recvs where they can be bounded (see arm_recv). IOMUX_URING_RECV=oneshot forces the
 // one-shot recvs that kernels before 6.16 get: for the tests of that path, and for comparing.
@@ -98,6 +100,7 @@ void UringLoop::run() {
 }
 
 void UringLoop::stop(StopMode mode) noexcept {
+  if (mode == StopMode::immediate) cut_.store(true, std::memory_order_relaxed);
   request_stop(mode);
 }
 
@@ -106,7 +109,14 @@ void UringLoop::stop_accepting() {
 }
 
 void UringLoop::finish() {
-  done_ = true;
+  finish_requested_ = true;
+  if (!accepts_in_flight()) done_ = true;
+}
+
+bool UringLoop::accepts_in_flight() const noexcept {
+  for (const Listening& l : listeners_)
+    if (l.armed) return true;
+  return false;
 }
 
 TimerId UringLoop::start_timer(Clock::time_point when, std::function<void()> callback) {
@@ -187,6 +197,11 @@ void UringLoop::dispatch(const io_uring_cqe& cqe) {
 }
 
 void UringLoop::after_batch() {
+  // finish() waited for the cancelled accepts' last CQEs and the connections they brought.
+  if (finish_requested_ && !done_ && !accepts_in_flight() && !has_connections()) {
+    if (late_drain_timer_ != kNoTimer) cancel_timer(std::exchange(late_drain_timer_, kNoTimer));
+    done_ = true;
+  }
   pool_.publish();  // every buffer given back in the batch, in one store
   if (sqe_retries_.due()) retry_sqes();
   if (!starved_.empty()) {
@@ -288,8 +303,14 @@ void UringLoop::on_accept(std::uint32_t index, const io_uring_cqe& cqe) {
   }
   if (cqe.res >= 0) {
     UniqueFd fd(cqe.res);
-    if (accepting) adopt(std::move(fd), index);  // else: shutting down, the fd just closes
-  } else if (cqe.res != -ECANCELED) {            // cancelled: stop_listener() asked for it
+    if (accepting) {
+      adopt(std::move(fd), index);
+    } else if (!done_ && !cut_.load(std::memory_order_relaxed)) {
+      // Accepted in the race with the cancel: the kernel took it off the queue, so no other
+      // process (an upgrade's successor) can serve it.
+      adopt_late(std::move(fd), index);
+    }                                  // else: stopping now, the fd just closes
+  } else if (cqe.res != -ECANCELED) {  // cancelled: stop_listener() asked for it
     bool shed_more = true;
     switch (context().accept_failed(-cqe.res, l.socket->fd(), spare_, stats_, &shed_more)) {
       case AcceptFailure::out_of_fds:
@@ -303,26 +324,58 @@ void UringLoop::on_accept(std::uint32_t index, const io_uring_cqe& cqe) {
     }
   }
   if (l.armed) return;
-  if (!accepting)
+  if (!accepting) {
+    if (!done_ && !cut_.load(std::memory_order_relaxed)) take_queued(index);
     l.socket.reset();
-  else if (!l.retry)
+  } else if (!l.retry)
     arm_accept(index);
 }
 
-void UringLoop::adopt(UniqueFd fd, std::uint32_t index) {
+void UringLoop::adopt_late(UniqueFd fd, std::uint32_t index) {
+  // Served as the drain serves the others: what it sent is answered, then it closes.
+  const auto slot = adopt(std::move(fd), index);
+  if (!slot) return;
+  conns_[*slot].core->drain();
+  if (finish_requested_ && late_drain_timer_ == kNoTimer)
+    late_drain_timer_ = start_timer(now_ + context().options().drain_timeout, [this] {
+      late_drain_timer_ = kNoTimer;
+      close_all("drain timeout");
+    });
+}
+
+// A multishot accept waits on the listener exclusively: a new connection wakes one waiter.
+// When the one woken was this loop's accept, cancelled before it took the connection, the
+// wake-up is spent, and a listener shared with another process (an upgrade's successor, whose
+// accept waits as well) would keep the connection queued, unseen, until the next one arrives.
+// So once the accept is gone, what is queued is taken here (non-blocking accepts, a burst at
+// most: the other process is woken by whatever comes later) and served in the drain.
+void UringLoop::take_queued(std::uint32_t index) {
+  const int listen_fd = listeners_[index].socket->fd();
+  for (int i = 0; i < kLateAcceptBurst; ++i) {
+    UniqueFd fd(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+    if (!fd) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN: nothing queued; anything else: nothing to take now
+    }
+    adopt_late(std::move(fd), index);
+  }
+}
+
+std::optional<std::uint32_t> UringLoop::adopt(UniqueFd fd, std::uint32_t index) {
   const Listening& l = listeners_[index];
   const Endpoint peer = peer_endpoint(fd.get());
   std::unique_ptr<Handler> handler = context().admit(stats_, peer);
-  if (!handler) return;
+  if (!handler) return std::nullopt;
   // Replies are whole messages: never hold one back for Nagle (TCP only).
   if (l.socket->tcp()) set_no_delay(fd.get());
   const std::uint32_t slot = take_slot(std::move(fd));
   UringTransport& c = conns_[slot];
   c.core.emplace(*this, c, std::move(handler), peer, *l.local, c.fd.get());
   c.core->open([this, slot] { return sender(slot); });
-  if (c.closed()) return;
+  if (c.closed()) return std::nullopt;
   c.core->start_idle_timer();
   apply_reading(slot);
+  return slot;
 }
 
 std::uint32_t UringLoop::take_slot(UniqueFd fd) {

@@ -85,7 +85,12 @@ class UringLoop final : public Executor {
   void teardown();
   void arm_accept(std::uint32_t index);
   void on_accept(std::uint32_t index, const io_uring_cqe& cqe);
-  void adopt(UniqueFd fd, std::uint32_t index);
+  // The connection's slot, or nullopt when it was refused or closed at once.
+  std::optional<std::uint32_t> adopt(UniqueFd fd, std::uint32_t index);
+  [[nodiscard]] bool accepts_in_flight() const noexcept;
+  // A connection accepted once the drain began: served in it.
+  void adopt_late(UniqueFd fd, std::uint32_t index);
+  void take_queued(std::uint32_t index);
   // A free connection slot (a new one if none), owner and fd set.
   std::uint32_t take_slot(UniqueFd fd);
   void on_connect(std::uint32_t slot, const io_uring_cqe& cqe);
@@ -174,6 +179,12 @@ class UringLoop final : public Executor {
   bool accept_retry_ = false;  // some listener's retry is set
   bool wake_armed_ = false;
   bool done_ = false;
+  // The executor is done with this loop (its drain ended, or an immediate stop), but a
+  // cancelled multishot accept has not reported its last CQE: a connection it accepted in the
+  // race is still served (drained), and the loop ends once none is left.
+  bool finish_requested_ = false;
+  TimerId late_drain_timer_ = kNoTimer;  // bounds the drain of those late connections
+  std::atomic<bool> cut_{false};         // an immediate stop was asked for: nothing late is served
 };
 
 }  // namespace iomux::detail::uring

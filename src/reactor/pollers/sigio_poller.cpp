@@ -145,6 +145,15 @@ class SigioPoller final : public Poller {
     return {};
   }
 
+  // O_ASYNC stays: the process that shares the file (an upgrade's successor) armed it for
+  // itself, and the signals are aimed at its thread. A late one for this fd is not watched
+  // any more, and is dropped (on_signal).
+  std::error_code remove_shared(int fd) override {
+    if (!watched(fd)) return std::make_error_code(std::errc::no_such_file_or_directory);
+    fds_[fd] = Watch{};
+    return {};
+  }
+
   // The thread that calls wait() receives the signals; a new thread takes them over.
   int wait(std::span<ReadyEvent> out, int timeout_ms) override {
     adopt_calling_thread();
@@ -194,6 +203,10 @@ class SigioPoller final : public Poller {
     if (::fcntl(fd, F_SETOWN_EX, &owner) != 0) return errno_code();
     int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0) return errno_code();
+    // Set already: the open file is shared with another process that armed it (an upgrade's
+    // predecessor). The kernel names the fd in each signal by the number given when O_ASYNC
+    // was turned on, the other process's: turned off and on again, it names ours.
+    if ((flags & O_ASYNC) && ::fcntl(fd, F_SETFL, flags & ~O_ASYNC) == 0) flags &= ~O_ASYNC;
     const int wanted = flags | O_ASYNC | O_NONBLOCK;
     if (wanted != flags && ::fcntl(fd, F_SETFL, wanted) != 0) return errno_code();
     return {};
