@@ -346,6 +346,11 @@ class Connection {
   // The server's model name and its counters (summed over its threads).
   [[nodiscard]] std::string_view model() const noexcept;
   [[nodiscard]] StatsSnapshot server_stats() const;
+  // The server's listening sockets were handed to another process (an upgrade,
+  // StopMode::hand_over): it serves new connections, so this drain may take its time (up to
+  // drain_timeout) to lose nothing, such as the first request of a client that has just
+  // connected. Any thread.
+  [[nodiscard]] bool server_handing_over() const noexcept;
 
  protected:
   Connection() = default;
@@ -376,7 +381,8 @@ class Handler {
   // or the output fell to what notify_drain() asked.
   virtual void on_drain(Connection& /*conn*/) {}
 
-  // A graceful stop began (Server::stop(StopMode::graceful)): no more connections are accepted.
+  // A graceful stop began (Server::stop(StopMode::graceful or hand_over)): no more connections
+  // are accepted (conn.server_handing_over() tells a hand-over to another process).
   // Return false (the default) and this connection reads no more: the replies owed are sent,
   // then it closes (CloseReason::server_stopped), so a request whose bytes are still on their
   // way is not answered. Return true to go on reading, so that it is: the handler then ends the
@@ -387,7 +393,7 @@ class Handler {
   // once per connection, on the models that can keep reading while they drain: select, poll,
   // epoll, epoll-et, sigio, uring and nonblocking. blocking, threaded and timeout stop by
   // shutting each socket's reading side (it wakes the thread blocked in it): they never call it
-  // and drain as for false.
+  // and drain as for false; except in a hand-over, which shuts nothing down: they call it too.
   virtual bool on_server_drain(Connection& /*conn*/, bool /*input_waiting*/) { return false; }
 
   // The last call. `conn` can no longer send; its handle answers `gone` from now on.

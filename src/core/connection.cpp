@@ -341,6 +341,10 @@ StatsSnapshot Connection::server_stats() const {
   return core_of(*this).executor_.context().server_stats();
 }
 
+bool Connection::server_handing_over() const noexcept {
+  return core_of(*this).executor_.context().listeners_handed_over();
+}
+
 // ------------------------------------------------------------------ handles, deferred replies
 
 PostResult ConnectionHandle::post(std::function<void(Connection&)> task) const {

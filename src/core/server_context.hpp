@@ -65,6 +65,7 @@ class ServerContext {
   std::vector<InheritedListener> duplicate_listeners() const;
   // StopMode::hand_over: another process serves on the listeners now; their socket files stay.
   void hand_over_listeners() noexcept { registry_->handed_over.store(true, std::memory_order_release); }
+  bool listeners_handed_over() const noexcept { return registry_->handed_over.load(std::memory_order_acquire); }
   // Where the listeners listen (the real ports), in open_listeners()' order. Set once, by
   // the server's constructor, before any other thread exists.
   const std::vector<Endpoint>& listening_on() const noexcept { return listening_; }

@@ -24,15 +24,17 @@ class RequestLogger {
   Logger* log_ = nullptr;
 };
 
-// The built-in protocols' drain (Handler::on_server_drain). A connection that has sent nothing
-// yet was accepted for a request that is on its way (a client connects, then sends): closing
-// it now would reset that request, so it is kept until its first request is answered (or the
-// drain timeout); so is one with input waiting. An idle one that was answered closes at once.
+// The built-in protocols' drain (Handler::on_server_drain). One with input waiting is kept
+// until it is answered. In a hand-over to another process (an upgrade), so is one that has sent
+// nothing yet: it was accepted for a request that is on its way (a client connects, then
+// sends), and closing it now would reset that request; the drain may take its time, since the
+// other process serves the new connections. (A plain stop lets it go at once: it may never
+// speak, and the stop should not wait for it.) An idle one that was answered closes at once.
 // Once draining, each answer is the connection's last.
 class DrainPolicy {
  public:
-  bool on_server_drain(bool input_waiting) noexcept {
-    draining_ = served_ == 0 || input_waiting;
+  bool on_server_drain(const Connection& conn, bool input_waiting) noexcept {
+    draining_ = input_waiting || (served_ == 0 && conn.server_handing_over());
     return draining_;
   }
   // After a request was answered.
@@ -61,7 +63,9 @@ class AckHandler final : public Handler {
     drain_.answered(conn);
     return in.size();
   }
-  bool on_server_drain(Connection&, bool input_waiting) override { return drain_.on_server_drain(input_waiting); }
+  bool on_server_drain(Connection& conn, bool input_waiting) override {
+    return drain_.on_server_drain(conn, input_waiting);
+  }
 
  private:
   std::string_view reply_;
@@ -81,7 +85,9 @@ class EchoHandler final : public Handler {
     drain_.answered(conn);
     return in.size();
   }
-  bool on_server_drain(Connection&, bool input_waiting) override { return drain_.on_server_drain(input_waiting); }
+  bool on_server_drain(Connection& conn, bool input_waiting) override {
+    return drain_.on_server_drain(conn, input_waiting);
+  }
 
  private:
   RequestLogger log_request_;
@@ -143,7 +149,9 @@ class LineHandler final : public Handler {
     return all;  // the rest of the input is never looked at
   }
 
-  bool on_server_drain(Connection&, bool input_waiting) override { return drain_.on_server_drain(input_waiting); }
+  bool on_server_drain(Connection& conn, bool input_waiting) override {
+    return drain_.on_server_drain(conn, input_waiting);
+  }
 
   const LineSettings& s_;
   std::size_t scanned_ = 0;
