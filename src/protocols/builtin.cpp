@@ -24,17 +24,17 @@ class RequestLogger {
   Logger* log_ = nullptr;
 };
 
-// The built-in protocols' drain (Handler::on_server_drain). One with input waiting is kept
-// until it is answered. In a hand-over to another process (an upgrade), so is one that has sent
-// nothing yet: it was accepted for a request that is on its way (a client connects, then
-// sends), and closing it now would reset that request; the drain may take its time, since the
-// other process serves the new connections. (A plain stop lets it go at once: it may never
-// speak, and the stop should not wait for it.) An idle one that was answered closes at once.
-// Once draining, each answer is the connection's last.
+// The built-in protocols' drain (Handler::on_server_drain) in a hand-over to another process
+// (an upgrade): a connection that has sent nothing yet was accepted for a request that is on
+// its way (a client connects, then sends), and closing it now would reset that request; so it
+// is kept until it is answered, and so is one with input waiting. The drain may take its time:
+// the other process serves the new connections. An idle one that was answered closes at once.
+// Once draining, each answer is the connection's last. A plain stop keeps the default (read no
+// more, send what is owed, close): it may not wait for a client that never speaks.
 class DrainPolicy {
  public:
   bool on_server_drain(const Connection& conn, bool input_waiting) noexcept {
-    draining_ = input_waiting || (served_ == 0 && conn.server_handing_over());
+    draining_ = conn.server_handing_over() && (served_ == 0 || input_waiting);
     return draining_;
   }
   // After a request was answered.
