@@ -14,10 +14,12 @@
 namespace iomux::detail::blocking {
 
 void StopControl::request(StopMode mode) noexcept {
-  const Level want = mode == StopMode::immediate ? Level::cut : Level::draining;
   try {
     std::lock_guard lock(mutex_);
-    if (level_.load(std::memory_order_relaxed) >= want) return;
+    // A second graceful stop cuts the drain short, as an immediate one does (Server::stop).
+    const Level now = level_.load(std::memory_order_relaxed);
+    const Level want = mode == StopMode::immediate || now == Level::draining ? Level::cut : Level::draining;
+    if (now >= want) return;
     level_.store(want, std::memory_order_release);
     ++generation_;
     for (const auto& [fd, listener] : watched_) apply_locked(fd, listener);
