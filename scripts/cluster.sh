@@ -5,6 +5,8 @@
 #   scripts/cluster.sh resp N [options] [-- SERVE_ARGS...]   N `--protocol resp` backends, twemproxy
 #   scripts/cluster.sh restart I                              stop backend I (SIGTERM, a graceful
 #                                                             stop), start it again on its port
+#   scripts/cluster.sh upgrade I                              upgrade backend I in place (SIGUSR2:
+#                                                             a new process takes its socket)
 #   scripts/cluster.sh stop                                   stop everything it started
 #
 # Options: --base-port P (backend I listens on P+I-1; default: a free port each, chosen by the
@@ -43,7 +45,7 @@ die() {
 say() { echo "cluster: $*" >&2; }
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -210,7 +212,8 @@ start_backend() {
   # One line without a newline at its end: read says EOF, and has read it.
   read -r -a args <"$state/serve-args" || true
   : >"$log"
-  "$iomux" serve "${args[@]}" --host "$host" --port "$port" </dev/null >>"$log" 2>&1 &
+  # iomux keeps the pid file itself: after an upgrade (SIGUSR2) it names the new process.
+  "$iomux" serve "${args[@]}" --host "$host" --port "$port" --pid-file "$state/backend-$i.pid" </dev/null >>"$log" 2>&1 &
   pid=$!
   echo "$pid" >"$state/backend-$i.pid"
   until listening=$(grep -m1 -oE "listening on $host:[0-9]+" "$log"); do
@@ -354,6 +357,28 @@ cmd_restart() {
   start_backend "$i" "$port"
 }
 
+# Upgrades backend $1 without closing its listening socket: SIGUSR2 makes `iomux serve` start its
+# binary again with the same arguments and hand it the socket; once the new process serves, the
+# old one drains and exits. Done when the pid file (kept by iomux) names a new process of ours
+# and the old one has gone.
+cmd_upgrade() {
+  local i=$1 file="$state/backend-$1.pid" exe old new tries=0
+  exe=$(program_file "$iomux")
+  [[ -f "$file" ]] || die "no backend $i in $state"
+  old=$(<"$file")
+  is_ours "$old" "$exe" || die "backend $i (pid $old) is not running"
+  kill -USR2 "$old"
+  while ((tries++ < (start_timeout_s + stop_timeout_s) * 10)); do
+    new=$(<"$file")
+    if [[ "$new" != "$old" ]] && is_ours "$new" "$exe" && ! is_ours "$old" "$exe"; then
+      say "backend $i upgraded: pid $old -> $new"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "backend $i (pid $old): not upgraded after $((start_timeout_s + stop_timeout_s))s: see $state/backend-$i.log"
+}
+
 cmd_stop() {
   local kind="" f
   [[ -f "$state/kind" ]] && kind=$(<"$state/kind")
@@ -373,6 +398,7 @@ cmd_stop() {
 case "${1:-}" in
   http | resp) (($# >= 2)) || usage; cmd_start "$@" ;;
   restart) (($# == 2)) || usage; cmd_restart "$2" ;;
+  upgrade) (($# == 2)) || usage; cmd_upgrade "$2" ;;
   stop) cmd_stop ;;
   *) usage ;;
 esac
