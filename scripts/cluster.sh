@@ -365,6 +365,7 @@ cmd_upgrade() {
   local i=$1 file="$state/backend-$1.pid" exe old new tries=0
   exe=$(program_file "$iomux")
   [[ -f "$file" ]] || die "no backend $i in $state"
+  [[ "$(cat "$state/backend" 2>/dev/null)" != nginx ]] || die "backend $i is nginx: upgrade is for iomux backends"
   old=$(<"$file")
   is_ours "$old" "$exe" || die "backend $i (pid $old) is not running"
   kill -USR2 "$old"
