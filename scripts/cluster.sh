@@ -5,10 +5,15 @@
 #   scripts/cluster.sh resp N [options] [-- SERVE_ARGS...]   N `--protocol resp` backends, twemproxy
 #   scripts/cluster.sh restart I                              stop backend I (SIGTERM, a graceful
 #                                                             stop), start it again on its port
+#   scripts/cluster.sh upgrade I                              upgrade backend I in place (SIGUSR2:
+#                                                             a new process takes its socket)
 #   scripts/cluster.sh stop                                   stop everything it started
 #
 # Options: --base-port P (backend I listens on P+I-1; default: a free port each, chosen by the
-# kernel), --front-port P (the balancer's; default: a free one), --model M (default epoll).
+# kernel), --front-port P (the balancer's; default: a free one), --model M (default epoll),
+# --template FILE (the balancer's configuration to start from; default the docs/deploy one),
+# --backend nginx (http only: N nginx processes instead of `iomux serve`, one worker each,
+# answering /plaintext and /health as iomux does, to compare the two behind the same HAProxy).
 # SERVE_ARGS go to every `iomux serve`.
 #
 # The balancer's configuration is generated from docs/deploy/haproxy.cfg or
@@ -19,7 +24,8 @@
 # printed. `stop` and `restart` signal only the pids recorded there, after checking that each is
 # still the program that was started.
 #
-# Environment: IOMUX (default build/iomux), HAPROXY (haproxy), NUTCRACKER (nutcracker).
+# Environment: IOMUX (default build/iomux), HAPROXY (haproxy), NUTCRACKER (nutcracker), NGINX
+# (nginx).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +33,7 @@ state=${CLUSTER_DIR:-/tmp/iomux-cluster}
 iomux=${IOMUX:-$root/build/iomux}
 haproxy=${HAPROXY:-haproxy}
 nutcracker=${NUTCRACKER:-nutcracker}
+nginx=${NGINX:-nginx}
 host=127.0.0.1
 start_timeout_s=10
 stop_timeout_s=15
@@ -38,7 +45,7 @@ die() {
 say() { echo "cluster: $*" >&2; }
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -120,15 +127,93 @@ wait_balancer_listening() {
   return 1
 }
 
+# The program the backends run: the one recorded for this cluster (`iomux serve` or nginx).
+backend_program() {
+  if [[ "$(cat "$state/backend" 2>/dev/null)" == nginx ]]; then
+    program_file "$nginx"
+  else
+    program_file "$iomux"
+  fi
+}
+
+# nginx as a backend in iomux's place: one process (no master, so the recorded pid is the one
+# that serves and is signalled), no access log, and the two routes HAProxy uses with iomux's
+# bodies: /plaintext and the health check's /health. `server_tokens off` makes its Server
+# header as long as iomux's; nginx adds `Connection: keep-alive` (24 bytes) to every answer,
+# which HAProxy drops before its client sees it.
+nginx_backend_config() {
+  local dir=$1 port=$2
+  cat <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events {
+  worker_connections 4096;
+}
+http {
+  access_log off;
+  server_tokens off;
+  keepalive_requests 1000000000;
+  client_body_temp_path $dir/client_body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen $host:$port backlog=4096;
+    location = /plaintext {
+      default_type text/plain;
+      return 200 "Hello, World!";
+    }
+    location = /health {
+      default_type text/plain;
+      return 200 "ok";
+    }
+  }
+}
+EOF
+}
+
+# Starts nginx as backend $1 on port $2 (0: a free one, chosen here) and records it; it has
+# started once it holds the listening socket itself.
+start_nginx_backend() {
+  local i=$1 port=$2 log="$state/backend-$1.log" dir="$state/backend-$1" pid tries=0
+  [[ "$port" != 0 ]] || port=$(free_port)
+  mkdir -p "$dir"
+  nginx_backend_config "$dir" "$port" >"$dir/nginx.conf"
+  : >"$log"
+  "$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null >>"$log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$state/backend-$i.pid"
+  until holds_listener "$pid" "$port"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      rm -f "$state/backend-$i.pid"
+      die "backend $i (nginx) did not start: $(tail -n 3 "$log" "$dir/error.log" 2>/dev/null)"
+    fi
+    ((tries++ < start_timeout_s * 10)) || die "backend $i (nginx, pid $pid) not listening after ${start_timeout_s}s: see $dir/error.log"
+    sleep 0.1
+  done
+  echo "$port" >"$state/backend-$i.port"
+  say "backend $i: $host:$port (nginx, pid $pid)"
+}
+
 # Starts backend $1 on port $2 (0: the kernel chooses) and records it; the port it listens on is
 # read back from its log.
 start_backend() {
+  if [[ "$(cat "$state/backend" 2>/dev/null)" == nginx ]]; then
+    start_nginx_backend "$@"
+    return
+  fi
   local i=$1 port=$2 log="$state/backend-$1.log" pid tries=0 listening
   local -a args
   # One line without a newline at its end: read says EOF, and has read it.
   read -r -a args <"$state/serve-args" || true
   : >"$log"
-  "$iomux" serve "${args[@]}" --host "$host" --port "$port" </dev/null >>"$log" 2>&1 &
+  # iomux keeps the pid file itself: after an upgrade (SIGUSR2) it names the new process.
+  "$iomux" serve "${args[@]}" --host "$host" --port "$port" --pid-file "$state/backend-$i.pid" </dev/null >>"$log" 2>&1 &
   pid=$!
   echo "$pid" >"$state/backend-$i.pid"
   until listening=$(grep -m1 -oE "listening on $host:[0-9]+" "$log"); do
@@ -186,36 +271,50 @@ cmd_start() {
   local kind=$1 n=$2
   shift 2
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "the number of backends must be a positive integer (got '$n')"
-  local base_port="" front_port="" model=epoll
+  local base_port="" front_port="" model=epoll backend=iomux template=""
   local -a serve_args=()
   while (($#)); do
     case "$1" in
       --base-port) base_port=${2:?--base-port needs a port}; shift 2 ;;
       --front-port) front_port=${2:?--front-port needs a port}; shift 2 ;;
       --model) model=${2:?--model needs a model}; shift 2 ;;
+      --template) template=${2:?--template needs a file}; shift 2 ;;
+      --backend) backend=${2:?--backend needs iomux or nginx}; shift 2 ;;
       --) shift; serve_args=("$@"); break ;;
       *) die "unknown option '$1'" ;;
     esac
   done
-  [[ -x "$iomux" ]] || die "$iomux is not an executable (build it, or set IOMUX)"
-  local balancer template config
+  case "$backend" in
+    iomux) [[ -x "$iomux" ]] || die "$iomux is not an executable (build it, or set IOMUX)" ;;
+    nginx)
+      [[ "$kind" == http ]] || die "--backend nginx is for an http cluster"
+      command -v "$nginx" >/dev/null || die "$nginx is not on PATH (Debian package nginx)"
+      ;;
+    *) die "--backend must be iomux or nginx (got '$backend')" ;;
+  esac
+  local balancer config
   if [[ "$kind" == http ]]; then
-    balancer=$haproxy template=$root/docs/deploy/haproxy.cfg config=haproxy.cfg
+    balancer=$haproxy config=haproxy.cfg
+    template=${template:-$root/docs/deploy/haproxy.cfg}
   else
-    balancer=$nutcracker template=$root/docs/deploy/nutcracker.yml config=nutcracker.yml
+    balancer=$nutcracker config=nutcracker.yml
+    template=${template:-$root/docs/deploy/nutcracker.yml}
   fi
+  [[ -r "$template" ]] || die "cannot read the template $template"
   command -v "$balancer" >/dev/null || die "$balancer is not on PATH (Debian package $(basename "$balancer"))"
 
   mkdir -p "$state"
   local f
   for f in "$state"/backend-*.pid "$state"/balancer.pid; do
     [[ -f "$f" ]] || continue
-    if is_ours "$(<"$f")" "$(program_file "$iomux")" || is_ours "$(<"$f")" "$(program_file "$balancer")"; then
+    if is_ours "$(<"$f")" "$(program_file "$iomux")" || is_ours "$(<"$f")" "$(program_file "$nginx")" ||
+      is_ours "$(<"$f")" "$(program_file "$balancer")"; then
       die "a cluster is running in $state: scripts/cluster.sh stop first"
     fi
   done
-  rm -f "$state"/backend-* "$state"/balancer.* "$state"/front "$state"/kind "$state"/count
+  rm -rf "$state"/backend-* "$state"/backend "$state"/balancer.* "$state"/front "$state"/kind "$state"/count
   echo "$kind" >"$state/kind"
+  echo "$backend" >"$state/backend"
   echo "$n" >"$state/count"
   printf '%s ' --protocol "$kind" --model "$model" "${serve_args[@]}" >"$state/serve-args"
   # Whatever fails from here leaves nothing running.
@@ -254,8 +353,31 @@ cmd_restart() {
   local i=$1 port
   [[ -f "$state/backend-$i.port" ]] || die "no backend $i in $state"
   port=$(<"$state/backend-$i.port")
-  stop_pidfile "$state/backend-$i.pid" "$(program_file "$iomux")"
+  stop_pidfile "$state/backend-$i.pid" "$(backend_program)"
   start_backend "$i" "$port"
+}
+
+# Upgrades backend $1 without closing its listening socket: SIGUSR2 makes `iomux serve` start its
+# binary again with the same arguments and hand it the socket; once the new process serves, the
+# old one drains and exits. Done when the pid file (kept by iomux) names a new process of ours
+# and the old one has gone.
+cmd_upgrade() {
+  local i=$1 file="$state/backend-$1.pid" exe old new tries=0
+  exe=$(program_file "$iomux")
+  [[ -f "$file" ]] || die "no backend $i in $state"
+  [[ "$(cat "$state/backend" 2>/dev/null)" != nginx ]] || die "backend $i is nginx: upgrade is for iomux backends"
+  old=$(<"$file")
+  is_ours "$old" "$exe" || die "backend $i (pid $old) is not running"
+  kill -USR2 "$old"
+  while ((tries++ < (start_timeout_s + stop_timeout_s) * 10)); do
+    new=$(<"$file")
+    if [[ "$new" != "$old" ]] && is_ours "$new" "$exe" && ! is_ours "$old" "$exe"; then
+      say "backend $i upgraded: pid $old -> $new"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "backend $i (pid $old): not upgraded after $((start_timeout_s + stop_timeout_s))s: see $state/backend-$i.log"
 }
 
 cmd_stop() {
@@ -268,7 +390,7 @@ cmd_stop() {
     stop_pidfile "$state/balancer.pid" "$(program_file "$haproxy")"
   fi
   for f in "$state"/backend-*.pid; do
-    [[ -e "$f" ]] && stop_pidfile "$f" "$(program_file "$iomux")"
+    [[ -e "$f" ]] && stop_pidfile "$f" "$(backend_program)"
   done
   rm -f "$state/front"
   say "stopped (logs kept in $state)"
@@ -277,6 +399,7 @@ cmd_stop() {
 case "${1:-}" in
   http | resp) (($# >= 2)) || usage; cmd_start "$@" ;;
   restart) (($# == 2)) || usage; cmd_restart "$2" ;;
+  upgrade) (($# == 2)) || usage; cmd_upgrade "$2" ;;
   stop) cmd_stop ;;
   *) usage ;;
 esac

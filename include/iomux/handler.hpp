@@ -198,7 +198,7 @@ class Loop {
   // Owner thread. True when the timer was pending (it will not run). Only this loop's own
   // timers (start_timer above): a connection's timer id is not one of them.
   bool cancel_timer(TimerId id);
-  // Owner thread. For other threads (and other loops) to post to this one.
+  // Any thread. For other threads (and other loops) to post to this one.
   [[nodiscard]] LoopHandle handle();
   [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;
 

@@ -11,9 +11,10 @@
 //   GET  /stats       the server's counters as JSON
 //   GET  /health      200 "ok" while serving, 503 "draining" once a graceful stop began
 //
-// A graceful stop loses no request: an idle keep-alive connection is closed at once; one with a
-// request on its way reads on, answers it (and any pipelined behind it) with the last response
-// saying "Connection: close", then closes (on the models that read while they drain, see
+// A graceful stop loses no request: every connection reads on and answers what arrives (a
+// request on its way, any pipelined behind it, an idle keep-alive connection's next request),
+// the last response saying "Connection: close", then closes; an idle one that stays idle goes
+// at its keep-alive timeout (on the models that read while they drain, see
 // Handler::on_server_drain).
 //
 // docs/protocols.md has the details and where it differs from RFC 9112.

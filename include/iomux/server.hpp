@@ -140,6 +140,18 @@ class Server {
   // Counters summed over the server's threads. Safe from any thread.
   [[nodiscard]] virtual StatsSnapshot stats() const = 0;
 
+  // Any thread, from make_server() on: a handle to each of the server's loops (iomux::Loop in
+  // handler.hpp), how a program starts work that belongs to no connection without waiting for
+  // a client: a periodic job on each loop, an outbound connection opened from main():
+  //   for (const iomux::LoopHandle& h : server->loops())
+  //     (void)h.post([](iomux::Loop& l) { l.start_timer(1s, [] { ... }); });
+  // Tasks posted before run() run once it starts; after the server stopped, post() answers
+  // gone. One per thread on select, poll, epoll, epoll-et, sigio and uring (--threads), the
+  // visiting thread of nonblocking and timeout. None on blocking, whose thread runs its loop
+  // only while it serves a client (a task would wait for the next one), nor on threaded, whose
+  // threads each belong to a connection: there a handler's Connection::loop() is the way.
+  [[nodiscard]] virtual std::vector<LoopHandle> loops() { return {}; }
+
   [[nodiscard]] virtual std::string_view model() const noexcept = 0;
 };
 

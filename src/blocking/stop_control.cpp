@@ -14,10 +14,13 @@
 namespace iomux::detail::blocking {
 
 void StopControl::request(StopMode mode) noexcept {
-  const Level want = mode == StopMode::immediate ? Level::cut : Level::draining;
   try {
     std::lock_guard lock(mutex_);
-    if (level_.load(std::memory_order_relaxed) >= want) return;
+    // A second graceful stop (or hand-over) cuts the drain short, as an immediate one does
+    // (Server::stop).
+    const Level now = level_.load(std::memory_order_relaxed);
+    const Level want = mode == StopMode::immediate || now == Level::draining ? Level::cut : Level::draining;
+    if (now >= want) return;
     if (mode == StopMode::hand_over) handing_over_.store(true, std::memory_order_release);
     level_.store(want, std::memory_order_release);
     ++generation_;

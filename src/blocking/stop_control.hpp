@@ -27,8 +27,8 @@ class StopControl {
 
   explicit StopControl(std::chrono::milliseconds drain_timeout) noexcept : drain_timeout_(drain_timeout) {}
 
-  // Any thread; holds the mutex only to shut the registered sockets down. A graceful request
-  // after a cut, or a second graceful one, changes nothing.
+  // Any thread; holds the mutex only to shut the registered sockets down. A second graceful
+  // request cuts the drain short, as Server::stop says; any request after a cut changes nothing.
   void request(StopMode mode) noexcept;
   [[nodiscard]] Level level() const noexcept { return level_.load(std::memory_order_acquire); }
   [[nodiscard]] bool requested() const noexcept { return level() != Level::running; }

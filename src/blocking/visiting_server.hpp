@@ -33,6 +33,7 @@ class VisitingServer : public Server {
   std::vector<Endpoint> local_endpoints() const final { return ctx_.listening_on(); }
   StatsSnapshot stats() const final;
   std::string_view model() const noexcept final { return ctx_.options().model; }
+  std::vector<LoopHandle> loops() final { return {executor_.handle()}; }
 
  protected:
   // Opens the listeners (O_NONBLOCK or not). `accept_flags` are accept4()'s for new sockets.

@@ -277,7 +277,6 @@ bool Loop::cancel_timer(TimerId id) {
 
 LoopHandle Loop::handle() {
   auto& e = static_cast<detail::Executor&>(*this);
-  assert(e.in_owner_thread());
   e.loop_handle_taken();
   return LoopHandle(e.mailbox(), this);
 }

@@ -8,6 +8,7 @@
 // mail arrives (the Mailbox's wake function).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -73,8 +74,11 @@ class Executor : public iomux::Loop {
   void run_loop_job(const std::function<void()>& job) noexcept;
   // Loop timers are pending, or another thread may post to the loop: a blocking model must wait
   // on its timers and mailbox, not only in recv().
-  [[nodiscard]] bool has_loop_work() const noexcept { return !loop_timers_.empty() || loop_handle_taken_; }
-  void loop_handle_taken() noexcept { loop_handle_taken_ = true; }
+  [[nodiscard]] bool has_loop_work() const noexcept {
+    return !loop_timers_.empty() || loop_handle_taken_.load(std::memory_order_relaxed);
+  }
+  // Any thread (Loop::handle, Server::loops).
+  void loop_handle_taken() noexcept { loop_handle_taken_.store(true, std::memory_order_relaxed); }
 
   // Owner thread: Loop::connect. The engine makes an outbound connection core (the socket's
   // connect under way, or failed: reported from a timer, never before this returns) and
@@ -144,7 +148,7 @@ class Executor : public iomux::Loop {
   bool draining_ = false;
   TimerId drain_timer_ = kNoTimer;
   bool interruptible_sockets_ = false;
-  bool loop_handle_taken_ = false;
+  std::atomic<bool> loop_handle_taken_{false};
   std::vector<TimerId> loop_timers_;  // pending iomux::Loop timers (few: a periodic job or two)
   std::thread::id owner_;
 };

@@ -121,11 +121,14 @@ class HttpHandler final : public Handler {
     return r.consumed;
   }
 
-  // Draining: an idle connection (nothing of a request received) goes at once; one with a
-  // request on its way reads on, and closes after answering it (Session::start_draining).
-  bool on_server_drain(Connection& /*conn*/, bool input_waiting) override {
+  // Draining: every connection reads on and closes after its next response, which says
+  // "Connection: close" (Session::start_draining). An idle keep-alive connection is kept too:
+  // its client may have sent a request that is still on its way, and closing now would cut it
+  // (the client learns of the close only when its request meets it). It goes after that
+  // request is answered, at its keep-alive timeout, or at the server's drain timeout.
+  bool on_server_drain(Connection& /*conn*/, bool /*input_waiting*/) override {
     session_.start_draining();
-    return input_waiting || session_.waiting() != http::Session::Waiting::request;
+    return true;
   }
 
  private:

@@ -89,6 +89,12 @@ class LoopGroupServer : public Server {
 
   std::string_view model() const noexcept override { return ctx_.options().model; }
 
+  std::vector<LoopHandle> loops() override {
+    std::vector<LoopHandle> handles;
+    for (auto& loop : loops_) handles.push_back(loop->handle());
+    return handles;
+  }
+
  protected:
   int thread_count() const noexcept { return ctx_.options().threads < 1 ? 1 : ctx_.options().threads; }
   void log_listening() {

@@ -959,6 +959,79 @@ TEST_P(Outbound, AThreadOutsideTheServerOpensAConnectionOnALoopThroughItsHandle)
   }
 }
 
+// An outbound connection a program opened by itself: says hello, keeps what comes back.
+class Greeter final : public Handler {
+ public:
+  explicit Greeter(OutSeen& seen) : seen_(seen) {}
+  void on_open(Connection& conn) override {
+    seen_.on_thread();
+    ++seen_.opens;
+    conn.write("hello\n");
+  }
+  std::size_t on_data(std::span<const char> in, Connection&) override {
+    std::lock_guard lock(seen_.mutex);
+    seen_.local.append(in.data(), in.size());  // the echo of the greeting
+    return in.size();
+  }
+  void on_close(Connection&, const CloseInfo& info) override {
+    seen_.reason = static_cast<int>(info.reason);
+    ++seen_.closes;
+  }
+
+ private:
+  OutSeen& seen_;
+};
+
+// Server::loops(): a program starts work on the server's loops from its own thread before
+// run() and before any client, a loop timer on each and an outbound connection, as a libuv
+// program does on a loop it owns (failed before: nothing outside a handler could reach a
+// loop). With --threads 2 where the model has it: every loop is given, each runs its own task.
+TEST_P(Outbound, AProgramPostsToTheServersLoopsBeforeRunAndBeforeAnyClient) {
+  TestOptions up_opts;
+  up_opts.model = "epoll";
+  up_opts.protocol.mode = ProtocolMode::echo;
+  RunningServer upstream(up_opts);
+  const Endpoint up_ep = upstream.endpoint();
+
+  OutSeen seen;  // outlives the server: the outbound side's on_close comes at its stop
+  ServerOptions o = options();
+  const bool multi = GetParam() == "select" || GetParam() == "poll" || GetParam() == "epoll" ||
+                     GetParam() == "epoll-et" || GetParam() == "uring";
+  if (multi) o.threads = 2;
+  LogCapture log;
+  o.logger = log.logger(LogLevel::error);
+  auto server = make_server(o, [&seen] { return std::make_unique<Greeter>(seen); });
+  const std::vector<LoopHandle> loops = server->loops();
+  if (GetParam() == "blocking" || GetParam() == "threaded") {
+    EXPECT_TRUE(loops.empty()) << "no loop runs there without a client";
+    return;
+  }
+  ASSERT_EQ(loops.size(), multi ? 2u : 1u);
+  std::atomic<int> ticks{0};
+  for (const LoopHandle& h : loops)
+    ASSERT_EQ(h.post([&](Loop& l) {
+      seen.on_thread();
+      l.start_timer(10ms, [&ticks] { ++ticks; });
+    }),
+              PostResult::posted);
+  ASSERT_EQ(loops[0].post([&seen, up_ep](Loop& l) { (void)l.connect(up_ep, std::make_unique<Greeter>(seen)); }),
+            PostResult::posted);
+  std::thread runner([&] { server->run(); });
+  EXPECT_TRUE(wait_until([&] { return ticks == static_cast<int>(loops.size()); })) << ticks;
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(seen.mutex);
+    return seen.local == "hello\n";
+  })) << "the outbound connection posted from outside did not run";
+  {
+    std::lock_guard lock(seen.mutex);
+    EXPECT_EQ(seen.threads.size(), loops.size()) << "each loop's task ran on its own thread";
+  }
+  server->stop(StopMode::immediate);
+  runner.join();
+  EXPECT_EQ(loops[0].post([] {}), PostResult::gone);
+  EXPECT_EQ(seen.opens, 1);
+}
+
 // The client side of a pair that holds its loop for a while after connect(): the connect
 // completes meanwhile and the upstream's greeting arrives with it, in one readiness event.
 class SlowStarter final : public Handler {

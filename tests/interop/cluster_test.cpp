@@ -5,6 +5,7 @@
 // naming its Debian package (scripts/install-deps.sh installs them all).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -41,8 +42,10 @@ std::string read_text(const std::string& path) {
 // stopped by the script (the pids it recorded) when the test ends, whatever happened.
 class Cluster {
  public:
-  Cluster(const std::string& kind, int backends) : backends_(backends) {
-    const ToolRun start = script({kind, std::to_string(backends)});
+  Cluster(const std::string& kind, int backends, const std::vector<std::string>& options = {}) : backends_(backends) {
+    std::vector<std::string> args{kind, std::to_string(backends)};
+    args.insert(args.end(), options.begin(), options.end());
+    const ToolRun start = script(args);
     output_ = start.out + start.err;
     started_ = start.exit_code == 0;
   }
@@ -208,6 +211,41 @@ TEST(HaproxyCluster, WrkSeesNoErrorWhileABackendStopsAndStartsAgain) {
   EXPECT_GT(wrk_says.requests, 0) << wrk.out();
   EXPECT_EQ(wrk_says.socket_errors, "") << wrk.out();
   EXPECT_EQ(wrk_says.non_2xx_3xx, 0) << wrk.out();
+}
+
+// `--backend nginx`, the peers of bench/cluster_bench.py: nginx in iomux's place behind the same
+// generated HAProxy configuration, answering what iomux answers (the body of /plaintext, and
+// 200 on the health check's /health, without which HAProxy would take every backend out); the
+// script's stop ends them like iomux backends.
+TEST(HaproxyCluster, NginxBackendsAnswerAsIomuxDoesAndStopWithTheCluster) {
+  IOMUX_REQUIRE_TOOL("haproxy", "haproxy");
+  IOMUX_REQUIRE_TOOL("nginx", "nginx");
+  IOMUX_REQUIRE_TOOL("curl", "curl");
+  std::vector<pid_t> pids;
+  {
+    Cluster cluster("http", 2, {"--backend", "nginx"});
+    ASSERT_TRUE(cluster.started()) << cluster.output();
+    auto get = [](const std::string& address, const std::string& path) {
+      return run_tool({"curl", "--silent", "--show-error", "--max-time", "10", "--write-out", " %{http_code}",
+                       "http://" + address + path},
+                      20s);
+    };
+    for (int i = 1; i <= 2; ++i) {
+      pids.push_back(cluster.backend_pid(i));
+      const std::string backend = "127.0.0.1:" + cluster.backend_port(i);
+      EXPECT_EQ(get(backend, "/health").out, "ok 200") << "backend " << i;
+      EXPECT_EQ(get(backend, "/plaintext").out, "Hello, World! 200") << "backend " << i;
+    }
+    // Through HAProxy, round robin: both backends' answers, each the one iomux gives.
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(get(cluster.front(), "/plaintext").out, "Hello, World! 200");
+    const ToolRun stop = cluster.script({"stop"});
+    EXPECT_EQ(stop.exit_code, 0) << stop.out << stop.err;
+  }
+  // A process that has exited has no executable any more, even as a zombie nobody has reaped.
+  char exe[256];
+  for (const pid_t pid : pids)
+    EXPECT_LT(::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe), 0)
+        << "nginx backend " << pid << " still runs";
 }
 
 }  // namespace

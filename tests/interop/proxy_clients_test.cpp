@@ -333,6 +333,45 @@ TEST_P(ProxyClients, APairThatMovesNothingIsClosedAfterTheIdleTimeoutAndOneThatM
   EXPECT_EQ(got, want) << "the pair was closed while its upstream side was moving";
 }
 
+// Each client costs the proxy two descriptors (its own and its upstream's), and outbound
+// connections take no max_connections place: a flood of clients can leave none for upstreams
+// (or for accepting). Those clients must be closed cleanly ("cannot connect to an upstream",
+// or shed at accept), the others served, and the proxy serve again once the flood is gone.
+// `iomux serve` with 64 descriptors, 100 clients at once.
+TEST_P(ProxyClients, AClientFloodPastTheDescriptorLimitIsShedCleanlyAndTheProxyRecovers) {
+  if (GetParam() == "blocking" || GetParam() == "threaded")
+    GTEST_SKIP() << "a thread per client (or one at a time): the flood waits in the accept queue, it is not shed";
+  IOMUX_REQUIRE_TOOL("prlimit", "util-linux");
+  IOMUX_REQUIRE_REDIS(redis);
+  Subprocess proxy({"prlimit", "--nofile=64:64", IOMUX_CLI_PATH, "serve", "--model", GetParam(), "--host", "127.0.0.1",
+                    "--port", "0", "--protocol", "proxy", "--upstream", redis->tcp.to_string()});
+  const auto listening = proxy.wait_for_output(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
+  ASSERT_TRUE(listening) << proxy.err();
+  const Endpoint front = Endpoint::loopback_v4(static_cast<std::uint16_t>(std::stoi((*listening)[1])));
+  std::vector<UniqueFd> flood;
+  for (int i = 0; i < 100; ++i)
+    if (UniqueFd c = connect_to(front, 2s)) flood.push_back(std::move(c));
+  int answered = 0;
+  for (UniqueFd& c : flood) {
+    set_recv_timeout(c.get(), 2s);
+    if (send_text(c.get(), "PING\r\n") && recv_exact(c.get(), 7) == "+PONG\r\n") ++answered;
+  }
+  EXPECT_GT(answered, 0) << "nobody was served";
+  EXPECT_LT(answered, 100) << "the limit was not reached: the test proves nothing";
+  flood.clear();
+  // Every descriptor comes back: a new client is served.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        UniqueFd c = connect_to(front, 2s);
+        if (!c) return false;
+        set_recv_timeout(c.get(), 2s);
+        return send_text(c.get(), "PING\r\n") && recv_exact(c.get(), 7) == "+PONG\r\n";
+      },
+      10s));
+  proxy.signal(SIGTERM);
+  EXPECT_EQ(proxy.wait_exit(10s), 0) << proxy.err();
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ProxyClients, ::testing::ValuesIn(proxy_models()), ModelTestName());
 
 }  // namespace
