@@ -264,6 +264,8 @@ int serve(const ServeArgs& a) {
     logger->error("{}", e.what());
     return 1;
   }
+  // A new process that died may have written the pid file first: it names this one again.
+  upgrade.on_failed = [&pid_file] { pid_file.write(); };
   // Started by an upgrade: listening, the pid file names this process; the old one drains now.
   if (std::string why; !readiness.notify(&why)) logger->warn("upgrade: {}", why);
   try {

@@ -51,6 +51,10 @@ struct UpgradeOptions {
   // process goes on serving.
   std::chrono::milliseconds timeout{10'000};
   LoggerPtr logger;  // null: a Logger at info level on stderr
+  // Called when a new process that was started fails (before the failure is logged), on the
+  // upgrade's own thread: it may have written a pid file before it died, and the caller
+  // writes its own again (iomux serve does).
+  std::function<void()> on_failed;
 };
 
 // The new process's side: the channel its predecessor waits on (the fd number in the

@@ -292,6 +292,13 @@ class Upgrader {
         break;
       }
     }
+    if (options_.on_failed) {
+      try {
+        options_.on_failed();
+      } catch (const std::exception& e) {
+        log_.error("upgrade: after the failure: {}", e.what());
+      }
+    }
     log_.error("upgrade failed: {}; still serving", failure);
     finish(false);
   }

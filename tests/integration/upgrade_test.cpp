@@ -290,8 +290,9 @@ TEST(Upgrade, UnixSocketFileStaysAndServes) {
 }
 
 // The copy of the binary an install replaces: a script that exits 1, then a file that is not
-// executable, then one that never says it serves; each time the old process says why and goes
-// on serving, the pid file unchanged. The real binary back: the next USR2 works.
+// executable, then one that never says it serves, then one that writes the pid file and dies;
+// each time the old process says why and goes on serving, the pid file naming it. The real binary back: the next USR2
+// works.
 TEST(Upgrade, FailingNewBinaryLeavesTheOldOneServing) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
@@ -332,6 +333,9 @@ TEST(Upgrade, FailingNewBinaryLeavesTheOldOneServing) {
       {"#!/bin/sh\nexit 1\n", 0755, "did not start: it exited with status 1; still serving"},
       {"#!/bin/sh\nexit 0\n", 0644, "cannot execute " + program + ": Permission denied; still serving"},
       {"#!/bin/sh\nexec sleep 30\n", 0755, "did not say it serves within 1000 ms (killed); still serving"},
+      // Wrote its pid file, then died before it said it serves (failed before: the pid file
+      // went on naming the dead process).
+      {"#!/bin/sh\necho $$ > " + pid_file + "\nexit 3\n", 0755, "it exited with status 3; still serving"},
   };
   std::size_t attempts = 0;
   for (const Failure& f : failures) {
