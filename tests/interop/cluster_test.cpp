@@ -29,6 +29,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Whether `holds` comes true within `timeout`, asked every 20 ms.
+template <typename Pred>
+bool eventually(Pred holds, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!holds()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
@@ -188,30 +199,90 @@ WrkSummary summarize_wrk(const std::string& out) {
   return s;
 }
 
-TEST(HaproxyCluster, WrkSeesNoErrorWhileABackendStopsAndStartsAgain) {
+// Issue 19's test: wrk through HAProxy to 3 backends while each backend in turn is upgraded in
+// place (SIGUSR2: a new process takes its listening socket, the old one drains), then one is
+// stopped (SIGTERM) and started again on its port: no socket error, no non-2xx. The backends'
+// drain is bounded at 2 s (an idle keep-alive connection of HAProxy's pool waits at most that).
+TEST(HaproxyCluster, WrkSeesNoErrorWhileEachBackendIsUpgradedThenOneRestarts) {
   IOMUX_REQUIRE_TOOL("haproxy", "haproxy");
   IOMUX_REQUIRE_TOOL("wrk", "wrk");
-  Cluster cluster("http", 3);
+  Cluster cluster("http", 3, {"--", "--drain-timeout", "2"});
   ASSERT_TRUE(cluster.started()) << cluster.output();
 
-  Subprocess wrk({"wrk", "-t", "2", "-c", "16", "-d", "5s", "http://" + cluster.front() + "/plaintext"});
+  Subprocess wrk({"wrk", "-t", "2", "-c", "16", "-d", "12s", "http://" + cluster.front() + "/plaintext"});
   ASSERT_TRUE(wrk.started());
-  // While wrk runs: backend 2 stops gracefully (SIGTERM), and starts again on its port.
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(1s);
+  for (int i = 1; i <= 3; ++i) {
+    const pid_t before = cluster.backend_pid(i);
+    const ToolRun upgrade = cluster.script({"upgrade", std::to_string(i)});
+    ASSERT_EQ(upgrade.exit_code, 0) << upgrade.out << upgrade.err
+                                    << cluster.log("backend-" + std::to_string(i) + ".log");
+    EXPECT_NE(cluster.backend_pid(i), before) << "backend " << i;
+  }
   const pid_t before = cluster.backend_pid(2);
   const ToolRun restart = cluster.script({"restart", "2"});
   ASSERT_EQ(restart.exit_code, 0) << restart.out << restart.err;
   EXPECT_NE(cluster.backend_pid(2), before);
 
-  ASSERT_EQ(wrk.wait_exit(30s), 0) << wrk.out() << wrk.err();
+  ASSERT_EQ(wrk.wait_exit(40s), 0) << wrk.out() << wrk.err();
   const WrkSummary wrk_says = summarize_wrk(wrk.out());
-  std::cout << "wrk through HAProxy, backend 2 restarted: " << wrk_says.requests << " requests, "
+  std::cout << "wrk through HAProxy, 3 backends upgraded, one restarted: " << wrk_says.requests << " requests, "
             << (wrk_says.socket_errors.empty() ? "no socket errors" : wrk_says.socket_errors) << ", "
             << wrk_says.non_2xx_3xx << " non-2xx/3xx\n";
   EXPECT_GT(wrk_says.requests, 0) << wrk.out();
   EXPECT_EQ(wrk_says.socket_errors, "") << wrk.out();
   EXPECT_EQ(wrk_says.non_2xx_3xx, 0) << wrk.out();
 }
+
+// The same with no balancer: wrk's keep-alive connections straight at one server upgraded
+// three times. Each connection open at an upgrade gets its next response with Connection:
+// close from the old process and reconnects to the listening socket, which the new one
+// serves; none is cut under a request.
+class UpgradeUnderWrk : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(UpgradeUnderWrk, WrkStraightAtOneServerUpgradedThreeTimesSeesNoError) {
+  IOMUX_REQUIRE_TOOL("wrk", "wrk");
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  const std::string pid_file = dir.file("iomux.pid");
+  Subprocess server({IOMUX_CLI_PATH, "serve", "--model", GetParam(), "--protocol", "http", "--host", "127.0.0.1",
+                     "--port", "0", "--pid-file", pid_file, "--drain-timeout", "2"});
+  const auto listening = server.wait_for_output(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
+  ASSERT_TRUE(listening) << server.err();
+  const std::string url = "http://127.0.0.1:" + std::string((*listening)[1]) + "/plaintext";
+  const auto pid_in_file = [&] {
+    const std::string text = read_text(pid_file);
+    return text.empty() ? pid_t{0} : static_cast<pid_t>(std::stol(text));
+  };
+  ASSERT_TRUE(eventually([&] { return pid_in_file() == server.pid(); }, 5s));
+
+  Subprocess wrk({"wrk", "-t", "2", "-c", "16", "-d", "6s", url});
+  ASSERT_TRUE(wrk.started());
+  std::vector<pid_t> pids{server.pid()};
+  for (int upgrade = 1; upgrade <= 3; ++upgrade) {
+    std::this_thread::sleep_for(1200ms);
+    const pid_t old = pids.back();
+    ASSERT_EQ(::kill(old, SIGUSR2), 0);
+    ASSERT_TRUE(eventually([&] { return pid_in_file() != old && pid_in_file() != 0; }, 10s))
+        << "upgrade " << upgrade << ": the pid file still names " << old << "\n"
+        << server.err();
+    pids.push_back(pid_in_file());
+  }
+  ASSERT_EQ(wrk.wait_exit(30s), 0) << wrk.out() << wrk.err();
+  const WrkSummary wrk_says = summarize_wrk(wrk.out());
+  std::cout << "wrk straight at " << GetParam() << ", upgraded 3 times: " << wrk_says.requests << " requests, "
+            << (wrk_says.socket_errors.empty() ? "no socket errors" : wrk_says.socket_errors) << ", "
+            << wrk_says.non_2xx_3xx << " non-2xx/3xx\n";
+  EXPECT_GT(wrk_says.requests, 0) << wrk.out();
+  EXPECT_EQ(wrk_says.socket_errors, "") << wrk.out() << server.err();
+  EXPECT_EQ(wrk_says.non_2xx_3xx, 0) << wrk.out();
+  // The last one stops as any server does (the earlier ones exited after their drain).
+  ASSERT_EQ(::kill(pids.back(), SIGTERM), 0);
+  EXPECT_TRUE(eventually([&] { return ::kill(pids.back(), 0) != 0; }, 10s));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, UpgradeUnderWrk, ::testing::Values(std::string("epoll"), std::string("uring")),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // `--backend nginx`, the peers of bench/cluster_bench.py: nginx in iomux's place behind the same
 // generated HAProxy configuration, answering what iomux answers (the body of /plaintext, and
