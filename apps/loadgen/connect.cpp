@@ -108,7 +108,9 @@ void Worker::start_connect(std::uint32_t i, std::int64_t now) {
   }
   (void)set_no_delay(fd.get());
   epoll_event ev{};
-  ev.events = c.idle ? (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) : (EPOLLIN | EPOLLOUT | EPOLLET);
+  // EPOLLRDHUP: a FIN that came with the last reply shows in the same event, so the read does
+  // not stop at a short read (edge-triggered, no other event would come for it).
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = i;
   if (::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) {
     connect_failed(i, now, errno);

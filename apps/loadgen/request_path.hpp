@@ -53,14 +53,14 @@ inline void Worker::on_event(std::uint32_t i, std::uint32_t ev) {
     }
     return;
   }
-  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    on_readable(i);
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    on_readable(i, (ev & EPOLLRDHUP) != 0);
     if (c.state != kOpen) return;
   }
   if ((ev & EPOLLOUT) && c.want_out) flush(c, i);
 }
 
-inline void Worker::on_readable(std::uint32_t i) {
+inline void Worker::on_readable(std::uint32_t i, bool peer_closed) {
   Conn& c = conns_[i];
   char* buf = rbuf_.get();
   std::int64_t now = 0;
@@ -75,7 +75,8 @@ inline void Worker::on_readable(std::uint32_t i) {
       now = now_ns();
       got = true;
       if (!consume(c, i, buf, static_cast<std::size_t>(n), now)) return;
-      if (static_cast<std::size_t>(n) < kReadBuffer) break;  // drained (edge-triggered)
+      // A short read drained the socket (edge-triggered), unless the peer's FIN is behind it.
+      if (static_cast<std::size_t>(n) < kReadBuffer && !peer_closed) break;
       continue;
     }
     if (n == 0) {

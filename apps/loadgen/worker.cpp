@@ -68,7 +68,8 @@ void Worker::main_loop() {
       auto again = std::move(more_to_read_);
       more_to_read_.clear();
       for (std::uint32_t i : again)
-        if (conns_[i].state == kOpen) on_event(i, EPOLLIN);
+        // Read to EAGAIN (EPOLLRDHUP): a FIN the first event reported must not be missed.
+        if (conns_[i].state == kOpen) on_event(i, EPOLLIN | EPOLLRDHUP);
     }
     if (now >= next_tick_) {
       tick(now);

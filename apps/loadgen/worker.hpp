@@ -157,7 +157,8 @@ class Worker {
 
   // request_path.hpp: the hot path
   void on_event(std::uint32_t i, std::uint32_t ev);
-  void on_readable(std::uint32_t i);
+  // `peer_closed`: the event said the peer shut its side (EPOLLRDHUP): read to the end.
+  void on_readable(std::uint32_t i, bool peer_closed);
   // False when the bytes were wrong (the connection has failed then).
   bool consume(Conn& c, std::uint32_t i, const char* p, std::size_t n, std::int64_t now);
   void after_progress(std::uint32_t i, std::int64_t now);

@@ -26,7 +26,9 @@ namespace {
 using iomux::ProtocolMode;
 using namespace iomux::loadgen;
 
-enum class Behaviour { ack, line, echo, wrong_bytes, silent };
+// answer_then_fin: the first request's reply, then a FIN at once, and the connection is kept
+// reading (as a draining iomux server lingers), so no reset tells the client either.
+enum class Behaviour { ack, line, echo, wrong_bytes, silent, answer_then_fin };
 
 // Thread per connection, blocking reads; stops within ~100 ms of stop().
 class TestServer {
@@ -119,6 +121,12 @@ class TestServer {
           break;
         case Behaviour::silent:
           break;
+        case Behaviour::answer_then_fin:
+          send_all(fd, reply.data(), reply.size());
+          ::shutdown(fd, SHUT_WR);
+          while (::recv(fd, buf.data(), buf.size(), 0) > 0) {
+          }
+          return;
         case Behaviour::echo:
           out.assign(buf.data(), static_cast<std::size_t>(n));
           break;
@@ -290,6 +298,21 @@ TEST(LoadgenIntegration, ASilentServerTimesOut) {
   EXPECT_EQ(r.requests, 0u);
   EXPECT_GE(r.timeouts, 4u);
   EXPECT_EQ(r.exit_code(), 1);
+}
+
+// The reply and the server's FIN arrive together: one edge-triggered event. The connection
+// ends as closed at once (failed before: the read stopped at the short read, no other event
+// came, and each connection waited for the timeout, counted as one).
+TEST(LoadgenIntegration, AFinThatComesWithTheReplyIsACloseNotATimeout) {
+  TestServer s(Behaviour::answer_then_fin);
+  auto c = quick(s, ProtocolMode::ack);
+  c.timeout_s = 2;
+  c.warmup_s = 0;
+  c.duration_s = 0.5;
+  const auto r = run_bench(c);
+  EXPECT_GT(r.requests, 0u);
+  EXPECT_GT(r.closed, 0u);
+  EXPECT_EQ(r.timeouts, 0u);
 }
 
 TEST(LoadgenIntegration, NothingListeningIsASetupError) {
