@@ -54,22 +54,25 @@ void run_watching_signals(Server& server, const std::vector<int>& signals, const
   if (failure) std::rethrow_exception(failure);
 }
 
+void stop_for_signal(Server& server, int signal, int& stops, const std::function<void(int, StopMode)>& on_signal) {
+  const StopMode mode = ++stops == 1 ? StopMode::graceful : StopMode::immediate;
+  if (on_signal) {
+    try {
+      on_signal(signal, mode);
+    } catch (...) {
+      // A logging callback that fails must not keep the server from stopping.
+    }
+  }
+  server.stop(mode);
+}
+
 }  // namespace detail
 
 void run_until_signal(Server& server, std::initializer_list<int> signals,
                       std::function<void(int signal, StopMode mode)> on_signal) {
-  int received = 0;
-  detail::run_watching_signals(server, std::vector<int>(signals), [&](int sig) {
-    const StopMode mode = ++received == 1 ? StopMode::graceful : StopMode::immediate;
-    if (on_signal) {
-      try {
-        on_signal(sig, mode);
-      } catch (...) {
-        // A logging callback that fails must not keep the server from stopping.
-      }
-    }
-    server.stop(mode);
-  });
+  int stops = 0;
+  detail::run_watching_signals(server, std::vector<int>(signals),
+                               [&](int sig) { detail::stop_for_signal(server, sig, stops, on_signal); });
 }
 
 }  // namespace iomux

@@ -16,4 +16,9 @@ namespace iomux::detail {
 // rethrown.
 void run_watching_signals(Server& server, const std::vector<int>& signals, const std::function<void(int)>& on_signal);
 
+// A stop signal's stop: the first graceful, any later one immediate (`stops` counts them).
+// `on_signal` (to log it) is called first; what it throws is ignored, so that a failing log
+// cannot keep the server from stopping.
+void stop_for_signal(Server& server, int signal, int& stops, const std::function<void(int, StopMode)>& on_signal);
+
 }  // namespace iomux::detail

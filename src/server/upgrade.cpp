@@ -428,15 +428,7 @@ void run_with_upgrades(Server& server, const UpgradeOptions& options,
       return;
     }
     upgrader.stopping();
-    const StopMode mode = ++stops == 1 ? StopMode::graceful : StopMode::immediate;
-    if (on_signal) {
-      try {
-        on_signal(sig, mode);
-      } catch (...) {
-        // A logging callback that fails must not keep the server from stopping.
-      }
-    }
-    server.stop(mode);
+    detail::stop_for_signal(server, sig, stops, on_signal);
   });
 }
 
