@@ -17,6 +17,7 @@
 #include "iomux/activation.hpp"
 #include "iomux/error.hpp"
 #include "iomux/log.hpp"
+#include "iomux/upgrade.hpp"
 
 namespace iomux::detail {
 namespace {
@@ -98,6 +99,29 @@ std::vector<InheritedListener> inherited_listeners() {
   for (int i = 0; i < parsed->count; ++i)
     out.push_back({kFirstListenFd + i, parsed->names.empty() ? std::string() : parsed->names[i]});
   return out;
+}
+
+// The names an upgrade gives the sockets it hands over (iomux/upgrade.hpp): here, beside the
+// rest of socket activation, because make_server reads them (ServerContext::open_listeners).
+namespace {
+constexpr std::string_view kListenerNamePrefix = "iomux-listener-";
+}  // namespace
+
+std::string upgrade_listener_name(std::size_t i) {
+  return std::string(kListenerNamePrefix) + std::to_string(i);
+}
+
+std::optional<std::size_t> upgrade_listener_index(std::string_view name) {
+  if (name.size() <= kListenerNamePrefix.size() || name.substr(0, kListenerNamePrefix.size()) != kListenerNamePrefix)
+    return std::nullopt;
+  const std::string_view digits = name.substr(kListenerNamePrefix.size());
+  if (digits.size() > 6 || (digits.size() > 1 && digits[0] == '0')) return std::nullopt;
+  std::size_t i = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    i = i * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return i;
 }
 
 }  // namespace iomux

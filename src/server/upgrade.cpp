@@ -42,7 +42,6 @@ namespace {
 
 using detail::UniqueFd;
 
-constexpr std::string_view kListenerNamePrefix = "iomux-listener-";
 constexpr const char* kReadyVariable = "IOMUX_UPGRADE_READY_FD";
 // What the new process writes on the readiness socket; what the child writes there, with its
 // errno, when execve fails.
@@ -321,23 +320,6 @@ class Upgrader {
 };
 
 }  // namespace
-
-std::string upgrade_listener_name(std::size_t i) {
-  return std::string(kListenerNamePrefix) + std::to_string(i);
-}
-
-std::optional<std::size_t> upgrade_listener_index(std::string_view name) {
-  if (name.size() <= kListenerNamePrefix.size() || name.substr(0, kListenerNamePrefix.size()) != kListenerNamePrefix)
-    return std::nullopt;
-  const std::string_view digits = name.substr(kListenerNamePrefix.size());
-  if (digits.size() > 6 || (digits.size() > 1 && digits[0] == '0')) return std::nullopt;
-  std::size_t i = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return std::nullopt;
-    i = i * 10 + static_cast<std::size_t>(c - '0');
-  }
-  return i;
-}
 
 std::string current_program_path() {
   std::array<char, PATH_MAX> buf{};
