@@ -341,6 +341,8 @@ class Connection {
   [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;
   // Counts requests for the server's statistics and this connection's disconnect log line.
   void count_requests(std::uint64_t n = 1) noexcept;
+  // The requests counted on this connection so far (count_requests()).
+  [[nodiscard]] std::uint64_t requests() const noexcept;
   // The server's logger (log client bytes through escape_bytes()).
   [[nodiscard]] Logger& log() const noexcept;
   // The server's model name and its counters (summed over its threads).

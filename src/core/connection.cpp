@@ -328,6 +328,10 @@ void Connection::count_requests(std::uint64_t n) noexcept {
   c.executor_.stats().requests.add(n);
 }
 
+std::uint64_t Connection::requests() const noexcept {
+  return core_of(*this).requests_;
+}
+
 Logger& Connection::log() const noexcept {
   return core_of(*this).executor_.context().log();
 }

@@ -34,17 +34,16 @@ class RequestLogger {
 class DrainPolicy {
  public:
   bool on_server_drain(const Connection& conn, bool input_waiting) noexcept {
-    draining_ = conn.server_handing_over() && (served_ == 0 || input_waiting);
+    draining_ = conn.server_handing_over() && (conn.requests() == 0 || input_waiting);
     return draining_;
   }
   // After a request was answered.
   void answered(Connection& conn) {
-    ++served_;
-    if (draining_) conn.close_after_flush("server draining");
+    if (draining_) [[unlikely]]
+      conn.close_after_flush("server draining");
   }
 
  private:
-  std::uint64_t served_ = 0;
   bool draining_ = false;
 };
 
