@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "iomux/http.hpp"
@@ -58,11 +59,12 @@ class GracefulDrain : public ModelTest {
     start(http_protocol());
   }
 
-  void start(HandlerFactory factory) {
+  // drain_timeout: longer than the test waits to join (10 s) unless given, so that a
+  // connection left to the drain timeout fails it.
+  void start(HandlerFactory factory, std::chrono::milliseconds drain_timeout = 60s) {
     ServerOptions o;
     o.model = GetParam();
-    // Longer than the test waits to join (10 s): a connection left to the drain timeout fails it.
-    o.drain_timeout = 60s;
+    o.drain_timeout = drain_timeout;
     server_ = std::make_unique<RunningServer>(o, std::move(factory), LogLevel::error);
   }
 
@@ -161,6 +163,31 @@ TEST_P(GracefulDrain, IdleKeepAliveConnectionClosesAtItsKeepAliveTimeout) {
   ASSERT_TRUE(c);
   stop_gracefully();
   EXPECT_TRUE(closed_without_more(c.get(), pending));
+  EXPECT_TRUE(server_->stop_and_join(StopMode::graceful));
+}
+
+// Hostile: idle keep-alive connections (keep-alive timeout 75 s) and one that sends a byte of
+// its head now and then cannot keep a draining server past drain_timeout.
+TEST_P(GracefulDrain, IdleAndDribblingConnectionsDoNotHoldTheDrainPastItsTimeout) {
+  server_.reset();
+  start(http_protocol(), 300ms);
+  std::vector<UniqueFd> idle;
+  for (int i = 0; i < 20; ++i) {
+    std::string pending;
+    idle.push_back(idle_keep_alive_connection(server_->endpoint(), pending));
+    ASSERT_TRUE(idle.back());
+  }
+  UniqueFd dribbler = connect_to(server_->endpoint());
+  ASSERT_TRUE(dribbler);
+  ASSERT_TRUE(send_text(dribbler.get(), "GET /plaintext HTTP/1.1\r\nHo"));
+  stop_gracefully();
+  for (int i = 0; i < 3; ++i) {
+    (void)send_text(dribbler.get(), "s");
+    std::this_thread::sleep_for(50ms);
+  }
+  // Not stop_and_join: a second graceful stop would cut the drain short by itself.
+  EXPECT_TRUE(wait_until([&] { return server_->finished(); }, 10s)) << "the drain outlived its timeout";
+  for (UniqueFd& c : idle) EXPECT_TRUE(closed_without_more(c.get(), ""));
   EXPECT_TRUE(server_->stop_and_join(StopMode::graceful));
 }
 
