@@ -94,6 +94,19 @@ class Served {
   void adopt(pid_t p) {
     if (std::find(live_.begin(), live_.end(), p) == live_.end()) live_.push_back(p);
   }
+  // The process an upgrade started, once `pid_file` names it (adopted); 0 after 10 s.
+  pid_t successor(const std::string& pid_file) {
+    pid_t named = 0;
+    if (!wait_until(
+            [&] {
+              named = read_pid(pid_file);
+              return named != 0 && named != pid_;
+            },
+            10s))
+      return 0;
+    adopt(named);
+    return named;
+  }
 
   // Waits for `p` (a child, or an orphan we reap as subreaper) to exit; its exit code, or
   // -signal, or nullopt after the timeout.
@@ -221,16 +234,8 @@ void upgrade_once(const Setup& s) {
 
   ::kill(old.pid(), SIGUSR2);
 
-  pid_t successor = 0;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        successor = read_pid(pid_file);
-        return successor != 0 && successor != old.pid();
-      },
-      10s))
-      << "the pid file never named a new process\n"
-      << old.log();
-  old.adopt(successor);
+  const pid_t successor = old.successor(pid_file);
+  ASSERT_NE(successor, 0) << "the pid file never named a new process\n" << old.log();
   // Answered by the old process (its connection), which then closes it.
   EXPECT_EQ(ask_on(before.get()), kReply) << old.log();
   EXPECT_TRUE(wait_closed(before.get())) << old.log();
@@ -360,15 +365,8 @@ TEST(Upgrade, FailingNewBinaryLeavesTheOldOneServing) {
 
   install(IOMUX_CLI_PATH, "", 0755);
   ::kill(old.pid(), SIGUSR2);
-  pid_t successor = 0;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        successor = read_pid(pid_file);
-        return successor != 0 && successor != old.pid();
-      },
-      10s))
-      << old.log();
-  old.adopt(successor);
+  const pid_t successor = old.successor(pid_file);
+  ASSERT_NE(successor, 0) << "the pid file never named a new process\n" << old.log();
   const std::optional<int> old_exit = old.wait_exit_of(old.pid(), 10s);
   ASSERT_TRUE(old_exit) << old.log();
   EXPECT_EQ(*old_exit, 0) << old.log();
